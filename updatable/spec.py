@@ -1,0 +1,169 @@
+"""Reading and writing ``.mlmodel`` files, and walking their networks.
+
+``load`` never lets a protobuf traceback escape: an empty, truncated, corrupt or foreign
+file raises :class:`ModelFileError` naming the file and what was wrong. ``save`` is atomic:
+it writes a temporary file in the destination directory, flushes it to disk and renames it
+over the destination, so a reader sees either the old file or the new one, never a part.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from updatable import proto
+from updatable.errors import LayerNotFoundError, ModelFileError, UnsupportedModelError
+
+# Model oneof cases that hold a neural network (they share layers and updateParams).
+NEURAL_NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
+PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
+
+PathLike = str | os.PathLike
+
+
+def loads(data: bytes, source: str = "<bytes>") -> proto.Model:
+    """Parse serialized ``Model`` bytes; ``source`` names them in error messages."""
+    if not data:
+        raise ModelFileError(f"{source}: the file is empty; expected a Core ML .mlmodel file")
+    spec = proto.Model()
+    try:
+        spec.ParseFromString(data)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{source}: not a readable Core ML model ({len(data)} bytes): the protobuf data is "
+            f"corrupt or truncated ({exc})"
+        ) from None
+    # Protobuf parsing is permissive: a file cut at a field boundary, or unrelated bytes that
+    # happen to decode, parse "successfully". A real model has a version and a model type.
+    if spec.specificationVersion <= 0 or spec.WhichOneof("Type") is None:
+        what = (
+            "no specificationVersion"
+            if spec.specificationVersion <= 0
+            else "no model type (the file may be truncated)"
+        )
+        raise ModelFileError(
+            f"{source}: not a valid Core ML model ({len(data)} bytes): {what}; "
+            "expected a .mlmodel file written by Core ML tools"
+        )
+    return spec
+
+
+def load(path: PathLike) -> proto.Model:
+    """Read a ``.mlmodel`` file into a ``Model`` protobuf message.
+
+    Raises:
+        ModelFileError: the path is missing, a directory (``.mlpackage``/``.mlmodelc``), empty,
+            truncated or not a Core ML model.
+    """
+    path = Path(path)
+    if path.is_dir():
+        hint = {
+            ".mlpackage": "an ML Program package; ML Programs cannot be updatable",
+            ".mlmodelc": "a compiled model; pass the .mlmodel it was compiled from",
+        }.get(path.suffix, "a directory")
+        raise ModelFileError(f"{path}: expected a .mlmodel file, got {hint}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the file ({exc.strerror})") from None
+    return loads(data, str(path))
+
+
+def write_atomic(data: bytes, path: PathLike) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (never a partial file)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ModelFileError(f"{path}: cannot write: directory {directory} does not exist")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: cannot write: it is a directory")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot write into {directory} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise ModelFileError(f"{path}: cannot write the file ({exc.strerror})") from None
+
+
+def save(spec: proto.Model, path: PathLike) -> None:
+    """Serialize ``spec`` to ``path`` atomically (temporary file in the same directory + rename)."""
+    if not isinstance(spec, proto.Model):
+        raise TypeError(f"save() expects a Core ML Model message, got {type(spec).__name__}")
+    write_atomic(spec.SerializeToString(), path)
+
+
+def model_type(spec: proto.Model) -> str:
+    """The name of the set ``Model.Type`` oneof case, e.g. ``"neuralNetworkClassifier"``."""
+    return spec.WhichOneof("Type") or ""
+
+
+def network(spec: proto.Model):
+    """The NeuralNetwork / …Classifier / …Regressor message of ``spec``.
+
+    Raises:
+        UnsupportedModelError: ``spec`` is not a neural network.
+    """
+    kind = model_type(spec)
+    if kind not in NEURAL_NETWORK_TYPES:
+        raise UnsupportedModelError(
+            f"expected a neural network model ({', '.join(NEURAL_NETWORK_TYPES)}), "
+            f"got {kind or 'a model with no type'}"
+        )
+    return getattr(spec, kind)
+
+
+def layer_kind(layer) -> str:
+    """The ``NeuralNetworkLayer.layer`` oneof name, e.g. ``"innerProduct"``."""
+    return layer.WhichOneof("layer") or ""
+
+
+def find_layer(spec: proto.Model, name: str):
+    """The layer called ``name``; ``LayerNotFoundError`` lists the names that exist."""
+    layers = network(spec).layers
+    for layer in layers:
+        if layer.name == name:
+            return layer
+    names = [layer.name for layer in layers]
+    raise LayerNotFoundError(f"no layer named '{name}'; the network's layers are: {names}")
+
+
+def weight_params(layer) -> Iterator[tuple[str, object]]:
+    """Yield ``(field_name, WeightParams)`` for every weight field set in the layer's params.
+
+    Walks the protobuf descriptor generically, so it covers every layer kind (convolution
+    weights and bias, batchnorm gamma/beta/mean/variance, LSTM's eight matrices, ...).
+    """
+    kind = layer_kind(layer)
+    if not kind:
+        return
+    params = getattr(layer, kind)
+    for field in params.DESCRIPTOR.fields:
+        if field.message_type is not None and field.message_type.name == "WeightParams":
+            if _is_repeated(field):
+                for i, value in enumerate(getattr(params, field.name)):
+                    yield f"{field.name}[{i}]", value
+            elif params.HasField(field.name):
+                yield field.name, getattr(params, field.name)
+
+
+def _is_repeated(field) -> bool:
+    # protobuf >= 6 exposes is_repeated; older releases only have label.
+    if hasattr(field, "is_repeated"):
+        return bool(field.is_repeated)
+    return field.label == field.LABEL_REPEATED
