@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 MODULES: tuple[str, ...] = (
+    "runtime.kernels.optim",
 )
 
 
