@@ -17,6 +17,7 @@ with warnings.catch_warnings():
     from coremltools.models import datatypes
     from coremltools.models.neural_network import NeuralNetworkBuilder
     from coremltools.models.nearest_neighbors import KNearestNeighborsClassifierBuilder
+
     logging.disable(logging.NOTSET)
 
 
@@ -34,13 +35,25 @@ def base_nn(seed: int = 0):
         [("input", datatypes.Array(3))], [("output", datatypes.Array(3))]
     )
     builder.add_inner_product(
-        "ip1", W=rng.standard_normal((3, 3)), b=rng.standard_normal(3), input_channels=3,
-        output_channels=3, has_bias=True, input_name="input", output_name="hidden",
+        "ip1",
+        W=rng.standard_normal((3, 3)),
+        b=rng.standard_normal(3),
+        input_channels=3,
+        output_channels=3,
+        has_bias=True,
+        input_name="input",
+        output_name="hidden",
     )
     builder.add_activation("relu1", "RELU", "hidden", "hidden_relu")
     builder.add_inner_product(
-        "ip2", W=rng.standard_normal((3, 3)), b=rng.standard_normal(3), input_channels=3,
-        output_channels=3, has_bias=True, input_name="hidden_relu", output_name="ip2_out",
+        "ip2",
+        W=rng.standard_normal((3, 3)),
+        b=rng.standard_normal(3),
+        input_channels=3,
+        output_channels=3,
+        has_bias=True,
+        input_name="hidden_relu",
+        output_name="ip2_out",
     )
     builder.add_softmax("softmax", "ip2_out", "output")
     return builder.spec
@@ -53,21 +66,33 @@ def classifier_nn(seed: int = 0, labels=("cat", "dog")):
     rng = _rng(seed)
     n = len(labels)
     builder = NeuralNetworkBuilder(
-        [("image", datatypes.Array(4))], [("probs", datatypes.Array(n))],
+        [("image", datatypes.Array(4))],
+        [("probs", datatypes.Array(n))],
         mode="classifier",
     )
     builder.add_inner_product(
-        "dense1", W=rng.standard_normal((3, 4)), b=rng.standard_normal(3), input_channels=4,
-        output_channels=3, has_bias=True, input_name="image", output_name="h1",
+        "dense1",
+        W=rng.standard_normal((3, 4)),
+        b=rng.standard_normal(3),
+        input_channels=4,
+        output_channels=3,
+        has_bias=True,
+        input_name="image",
+        output_name="h1",
     )
     builder.add_activation("relu1", "RELU", "h1", "h1_relu")
     builder.add_inner_product(
-        "dense2", W=rng.standard_normal((n, 3)), b=rng.standard_normal(n), input_channels=3,
-        output_channels=n, has_bias=True, input_name="h1_relu", output_name="logits",
+        "dense2",
+        W=rng.standard_normal((n, 3)),
+        b=rng.standard_normal(n),
+        input_channels=3,
+        output_channels=n,
+        has_bias=True,
+        input_name="h1_relu",
+        output_name="logits",
     )
     builder.add_softmax("softmax", "logits", "probs")
-    builder.set_class_labels(list(labels), predicted_feature_name="label",
-                             prediction_blob="probs")
+    builder.set_class_labels(list(labels), predicted_feature_name="label", prediction_blob="probs")
     return builder.spec
 
 
@@ -82,16 +107,27 @@ def mnist_convnet(seed: int = 0, image_input: bool = False, classifier: bool = T
     rng = _rng(seed)
     out = [("digitProbabilities", datatypes.Array(10))]
     builder = NeuralNetworkBuilder(
-        [("image", datatypes.Array(1, 28, 28))], out,
+        [("image", datatypes.Array(1, 28, 28))],
+        out,
         mode="classifier" if classifier else None,
     )
 
     def conv(name, cin, cout, inp, outp):
         w = rng.standard_normal((3, 3, cin, cout)) * np.sqrt(2.0 / (9 * cin))
         builder.add_convolution(
-            name, kernel_channels=cin, output_channels=cout, height=3, width=3,
-            stride_height=1, stride_width=1, border_mode="valid", groups=1, W=w,
-            b=rng.standard_normal(cout) * 0.1, has_bias=True, input_name=inp,
+            name,
+            kernel_channels=cin,
+            output_channels=cout,
+            height=3,
+            width=3,
+            stride_height=1,
+            stride_width=1,
+            border_mode="valid",
+            groups=1,
+            W=w,
+            b=rng.standard_normal(cout) * 0.1,
+            has_bias=True,
+            input_name=inp,
             output_name=outp,
         )
 
@@ -102,23 +138,37 @@ def mnist_convnet(seed: int = 0, image_input: bool = False, classifier: bool = T
     builder.add_pooling("pool", 2, 2, 2, 2, "MAX", "VALID", "c2r", "p")
     builder.add_flatten("flatten", 0, "p", "flat")
     builder.add_inner_product(
-        "dense_1", W=rng.standard_normal((32, 2304)) * np.sqrt(2 / 2304),
-        b=np.zeros(32), input_channels=2304, output_channels=32, has_bias=True,
-        input_name="flat", output_name="d1",
+        "dense_1",
+        W=rng.standard_normal((32, 2304)) * np.sqrt(2 / 2304),
+        b=np.zeros(32),
+        input_channels=2304,
+        output_channels=32,
+        has_bias=True,
+        input_name="flat",
+        output_name="d1",
     )
     builder.add_activation("relu_d1", "RELU", "d1", "d1r")
     builder.add_inner_product(
-        "dense_2", W=rng.standard_normal((10, 32)) * np.sqrt(1 / 32), b=np.zeros(10),
-        input_channels=32, output_channels=10, has_bias=True, input_name="d1r",
+        "dense_2",
+        W=rng.standard_normal((10, 32)) * np.sqrt(1 / 32),
+        b=np.zeros(10),
+        input_channels=32,
+        output_channels=10,
+        has_bias=True,
+        input_name="d1r",
         output_name="logits",
     )
     builder.add_softmax("softmax", "logits", "digitProbabilities")
     if classifier:
-        builder.set_class_labels([str(i) for i in range(10)], predicted_feature_name="digit",
-                                 prediction_blob="digitProbabilities")
+        builder.set_class_labels(
+            [str(i) for i in range(10)],
+            predicted_feature_name="digit",
+            prediction_blob="digitProbabilities",
+        )
     if image_input:
         builder.set_pre_processing_parameters(image_input_names=["image"], image_scale=1 / 255.0)
         from coremltools.models.neural_network.utils import make_image_input  # noqa: F401
+
         spec = builder.spec
         _to_grayscale_image(spec, "image", 28, 28)
         return spec
@@ -136,7 +186,10 @@ def _to_grayscale_image(spec, name, width, height):
 def empty_knn(dims: int = 4, default_label="x", **kwargs):
     """An empty updatable kNN classifier from coremltools' builder."""
     builder = KNearestNeighborsClassifierBuilder(
-        input_name="input", output_name="output", number_of_dimensions=dims,
-        default_class_label=default_label, **kwargs,
+        input_name="input",
+        output_name="output",
+        number_of_dimensions=dims,
+        default_class_label=default_label,
+        **kwargs,
     )
     return builder.spec
