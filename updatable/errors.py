@@ -43,9 +43,45 @@ class SurgeryError(UpdatableError, ValueError):
 class ValidationError(UpdatableError, ValueError):
     """Raised by :func:`updatable.check` when a model has validation errors.
 
-    ``issues`` holds every :class:`updatable.validate.Issue` found, errors and warnings.
+    ``issues`` holds every :class:`updatable.validation.Issue` found, errors and warnings.
     """
 
     def __init__(self, message: str, issues=()):
         super().__init__(message)
         self.issues = list(issues)
+
+
+class ShapeError(UpdatableError, ValueError):
+    """Blob or feature shapes that do not fit together (layer inputs, declared outputs)."""
+
+
+class FeatureError(UpdatableError, ValueError):
+    """A feature value that does not match its description: missing, wrong type, wrong shape."""
+
+
+class KnnUpdateError(UpdatableError, ValueError):
+    """A kNN update example that Core ML would refuse; ``index`` is the example's position."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
+
+
+class LinkedModelNotFoundError(ModelFileError, FileNotFoundError):
+    """A linked model's file is on none of its search paths; ``tried`` lists the paths."""
+
+    def __init__(self, message: str, tried=()):
+        super().__init__(message)
+        self.tried = list(tried)
+
+
+class UnknownArgumentError(UpdatableError, TypeError):
+    """A keyword argument that the function does not take (builders never ignore one)."""
+
+
+class MissingDependencyError(UpdatableError, ImportError):
+    """An optional dependency (an install extra) that a feature needs is not installed."""
+
+
+class CheckpointError(UpdatableError, ValueError):
+    """A training checkpoint that does not fit the model it is applied to."""
