@@ -1,0 +1,99 @@
+"""What every verb shares: its parser skeleton, error handling and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from updatable.errors import (
+    LayerNotFoundError,
+    ModelFileError,
+    ParameterError,
+    UnknownArgumentError,
+    UpdatableError,
+)
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_CODES_HELP = """exit codes:
+  0  success (for validate: Core ML accepts the model)
+  1  the model is invalid, or the edit cannot be applied to it
+  2  usage error, bad option value, or a file that cannot be read or written"""
+
+# Errors that mean "the command line or a file is wrong" rather than "the model is".
+_USAGE_ERRORS = (ModelFileError, ParameterError, UnknownArgumentError, LayerNotFoundError, OSError)
+
+
+def verb_parser(
+    subparsers, name: str, summary: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    """A sub-parser for ``name`` whose help ends with ``examples`` and the exit codes."""
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"examples:\n{examples.strip(chr(10)).rstrip()}\n\n{EXIT_CODES_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # SUPPRESS: a sub-parser default would overwrite `updatable --debug VERB`.
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
+    return parser
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    """Call ``args.run(args)``, turning errors into one line on stderr and an exit code."""
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"updatable {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head`: not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        if isinstance(exc, _USAGE_ERRORS):
+            code = EXIT_USAGE
+        elif isinstance(exc, UpdatableError):
+            code = EXIT_INVALID
+        else:
+            exc = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            code = EXIT_INVALID
+        print(f"updatable {args.verb}: error: {exc}", file=sys.stderr)
+        return code
+
+
+def split_list(text: str) -> list[str]:
+    """``"a,b, c"`` -> ``["a", "b", "c"]`` (empty items dropped)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type for ``1,2,8,16``."""
+    try:
+        return tuple(int(item) for item in split_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas; got {text!r}"
+        ) from None
+
+
+def number_pair(text: str) -> tuple[float, float]:
+    """argparse type for ``0,1`` (a min,max range)."""
+    items = split_list(text)
+    try:
+        low, high = (float(item) for item in items)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX; got {text!r}") from None
+    return low, high
+
+
+def int_pair(text: str) -> tuple[int, int]:
+    """argparse type for ``1,64`` (an integer min,max range)."""
+    values = int_list(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX; got {text!r}")
+    return values[0], values[1]

@@ -1,0 +1,218 @@
+"""``updatable make-updatable MODEL OUT``: prepare a neural network for on-device training."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from updatable.cli._common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    int_list,
+    int_pair,
+    number_pair,
+    split_list,
+    verb_parser,
+)
+
+EXAMPLES = """
+  # the head of a classifier, SGD with the allowed values an app may choose from
+  updatable make-updatable Classifier.mlmodel Updatable.mlmodel --layers dense_2 \\
+      --optimizer sgd --lr 0.001 --lr-range 0,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
+      --epochs 10 --epochs-allowed 1,10,50
+
+  # widen the classifier to 10 classes (labels user0.. for the new ones), start it fresh
+  updatable make-updatable Classifier.mlmodel Personal.mlmodel --expand-classes 10 \\
+      --reinit dense_2 --layers dense_2 --optimizer adam --lr 0.001 --seed 42
+
+  # a regression head trained with mean squared error
+  updatable make-updatable Regressor.mlmodel Out.mlmodel --layers fc --loss mse \\
+      --loss-input output
+"""
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``make-updatable`` verb."""
+    parser = verb_parser(
+        subparsers,
+        "make-updatable",
+        "mark layers updatable and write loss, optimizer and epochs",
+        "Make layers of a neural network (or of the network at the end of a pipeline) "
+        "updatable, add the loss and the training inputs it needs, the optimizer, epochs and "
+        "shuffling, each hyperparameter with its default and allowed values. Optionally widen "
+        "the classifier for new classes and re-initialise layers first. The result is "
+        "validated; OUT is written atomically and only if the result is valid.",
+        EXAMPLES,
+    )
+    parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
+    parser.add_argument("out", metavar="OUT", help="where to write the updatable model")
+    layers = parser.add_argument_group("layers")
+    layers.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="LAYER",
+        help="layers to train (space or comma separated); default: the classifier's last layer",
+    )
+    layers.add_argument(
+        "--expand-classes", type=int, metavar="N", help="widen the classifier to N classes first"
+    )
+    layers.add_argument(
+        "--labels",
+        type=split_list,
+        metavar="A,B,..",
+        help="labels of the new classes (default user0, user1, ...)",
+    )
+    layers.add_argument(
+        "--expand-layer",
+        metavar="LAYER",
+        help="layer to widen (default: the one feeding the softmax)",
+    )
+    layers.add_argument(
+        "--reinit",
+        action="append",
+        default=[],
+        metavar="LAYER",
+        help="re-initialise LAYER (Kaiming uniform); repeatable",
+    )
+    layers.add_argument(
+        "--reinit-scheme", choices=("kaiming_uniform", "zeros"), default="kaiming_uniform"
+    )
+    layers.add_argument("--reinit-seed", type=int, default=0, metavar="N")
+    loss = parser.add_argument_group("loss")
+    loss.add_argument("--loss", choices=("cross-entropy", "mse"), default="cross-entropy")
+    loss.add_argument(
+        "--loss-input",
+        metavar="BLOB",
+        help="blob the loss reads (default: the softmax / model output)",
+    )
+    loss.add_argument(
+        "--loss-shape",
+        type=int_list,
+        metavar="D,D,..",
+        help="MSE target shape (default: the output's declared shape)",
+    )
+    loss.add_argument("--loss-name", default="lossLayer", metavar="NAME")
+    opt = parser.add_argument_group("optimizer (each value with its allowed range or set)")
+    opt.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    opt.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    opt.add_argument(
+        "--lr-range",
+        type=number_pair,
+        metavar="MIN,MAX",
+        help="allowed learning rates (default 0,1)",
+    )
+    batch = opt.add_mutually_exclusive_group()
+    opt.add_argument("--batch", type=int, default=10, help="mini-batch size (default 10)")
+    batch.add_argument("--batch-allowed", type=int_list, metavar="A,B,..")
+    batch.add_argument("--batch-range", type=int_pair, metavar="MIN,MAX")
+    opt.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
+    opt.add_argument("--momentum-range", type=number_pair, metavar="MIN,MAX")
+    opt.add_argument("--beta1", type=float, help="Adam beta1 (default 0.9)")
+    opt.add_argument("--beta2", type=float, help="Adam beta2 (default 0.999)")
+    opt.add_argument("--eps", type=float, help="Adam epsilon (default 1e-8)")
+    epochs = opt.add_mutually_exclusive_group()
+    opt.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
+    epochs.add_argument("--epochs-allowed", type=int_list, metavar="A,B,..")
+    epochs.add_argument("--epochs-range", type=int_pair, metavar="MIN,MAX")
+    opt.add_argument(
+        "--shuffle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="shuffle the training data every epoch (default on)",
+    )
+    opt.add_argument("--seed", type=int, help="shuffle seed (Int64, may be negative)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    """Apply the edits in order, validate, then write OUT."""
+    import updatable
+    from updatable.cli.validate import format_issues
+    from updatable.errors import ParameterError, UnsupportedModelError
+    from updatable.params import DoubleParam, IntParam
+
+    def int_value(name, default, allowed, bounds):
+        if allowed is not None:
+            return IntParam(default, choices=allowed, positive=True, name=name)
+        if bounds is not None:
+            return IntParam(default, range=bounds, positive=True, name=name)
+        return default
+
+    def double_value(name, value, bounds):
+        return value if bounds is None or value is None else DoubleParam(value, bounds, name=name)
+
+    if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
+        raise ParameterError("--momentum applies to --optimizer sgd; Adam takes --beta1/2, --eps")
+    if args.optimizer == "sgd" and any(v is not None for v in (args.beta1, args.beta2, args.eps)):
+        raise ParameterError("--beta1, --beta2 and --eps apply to --optimizer adam")
+    if args.labels and not args.expand_classes:
+        raise ParameterError("--labels names the new classes of --expand-classes N")
+    spec = updatable.load(args.model)
+    if args.expand_classes:
+        layer = args.expand_layer or updatable.classifier_head(spec)
+        updatable.expand_classifier(spec, layer, args.expand_classes, _labels(spec, args.labels))
+    for name in [n for item in args.reinit for n in split_list(item)]:
+        updatable.reinitialize(spec, name, args.reinit_scheme, args.reinit_seed)
+    layers = [n for item in args.layers or [] for n in split_list(item)]
+    if not layers:
+        try:
+            layers = [updatable.classifier_head(spec)]
+        except UnsupportedModelError:
+            raise ParameterError(
+                "--layers is required when the model is not a classifier"
+            ) from None
+    updatable.make_updatable(spec, layers)
+    updatable.set_loss(
+        spec, args.loss, input=args.loss_input, name=args.loss_name, shape=args.loss_shape
+    )
+    hyper = {
+        "learning_rate": double_value("learningRate", args.lr, args.lr_range or (0.0, 1.0)),
+        "mini_batch_size": int_value(
+            "miniBatchSize", args.batch, args.batch_allowed, args.batch_range
+        ),
+    }
+    if args.optimizer == "sgd":
+        hyper["momentum"] = double_value(
+            "momentum", 0.0 if args.momentum is None else args.momentum, args.momentum_range
+        )
+    else:
+        hyper.update(beta1=args.beta1, beta2=args.beta2, eps=args.eps)
+    updatable.set_optimizer(spec, args.optimizer, **hyper)
+    updatable.set_epochs(
+        spec, int_value("epochs", args.epochs, args.epochs_allowed, args.epochs_range)
+    )
+    updatable.set_shuffle(spec, args.shuffle, seed=args.seed)
+
+    issues = updatable.validate(spec)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    for line in format_issues(issues):
+        print(line, file=sys.stderr)
+    if errors:
+        print(
+            f"updatable make-updatable: error: the prepared model is invalid "
+            f"({len(errors)} error(s)); nothing was written to {args.out}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    updatable.save(spec, args.out)
+    print(
+        f"wrote {args.out}: updatable layers {layers}, {args.loss} loss, "
+        f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
+    )
+    return EXIT_OK
+
+
+def _labels(spec, labels):
+    """CLI labels are text; an Int64 classifier needs them as integers."""
+    if labels is None:
+        return None
+    from updatable.errors import ParameterError
+    from updatable.nested import locate
+
+    model, _ = locate(spec, ("neuralNetworkClassifier",), "--labels")
+    if model.neuralNetworkClassifier.WhichOneof("ClassLabels") != "int64ClassLabels":
+        return labels
+    try:
+        return [int(label) for label in labels]
+    except ValueError:
+        raise ParameterError(f"the classifier has Int64 labels; got --labels {labels}") from None
