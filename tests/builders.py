@@ -15,8 +15,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     from coremltools.models import datatypes
-    from coremltools.models.neural_network import NeuralNetworkBuilder
     from coremltools.models.nearest_neighbors import KNearestNeighborsClassifierBuilder
+    from coremltools.models.neural_network import NeuralNetworkBuilder
 
     logging.disable(logging.NOTSET)
 
@@ -1106,3 +1106,234 @@ def extractor_knn_pipeline(seed: int = 0, k: int = 3, labels=("circle", "square"
     pipeline.add_model(knn.spec)
     pipeline.spec.specificationVersion = 4
     return pipeline.spec, points, sample_labels
+
+
+def conv_adder(
+    cin,
+    cout,
+    groups,
+    kernel,
+    stride,
+    dilation,
+    padding,
+    seed,
+    deconv=False,
+    has_bias=True,
+    output_shape=None,
+):
+    """``add_layer`` for ``single_layer_nn``: one convolution (or deconvolution) named `conv`
+    with random weights ([H, W, Cin/groups, Cout] as the builder takes them).
+    ``padding`` is ("valid", (top, bottom, left, right)) or ("same", asymmetry mode)."""
+    rng = np.random.default_rng(seed)
+    kc = cin if deconv else cin // groups
+    per_out = cout // groups if deconv else cout
+    w = rng.standard_normal((*kernel, kc, per_out))
+    b = rng.standard_normal(cout) if has_bias else None
+    mode, detail = padding
+    extra = {}
+    if mode == "valid":
+        extra = dict(
+            zip(
+                ("padding_top", "padding_bottom", "padding_left", "padding_right"),
+                detail,
+                strict=True,
+            )
+        )
+    else:
+        extra = {"same_padding_asymmetry_mode": detail}
+
+    def add(builder, inp, out):
+        builder.add_convolution(
+            "conv",
+            kc,
+            cout,
+            kernel[0],
+            kernel[1],
+            stride[0],
+            stride[1],
+            mode,
+            groups,
+            w,
+            b,
+            has_bias,
+            is_deconv=deconv,
+            output_shape=output_shape,
+            input_name=inp,
+            output_name=out,
+            dilation_factors=list(dilation),
+            **extra,
+        )
+
+    return add
+
+
+def dense_adder(cin, cout, seed, has_bias=True):
+    """``add_layer`` for ``single_layer_nn``: one innerProduct named `dense`, random weights."""
+    rng = np.random.default_rng(seed)
+    w, b = rng.standard_normal((cout, cin)), rng.standard_normal(cout)
+
+    def add(builder, inp, out):
+        builder.add_inner_product(
+            "dense", w, b if has_bias else None, cin, cout, has_bias, inp, out
+        )
+
+    return add
+
+
+def pool_adder(kind, kernel, stride, padding, exclude):
+    """``add_layer`` for ``single_layer_nn``: one pooling layer named `pool`; ``padding`` is
+    ("valid", pads), ("same", mode), ("includeLastPixel", (pad_h, pad_w)) or ("global", None)."""
+    mode, detail = padding
+    extra = {"exclude_pad_area": exclude, "is_global": mode == "global"}
+    if mode == "valid":
+        extra.update(
+            zip(
+                ("padding_top", "padding_bottom", "padding_left", "padding_right"),
+                detail,
+                strict=True,
+            )
+        )
+    elif mode == "same":
+        extra["same_padding_asymmetry_mode"] = detail
+    elif mode == "includeLastPixel":
+        extra.update(
+            padding_top=detail[0],
+            padding_bottom=detail[0],
+            padding_left=detail[1],
+            padding_right=detail[1],
+        )
+    padding_type = {"global": "VALID", "includeLastPixel": "INCLUDE_LAST_PIXEL"}.get(
+        mode, mode.upper()
+    )
+    kh, kw = kernel or (1, 1)
+    sh, sw = stride or (1, 1)
+    return lambda b, i, o: b.add_pooling("pool", kh, kw, sh, sw, kind, padding_type, i, o, **extra)
+
+
+# --- models for hyperparameter sweeps (tests/test_sweep*.py, scripts/bench_sweep.py) -------
+
+
+def sweep_classifier(
+    labels=("a", "b", "c"),
+    lr=0.05,
+    lr_range=(0.0, 50.0),
+    batch=4,
+    batches=(1, 4, 16),
+    epochs=5,
+    epoch_set=(2, 5),
+    seed: int = 0,
+):
+    """`classifier_nn` with ``labels``, dense1 and dense2 updatable by coremltools' builder:
+    CCE on `probs`, SGD lr ``lr`` in ``lr_range`` (momentum 0 in [0, 1]), batch ``batch`` from
+    ``batches``, epochs ``epochs`` from ``epoch_set``; a wide learning-rate range on purpose,
+    so that a sweep finds values that diverge."""
+    builder = NeuralNetworkBuilder(spec=classifier_nn(seed, labels=labels))
+    with _quiet():
+        builder.make_updatable(["dense1", "dense2"])
+        builder.set_categorical_cross_entropy_loss("lossLayer", input="probs")
+        sgd = SgdParams(lr=lr, batch=batch)
+        sgd.set_lr(lr, *lr_range)
+        sgd.set_batch(batch, list(batches))
+        builder.set_sgd_optimizer(sgd)
+        builder.set_epochs(epochs, list(epoch_set))
+    return builder.spec
+
+
+def sweep_mnist_head(seed: int = 0):
+    """The demo-style model of a sweep: `mnist_convnet` on a 28x28 grayscale image with only
+    its head `dense_2` updatable (coremltools' builder), CCE on `digitProbabilities`, SGD lr
+    0.01 in [0, 1], batch 8 from {1, 8, 32}, epochs 5 from {2, 5, 10}."""
+    builder = NeuralNetworkBuilder(spec=mnist_convnet(seed, image_input=True))
+    with _quiet():
+        builder.make_updatable(["dense_2"])
+        builder.set_categorical_cross_entropy_loss("lossLayer", input="digitProbabilities")
+        sgd = SgdParams(lr=0.01, batch=8)
+        sgd.set_lr(0.01, 0.0, 1.0)
+        sgd.set_batch(8, [1, 8, 32])
+        builder.set_sgd_optimizer(sgd)
+        builder.set_epochs(5, [2, 5, 10])
+    return builder.spec
+
+
+def features_head_pipeline(seed: int = 0):
+    """`nn_head_pipeline`'s frozen extractor (`input` Array(4) -> 3 features) in front of an
+    updatable classifier head (dense, softmax `probs`, labels cat/dog, CCE, SGD lr 0.1 in
+    [0, 10], batch 4 from {2, 4}, epochs 3 from {3}), assembled by ``updatable.make_pipeline``."""
+    import updatable
+
+    pipeline = nn_head_pipeline(seed)
+    extractor, head = pipeline.pipelineClassifier.pipeline.models
+    builder = NeuralNetworkBuilder(spec=head)
+    with _quiet():
+        builder.make_updatable(["dense"])
+        builder.set_categorical_cross_entropy_loss("lossLayer", input="probs")
+        sgd = SgdParams(lr=0.1, batch=4)
+        sgd.set_lr(0.1, 0.0, 10.0)
+        sgd.set_batch(4, [2, 4])
+        builder.set_sgd_optimizer(sgd)
+        builder.set_epochs(3, [3])
+    return updatable.make_pipeline(extractor, builder.spec)
+
+
+def digit_convnet(weights: dict, labels=tuple(str(d) for d in range(7))):
+    """The demo's base digit classifier (runtime.demo.base) written by coremltools' builder
+    with the given weights: ``weights[layer] = (W, b)`` in Core ML layout (convolutions
+    ``[Cout, Cin, 3, 3]``, innerProducts ``[out, in]``).
+
+    `image` 28x28 grayscale scaled 1/255 -> conv1 (8@3x3) relu pool -> conv2 (16@3x3) relu
+    pool -> flatten -> dense1 (400->64) relu `embedding` -> dense2 (64->len(labels)) softmax
+    `labelProbabilities`; predicted feature `label`.
+    """
+    builder = NeuralNetworkBuilder(
+        [("image", datatypes.Array(1, 28, 28))],
+        [("labelProbabilities", datatypes.Array(len(labels)))],
+        mode="classifier",
+    )
+    blob = "image"
+    for index, (cin, cout) in enumerate(((1, 8), (8, 16)), start=1):
+        w, b = weights[f"conv{index}"]
+        builder.add_convolution(
+            f"conv{index}",
+            kernel_channels=cin,
+            output_channels=cout,
+            height=3,
+            width=3,
+            stride_height=1,
+            stride_width=1,
+            border_mode="valid",
+            groups=1,
+            W=np.asarray(w).transpose(2, 3, 1, 0),  # the builder takes [kH, kW, Cin, Cout]
+            b=np.asarray(b),
+            has_bias=True,
+            input_name=blob,
+            output_name=f"c{index}",
+        )
+        builder.add_activation(f"relu{index}", "RELU", f"c{index}", f"c{index}r")
+        builder.add_pooling(f"pool{index}", 2, 2, 2, 2, "MAX", "VALID", f"c{index}r", f"p{index}")
+        blob = f"p{index}"
+    builder.add_flatten("flatten", 0, blob, "flat")
+    for name, cin, cout, source, target in (
+        ("dense1", 400, 64, "flat", "d1"),
+        ("dense2", 64, len(labels), "embedding", "logits"),
+    ):
+        w, b = weights[name]
+        builder.add_inner_product(
+            name,
+            W=np.asarray(w),
+            b=np.asarray(b),
+            input_channels=cin,
+            output_channels=cout,
+            has_bias=True,
+            input_name=source,
+            output_name=target,
+        )
+        if name == "dense1":
+            builder.add_activation("relu3", "RELU", "d1", "embedding")
+    builder.add_softmax("softmax", "logits", "labelProbabilities")
+    builder.set_class_labels(
+        list(labels), predicted_feature_name="label", prediction_blob="labelProbabilities"
+    )
+    builder.set_pre_processing_parameters(image_input_names=["image"], image_scale=1 / 255.0)
+    spec = builder.spec
+    _to_grayscale_image(spec, "image", 28, 28)
+    return spec

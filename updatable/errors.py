@@ -85,3 +85,26 @@ class MissingDependencyError(UpdatableError, ImportError):
 
 class CheckpointError(UpdatableError, ValueError):
     """A training checkpoint that does not fit the model it is applied to."""
+
+
+class CheckpointFileError(CheckpointError, OSError):
+    """A checkpoint or session directory that cannot be read or written."""
+
+
+class SessionMismatchError(UpdatableError, ValueError):
+    """A training session resumed with another model or data, or features from another model."""
+
+
+class SweepError(UpdatableError, ValueError):
+    """A hyperparameter sweep that cannot run as asked: data that does not fit the model, a
+    users spec that cannot be drawn from the data, or an output directory holding another
+    sweep's results."""
+
+
+class WorkerLostError(UpdatableError, RuntimeError):
+    """Sweep tasks whose worker process died more often than the retries allow."""
+
+
+class DataFileError(UpdatableError, OSError):
+    """Training or evaluation data that cannot be read or used: a missing path, an unreadable
+    file, a missing array or column, or a label the model does not have."""

@@ -11,6 +11,36 @@ import importlib
 from runtime.layers.base import Built, LayerKind, Shape, Step
 
 REGISTRY: dict[str, str] = {
+    "activation": "runtime.layers.activation",
+    "add": "runtime.layers.add",
+    "average": "runtime.layers.average",
+    "batchnorm": "runtime.layers.batchnorm",
+    "bias": "runtime.layers.bias",
+    "clip": "runtime.layers.clip",
+    "concat": "runtime.layers.concat",
+    "convolution": "runtime.layers.convolution",
+    "copy": "runtime.layers.copy",
+    "crop": "runtime.layers.crop",
+    "dot": "runtime.layers.dot",
+    "flatten": "runtime.layers.flatten",
+    "innerProduct": "runtime.layers.innerProduct",
+    "l2normalize": "runtime.layers.l2normalize",
+    "loadConstant": "runtime.layers.loadConstant",
+    "lrn": "runtime.layers.lrn",
+    "max": "runtime.layers.max",
+    "min": "runtime.layers.min",
+    "multiply": "runtime.layers.multiply",
+    "padding": "runtime.layers.padding",
+    "permute": "runtime.layers.permute",
+    "pooling": "runtime.layers.pooling",
+    "reduce": "runtime.layers.reduce",
+    "reshape": "runtime.layers.reshape",
+    "scale": "runtime.layers.scale",
+    "slice": "runtime.layers.slice",
+    "softmax": "runtime.layers.softmax",
+    "split": "runtime.layers.split",
+    "unary": "runtime.layers.unary",
+    "upsample": "runtime.layers.upsample",
 }
 
 __all__ = ["REGISTRY", "Built", "LayerKind", "Shape", "Step", "get_kind", "supported_kinds"]

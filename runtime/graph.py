@@ -1,0 +1,394 @@
+"""Compile a Core ML neural network into an ordered plan of layer steps over named blobs.
+
+``compile_network(spec)`` turns the layers of a NeuralNetwork / …Classifier / …Regressor into
+:class:`~runtime.layers.base.Step` objects in the spec's order (Core ML requires layers in
+topological order), inferring every blob's per-example shape ``(H, W, C)`` on the way
+(docs/ARCHITECTURE.md, "Compiled networks"). Two rewrites make the plan cheaper to run:
+
+* **fusion**: a convolution or innerProduct whose only consumer is an activation layer takes
+  the activation into its GEMM epilogue; the fused step keeps the producer's name and the
+  activation's output blob. Skipped when the intermediate blob is a model output.
+* **in-place concat**: a blob read only by one channel concat (and not a model output) is
+  written by its producer straight into its channel slice of the concat's output buffer
+  (``out=`` views), so the concat copies nothing.
+
+:meth:`Network.run` keeps a name -> array dict and drops each blob after its last use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from runtime.layers import REGISTRY, Shape, Step, get_kind, supported_kinds
+from updatable import spec as spec_io
+from updatable.errors import FeatureError, ShapeError, UnsupportedLayerError, UnsupportedModelError
+
+FUSABLE_PRODUCERS = ("convolution", "innerProduct")
+EXACT_ARRAY_MAPPING = 1  # NeuralNetworkMultiArrayShapeMapping
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """Core ML's image preprocessing for one input (``NeuralNetworkImageScaler`` /
+    ``NeuralNetworkMeanImage``): ``y = channelScale * x + bias_c``, then ``y - meanImage``.
+
+    ``bias`` is per channel in the image's channel order (``[blueBias, greenBias, redBias]`` for
+    BGR, ``[redBias, greenBias, blueBias]`` for RGB, ``[grayBias]`` for grayscale); ``mean`` is
+    ``(H, W, C)``. ``channelScale`` is used as stored: the proto gives it no default, and
+    coremltools' builder always writes it (1.0 unless asked otherwise).
+    """
+
+    scale: float = 1.0
+    bias: np.ndarray | None = None
+    mean: np.ndarray | None = None
+
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        """Preprocess a batch of images ``(N, H, W, C)`` (float32 pixel values 0..255)."""
+        y = pixels * np.float32(self.scale) if self.scale != 1.0 else pixels.astype(np.float32)
+        if self.bias is not None:
+            y = y + self.bias
+        if self.mean is not None:
+            y = y - self.mean
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+
+@dataclass
+class Network:
+    """A compiled neural network: steps over named blobs of per-example shape ``(H, W, C)``.
+
+    Attributes:
+        steps: the layer steps in execution order.
+        inputs: model-input blob name -> shape.
+        shapes: every blob name -> shape.
+        outputs: the blobs the model description reads (plus a classifier's probabilities).
+        preprocessing: image input name -> :class:`ImagePreprocessing`.
+        fused: blob removed by fusion -> name of the step it was fused into.
+        placements: blob -> ``(concat output blob, first channel, end channel)``.
+    """
+
+    steps: list[Step]
+    inputs: dict[str, Shape]
+    shapes: dict[str, Shape]
+    outputs: list[str]
+    preprocessing: dict[str, ImagePreprocessing] = field(default_factory=dict)
+    fused: dict[str, str] = field(default_factory=dict)
+    placements: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    _plans: dict = field(default_factory=dict, repr=False)
+
+    def index_of(self, layer_name: str) -> int:
+        """Position of the step called ``layer_name``."""
+        for index, step in enumerate(self.steps):
+            if step.name == layer_name:
+                return index
+        raise KeyError(f"no step named '{layer_name}'; steps: {[s.name for s in self.steps]}")
+
+    def run(
+        self, feeds: dict[str, np.ndarray], *, start: int = 0, stop: int | None = None, outputs=None
+    ) -> dict[str, np.ndarray]:
+        """Run ``steps[start:stop]`` on ``feeds`` (blob name -> ``(N, H, W, C)`` array).
+
+        ``outputs`` defaults to :attr:`outputs` for a run to the end, and otherwise to the
+        blobs that later steps or the model outputs read (the cut between two runs).
+        """
+        stop = len(self.steps) if stop is None else stop
+        wanted = tuple(outputs) if outputs is not None else self._default_outputs(start, stop)
+        frees = self.free_plan(start, stop, wanted)
+        blobs = self._check_feeds(feeds, start, stop, wanted)
+        first = next(iter(feeds.values()), None)
+        batch = first.shape[0] if first is not None else 1
+        dtype = np.result_type(*feeds.values()) if feeds else np.dtype(np.float32)
+        buffers: dict[str, np.ndarray] = {}
+        for index in range(start, stop):
+            step = self.steps[index]
+            xs = [blobs[name] for name in step.inputs]
+            out = [self._buffer(name, buffers, batch, dtype) for name in step.outputs]
+            if all(view is None for view in out):
+                ys, _ = step.kind.forward(step.attrs, step.params, xs, False)
+            else:
+                ys, _ = step.kind.forward(step.attrs, step.params, xs, False, out=out)
+            for name, y, view in zip(step.outputs, ys, out, strict=True):
+                if not step.inputs and y.shape[0] != batch:  # loadConstant: one example
+                    y = np.ascontiguousarray(np.broadcast_to(y, (batch, *y.shape[1:])))
+                if view is not None and y is not view:
+                    view[...] = y
+                    y = view
+                blobs[name] = y
+            for name in frees[index - start]:
+                blobs.pop(name, None)
+        return {name: np.ascontiguousarray(blobs[name]) for name in wanted}
+
+    def _buffer(self, name, buffers, batch, dtype):
+        """The preallocated slot of ``name`` inside a concat output, or ``None``."""
+        if name in buffers:
+            return buffers[name]
+        placement = self.placements.get(name)
+        if placement is None:
+            return None
+        target, lo, hi = placement
+        outer = self._buffer(target, buffers, batch, dtype)
+        if outer is None:
+            outer = np.empty((batch, *self.shapes[target]), dtype)
+            buffers[target] = outer
+        buffers[name] = outer[..., lo:hi]
+        return buffers[name]
+
+    def _default_outputs(self, start: int, stop: int) -> tuple[str, ...]:
+        if stop >= len(self.steps):
+            return tuple(self.outputs)
+        later = {name for step in self.steps[stop:] for name in step.inputs} | set(self.outputs)
+        available = set(self.inputs) | {n for s in self.steps[:stop] for n in s.outputs}
+        return tuple(sorted(later & available))
+
+    def free_plan(self, start: int, stop: int, wanted: tuple[str, ...]) -> list[list[str]]:
+        """Per step of ``steps[start:stop]``, the blobs :meth:`run` drops after it: those read
+        (or, if never read, made) there for the last time and not in ``wanted``."""
+        key = (start, stop, wanted)
+        if key not in self._plans:
+            # writes count as uses: a blob nobody reads is dropped where it is made, and a blob
+            # that a copy layer overwrites lives until the last use of its final value
+            last_use: dict[str, int] = {}
+            for index in range(start, stop):
+                for name in (*self.steps[index].inputs, *self.steps[index].outputs):
+                    last_use[name] = index
+            frees: list[list[str]] = [[] for _ in range(start, stop)]
+            for name, index in last_use.items():
+                if name not in wanted:
+                    frees[index - start].append(name)
+            self._plans[key] = frees
+        return self._plans[key]
+
+    def _check_feeds(self, feeds, start, stop, wanted) -> dict[str, np.ndarray]:
+        defined = set()
+        needed = []
+        for step in self.steps[start:stop]:
+            needed += [n for n in step.inputs if n not in defined and n not in needed]
+            defined.update(step.outputs)
+        needed += [n for n in wanted if n not in defined and n not in needed]
+        for name in needed:
+            if name in self.fused:
+                raise FeatureError(
+                    f"blob '{name}' does not exist at run time: it was fused into layer "
+                    f"'{self.fused[name]}'; compile with fuse=False to read it"
+                )
+        missing = [name for name in needed if name not in feeds]
+        if missing:
+            raise FeatureError(
+                f"running steps {start}..{stop} needs the blobs {missing}, which the feeds do "
+                f"not contain; fed: {sorted(feeds)}"
+            )
+        for name in needed:
+            shape = tuple(feeds[name].shape[1:])
+            if name in self.shapes and shape != self.shapes[name]:
+                raise ShapeError(
+                    f"blob '{name}' must be (N, H, W, C) = (N, *{self.shapes[name]}); got "
+                    f"{tuple(feeds[name].shape)}"
+                )
+        return dict(feeds)
+
+
+def input_shape(feature) -> Shape | None:
+    """The ``(H, W, C)`` blob shape of a model input under Core ML's rank-5 mapping, or
+    ``None`` for inputs a network cannot read (String, Int64, dictionaries...)."""
+    kind = feature.type.WhichOneof("Type")
+    if kind == "imageType":
+        image = feature.type.imageType
+        channels = 1 if image.colorSpace in (image.GRAYSCALE, image.GRAYSCALE_FLOAT16) else 3
+        return int(image.height), int(image.width), channels
+    if kind != "multiArrayType":
+        return None
+    dims = [int(d) for d in feature.type.multiArrayType.shape]
+    if len(dims) == 1:
+        return 1, 1, dims[0]
+    if len(dims) == 3 or (len(dims) == 5 and dims[:2] == [1, 1]):
+        channels, height, width = dims[-3:]
+        return height, width, channels
+    raise ShapeError(
+        f"input '{feature.name}': multiArray shape {dims} has no rank-5 meaning; Core ML "
+        "neural networks take [C] or [C, H, W] arrays"
+    )
+
+
+def compile_network(spec, *, fuse: bool = True) -> Network:
+    """Compile the neural network of ``spec`` (a ``Model``) into a :class:`Network`.
+
+    Raises:
+        UnsupportedModelError: ``spec`` is not a neural network, or uses N-D array mapping.
+        UnsupportedLayerError: a layer kind the runtime does not run (all are listed).
+        ShapeError: a layer reads an undefined blob or its input shapes do not fit.
+    """
+    net = spec_io.network(spec)
+    if net.arrayInputShapeMapping == EXACT_ARRAY_MAPPING:
+        raise UnsupportedModelError(
+            "the network maps multiArray inputs to N-D tensors (EXACT_ARRAY_MAPPING); the "
+            "runtime runs Core ML's rank-5 layers (RANK5_ARRAY_MAPPING)"
+        )
+    _refuse_unsupported(net.layers)
+    inputs = {f.name: s for f in spec.description.input if (s := input_shape(f)) is not None}
+    shapes: dict[str, Shape] = dict(inputs)
+    steps = []
+    for layer in net.layers:
+        for name in layer.input:
+            if name not in shapes:
+                raise ShapeError(
+                    f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
+                    f"input defines (layers must come in topological order)"
+                )
+        for name in layer.output:
+            if name in shapes and spec_io.layer_kind(layer) != "copy":
+                raise ShapeError(
+                    f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
+                    "a copy layer may overwrite a blob"
+                )
+        kind = get_kind(spec_io.layer_kind(layer))
+        built = kind.build(layer, [shapes[name] for name in layer.input])
+        if len(built.out_shapes) != len(layer.output):
+            raise ShapeError(
+                f"layer '{layer.name}' ({kind.oneof}) names {len(layer.output)} outputs but "
+                f"produces {len(built.out_shapes)}"
+            )
+        shapes.update(zip(layer.output, built.out_shapes, strict=True))
+        steps.append(
+            Step(
+                layer.name,
+                kind,
+                tuple(layer.input),
+                tuple(layer.output),
+                built.attrs,
+                dict(built.params),
+            )
+        )
+    outputs = [f.name for f in spec.description.output if f.name in shapes]
+    probabilities = probability_blob(spec)
+    if probabilities is not None and probabilities not in outputs:
+        outputs.append(probabilities)
+    network = Network(steps, inputs, shapes, outputs, _preprocessing(spec, net, inputs))
+    if fuse:
+        _fuse_activations(network)
+    _place_concat_inputs(network)
+    return network
+
+
+def probability_blob(spec) -> str | None:
+    """A classifier's class-probability blob: ``labelProbabilityLayerName``, or the first
+    output of the last layer when that is empty; ``None`` for other model types."""
+    if spec_io.model_type(spec) != "neuralNetworkClassifier":
+        return None
+    classifier = spec.neuralNetworkClassifier
+    if classifier.labelProbabilityLayerName:
+        return classifier.labelProbabilityLayerName
+    if not classifier.layers or not classifier.layers[-1].output:
+        raise ShapeError("the classifier has no layers, so no blob holds class probabilities")
+    return classifier.layers[-1].output[0]
+
+
+def _refuse_unsupported(layers) -> None:
+    kinds = [(layer.name, spec_io.layer_kind(layer)) for layer in layers]
+    unsupported = [(name, kind) for name, kind in kinds if kind not in REGISTRY]
+    if unsupported:
+        described = ", ".join(f"'{name}' ({kind or 'no type set'})" for name, kind in unsupported)
+        raise UnsupportedLayerError(
+            f"the runtime cannot run layer{'s' if len(unsupported) > 1 else ''} {described}; "
+            f"supported kinds: {', '.join(supported_kinds())}"
+        )
+
+
+def _preprocessing(spec, net, inputs) -> dict[str, ImagePreprocessing]:
+    images = {
+        f.name: f.type.imageType
+        for f in spec.description.input
+        if f.type.WhichOneof("Type") == "imageType"
+    }
+    result: dict[str, ImagePreprocessing] = {}
+    for entry in net.preprocessing:
+        name = entry.featureName or (next(iter(images)) if len(images) == 1 else "")
+        if name not in images:
+            raise UnsupportedModelError(
+                f"preprocessing names input '{entry.featureName}', which is not an image input; "
+                f"image inputs: {sorted(images)}"
+            )
+        current = result.get(name, ImagePreprocessing())
+        if entry.WhichOneof("preprocessor") == "scaler":
+            s = entry.scaler
+            color = images[name].colorSpace
+            bias = {
+                images[name].BGR: [s.blueBias, s.greenBias, s.redBias],
+                images[name].RGB: [s.redBias, s.greenBias, s.blueBias],
+            }.get(color, [s.grayBias])
+            current = ImagePreprocessing(float(s.channelScale), np.float32(bias), current.mean)
+        elif entry.WhichOneof("preprocessor") == "meanImage":
+            height, width, channels = inputs[name]
+            values = np.asarray(entry.meanImage.meanImage, dtype=np.float32)
+            if values.size != height * width * channels:
+                raise ShapeError(
+                    f"meanImage of input '{name}' has {values.size} values; expected C*H*W = "
+                    f"{channels * height * width}"
+                )
+            mean = values.reshape(channels, height, width).transpose(1, 2, 0).copy()
+            current = ImagePreprocessing(current.scale, current.bias, mean)
+        result[name] = current
+    return result
+
+
+def _consumers(steps: list[Step]) -> dict[str, list[int]]:
+    readers: dict[str, list[int]] = {}
+    for index, step in enumerate(steps):
+        for name in step.inputs:
+            readers.setdefault(name, []).append(index)
+    return readers
+
+
+def _fuse_activations(network: Network) -> None:
+    from runtime.layers.activation import with_activation
+
+    steps = network.steps
+    readers = _consumers(steps)  # indices stay valid: fused activations are dropped at the end
+    absorbed = set()
+    for index, step in enumerate(steps):
+        blob = step.outputs[0] if len(step.outputs) == 1 else None
+        users = readers.get(blob, [])
+        if (
+            step.kind.oneof not in FUSABLE_PRODUCERS
+            or blob in network.outputs
+            or len(users) != 1
+            or steps[users[0]].kind.oneof != "activation"
+            or steps[users[0]].inputs != (blob,)
+        ):
+            continue
+        activation = steps[users[0]]
+        try:
+            attrs = with_activation(step.attrs, activation.attrs)
+        except (ValueError, AttributeError):
+            continue  # e.g. per-channel parameters that do not fit: run unfused
+        steps[index] = Step(
+            step.name, step.kind, step.inputs, activation.outputs, attrs, step.params
+        )
+        absorbed.add(users[0])
+        network.fused[blob] = step.name
+        network.shapes.pop(blob, None)
+    network.steps[:] = [step for index, step in enumerate(steps) if index not in absorbed]
+
+
+def _place_concat_inputs(network: Network) -> None:
+    readers = _consumers(network.steps)
+    writers: dict[str, int] = {}
+    for step in network.steps:
+        for name in step.outputs:
+            writers[name] = writers.get(name, 0) + 1
+    for step in network.steps:
+        if step.kind.oneof != "concat" or len(set(step.inputs)) != len(step.inputs):
+            continue
+        offsets = step.attrs.offsets
+        for position, name in enumerate(step.inputs):
+            if (
+                writers.get(name) == 1
+                and len(readers.get(name, [])) == 1
+                and name not in network.outputs
+                and name not in network.inputs
+            ):
+                network.placements[name] = (
+                    step.outputs[0],
+                    offsets[position],
+                    offsets[position + 1],
+                )

@@ -1,0 +1,145 @@
+"""Activations as attributes, and the bias + activation epilogue shared by the activation
+layer and the layers an activation can be fused into (convolution, innerProduct).
+
+An activation is described by an :class:`Activation` (hashable, so attrs stay frozen
+dataclasses); per-channel parameters (PReLU, parametric softplus) are tuples of length C.
+The graph fuses an activation layer into its producer with :func:`with_activation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from runtime.kernels import elementwise as ew
+from runtime.kernels.threads import split
+from updatable.errors import ShapeError, UnsupportedLayerError
+
+from ._common import weight_array, where
+
+# ActivationParams oneof name -> kernel code (NeuralNetwork.proto, ``ActivationParams``)
+CODES: dict[str, int] = {
+    "linear": ew.LINEAR,
+    "ReLU": ew.RELU,
+    "leakyReLU": ew.LEAKY_RELU,
+    "thresholdedReLU": ew.THRESHOLDED_RELU,
+    "PReLU": ew.PRELU,
+    "tanh": ew.TANH,
+    "scaledTanh": ew.SCALED_TANH,
+    "sigmoid": ew.SIGMOID,
+    "sigmoidHard": ew.SIGMOID_HARD,
+    "ELU": ew.ELU,
+    "softsign": ew.SOFTSIGN,
+    "softplus": ew.SOFTPLUS,
+    "parametricSoftplus": ew.PARAMETRIC_SOFTPLUS,
+}
+# Core ML backpropagates through these activations only (coreml-format.md §2.4).
+BACKPROP_ACTIVATIONS = ("ReLU", "sigmoid", "tanh")
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str  # the ActivationParams oneof name, e.g. "ReLU"
+    code: int
+    alpha: tuple[float, ...]  # length C (broadcast from a scalar or length-1 vector)
+    beta: tuple[float, ...]
+
+
+def parse_activation(layer, params, channels: int) -> Activation:
+    """The :class:`Activation` of an ``ActivationParams`` message for ``channels`` channels."""
+    name = params.WhichOneof("NonlinearityType")
+    if name not in CODES:
+        raise UnsupportedLayerError(
+            f"{where(layer)}: activation {name or '(none set)'} is not supported; "
+            f"supported: {sorted(CODES)}"
+        )
+    case = getattr(params, name)
+    alpha = beta = np.zeros(1, np.float32)
+    if name in ("PReLU", "parametricSoftplus"):
+        alpha = weight_array(layer, f"{name}.alpha", case.alpha)
+        beta = weight_array(layer, f"{name}.beta", case.beta) if name != "PReLU" else beta
+        for field, values in (("alpha", alpha), ("beta", beta)):
+            if values.size not in (1, channels):
+                raise ShapeError(
+                    f"{where(layer)}: {name}.{field} has {values.size} values; expected 1 or "
+                    f"C = {channels}"
+                )
+    else:
+        alpha = np.float32([getattr(case, "alpha", 0.0)])
+        beta = np.float32([getattr(case, "beta", 0.0)])
+    return Activation(
+        name,
+        CODES[name],
+        tuple(float(v) for v in np.broadcast_to(alpha, channels)),
+        tuple(float(v) for v in np.broadcast_to(beta, channels)),
+    )
+
+
+def with_activation(attrs, activation: Activation):
+    """``attrs`` of a convolution / innerProduct with ``activation`` applied in its epilogue.
+
+    The fused layer computes ``f(W x + b)`` in one pass over the GEMM output; its backward
+    multiplies by ``f'`` first (ReLU, sigmoid and tanh only, as in Core ML).
+    """
+    if attrs.activation is not None:
+        raise ValueError(
+            f"layer already has the fused activation {attrs.activation}; cannot fuse "
+            f"{activation.name} as well"
+        )
+    if len(activation.alpha) not in (1, attrs.blob_channels):
+        raise ShapeError(
+            f"activation {activation.name} has {len(activation.alpha)} channel parameters; "
+            f"the layer's output has {attrs.blob_channels} channels"
+        )
+    return dataclasses.replace(attrs, activation=activation.name, fused=activation)
+
+
+@lru_cache(maxsize=256)
+def _vectors(activation: Activation | None, channels: int, dtype: np.dtype):
+    """Read-only (alpha, beta, zero bias) arrays for the kernels, built once per layer."""
+    alpha = np.zeros(channels, dtype) if activation is None else np.asarray(activation.alpha)
+    beta = np.zeros(channels, dtype) if activation is None else np.asarray(activation.beta)
+    arrays = [np.ascontiguousarray(np.broadcast_to(a, channels), dtype) for a in (alpha, beta)]
+    arrays.append(np.zeros(channels, dtype))
+    for array in arrays:
+        array.flags.writeable = False
+    return tuple(arrays)
+
+
+def rows(x: np.ndarray) -> np.ndarray:
+    """``x`` as a ``(-1, C)`` view (never a copy: writes through it must reach ``x``)."""
+    view = x.view()
+    view.shape = (-1, x.shape[-1])  # raises instead of copying when impossible
+    return view
+
+
+def epilogue(
+    z: np.ndarray, bias: np.ndarray | None, activation: Activation | None, out: np.ndarray
+) -> None:
+    """``out = f(z + bias)`` over 2-D ``(rows, C)`` arrays; ``out`` may be ``z``."""
+    channels = z.shape[1]
+    alpha, beta, zeros = _vectors(activation, channels, z.dtype)
+    code = ew.IDENTITY if activation is None else activation.code
+    bias = zeros if bias is None else bias
+    split(
+        lambda lo, hi: ew.bias_activation(z[lo:hi], bias, code, alpha, beta, out[lo:hi]),
+        z.shape[0],
+        z.size,
+    )
+
+
+def activation_grad(activation: Activation | None, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """``dy * f'(x)`` from the activation output ``y`` (same shape as ``y``)."""
+    if activation is None:
+        return dy
+    if activation.name not in BACKPROP_ACTIVATIONS:
+        raise UnsupportedLayerError(
+            f"activation {activation.name} has no backward pass: Core ML backpropagates "
+            f"through {', '.join(BACKPROP_ACTIVATIONS)} activations only"
+        )
+    dz = np.empty(y.shape, np.result_type(y, dy))
+    ew.activation_grad(rows(y), rows(np.ascontiguousarray(dy)), activation.code, rows(dz))
+    return dz

@@ -1,0 +1,231 @@
+"""Every numba kernel against its numpy twin, on random shapes including odd sizes.
+
+``CASES`` maps a kernel's qualified name (``module.kernel``, as ``runtime.kernels.pairs()``
+yields it) to a function ``rng, dtype -> (args, written)``: the arguments of one call and the
+indices of the arguments the kernel writes. Both versions run on separate copies; their
+return values and every written argument must agree.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from runtime import kernels
+from runtime.kernels import elementwise as ew
+
+# kernel modules whose cases live here; other modules carry their own parity tests
+MODULES = ("conv", "elementwise", "pool", "softmax")
+
+
+def _geometry(rng, dilation=True):
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+    dh, dw = (int(v) for v in rng.integers(1, 3, 2)) if dilation else (1, 1)
+    pt, pl = (int(v) for v in rng.integers(0, 3, 2))
+    return kh, kw, sh, sw, dh, dw, pt, pl
+
+
+def _out_size(size, k, s, d, pad_before, pad_after):
+    return (size + pad_before + pad_after - (k - 1) * d - 1) // s + 1
+
+
+def _input(rng, dtype, channels=None):
+    n = int(rng.integers(1, 4))
+    h, w = (int(v) for v in rng.integers(4, 10, 2))
+    c = channels or int(rng.integers(1, 6))
+    return rng.standard_normal((n, h, w, c)).astype(dtype)
+
+
+def _conv_setup(rng, dtype):
+    x = _input(rng, dtype)
+    kh, kw, sh, sw, dh, dw, pt, pl = _geometry(rng)
+    ho = _out_size(x.shape[1], kh, sh, dh, pt, int(rng.integers(0, 3)))
+    wo = _out_size(x.shape[2], kw, sw, dw, pl, int(rng.integers(0, 3)))
+    return x, (kh, kw, sh, sw, dh, dw, pt, pl), max(ho, 1), max(wo, 1)
+
+
+def _im2col(rng, dtype):
+    x, geometry, ho, wo = _conv_setup(rng, dtype)
+    c0 = int(rng.integers(0, x.shape[3]))
+    cg = int(rng.integers(1, x.shape[3] - c0 + 1))
+    cols = np.full((x.shape[0], ho, wo, geometry[0] * geometry[1] * cg), np.nan, dtype)
+    return [x, c0, *geometry, cols], [10]
+
+
+def _col2im(rng, dtype):
+    x, geometry, ho, wo = _conv_setup(rng, dtype)
+    c0 = int(rng.integers(0, x.shape[3]))
+    cg = int(rng.integers(1, x.shape[3] - c0 + 1))
+    cols = rng.standard_normal((x.shape[0], ho, wo, geometry[0] * geometry[1] * cg)).astype(dtype)
+    return [cols, c0, *geometry, x], [10]
+
+
+def _depthwise(rng, dtype, what):
+    x, geometry, ho, wo = _conv_setup(rng, dtype)
+    cout = x.shape[3] * int(rng.integers(1, 3))
+    w = rng.standard_normal((geometry[0] * geometry[1], cout)).astype(dtype)
+    z = rng.standard_normal((x.shape[0], ho, wo, cout)).astype(dtype)
+    if what == "forward":
+        return [x, w, *geometry, z], [10]
+    if what == "input":
+        return [z, w, *geometry, x], [10]
+    return [z, x, *geometry, w], [10]
+
+
+def _rows_and_out(rng, dtype, strided):
+    rows, channels = int(rng.integers(1, 40)), int(rng.integers(1, 9))
+    z = (3 * rng.standard_normal((rows, channels))).astype(dtype)
+    if strided:  # a channel slice of a wider buffer, as concat outputs are
+        out = np.zeros((rows, channels + 3), dtype)[:, 1 : 1 + channels]
+    else:
+        out = np.zeros((rows, channels), dtype)
+    return z, out
+
+
+def _bias_activation(rng, dtype):
+    code = int(rng.integers(0, 14))
+    z, out = _rows_and_out(rng, dtype, strided=bool(rng.integers(0, 2)))
+    c = z.shape[1]
+    bias = rng.standard_normal(c).astype(dtype)
+    alpha = rng.uniform(0.1, 1.5, c).astype(dtype)
+    beta = rng.uniform(0.1, 1.5, c).astype(dtype)
+    return [z, bias, code, alpha, beta, out], [5]
+
+
+def _activation_grad(rng, dtype):
+    code = int(rng.choice(ew.DIFFERENTIABLE))
+    z, dz = _rows_and_out(rng, dtype, strided=False)
+    y = np.empty_like(z)
+    c = z.shape[1]
+    ew.bias_activation(z, np.zeros(c, dtype), code, np.ones(c, dtype), np.ones(c, dtype), y)
+    return [y, rng.standard_normal(z.shape).astype(dtype), code, dz], [3]
+
+
+def _scale_shift(rng, dtype):
+    x, out = _rows_and_out(rng, dtype, strided=True)
+    c = x.shape[1]
+    return [x, *rng.standard_normal((2, c)).astype(dtype), out], [3]
+
+
+def _pool_setup(rng, dtype):
+    x = _input(rng, dtype)
+    kh, kw, sh, sw, _, _, pt, pl = _geometry(rng, dilation=False)
+    pb, pr = (int(v) for v in rng.integers(0, 3, 2))
+    ho = max(_out_size(x.shape[1], kh, sh, 1, pt, pb), 1)
+    wo = max(_out_size(x.shape[2], kw, sw, 1, pl, pr), 1)
+    y = np.zeros((x.shape[0], ho, wo, x.shape[3]), dtype)
+    return x, (kh, kw, sh, sw, pt, pl), (pb, pr), y
+
+
+def _max_pool(rng, dtype):
+    x, geometry, _, y = _pool_setup(rng, dtype)
+    argmax = np.zeros(y.shape, np.int64) if rng.integers(0, 2) else np.zeros((0,) * 4, np.int64)
+    return [x, *geometry, y, argmax], [7, 8]
+
+
+def _avg_pool(rng, dtype):
+    x, geometry, pads, y = _pool_setup(rng, dtype)
+    return [x, *geometry, *pads, bool(rng.integers(0, 2)), y], [10]
+
+
+def _l2_pool(rng, dtype):
+    x, geometry, _, y = _pool_setup(rng, dtype)
+    return [x, *geometry, y], [7]
+
+
+def _max_pool_grad(rng, dtype):
+    x, geometry, _, y = _pool_setup(rng, dtype)
+    argmax = np.zeros(y.shape, np.int64)
+    kernels.pool.max_pool(x, *geometry, y, argmax)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    return [dy, argmax, np.zeros_like(x)], [2]
+
+
+def _avg_pool_grad(rng, dtype):
+    x, geometry, pads, y = _pool_setup(rng, dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    return [dy, *geometry, *pads, bool(rng.integers(0, 2)), np.zeros_like(x)], [10]
+
+
+def _l2_pool_grad(rng, dtype):
+    x, geometry, _, y = _pool_setup(rng, dtype)
+    kernels.pool.l2_pool(x, *geometry, y)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    return [x, y, dy, *geometry, np.zeros_like(x)], [9]
+
+
+def _softmax(rng, dtype):
+    x, out = _rows_and_out(rng, dtype, strided=bool(rng.integers(0, 2)))
+    return [20 * x, out], [1]
+
+
+def _softmax_cross_entropy(rng, dtype):
+    logits, _ = _rows_and_out(rng, dtype, strided=False)
+    target = rng.integers(0, logits.shape[1], logits.shape[0])
+    return [10 * logits, target], []
+
+
+CASES = {
+    "conv.im2col": _im2col,
+    "conv.col2im": _col2im,
+    "conv.depthwise_conv": lambda rng, dt: _depthwise(rng, dt, "forward"),
+    "conv.depthwise_conv_grad_input": lambda rng, dt: _depthwise(rng, dt, "input"),
+    "conv.depthwise_conv_grad_weight": lambda rng, dt: _depthwise(rng, dt, "weight"),
+    "elementwise.bias_activation": _bias_activation,
+    "elementwise.activation_grad": _activation_grad,
+    "elementwise.scale_shift": _scale_shift,
+    "pool.max_pool": _max_pool,
+    "pool.avg_pool": _avg_pool,
+    "pool.l2_pool": _l2_pool,
+    "pool.max_pool_grad": _max_pool_grad,
+    "pool.avg_pool_grad": _avg_pool_grad,
+    "pool.l2_pool_grad": _l2_pool_grad,
+    "softmax.softmax": _softmax,
+    "softmax.softmax_cross_entropy": _softmax_cross_entropy,
+}
+
+PAIRS = [pair for pair in kernels.pairs() if pair[0].split(".")[0] in MODULES]
+
+
+def test_every_kernel_of_these_modules_has_a_case():
+    assert sorted(name for name, _, _ in PAIRS) == sorted(CASES)
+
+
+def _copy(value):
+    """A deep copy that keeps a strided array strided (``copy.deepcopy`` compacts it)."""
+    if isinstance(value, np.ndarray) and not value.flags.c_contiguous and value.ndim:
+        wider = np.zeros((*value.shape[:-1], value.shape[-1] + 3), value.dtype)
+        view = wider[..., 1 : 1 + value.shape[-1]]
+        view[...] = value
+        return view
+    return copy.deepcopy(value)
+
+
+def _as_list(result):
+    return list(result) if isinstance(result, tuple) else [result]
+
+
+def _assert_same(a, b, dtype, what):
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance, err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "jit", "numpy_twin"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_jit_kernel_matches_numpy_twin(name, jit, numpy_twin, dtype):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    for trial in range(6):
+        args, written = CASES[name](rng, dtype)
+        jit_args, numpy_args = [_copy(a) for a in args], [_copy(a) for a in args]
+        jit_result = jit(*jit_args)
+        numpy_result = numpy_twin(*numpy_args)
+        what = f"{name} trial {trial} shapes {[np.shape(a) for a in args]}"
+        for a, b in zip(_as_list(jit_result), _as_list(numpy_result), strict=True):
+            if a is not None or b is not None:
+                _assert_same(a, b, dtype, f"{what} (returned)")
+        for index in written:
+            assert not np.isnan(numpy_args[index]).any(), what
+            _assert_same(jit_args[index], numpy_args[index], dtype, f"{what} (argument {index})")
