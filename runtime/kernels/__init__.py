@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 
 MODULES: tuple[str, ...] = (
+    "runtime.kernels.conv",
+    "runtime.kernels.elementwise",
+    "runtime.kernels.pool",
+    "runtime.kernels.softmax",
     "runtime.kernels.optim",
+    "runtime.kernels.knn",
+    "runtime.kernels.kdtree",
+    "runtime.kernels.digest",
 )
 
 
