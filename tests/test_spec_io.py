@@ -54,7 +54,7 @@ def test_truncated_model_is_refused(tmp_path, keep):
     cut = keep if isinstance(keep, int) and keep > 0 else int(len(data) * keep) or len(data) - 1
     path = tmp_path / "cut.mlmodel"
     path.write_bytes(data[:cut])
-    with pytest.raises(ModelFileError, match="cut.mlmodel"):
+    with pytest.raises(ModelFileError, match=r"cut\.mlmodel"):
         updatable.load(path)
 
 
@@ -110,3 +110,19 @@ def test_import_is_quiet_and_does_not_import_coremltools(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
+
+
+def test_saved_files_get_normal_permissions_or_keep_the_replaced_files(tmp_path):
+    spec = builders.base_nn()
+    fresh = tmp_path / "fresh.mlmodel"
+    umask = os.umask(0o022)
+    try:
+        updatable.save(spec, fresh)
+    finally:
+        os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    kept = tmp_path / "kept.mlmodel"
+    kept.write_bytes(b"x")
+    kept.chmod(0o640)
+    updatable.save(spec, kept)
+    assert kept.stat().st_mode & 0o777 == 0o640

@@ -92,6 +92,9 @@ def write_atomic(data: bytes, path: PathLike) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates the file private (0600); give it the mode a plain open() would
+        # (or keep the mode of the file being replaced)
+        os.chmod(tmp_name, _target_mode(path))
         os.replace(tmp_name, path)
     except OSError as exc:
         try:
@@ -99,6 +102,15 @@ def write_atomic(data: bytes, path: PathLike) -> None:
         except OSError:
             pass
         raise ModelFileError(f"{path}: cannot write the file ({exc.strerror})") from None
+
+
+def _target_mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save(spec: proto.Model, path: PathLike) -> None:
