@@ -24,6 +24,11 @@ VERBS = {
     "make-updatable": "updatable.cli.make_updatable",
     "export-ort": "updatable.cli.export_ort",
     "import-ort": "updatable.cli.import_ort",
+    "sweep": "updatable.cli.sweep",
+    "demo": "updatable.cli.demo",
+    "train": "updatable.cli.train",
+    "evaluate": "updatable.cli.evaluate",
+    "predict": "updatable.cli.predict",
 }
 
 EXIT_OK = 0

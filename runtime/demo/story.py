@@ -1,0 +1,275 @@
+"""The personalisation story, start to finish: :func:`run_demo`.
+
+1. **Data**: real MNIST digits, split into base, user and held-out parts; the user's and the
+   held-out digits are redrawn in the user's hand (:mod:`runtime.demo.user`).
+2. **Base model**: a classifier for 0..6 trained with an ``UpdateTask`` over every layer
+   (:mod:`runtime.demo.base`), kept in the output directory and reused by later runs.
+3. **Surgery**: widened to ten classes with its last layers updatable, and cut into a
+   feature extractor + empty kNN pipeline; both validated with Core ML's rules
+   (:mod:`runtime.demo.surgery`).
+4. **Update 1**: the network head fine-tuned on the user's drawings, events streaming.
+5. **Update 2**: the user's drawings added to the kNN.
+6. **Results**: accuracy per class before and after on the held-out digits; the models,
+   a loss-curve PNG and a Markdown report in the output directory.
+
+Nothing here prints: every step is reported through ``emit`` (:mod:`runtime.demo.events`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime.demo import base as base_model
+from runtime.demo import surgery, user
+from runtime.demo.events import AccuracyTable, Finished, Note, Step, Validation
+from runtime.demo.flows import Emit, UpdateOutcome, image_provider, run_update, update_knn
+from updatable import proto
+
+STEPS = 6
+FILES = {
+    "base": "MNISTBase.mlmodel",
+    "classifier": "PersonalizableClassifier.mlmodel",
+    "knn": "PersonalizableKNN.mlmodel",
+    "updated_classifier": "UpdatedClassifier.mlmodel",
+    "updated_knn": "UpdatedKNN.mlmodel",
+    "plot": "loss-curve.png",
+    "report": "report.md",
+    "drawings": "drawings",
+    "held_out": "held-out",
+}
+COLUMNS = ("base model", "fine-tuned head", "kNN")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What to run: ``quick`` is the reduced mode (fewer digits and epochs) used in tests."""
+
+    out: Path = Path("demo-output")
+    quick: bool = False
+    rebuild_base: bool = False
+    optimizer: str = "sgd"
+    seed: int = 0
+    source: str = "auto"  # digits: "auto", "mnist" or "sklearn" (runtime.datasets)
+    style: user.UserStyle = field(default_factory=user.UserStyle)
+
+    @property
+    def sizes(self) -> user.SplitSizes:
+        return user.QUICK_SIZES if self.quick else user.SplitSizes()
+
+    @property
+    def base_epochs(self) -> int:
+        return 2 if self.quick else 5
+
+    @property
+    def head_epochs(self) -> int:
+        return 20 if self.quick else 30
+
+
+@dataclass
+class DemoResult:
+    """Everything the demo measured and wrote."""
+
+    options: DemoOptions
+    source: str
+    split_sizes: dict[str, int]
+    base_trained_now: bool
+    base_outcome: UpdateOutcome | None
+    head: UpdateOutcome | None = None
+    knn: UpdateOutcome | None = None
+    table: AccuracyTable | None = None
+    validations: list[Validation] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _validate(spec: proto.Model, name: str, emit: Emit) -> Validation:
+    import updatable
+
+    issues = updatable.validate(spec)
+    result = Validation(
+        name,
+        tuple(f"{i.code} {i.where}: {i.message}" for i in issues if i.severity == "error"),
+        tuple(f"{i.code} {i.where}: {i.message}" for i in issues if i.severity != "error"),
+    )
+    emit(result)
+    if result.errors:  # the demo's own surgery must give valid models
+        updatable.check(spec)
+    return result
+
+
+def _base(options: DemoOptions, digits, parts, emit: Emit):
+    """The cached base model if its recipe matches, else a newly trained one."""
+    import updatable
+
+    path = options.out / FILES["base"]
+    train = parts.base_train
+    wanted = base_model.recipe(digits.source, options.base_epochs, len(train), options.seed)
+    if path.exists() and not options.rebuild_base:
+        cached = updatable.load(path)
+        if base_model.recipe_of(cached) == wanted:
+            emit(
+                Note(
+                    f"Reusing the base model in {path} (trained by an earlier run; "
+                    "--rebuild-base trains it again)."
+                )
+            )
+            return cached, None, True
+    emit(
+        Note(
+            f"Training every layer on {len(train):,} clean digits 0..6 with an UpdateTask "
+            f"({options.base_epochs} epochs, Adam); accuracy on {len(parts.base_validation)} "
+            "validation digits after each epoch."
+        )
+    )
+    spec, outcome, _ = base_model.train_base(
+        digits.images[train],
+        digits.labels[train],
+        digits.images[parts.base_validation],
+        digits.labels[parts.base_validation],
+        epochs=options.base_epochs,
+        source=digits.source,
+        seed=options.seed,
+        emit=emit,
+    )
+    updatable.save(spec, path)
+    return spec, outcome, False
+
+
+def _accuracy_table(models: dict, images, truth, new: tuple[str, ...]) -> AccuracyTable:
+    from runtime.evaluation import evaluate, label_order
+
+    examples = [{base_model.IMAGE: image} for image in images]
+    columns, overall, counts = {}, {}, {}
+    for name, model in models.items():
+        result = evaluate(model, examples, truth)
+        columns[name], overall[name] = result.class_accuracy(), result.accuracy
+        counts = result.class_counts()
+    classes = label_order(truth)
+    return AccuracyTable(
+        "Accuracy on held-out digits in the user's hand", classes, columns, counts, new, overall
+    )
+
+
+def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: None) -> DemoResult:
+    """Run the whole story (see the module docstring) and return what it measured.
+
+    Raises:
+        MissingDependencyError: no digits are installed (the message says how to get them).
+        ModelFileError: the output directory cannot be written.
+    """
+    import runtime
+    import updatable
+    from runtime.datasets import load_digits
+    from runtime.demo.report import write_plot, write_report
+
+    started = time.perf_counter()
+    surgery.optimizer_settings(options.optimizer)  # refuse a bad optimizer before any work
+    options.out.mkdir(parents=True, exist_ok=True)
+    new = tuple(str(d) for d in user.NEW_CLASSES)
+
+    emit(Step(1, STEPS, "The data", "Real handwritten digits, and a simulated user"))
+    digits = load_digits(options.source)
+    parts = user.split(digits, options.sizes, options.seed)
+    rng = np.random.default_rng(options.seed + 1)
+    user_images = options.style.apply(digits.images[parts.user], rng)
+    held_images = options.style.apply(digits.images[parts.held_out], rng)
+    user_labels = [str(v) for v in digits.labels[parts.user]]
+    held_truth = [str(v) for v in digits.labels[parts.held_out]]
+    for key, images, indices in (
+        ("drawings", user_images, parts.user),
+        ("held_out", held_images, parts.held_out),
+    ):
+        folder = options.out / FILES[key]
+        user.write_image_folders(images, digits.labels[indices], folder, indices)
+    emit(Note(f"{digits.source}."))
+    emit(
+        Note(
+            f"The user writes with strokes {options.style.thickness:+d} px thicker and a "
+            f"{options.style.rotation:g}° slant (±{options.style.jitter:g}°). They draw "
+            f"{options.sizes.user_new} of each new digit ({', '.join(new)}) and "
+            f"{options.sizes.user_known} of each known one: {len(user_labels)} drawings."
+        )
+    )
+    emit(
+        Note(
+            f"{len(held_truth)} held-out digits ({options.sizes.held_out} per class, in the "
+            "user's hand) measure accuracy; no model trains on them."
+        )
+    )
+
+    emit(Step(2, STEPS, "The app's model", "A classifier for the digits 0..6"))
+    base, base_outcome, reused = _base(options, digits, parts, emit)
+    result = DemoResult(
+        options,
+        digits.source,
+        {k: len(getattr(parts, k)) for k in ("base_train", "base_validation", "user", "held_out")},
+        not reused,
+        base_outcome,
+    )
+    result.files["base"] = options.out / FILES["base"]
+    for key in ("drawings", "held_out"):
+        result.files[key] = options.out / FILES[key]
+
+    emit(Step(3, STEPS, "Surgery", "Make room for the user's digits, and make it learn"))
+    classifier = surgery.personalizable_classifier(
+        base, new, options.optimizer, options.head_epochs, options.seed
+    )
+    knn = surgery.knn_pipeline(base)
+    emit(
+        Note(
+            f"Widened '{base_model.HEAD}' to 10 classes (new weights zero), made "
+            f"{' and '.join(surgery.HEAD_LAYERS)} updatable: cross-entropy, "
+            f"{options.optimizer.upper()}, {options.head_epochs} epochs."
+        )
+    )
+    result.validations.append(_validate(classifier, FILES["classifier"], emit))
+    emit(
+        Note(
+            f"Cut the network at its {base_model.HIDDEN}-d penultimate layer and added an "
+            f"empty updatable {surgery.KNN_NEIGHBORS}-nearest-neighbours classifier."
+        )
+    )
+    result.validations.append(_validate(knn, FILES["knn"], emit))
+    for key, spec in (("classifier", classifier), ("knn", knn)):
+        updatable.save(spec, options.out / FILES[key])
+        result.files[key] = options.out / FILES[key]
+
+    emit(
+        Step(
+            4,
+            STEPS,
+            "Update 1: fine-tune the network head",
+            f"An UpdateTask on the user's {len(user_labels)} drawings",
+        )
+    )
+    result.head = run_update(classifier, image_provider(user_images, user_labels), "head", emit)
+    emit(
+        Step(
+            5,
+            STEPS,
+            "Update 2: teach the kNN",
+            "The same drawings through the feature extractor into the kNN (one pass)",
+        )
+    )
+    result.knn = update_knn(knn, image_provider(user_images, user_labels), "knn", emit)
+    for key, outcome in (("updated_classifier", result.head), ("updated_knn", result.knn)):
+        updatable.save(outcome.spec, options.out / FILES[key])
+        result.files[key] = options.out / FILES[key]
+
+    emit(Step(6, STEPS, "Results", "Accuracy per class, before and after the updates"))
+    models = {
+        COLUMNS[0]: runtime.Model.load(base),
+        COLUMNS[1]: runtime.Model.load(result.head.spec),
+        COLUMNS[2]: runtime.Model.load(result.knn.spec),
+    }
+    result.table = _accuracy_table(models, held_images, held_truth, new)
+    emit(result.table)
+    result.files["plot"] = write_plot(result, options.out / FILES["plot"])
+    result.seconds = time.perf_counter() - started
+    result.files["report"] = write_report(result, options.out / FILES["report"])
+    emit(Finished(options.out, dict(result.files), result.seconds))
+    return result

@@ -1,0 +1,320 @@
+"""The three training paths of ``updatable train``: update task, training job, kNN update.
+
+Each returns ``(exit code, history)``; the history is one dict per epoch (``epoch``,
+``loss``, and when known ``mean_loss``, ``validation_loss``, ``validation_accuracy``) for the
+plot. Models are written by the main thread after training, never from inside a handler, so
+a write error is reported like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from updatable.cli._progress import Output, fmt_loss, fmt_percent
+
+if TYPE_CHECKING:
+    from updatable.cli._data import Dataset
+
+EXIT_CANCELLED = 130
+POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled promptly
+
+
+def _check_writable(out) -> None:
+    from updatable.errors import ModelFileError
+
+    directory = out.parent if str(out.parent) else None
+    if directory is not None and not directory.is_dir():
+        raise ModelFileError(f"{out}: cannot write: directory {directory} does not exist")
+
+
+def _wait(task) -> None:
+    """Wait until the task's thread has ended (its completion handler included)."""
+    from runtime.demo.flows import wait_for
+
+    wait_for(task)
+
+
+def _settings(values: dict) -> str:
+    order = (
+        "learningRate",
+        "miniBatchSize",
+        "momentum",
+        "beta1",
+        "beta2",
+        "eps",
+        "epochs",
+        "shuffle",
+        "seed",
+    )
+    return ", ".join(
+        f"{key} {values[key]:g}" if isinstance(values[key], float) else f"{key} {values[key]}"
+        for key in order
+        if key in values
+    )
+
+
+def train_task(
+    args: argparse.Namespace, data: Dataset, out: Path, output: Output
+) -> tuple[int | None, list[dict]]:
+    """Core ML's update task: events stream into a progress bar and the epoch table."""
+    from runtime.parameters import ModelConfiguration
+    from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
+    from updatable import spec as spec_io
+    from updatable.cli.train import overrides
+
+    _check_writable(out)
+    history: list[dict] = []
+    state: dict = {"display": None, "batches": [], "spec": None}
+    provider = data.provider()
+
+    def progress(context) -> None:
+        event, metrics = context.event, context.metrics
+        if event is Event.TRAINING_BEGIN:
+            values = {str(k): v for k, v in context.parameters.items()}
+            steps = int(values["epochs"]) * math.ceil(provider.count / int(values["miniBatchSize"]))
+            output.line(f"UpdateTask: {_settings(values)}")
+            state["display"] = output.training(
+                "training", steps, "mini-batches", ["epoch", "loss", "mean loss"]
+            ).__enter__()
+            state["epochs"] = int(values["epochs"])
+        elif event is Event.MINI_BATCH_END:
+            state["batches"].append(float(metrics[MetricKey.LOSS_VALUE]))
+            state["display"].advance()
+        elif event is Event.EPOCH_END:
+            epoch, loss = int(metrics[MetricKey.EPOCH_INDEX]), float(metrics[MetricKey.LOSS_VALUE])
+            mean = sum(state["batches"]) / len(state["batches"])
+            state["batches"].clear()
+            history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
+            state["display"].row([f"{epoch + 1}/{state['epochs']}", fmt_loss(loss), fmt_loss(mean)])
+
+    def completion(context) -> None:
+        state["spec"] = context.model.spec()
+
+    events = Event.TRAINING_BEGIN | Event.MINI_BATCH_END | Event.EPOCH_END
+    task = UpdateTask(
+        args.model,
+        provider,
+        ModelConfiguration(parameters=overrides(args)),
+        UpdateProgressHandlers(events, progress, completion),
+    )
+    task.resume()
+    try:
+        _wait(task)
+    except KeyboardInterrupt:
+        task.cancel()
+        task.wait()
+        _close(state["display"])
+        output.line(
+            f"cancelled after {len(history)} epoch(s): nothing written (a cancelled Core ML "
+            "update task calls no completion handler)",
+            "yellow",
+        )
+        return EXIT_CANCELLED, history
+    _close(state["display"])
+    if task.state is TaskState.FAILED:
+        raise task.error
+    spec_io.save(state["spec"], out)
+    last = history[-1]["loss"] if history else float("nan")
+    output.line(f"wrote {out} ({len(history)} epochs, last epoch loss {last:.4f})", "green")
+    return None, history
+
+
+def _close(display) -> None:
+    if display is not None:
+        display.__exit__(None, None, None)
+
+
+def model_epochs(spec) -> int:
+    """The default of the model's ``epochs`` parameter."""
+    from runtime.parameters import network_hyperparameters
+    from runtime.update import head_of
+    from updatable.spec import network
+
+    head, _ = head_of(spec)
+    return int(network_hyperparameters(network(head).updateParams)["epochs"].default)
+
+
+def _start_job(args, spec, data, validation, output):
+    """A new or resumed job, its first iteration and its iteration limit."""
+    from runtime.parameters import ModelConfiguration
+    from runtime.session import (
+        TrainingSessionParameters,
+        restore_training_session,
+        resume,
+        train,
+    )
+    from updatable.cli.train import overrides
+
+    validation_provider = validation.provider() if validation is not None else None
+    if args.resume:
+        record_epochs = TrainingSessionParameters(args.session)
+        session = restore_training_session(record_epochs)
+        iterations = args.epochs or int(session.record["hyperparameters"]["epochs"])
+        params = TrainingSessionParameters(args.session, 1, args.checkpoint_every or 10, iterations)
+        session = restore_training_session(params)
+        for problem in session.problems:
+            output.line(f"skipped a damaged checkpoint: {problem}", "yellow")
+        if session.iteration >= iterations:
+            return None, session, iterations
+        output.line(f"resuming {args.session} at epoch {session.iteration} of {iterations}")
+        job = resume(session, data.provider(), validation_provider)
+        return job, session, iterations
+    if args.session is not None and (args.session / "session.json").exists():
+        from updatable.errors import ParameterError
+
+        raise ParameterError(
+            f"{args.session} already holds a training session: continue it with --resume, or "
+            "choose another --session directory"
+        )
+    iterations = args.epochs or model_epochs(spec)
+    params = TrainingSessionParameters(args.session, 1, args.checkpoint_every or 10, iterations)
+    job = train(
+        args.model,
+        data.provider(),
+        validation_provider,
+        ModelConfiguration(parameters=overrides(args)),
+        params,
+    )
+    return job, None, iterations
+
+
+def train_job(
+    args: argparse.Namespace,
+    spec,
+    data: Dataset,
+    validation: Dataset | None,
+    out: Path,
+    output: Output,
+) -> tuple[int | None, list[dict]]:
+    """A Create ML style job: epoch mean loss, validation metrics, checkpoints, resume."""
+    from runtime.checkpoints import Checkpoint
+    from runtime.progress import Metric, Phase, Progress
+    from runtime.session import model_from_checkpoint
+
+    _check_writable(out)
+    job, session, iterations = _start_job(args, spec, data, validation, output)
+    if job is None:
+        model_from_checkpoint(session.checkpoints[-1], out)
+        output.line(
+            f"the session has already trained {session.iteration} epochs (limit "
+            f"{iterations}): wrote its latest model to {out}; raise --epochs to train "
+            "longer"
+        )
+        return None, []
+    first = session.iteration if session is not None else 0
+    columns = ["epoch", "loss"] + (["val. loss", "val. acc."] if validation else [])
+    history: list[dict] = []
+    with output.training("training", iterations, "epochs", columns) as display:
+        display.advance(first)
+        try:
+            for event in job:
+                if isinstance(event, Progress) and event.phase is Phase.TRAINING:
+                    metrics = event.metrics
+                    row = {
+                        "epoch": event.item_count,
+                        "loss": metrics[Metric.LOSS],
+                        "validation_loss": metrics.get(Metric.VALIDATION_LOSS),
+                        "validation_accuracy": metrics.get(Metric.VALIDATION_ACCURACY),
+                    }
+                    history.append(row)
+                    cells = [f"{event.item_count}/{iterations}", fmt_loss(row["loss"])]
+                    if validation:
+                        cells += [
+                            fmt_loss(row["validation_loss"]),
+                            fmt_percent(row["validation_accuracy"]),
+                        ]
+                    display.row(cells)
+                    display.advance()
+                elif isinstance(event, Checkpoint):
+                    display.note(f"checkpoint: epoch {event.iteration} -> {event.url}")
+        except KeyboardInterrupt:
+            job.cancel()
+            result = job.wait()
+            kept = (
+                f"; the session keeps epoch {result.iteration} in {args.session}"
+                if args.session
+                else ""
+            )
+            display.note(f"cancelled after epoch {result.iteration}{kept}")
+            if args.session:
+                also = f" --validation {args.validation}" if args.validation else ""
+                display.note(
+                    f"continue with: updatable train {args.model} --data {args.data}"
+                    f"{also} --session {args.session} --resume"
+                )
+            return EXIT_CANCELLED, history
+    result = job.wait()
+    result.write(out)
+    loss = result.metrics.get(Metric.LOSS)
+    output.line(
+        f"wrote {out} (epoch {result.iteration}, stopped by {result.stopped_by}, loss "
+        f"{fmt_loss(loss)})",
+        "green",
+    )
+    return None, history
+
+
+def train_knn(
+    args: argparse.Namespace,
+    data: Dataset,
+    validation: Dataset | None,
+    out: Path,
+    output: Output,
+) -> int | None:
+    """Core ML's kNN update: every example appended in one pass, or none."""
+    from collections import Counter
+
+    from runtime.evaluation import evaluate
+    from runtime.model import Model
+    from runtime.task import TaskState, UpdateTask
+    from updatable import spec as spec_io
+
+    _check_writable(out)
+    state: dict = {}
+
+    def completion(context) -> None:
+        state["spec"] = context.model.spec()
+
+    task = UpdateTask(args.model, data.provider(), completion_handler=completion)
+    task.resume()
+    _wait(task)
+    if task.state is TaskState.FAILED:
+        raise task.error
+    spec_io.save(state["spec"], out)
+    counts = ", ".join(f"{label}: {n}" for label, n in sorted(Counter(data.targets).items()))
+    output.line(f"added {len(data)} examples to the kNN ({counts})")
+    if validation is not None:
+        result = evaluate(Model.load(state["spec"]), validation.inputs_only(), validation.targets)
+        output.line(f"validation accuracy {result.accuracy:.1%} on {result.count} examples")
+    output.line(f"wrote {out}", "green")
+    return None
+
+
+def plot(history: list[dict], path: Path, title: str) -> None:
+    """Training (and validation) loss per epoch, validation accuracy on a second axis."""
+    from runtime.plots import Curve, Panel, save_loss_curves
+
+    epochs = [row["epoch"] for row in history]
+    curves = [Curve("training loss", epochs, [row["loss"] for row in history])]
+    if any(row.get("mean_loss") is not None for row in history):
+        curves[0] = Curve(
+            "epoch loss (Core ML: last mini-batch)", epochs, [row["loss"] for row in history]
+        )
+        curves.append(Curve("mean mini-batch loss", epochs, [row["mean_loss"] for row in history]))
+    if any(row.get("validation_loss") is not None for row in history):
+        curves.append(Curve("validation loss", epochs, [row["validation_loss"] for row in history]))
+    if any(row.get("validation_accuracy") is not None for row in history):
+        curves.append(
+            Curve(
+                "validation accuracy",
+                epochs,
+                [row["validation_accuracy"] for row in history],
+                "dashed",
+                axis="right",
+                color="tab:green",
+            )
+        )
+    save_loss_curves(path, [Panel(f"updatable train {title}", curves)])

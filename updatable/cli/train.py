@@ -1,0 +1,156 @@
+"""``updatable train MODEL --data DATA``: update a model on labelled data, as a device would.
+
+Three paths, chosen by the options:
+
+* plain: a Core ML ``MLUpdateTask`` (``runtime.UpdateTask``) with the model's own
+  hyperparameters, ``--epochs`` / ``--lr`` / ``--batch`` as load-time overrides checked
+  against the model's allowed values; the epoch loss is Core ML's (the last mini-batch's);
+* ``--validation``, ``--session``, ``--checkpoint-every`` or ``--resume``: a Create ML style
+  training job (``runtime.train`` / ``runtime.resume``) that reports the epoch's mean loss
+  and validation loss and accuracy, and keeps checkpoints in a session directory;
+* a kNN (or feature extractor + kNN pipeline): one pass that appends the examples.
+
+Ctrl-C cancels cleanly: an update task writes nothing (Core ML's cancel), a session keeps its
+last completed epoch as a checkpoint for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from updatable.cli._common import EXIT_OK, verb_parser
+
+EXIT_CANCELLED = 130
+EXAMPLES = """
+  updatable train Personal.mlmodel --data drawings/ --out Personal-updated.mlmodel
+  updatable train Personal.mlmodel --data train.npz --epochs 20 --lr 0.01 --batch 16
+  updatable train Personal.mlmodel --data drawings/ --validation held-out/ --plot losses.png
+  updatable train Personal.mlmodel --data drawings/ --session run1/ --checkpoint-every 5
+  updatable train Personal.mlmodel --data drawings/ --session run1/ --resume --epochs 60
+  updatable train Drawings-kNN.mlmodel --data drawings/       # appends the examples
+
+data: a directory of label folders (DIR/<label>/<image>.png), an .npz archive with one array
+per model input and the target (see `updatable inspect MODEL`, "training inputs"), or a .csv
+file for a model with one multiArray input (header; the target column named after it).
+exit 130: cancelled with Ctrl-C (an update task writes nothing; a session keeps a checkpoint).
+"""
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``train`` verb."""
+    parser = verb_parser(
+        subparsers,
+        "train",
+        "update a model on labelled data (UpdateTask, training job or kNN)",
+        "Update an updatable model on labelled data the way a device would, showing a "
+        "progress bar and the loss of every epoch, and write the updated model. Values outside "
+        "the model's allowed hyperparameters are refused with the allowed values listed.",
+        EXAMPLES,
+    )
+    parser.add_argument("model", metavar="MODEL", help="the updatable .mlmodel")
+    parser.add_argument("--data", required=True, metavar="DIR|FILE", help="training data")
+    parser.add_argument("--validation", metavar="DIR|FILE", help="validation data (a job)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs (default: the model's)")
+    parser.add_argument("--lr", type=float, metavar="X", help="learning rate override")
+    parser.add_argument("--batch", type=int, metavar="B", help="mini-batch size override")
+    parser.add_argument("--session", type=Path, metavar="DIR", help="session directory")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="K",
+        help="epochs between checkpoints (needs --session; default 10)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the session in --session")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="UPDATED.mlmodel",
+        help="where to write the updated model (default: MODEL-updated.mlmodel beside MODEL)",
+    )
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="write the loss curves here")
+    parser.add_argument("--plain", action="store_true", help="plain text output, no progress bar")
+    parser.set_defaults(run=run)
+
+
+def default_out(model: str | Path) -> Path:
+    path = Path(model)
+    return path.with_name(f"{path.stem}-updated.mlmodel")
+
+
+def _check_options(args, is_knn: bool) -> None:
+    from updatable.errors import ParameterError
+
+    for name in ("epochs", "batch", "checkpoint_every"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ParameterError(f"{flag} must be a positive integer; got {value}")
+    if is_knn:
+        given = [
+            f
+            for f, v in (
+                ("--epochs", args.epochs),
+                ("--lr", args.lr),
+                ("--batch", args.batch),
+                ("--session", args.session),
+                ("--checkpoint-every", args.checkpoint_every),
+                ("--resume", args.resume),
+            )
+            if v
+        ]
+        if given:
+            raise ParameterError(
+                f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a "
+                "k-nearest-neighbours model: its update "
+                "appends the examples in one pass (no epochs, learning rate or checkpoints)"
+            )
+    if (args.resume or args.checkpoint_every) and args.session is None:
+        flag = "--resume" if args.resume else "--checkpoint-every"
+        raise ParameterError(f"{flag} needs --session DIR (the session directory)")
+    if args.resume and (args.lr is not None or args.batch is not None):
+        raise ParameterError(
+            "--lr and --batch cannot change when resuming: a session keeps the hyperparameters "
+            "it started with (raise --epochs to train longer)"
+        )
+
+
+def overrides(args) -> dict:
+    """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
+    values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the model and data, train on the path the options choose, write the result."""
+    from runtime.update import head_of
+    from updatable.cli._data import read_data, training_schema
+    from updatable.cli._progress import Output
+    from updatable.spec import load, model_type
+
+    spec = load(args.model)
+    head, _ = head_of(spec)
+    is_knn = model_type(head) == "kNearestNeighborsClassifier"
+    _check_options(args, is_knn)
+    schema = training_schema(spec)
+    data = read_data(args.data, schema)
+    validation = read_data(args.validation, schema) if args.validation else None
+    output = Output(plain=True if args.plain else None)
+    out = args.out or default_out(args.model)
+    output.line(
+        f"{args.model}: {len(data)} training examples from {data.source}"
+        + (f", {len(validation)} validation examples" if validation else "")
+    )
+
+    from updatable.cli import _training
+
+    if is_knn:
+        code, history = _training.train_knn(args, data, validation, out, output), None
+    elif args.session or args.validation or args.resume:
+        code, history = _training.train_job(args, spec, data, validation, out, output)
+    else:
+        code, history = _training.train_task(args, data, out, output)
+    if args.plot and history:
+        _training.plot(history, args.plot, args.model)
+        output.line(f"wrote {args.plot}")
+    return code if code is not None else EXIT_OK
