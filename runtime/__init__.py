@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "TimeBudget": "runtime.stopping",
     "EarlyStopping": "runtime.stopping",
     "Predicate": "runtime.stopping",
-    "sweep": "runtime.sweep",
+    "sweep": "runtime.sweeps",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -151,7 +151,7 @@ def run(args) -> int:
 
     # diverging updates overflow on purpose; the rows record it
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-    from runtime.sweep import Thresholds, UsersSpec, enumerate_space, run_sweep
+    from runtime.sweeps import Thresholds, UsersSpec, enumerate_space, run_sweep
     from updatable.spec import load
 
     values = _values(args.values)
@@ -206,7 +206,7 @@ def run(args) -> int:
     if args.json:
         import json
 
-        from runtime.sweep.report import summary_document
+        from runtime.sweeps.report import summary_document
 
         print(json.dumps(summary_document(table), indent=2))
     else:
@@ -248,7 +248,7 @@ def _space_lines(space) -> list[str]:
 
 
 def _print_findings(table) -> None:
-    from runtime.sweep.report import summary_rows
+    from runtime.sweeps.report import summary_rows
 
     print(
         f"{table.details['model']}: {len(table)} user updates, "
