@@ -175,6 +175,9 @@ def _wait_for_epoch_then_interrupt(args):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a test runner started in the background ignores SIGINT, and children inherit that;
+        # Python turns SIGINT into KeyboardInterrupt only if it starts with the default action
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     for line in process.stdout:
