@@ -290,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as cache:
             model_path = str(Path(cache) / "squeezenet.mlmodel")
             spec_io.save(squeezenet_1_1(), model_path)
+            wait_until_idle(args.idle_wait)
             cold = cold_start(args.batch, model_path, cache)
+            wait_until_idle(args.idle_wait)
             warm = cold_start(args.batch, model_path, cache)
         for label, result in (("numba cache cold", cold), ("numba cache warm", warm)):
             print(

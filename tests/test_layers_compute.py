@@ -282,26 +282,13 @@ def test_pooling_writes_into_a_channel_slice():
     assert not buffer[..., :4].any() and not buffer[..., 7:].any()
 
 
-def test_kernels_split_over_threads_give_identical_results(monkeypatch):
-    from runtime.kernels import threads
-
-    layers = [
-        ("convolution", conv_adder(4, 6, 1, (3, 3), (2, 1), (1, 1), ("same", "TOP_LEFT_HEAVY"), 1)),
-        ("convolution", conv_adder(4, 8, 4, (3, 3), (1, 1), (1, 1), ("valid", (1, 1, 1, 1)), 2)),
-        ("pooling", pool_adder("MAX", (3, 3), (2, 2), ("includeLastPixel", (1, 1)), False)),
-        ("pooling", pool_adder("AVERAGE", (2, 2), (1, 1), ("valid", (0, 1, 1, 0)), True)),
-    ]
-    x = np.random.default_rng(13).standard_normal((5, 9, 8, 4)).astype(np.float32)
-    results = []
-    for count in (1, 3):
-        monkeypatch.setattr(threads, "thread_count", lambda count=count: count)
-        monkeypatch.setattr(threads, "MIN_SPLIT_ELEMENTS", 0)
-        threads._pool.cache_clear()
-        run = [
-            run_layer(kind, single_layer_nn((4, 9, 8), add)[0], (4, 9, 8), x, dtype=np.float32)
-            for kind, add in layers
-        ]
-        results.append([y for y, _ in run])
-    threads._pool.cache_clear()
-    for serial, split in zip(*results, strict=True):
-        np.testing.assert_array_equal(serial, split)
+def test_inner_product_with_fused_activation_writes_into_a_channel_slice():
+    layer, _ = single_layer_nn((3, 2, 5), dense_adder(30, 4, seed=2))
+    x = np.random.default_rng(14).standard_normal((3, 2, 5, 3))
+    relu = get_kind("activation").build(relu_layer(4), [(1, 1, 4)]).attrs
+    buffer = np.full((3, 1, 1, 9), 5.0)
+    y, _ = run_layer("innerProduct", layer, (3, 2, 5), x, out=[buffer[..., 2:6]], fuse=relu)
+    assert np.shares_memory(y, buffer)
+    plain, _ = run_layer("innerProduct", layer, (3, 2, 5), x)
+    np.testing.assert_array_equal(buffer[..., 2:6], np.maximum(plain, 0))
+    assert (buffer[..., :2] == 5).all() and (buffer[..., 6:] == 5).all()

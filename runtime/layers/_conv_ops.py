@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.kernels import conv as kernels
-from runtime.kernels.threads import split
 
 
 def _geometry(attrs) -> tuple[int, ...]:
@@ -52,11 +51,7 @@ def _cols(tag: str, blob: np.ndarray, attrs, size: tuple[int, int], c0: int, cg:
     kh, kw = attrs.window.kernel
     blob, geometry = np.ascontiguousarray(blob), _geometry(attrs)
     cols = kernels.workspace(tag, (blob.shape[0], *size, kh * kw * cg), blob.dtype)
-    split(
-        lambda lo, hi: kernels.im2col(blob[lo:hi], c0, *geometry, cols[lo:hi]),
-        blob.shape[0],
-        cols.size,
-    )
+    kernels.im2col(blob, c0, *geometry, cols)
     return cols.reshape(-1, cols.shape[3])
 
 
@@ -66,12 +61,7 @@ def linear(attrs, w: np.ndarray, x: np.ndarray, z: np.ndarray) -> None:
     if is_pointwise(attrs):
         np.matmul(np.ascontiguousarray(x).reshape(-1, x.shape[3]), w[0], out=z2d)
     elif is_depthwise(attrs):
-        wd, geometry = _depthwise_weights(w), _geometry(attrs)
-        split(
-            lambda lo, hi: kernels.depthwise_conv(x[lo:hi], wd, *geometry, z[lo:hi]),
-            x.shape[0],
-            z.size,
-        )
+        kernels.depthwise_conv(x, _depthwise_weights(w), *_geometry(attrs), z)
     elif attrs.deconv:
         cg, og = x.shape[3] // groups, z.shape[3] // groups
         x2d = np.ascontiguousarray(x).reshape(-1, x.shape[3])

@@ -2,7 +2,8 @@
 layer and the layers an activation can be fused into (convolution, innerProduct).
 
 An activation is described by an :class:`Activation` (hashable, so attrs stay frozen
-dataclasses); per-channel parameters (PReLU, parametric softplus) are tuples of length C.
+dataclasses); parameters are tuples of length 1, or C for per-channel vectors (PReLU,
+parametric softplus).
 The graph fuses an activation layer into its producer with :func:`with_activation`.
 """
 
@@ -15,7 +16,6 @@ from functools import lru_cache
 import numpy as np
 
 from runtime.kernels import elementwise as ew
-from runtime.kernels.threads import split
 from updatable.errors import ShapeError, UnsupportedLayerError
 
 from ._common import weight_array, where
@@ -44,7 +44,7 @@ BACKPROP_ACTIVATIONS = ("ReLU", "sigmoid", "tanh")
 class Activation:
     name: str  # the ActivationParams oneof name, e.g. "ReLU"
     code: int
-    alpha: tuple[float, ...]  # length C (broadcast from a scalar or length-1 vector)
+    alpha: tuple[float, ...]  # length 1 (one value for every channel) or C
     beta: tuple[float, ...]
 
 
@@ -70,12 +70,8 @@ def parse_activation(layer, params, channels: int) -> Activation:
     else:
         alpha = np.float32([getattr(case, "alpha", 0.0)])
         beta = np.float32([getattr(case, "beta", 0.0)])
-    return Activation(
-        name,
-        CODES[name],
-        tuple(float(v) for v in np.broadcast_to(alpha, channels)),
-        tuple(float(v) for v in np.broadcast_to(beta, channels)),
-    )
+    # scalars stay length 1 (cheap to hash on every call); kernels broadcast them to C
+    return Activation(name, CODES[name], tuple(map(float, alpha)), tuple(map(float, beta)))
 
 
 def with_activation(attrs, activation: Activation):
@@ -123,12 +119,7 @@ def epilogue(
     channels = z.shape[1]
     alpha, beta, zeros = _vectors(activation, channels, z.dtype)
     code = ew.IDENTITY if activation is None else activation.code
-    bias = zeros if bias is None else bias
-    split(
-        lambda lo, hi: ew.bias_activation(z[lo:hi], bias, code, alpha, beta, out[lo:hi]),
-        z.shape[0],
-        z.size,
-    )
+    ew.bias_activation(z, zeros if bias is None else bias, code, alpha, beta, out)
 
 
 def activation_grad(activation: Activation | None, y: np.ndarray, dy: np.ndarray) -> np.ndarray:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.kernels import elementwise as ew
-from runtime.kernels.threads import split
 from updatable.errors import UnsupportedLayerError
 
 from ._common import or_default, where
@@ -71,13 +70,7 @@ def forward(attrs: BatchnormAttrs, params, xs, keep=False, out=None):
     x = xs[0]
     y = out[0] if out is not None and out[0] is not None else np.empty(x.shape, x.dtype)
     if attrs.statistics == "stored":
-        x2d, y2d, scale, shift = (
-            rows(np.ascontiguousarray(x)),
-            rows(y),
-            params["scale"],
-            params["shift"],
-        )
-        split(lambda lo, hi: ew.scale_shift(x2d[lo:hi], scale, shift, y2d[lo:hi]), len(x2d), x.size)
+        ew.scale_shift(rows(np.ascontiguousarray(x)), params["scale"], params["shift"], rows(y))
         return [y], (True if keep else None)
     mean = x.mean(axis=(1, 2), keepdims=True)
     inv_std = 1.0 / np.sqrt(x.var(axis=(1, 2), keepdims=True) + attrs.epsilon)

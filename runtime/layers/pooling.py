@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.kernels import pool as kernels
-from runtime.kernels.threads import split
 
 from ._window import Window, pool_window
 from .base import Built, LayerKind, Shape
@@ -49,30 +48,17 @@ def forward(attrs: PoolingAttrs, params, xs, keep=False, out=None):
     x, window = xs[0], attrs.window
     shape = (x.shape[0], *window.out_hw, x.shape[3])
     y = out[0] if out is not None and out[0] is not None else np.empty(shape, x.dtype)
-    geometry = _geometry(window)
     if attrs.type == "MAX":
         argmax = np.empty(shape if keep else (0, 0, 0, 0), np.int64)
-
-        def run(lo, hi):
-            kernels.max_pool(x[lo:hi], *geometry, y[lo:hi], argmax[lo:hi] if keep else argmax)
-
-        cache = (x.shape, argmax) if keep else None
-    elif attrs.type == "AVERAGE":
-
-        def run(lo, hi):
-            kernels.avg_pool(
-                x[lo:hi], *geometry, window.pads[1], window.pads[3], attrs.exclude_padding, y[lo:hi]
-            )
-
-        cache = x.shape if keep else None
-    else:
-
-        def run(lo, hi):
-            kernels.l2_pool(x[lo:hi], *geometry, y[lo:hi])
-
-        cache = (x, y) if keep else None
-    split(run, x.shape[0], x.size)  # each slice of the batch pools independently
-    return [y], cache
+        kernels.max_pool(x, *_geometry(window), y, argmax)
+        return [y], ((x.shape, argmax) if keep else None)
+    if attrs.type == "AVERAGE":
+        kernels.avg_pool(
+            x, *_geometry(window), window.pads[1], window.pads[3], attrs.exclude_padding, y
+        )
+        return [y], (x.shape if keep else None)
+    kernels.l2_pool(x, *_geometry(window), y)
+    return [y], ((x, y) if keep else None)
 
 
 def backward(attrs: PoolingAttrs, params, cache, dys, *, input_grads=True, param_grads=True):
