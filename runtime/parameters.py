@@ -210,3 +210,17 @@ def resolve(
             )
         values[key.name] = table[key.name].check(value)
     return values
+
+
+# The order in which the hyperparameters of a network are listed to people.
+DISPLAY_ORDER = ("learningRate", "miniBatchSize", "momentum", "beta1", "beta2", "eps", "epochs",
+                 "shuffle", "seed")
+
+
+def describe(values: Mapping[str, Any]) -> str:
+    """``"learningRate 0.01, miniBatchSize 8, ..."`` for the values present, in a fixed order."""
+    return ", ".join(
+        f"{key} {values[key]:g}" if isinstance(values[key], float) else f"{key} {values[key]}"
+        for key in DISPLAY_ORDER
+        if key in values
+    )

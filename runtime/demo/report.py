@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.parameters import describe
 from runtime.plots import Curve, Panel, save_loss_curves
 
 if TYPE_CHECKING:
@@ -99,23 +100,7 @@ def accuracy_markdown(table) -> list[str]:
 
 
 def _hyperparameters(outcome: UpdateOutcome) -> str:
-    values = outcome.hyperparameters
-    order = (
-        "learningRate",
-        "miniBatchSize",
-        "momentum",
-        "beta1",
-        "beta2",
-        "eps",
-        "epochs",
-        "shuffle",
-        "seed",
-    )
-    return ", ".join(
-        f"{k} {values[k]:g}" if isinstance(values[k], float) else f"{k} {values[k]}"
-        for k in order
-        if k in values
-    )
+    return describe(outcome.hyperparameters)
 
 
 def write_report(result: DemoResult, path: Path) -> Path:

@@ -38,22 +38,9 @@ def _wait(task) -> None:
 
 
 def _settings(values: dict) -> str:
-    order = (
-        "learningRate",
-        "miniBatchSize",
-        "momentum",
-        "beta1",
-        "beta2",
-        "eps",
-        "epochs",
-        "shuffle",
-        "seed",
-    )
-    return ", ".join(
-        f"{key} {values[key]:g}" if isinstance(values[key], float) else f"{key} {values[key]}"
-        for key in order
-        if key in values
-    )
+    from runtime.parameters import describe
+
+    return describe(values)
 
 
 def train_task(
