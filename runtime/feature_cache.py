@@ -86,7 +86,7 @@ class CacheStats:
 def frozen_fingerprint(spec: proto.Model, boundary: tuple[str, ...]) -> str:
     """Identity of a model's frozen part: SHA-256 of the model with its trainable weights and
     update parameters cleared (they do not change frozen features), plus the boundary."""
-    from runtime.update import head_of
+    from runtime.heads import head_of
     from updatable import spec as spec_io
 
     copy = proto.Model()

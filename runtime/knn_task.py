@@ -12,6 +12,7 @@ in batches, to produce the embeddings that are appended.
 from __future__ import annotations
 
 from runtime import features
+from runtime.heads import head_engine
 from runtime.knn import update as knn_update
 from runtime.model import Model, compile_engine
 from runtime.parameters import ParameterKey
@@ -65,7 +66,7 @@ class KnnUpdate:
         self.model = Model(spec, compile_engine(
             spec, parameters=configuration.normalized_parameters(), base_dir=base_dir),
             path, configuration)
-        self.engine, run_frozen = _last_engine(self.model.engine, positions)
+        self.engine, run_frozen = head_engine(self.model.engine, positions)
         info = self.engine.training_info
         if positions:
             labels = [info.label_name, spec.description.predictedFeatureName]
@@ -103,9 +104,3 @@ class KnnUpdate:
         engine = compile_engine(spec, parameters=self.configuration.normalized_parameters(),
                                 base_dir=base_dir)
         return Model(spec, engine, self.path, self.configuration)
-
-
-def _last_engine(engine, positions):
-    from runtime.update import _head_engine
-
-    return _head_engine(engine, positions)

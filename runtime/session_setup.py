@@ -23,7 +23,8 @@ def prepare_update(model, training_data, configuration, path: Path | None = None
     The job reshuffles after every epoch, as an update task subscribed to ``epochEnd`` does,
     so the update is prepared with that event.
     """
-    from runtime.update import NeuralNetworkUpdate, head_of, load_for_update
+    from runtime.heads import head_of, load_for_update
+    from runtime.update import NeuralNetworkUpdate
 
     spec, spec_path = load_for_update(model)
     head, positions = head_of(spec)

@@ -142,7 +142,7 @@ def from_checkpoint(checkpoint: Checkpoint) -> tuple[Snapshot, Snapshot | None]:
 def spec_with_weights(spec, weights: dict[str, dict[str, np.ndarray]]):
     """A copy of ``spec`` whose trained model (the network, or the last model of nested
     pipelines) holds ``weights`` (``{layer: {"weights", "bias"}}``, Core ML layout)."""
-    from runtime.update import head_of
+    from runtime.heads import head_of
     from runtime.writeback import write_weights
     from updatable import proto
 

@@ -9,15 +9,15 @@ Pipelines train only their last model, fed by the frozen models before it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from runtime import backprop, optim
+from runtime.heads import head_engine, head_of, load_for_update, sub_model
 from runtime.loop import Hooks, LoopState, run_epoch
 from runtime.model import Model
 from runtime.nn_update import NumbaBackend, TrainingSource, loop_settings
 from runtime.parameters import (
+    Constraint,
     Hyperparameter,
     ModelConfiguration,
     ParameterKey,
@@ -28,63 +28,6 @@ from runtime.task import Event, MetricKey
 from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import ParameterError, UnsupportedModelError
-
-
-def load_for_update(model) -> tuple[proto.Model, Path | None]:
-    """The spec (a private copy) and its file path; validated with Core ML's rules."""
-    import updatable
-
-    if isinstance(model, proto.Model):
-        spec, path = proto.Model(), None
-        spec.CopyFrom(model)
-    else:
-        path = Path(model)
-        spec = spec_io.load(path)
-    updatable.check(spec)
-    if not spec.isUpdatable:
-        raise UnsupportedModelError(
-            f"{path or 'the model'} is not updatable (Model.isUpdatable is false); prepare it "
-            "with `updatable make-updatable` or updatable.make_updatable()"
-        )
-    return spec, path
-
-
-def head_of(spec) -> tuple[proto.Model, list[int]]:
-    """The model that trains (the spec, or the last model of nested pipelines) and its path
-    of pipeline positions."""
-    path, model = [], spec
-    while spec_io.model_type(model) in spec_io.PIPELINE_TYPES:
-        container = getattr(model, spec_io.model_type(model))
-        pipeline = container if spec_io.model_type(model) == "pipeline" else container.pipeline
-        path.append(len(pipeline.models) - 1)
-        model = pipeline.models[-1]
-    return model, path
-
-
-def _sub_model(spec, positions):
-    model = spec
-    for position in positions:
-        container = getattr(model, spec_io.model_type(model))
-        pipeline = container if spec_io.model_type(model) == "pipeline" else container.pipeline
-        model = pipeline.models[position]
-    return model
-
-
-def _head_engine(engine, positions):
-    """The compiled head and a function running the frozen stages in front of it."""
-    prefixes = []
-    for position in positions:
-        prefixes.append((engine, position))
-        engine = engine.stages[position].engine
-
-    def frozen_features(batch: dict) -> dict:
-        pool = dict(batch)
-        for pipeline_engine, position in prefixes:
-            for stage in pipeline_engine.stages[:position]:
-                pool.update(stage.engine.run({n: pool[n] for n in stage.inputs if n in pool}))
-        return pool
-
-    return engine, frozen_features
 
 
 def prepare_update(model, training_data, configuration: ModelConfiguration, events: Event,
@@ -131,12 +74,10 @@ class NeuralNetworkUpdate:
         overrides = configuration.normalized_parameters()
         self.configuration = configuration
         self.model = self._compile(spec)
-        head = _sub_model(spec, positions)
+        head = sub_model(spec, positions)
         network = spec_io.network(head)
         self.table: dict[str, Hyperparameter] = network_hyperparameters(network.updateParams)
         if "seed" not in self.table:  # without a seed in the model any Int64 may be given
-            from runtime.parameters import Constraint
-
             self.table["seed"] = Hyperparameter("seed", None, Constraint("none"), int)
         self.values = resolve(self.table, overrides, "this neural network")
         if self.values.get("seed") is None:
@@ -144,20 +85,20 @@ class NeuralNetworkUpdate:
         self.learning_rate = float(self.values["learningRate"])
         self.last_epoch_loss: float | None = None
 
-        head_engine, frozen_features = _head_engine(self.model.engine, positions)
-        self.head_engine = head_engine
+        compiled_head, frozen_features = head_engine(self.model.engine, positions)
+        self.head_engine = compiled_head
         if not network.updateParams.lossLayers:
             raise ParameterError("the model has no loss layer; add one with set_loss()")
         loss_layer = network.updateParams.lossLayers[0]
         updatable = {layer.name for layer in network.layers if layer.isUpdatable}
-        self.cut = backprop.build_slice(head_engine.network.steps, updatable, loss_layer)
+        self.cut = backprop.build_slice(compiled_head.network.steps, updatable, loss_layer)
         self.optimizer = (
             optim.sgd(self.values["momentum"]) if "momentum" in self.values
             else optim.adam(self.values["beta1"], self.values["beta2"], self.values["eps"])
         )
-        self.source = self._source(head, head_engine, loss_layer, provider)
-        to_blobs = (head_engine.to_blobs if not positions
-                    else lambda batch: head_engine.to_blobs(frozen_features(batch)))
+        self.source = self._source(head, compiled_head, loss_layer, provider)
+        to_blobs = (compiled_head.to_blobs if not positions
+                    else lambda batch: compiled_head.to_blobs(frozen_features(batch)))
         self.backend = self._backend(backend, to_blobs)
         self.settings = loop_settings(self.values, bool(events & Event.EPOCH_END),
                                       configuration.train_with_ml_compute)
@@ -247,7 +188,7 @@ class NeuralNetworkUpdate:
 
         spec = proto.Model()
         spec.CopyFrom(self.spec)
-        write_weights(_sub_model(spec, self.positions), self.backend.weights())
+        write_weights(sub_model(spec, self.positions), self.backend.weights())
         return spec
 
     def updated_model(self) -> Model:

@@ -41,7 +41,7 @@ def demo_model_and_data(examples: int, epochs: int):
 
 def learning_rate_range(spec) -> tuple[float, float]:
     """The allowed range of the model's learning rate (``(-inf, inf)`` if it has none)."""
-    from runtime.update import head_of
+    from runtime.heads import head_of
     from updatable.spec import network
 
     head, _ = head_of(spec)

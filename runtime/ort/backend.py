@@ -200,10 +200,10 @@ class OrtTaskBackend:
     def for_update(cls, update) -> OrtTaskBackend:
         """Build from a prepared neural-network update (``runtime.update``): its network (the
         last model of a pipeline), its resolved hyperparameters and its frozen stages."""
-        from runtime.update import _head_engine, _sub_model
+        from runtime.heads import head_engine, sub_model
 
-        head = _sub_model(update.spec, update.positions)
-        _, frozen_features = _head_engine(update.model.engine, update.positions)
+        head = sub_model(update.spec, update.positions)
+        _, frozen_features = head_engine(update.model.engine, update.positions)
         trainer = OrtTrainingBackend.create(head, update.values)
         return cls(trainer, frozen_features if update.positions else dict)
 

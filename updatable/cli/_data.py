@@ -93,7 +93,7 @@ def _class_labels(head) -> tuple | None:
 
 def training_schema(spec) -> Schema:
     """The inputs and training target of an updatable model (``trainingInput`` minus inputs)."""
-    from runtime.update import head_of
+    from runtime.heads import head_of
     from updatable.errors import UnsupportedModelError
 
     if not spec.isUpdatable:

@@ -116,8 +116,8 @@ def _close(display) -> None:
 
 def model_epochs(spec) -> int:
     """The default of the model's ``epochs`` parameter."""
+    from runtime.heads import head_of
     from runtime.parameters import network_hyperparameters
-    from runtime.update import head_of
     from updatable.spec import network
 
     head, _ = head_of(spec)

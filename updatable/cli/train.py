@@ -123,7 +123,7 @@ def overrides(args) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Read the model and data, train on the path the options choose, write the result."""
-    from runtime.update import head_of
+    from runtime.heads import head_of
     from updatable.cli._data import read_data, training_schema
     from updatable.cli._progress import Output
     from updatable.spec import load, model_type
