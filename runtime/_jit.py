@@ -1,10 +1,11 @@
 """numba configuration shared by every kernel module.
 
-Thread policy (measured: parallel numba kernels next to OpenBLAS threads on 2 cores ran
-about 2.6x slower): BLAS owns the threads; numba kernels run serially by default and release
-the GIL (``nogil``) so a training thread never blocks the caller. A kernel may opt into
-``parallel=True`` only where a benchmark shows it helps; the ``workqueue`` threading layer is
-selected before numba loads because it does not spin against BLAS threads.
+Thread policy (``runtime.parallel``): numba kernels run serially and release the GIL
+(``nogil``); parallelism comes from running the chunks of a batch on separate threads, each
+with single-threaded BLAS (measured: parallel numba kernels next to OpenBLAS's threads on 2
+cores ran about 2.6x slower, because idle OpenBLAS threads spin). The ``workqueue`` threading
+layer is selected before numba loads, should a kernel ever opt into ``parallel=True``, because
+it does not spin against BLAS threads.
 
 ``cache=True`` stores compiled machine code next to the sources (or in numba's user cache
 directory when that is read-only), so a second process does not recompile.

@@ -17,10 +17,11 @@ evaluated from the softmax's input, whose gradient is ``(p - onehot) / N`` (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime import execution, parallel
 from runtime.layers.base import Step
 from runtime.losses import LOSSES
 from updatable.errors import UnsupportedLayerError
@@ -34,6 +35,8 @@ class TrainingSlice:
     updatable: frozenset[str]  # names of steps whose parameters train
     loss_kind: str  # "categoricalCrossEntropyLossLayer" | "meanSquaredErrorLossLayer"
     loss_blob: str  # the blob the loss reads (CCE: the softmax's input)
+    # execution plans of the frozen steps, by (fed blob names, defer); see frozen_forward
+    plans: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def _producers(steps) -> dict[str, int]:
@@ -114,24 +117,31 @@ def build_slice(steps: list[Step], updatable_names, loss_layer) -> TrainingSlice
 
 def run_steps(steps, blobs: dict[str, np.ndarray], keep: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Forward ``steps`` over ``blobs``; returns the blobs named in ``keep`` (others are freed
-    after their last use)."""
-    last_use: dict[str, int] = {}
-    for index, step in enumerate(steps):
-        for blob in step.inputs:
-            last_use[blob] = index
-    blobs = dict(blobs)
-    for index, step in enumerate(steps):
-        ys, _ = step.kind.forward(step.attrs, step.params, [blobs[b] for b in step.inputs], False)
-        blobs.update(zip(step.outputs, ys, strict=True))
-        for blob in step.inputs:
-            if last_use.get(blob) == index and blob not in keep:
-                blobs.pop(blob, None)
-    return {name: blobs[name] for name in keep}
+    after their last use). One-off: :func:`frozen_forward` reuses its plan."""
+    return execution.run(execution.make_plan(steps, keep), blobs)
 
 
-def frozen_forward(cut: TrainingSlice, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The boundary blobs for a batch of model-input blobs."""
-    return run_steps(cut.frozen_steps, feeds, cut.boundary)
+def frozen_forward(
+    cut: TrainingSlice, feeds: dict[str, np.ndarray], *, defer: bool = True
+) -> dict[str, np.ndarray]:
+    """The boundary blobs for a batch of model-input blobs.
+
+    Runs the frozen steps through an execution plan kept on ``cut`` (``runtime.execution``):
+    batch-parallel, concat inputs written in place and, with ``defer``, convolution epilogues
+    moved past max poolings (frozen steps never run backward, so nothing else sees that).
+    The first batch also records the blob shapes that in-place concats need.
+    """
+    key = (tuple(sorted(feeds)), defer)
+    plan = cut.plans.get(key)
+    if plan is None:
+        shapes: dict = {}
+        first = execution.make_plan(cut.frozen_steps, cut.boundary, defer=defer)
+        boundary = execution.run(first, feeds, shapes_seen=shapes)
+        cut.plans[key] = execution.make_plan(
+            cut.frozen_steps, cut.boundary, shapes=shapes, defer=defer
+        )
+        return boundary
+    return execution.run(plan, feeds)
 
 
 def loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], target: np.ndarray):
@@ -140,11 +150,17 @@ def loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], targ
     Returns ``(loss, grads, output)`` where ``grads`` maps ``"<layer>/<param>"`` to the
     gradient of the mean batch loss and ``output`` is the loss input (logits for CCE).
     """
+    with parallel.serial_blas():  # see runtime.parallel: keeps BLAS's threads asleep
+        return _loss_and_gradients(cut, boundary, target)
+
+
+def _loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], target):
     blobs = dict(boundary)
     caches = []
     for step in cut.train_steps:
-        ys, cache = step.kind.forward(step.attrs, step.params, [blobs[b] for b in step.inputs],
-                                      True)
+        ys, cache = step.kind.forward(
+            step.attrs, step.params, [blobs[b] for b in step.inputs], True
+        )
         blobs.update(zip(step.outputs, ys, strict=True))
         caches.append(cache)
     output = blobs[cut.loss_blob]
@@ -157,12 +173,18 @@ def loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], targ
         dys = [blob_grads.pop(blob, None) for blob in step.outputs]
         if all(dy is None for dy in dys):
             continue  # this step's outputs do not reach the loss
-        dys = [np.zeros_like(blobs[b]) if dy is None else dy
-               for b, dy in zip(step.outputs, dys, strict=True)]
+        dys = [
+            np.zeros_like(blobs[b]) if dy is None else dy
+            for b, dy in zip(step.outputs, dys, strict=True)
+        ]
         wants_inputs = any(blob in produced_in_slice for blob in step.inputs)
         dxs, dparams = step.kind.backward(
-            step.attrs, step.params, cache, dys,
-            input_grads=wants_inputs, param_grads=step.name in cut.updatable,
+            step.attrs,
+            step.params,
+            cache,
+            dys,
+            input_grads=wants_inputs,
+            param_grads=step.name in cut.updatable,
         )
         for blob, dx in zip(step.inputs, dxs, strict=True):
             if dx is None or blob not in produced_in_slice:
@@ -179,7 +201,8 @@ def trainable_params(cut: TrainingSlice) -> dict[str, np.ndarray]:
     """The current parameters of the updatable steps as a flat ``"<layer>/<param>"`` dict."""
     return {
         f"{step.name}/{key}": value
-        for step in cut.train_steps if step.name in cut.updatable
+        for step in cut.train_steps
+        if step.name in cut.updatable
         for key, value in step.params.items()
     }
 

@@ -12,7 +12,9 @@ topological order), inferring every blob's per-example shape ``(H, W, C)`` on th
   written by its producer straight into its channel slice of the concat's output buffer
   (``out=`` views), so the concat copies nothing.
 
-:meth:`Network.run` keeps a name -> array dict and drops each blob after its last use.
+:meth:`Network.run` executes a cached plan (``runtime.execution``): it keeps a name -> array
+dict, drops each blob after its last use, places concat inputs, defers epilogues past max
+poolings (``runtime.deferral``) and may split the batch across threads (``runtime.parallel``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime import execution
 from runtime.layers import REGISTRY, Shape, Step, get_kind, supported_kinds
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ShapeError, UnsupportedLayerError, UnsupportedModelError
@@ -65,7 +68,10 @@ class Network:
         outputs: the blobs the model description reads (plus a classifier's probabilities).
         preprocessing: image input name -> :class:`ImagePreprocessing`.
         fused: blob removed by fusion -> name of the step it was fused into.
-        placements: blob -> ``(concat output blob, first channel, end channel)``.
+        placements: blob -> ``(concat output blob, first channel, end channel)`` for a full
+            run (``runtime.execution``).
+        defer_epilogues: let runs move convolution epilogues past max poolings
+            (``runtime.deferral``); ``compile_network(fuse=False)`` turns it off.
     """
 
     steps: list[Step]
@@ -75,6 +81,7 @@ class Network:
     preprocessing: dict[str, ImagePreprocessing] = field(default_factory=dict)
     fused: dict[str, str] = field(default_factory=dict)
     placements: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    defer_epilogues: bool = True
     _plans: dict = field(default_factory=dict, repr=False)
 
     def index_of(self, layer_name: str) -> int:
@@ -90,49 +97,23 @@ class Network:
         """Run ``steps[start:stop]`` on ``feeds`` (blob name -> ``(N, H, W, C)`` array).
 
         ``outputs`` defaults to :attr:`outputs` for a run to the end, and otherwise to the
-        blobs that later steps or the model outputs read (the cut between two runs).
+        blobs that later steps or the model outputs read (the cut between two runs). A batch
+        may run in chunks on several threads (``runtime.parallel``); results are the same.
         """
         stop = len(self.steps) if stop is None else stop
         wanted = tuple(outputs) if outputs is not None else self._default_outputs(start, stop)
-        frees = self.free_plan(start, stop, wanted)
-        blobs = self._check_feeds(feeds, start, stop, wanted)
-        first = next(iter(feeds.values()), None)
-        batch = first.shape[0] if first is not None else 1
-        dtype = np.result_type(*feeds.values()) if feeds else np.dtype(np.float32)
-        buffers: dict[str, np.ndarray] = {}
-        for index in range(start, stop):
-            step = self.steps[index]
-            xs = [blobs[name] for name in step.inputs]
-            out = [self._buffer(name, buffers, batch, dtype) for name in step.outputs]
-            if all(view is None for view in out):
-                ys, _ = step.kind.forward(step.attrs, step.params, xs, False)
-            else:
-                ys, _ = step.kind.forward(step.attrs, step.params, xs, False, out=out)
-            for name, y, view in zip(step.outputs, ys, out, strict=True):
-                if not step.inputs and y.shape[0] != batch:  # loadConstant: one example
-                    y = np.ascontiguousarray(np.broadcast_to(y, (batch, *y.shape[1:])))
-                if view is not None and y is not view:
-                    view[...] = y
-                    y = view
-                blobs[name] = y
-            for name in frees[index - start]:
-                blobs.pop(name, None)
-        return {name: np.ascontiguousarray(blobs[name]) for name in wanted}
+        plan = self.plan(start, stop, wanted)
+        self._check_feeds(feeds, plan, start, stop)
+        return execution.run(plan, feeds)
 
-    def _buffer(self, name, buffers, batch, dtype):
-        """The preallocated slot of ``name`` inside a concat output, or ``None``."""
-        if name in buffers:
-            return buffers[name]
-        placement = self.placements.get(name)
-        if placement is None:
-            return None
-        target, lo, hi = placement
-        outer = self._buffer(target, buffers, batch, dtype)
-        if outer is None:
-            outer = np.empty((batch, *self.shapes[target]), dtype)
-            buffers[target] = outer
-        buffers[name] = outer[..., lo:hi]
-        return buffers[name]
+    def plan(self, start: int, stop: int, wanted: tuple[str, ...]) -> execution.Plan:
+        """The execution plan of ``steps[start:stop]`` producing ``wanted`` (cached)."""
+        key = (start, stop, wanted, self.defer_epilogues)
+        if key not in self._plans:
+            self._plans[key] = execution.make_plan(
+                self.steps[start:stop], wanted, shapes=self.shapes, defer=self.defer_epilogues
+            )
+        return self._plans[key]
 
     def _default_outputs(self, start: int, stop: int) -> tuple[str, ...]:
         if stop >= len(self.steps):
@@ -144,48 +125,28 @@ class Network:
     def free_plan(self, start: int, stop: int, wanted: tuple[str, ...]) -> list[list[str]]:
         """Per step of ``steps[start:stop]``, the blobs :meth:`run` drops after it: those read
         (or, if never read, made) there for the last time and not in ``wanted``."""
-        key = (start, stop, wanted)
-        if key not in self._plans:
-            # writes count as uses: a blob nobody reads is dropped where it is made, and a blob
-            # that a copy layer overwrites lives until the last use of its final value
-            last_use: dict[str, int] = {}
-            for index in range(start, stop):
-                for name in (*self.steps[index].inputs, *self.steps[index].outputs):
-                    last_use[name] = index
-            frees: list[list[str]] = [[] for _ in range(start, stop)]
-            for name, index in last_use.items():
-                if name not in wanted:
-                    frees[index - start].append(name)
-            self._plans[key] = frees
-        return self._plans[key]
+        return [list(names) for names in self.plan(start, stop, wanted).frees]
 
-    def _check_feeds(self, feeds, start, stop, wanted) -> dict[str, np.ndarray]:
-        defined = set()
-        needed = []
-        for step in self.steps[start:stop]:
-            needed += [n for n in step.inputs if n not in defined and n not in needed]
-            defined.update(step.outputs)
-        needed += [n for n in wanted if n not in defined and n not in needed]
-        for name in needed:
+    def _check_feeds(self, feeds, plan: execution.Plan, start: int, stop: int) -> None:
+        for name in plan.inputs:
             if name in self.fused:
                 raise FeatureError(
                     f"blob '{name}' does not exist at run time: it was fused into layer "
                     f"'{self.fused[name]}'; compile with fuse=False to read it"
                 )
-        missing = [name for name in needed if name not in feeds]
+        missing = [name for name in plan.inputs if name not in feeds]
         if missing:
             raise FeatureError(
                 f"running steps {start}..{stop} needs the blobs {missing}, which the feeds do "
                 f"not contain; fed: {sorted(feeds)}"
             )
-        for name in needed:
+        for name in plan.inputs:
             shape = tuple(feeds[name].shape[1:])
             if name in self.shapes and shape != self.shapes[name]:
                 raise ShapeError(
                     f"blob '{name}' must be (N, H, W, C) = (N, *{self.shapes[name]}); got "
                     f"{tuple(feeds[name].shape)}"
                 )
-        return dict(feeds)
 
 
 def input_shape(feature) -> Shape | None:
@@ -264,9 +225,10 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
     if probabilities is not None and probabilities not in outputs:
         outputs.append(probabilities)
     network = Network(steps, inputs, shapes, outputs, _preprocessing(spec, net, inputs))
+    network.defer_epilogues = fuse
     if fuse:
         _fuse_activations(network)
-    _place_concat_inputs(network)
+    network.placements = execution.concat_placements(network.steps, outputs, tuple(inputs))
     return network
 
 
@@ -368,27 +330,3 @@ def _fuse_activations(network: Network) -> None:
         network.fused[blob] = step.name
         network.shapes.pop(blob, None)
     network.steps[:] = [step for index, step in enumerate(steps) if index not in absorbed]
-
-
-def _place_concat_inputs(network: Network) -> None:
-    readers = _consumers(network.steps)
-    writers: dict[str, int] = {}
-    for step in network.steps:
-        for name in step.outputs:
-            writers[name] = writers.get(name, 0) + 1
-    for step in network.steps:
-        if step.kind.oneof != "concat" or len(set(step.inputs)) != len(step.inputs):
-            continue
-        offsets = step.attrs.offsets
-        for position, name in enumerate(step.inputs):
-            if (
-                writers.get(name) == 1
-                and len(readers.get(name, [])) == 1
-                and name not in network.outputs
-                and name not in network.inputs
-            ):
-                network.placements[name] = (
-                    step.outputs[0],
-                    offsets[position],
-                    offsets[position + 1],
-                )

@@ -9,15 +9,17 @@ return values and every written argument must agree.
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
 
-from runtime import kernels
+from runtime import blas, kernels
 from runtime.kernels import elementwise as ew
+from tests.sgemm_stand_in import sgemm_stand_in
 
 # kernel modules whose cases live here; other modules carry their own parity tests
-MODULES = ("conv", "elementwise", "pool", "softmax")
+MODULES = ("conv", "elementwise", "gemm", "pool", "softmax")
 
 
 def _geometry(rng, dilation=True):
@@ -95,6 +97,17 @@ def _bias_activation(rng, dtype):
     return [z, bias, code, alpha, beta, out], [5]
 
 
+def _bias_activation_block(rng, dtype):
+    code = int(rng.integers(0, 14))
+    z, _ = _rows_and_out(rng, dtype, strided=False)
+    c0 = int(rng.integers(0, 4))
+    buffer = rng.standard_normal((z.shape[0], c0 + z.shape[1] + int(rng.integers(0, 3))))
+    c = z.shape[1]
+    bias = rng.standard_normal(c).astype(dtype)
+    alpha, beta = rng.uniform(0.1, 1.5, (2, c)).astype(dtype)
+    return [buffer.astype(dtype), c0, bias, code, alpha, beta], [0]
+
+
 def _activation_grad(rng, dtype):
     code = int(rng.choice(ew.DIFFERENTIABLE))
     z, dz = _rows_and_out(rng, dtype, strided=False)
@@ -108,6 +121,41 @@ def _scale_shift(rng, dtype):
     x, out = _rows_and_out(rng, dtype, strided=True)
     c = x.shape[1]
     return [x, *rng.standard_normal((2, c)).astype(dtype), out], [3]
+
+
+def _sgemm():
+    """numpy's sgemm, or the 32-bit-size stand-in where numpy's BLAS offers none."""
+    return blas.sgemm() or sgemm_stand_in()
+
+
+def _epilogue_args(rng, dtype, channels):
+    bias = rng.standard_normal(channels).astype(dtype)
+    alpha, beta = rng.uniform(0.1, 1.5, (2, channels)).astype(dtype)
+    return [bias, int(rng.integers(0, 14)), alpha, beta, bool(rng.integers(0, 2))]
+
+
+def _matmul_tiles(rng, dtype):
+    rows, k, n = int(rng.integers(1, 60)), int(rng.integers(1, 20)), int(rng.integers(1, 9))
+    a = rng.standard_normal((rows, k)).astype(dtype)
+    w = rng.standard_normal((k, n)).astype(dtype)
+    o0 = int(rng.integers(0, 3))
+    out = np.zeros((rows, o0 + n + int(rng.integers(0, 3))), dtype)
+    tile = int(rng.integers(1, rows + 2))
+    return [a, w, *_epilogue_args(rng, dtype, n), tile, _sgemm(), out, o0], [9]
+
+
+def _conv_tiles(rng, dtype):
+    x, geometry, ho, wo = _conv_setup(rng, dtype)
+    c0 = int(rng.integers(0, x.shape[3]))
+    cg = int(rng.integers(1, x.shape[3] - c0 + 1))
+    k, n = geometry[0] * geometry[1] * cg, int(rng.integers(1, 7))
+    w = rng.standard_normal((k, n)).astype(dtype)
+    o0 = int(rng.integers(0, 3))
+    out = np.zeros((x.shape[0], ho, wo, o0 + n + int(rng.integers(0, 3))), dtype)
+    lines = int(rng.integers(1, x.shape[0] * ho + 2))
+    cols = np.full((min(lines, x.shape[0] * ho) * wo, k), np.nan, dtype)
+    epilogue = _epilogue_args(rng, dtype, n)
+    return [x, c0, *geometry, w, *epilogue, lines, _sgemm(), cols, out, o0], [19]
 
 
 def _pool_setup(rng, dtype):
@@ -124,6 +172,15 @@ def _max_pool(rng, dtype):
     x, geometry, _, y = _pool_setup(rng, dtype)
     argmax = np.zeros(y.shape, np.int64) if rng.integers(0, 2) else np.zeros((0,) * 4, np.int64)
     return [x, *geometry, y, argmax], [7, 8]
+
+
+def _max_pool_bias_activation(rng, dtype):
+    x, geometry, _, y = _pool_setup(rng, dtype)
+    c = x.shape[3]
+    code = int(rng.integers(0, 14))
+    bias = rng.standard_normal(c).astype(dtype)
+    alpha, beta = rng.uniform(0.1, 1.5, (2, c)).astype(dtype)
+    return [x, *geometry, bias, code, alpha, beta, y], [11]
 
 
 def _avg_pool(rng, dtype):
@@ -175,9 +232,13 @@ CASES = {
     "conv.depthwise_conv_grad_input": lambda rng, dt: _depthwise(rng, dt, "input"),
     "conv.depthwise_conv_grad_weight": lambda rng, dt: _depthwise(rng, dt, "weight"),
     "elementwise.bias_activation": _bias_activation,
+    "elementwise.bias_activation_block": _bias_activation_block,
     "elementwise.activation_grad": _activation_grad,
     "elementwise.scale_shift": _scale_shift,
+    "gemm.matmul_tiles": _matmul_tiles,
+    "gemm.conv_tiles": _conv_tiles,
     "pool.max_pool": _max_pool,
+    "pool.max_pool_bias_activation": _max_pool_bias_activation,
     "pool.avg_pool": _avg_pool,
     "pool.l2_pool": _l2_pool,
     "pool.max_pool_grad": _max_pool_grad,
@@ -196,6 +257,8 @@ def test_every_kernel_of_these_modules_has_a_case():
 
 def _copy(value):
     """A deep copy that keeps a strided array strided (``copy.deepcopy`` compacts it)."""
+    if callable(value):  # a BLAS entry point
+        return value
     if isinstance(value, np.ndarray) and not value.flags.c_contiguous and value.ndim:
         wider = np.zeros((*value.shape[:-1], value.shape[-1] + 3), value.dtype)
         view = wider[..., 1 : 1 + value.shape[-1]]
@@ -216,16 +279,48 @@ def _assert_same(a, b, dtype, what):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "jit", "numpy_twin"), PAIRS, ids=[p[0] for p in PAIRS])
 def test_jit_kernel_matches_numpy_twin(name, jit, numpy_twin, dtype):
+    if name.startswith("gemm.") and dtype != np.float32:
+        pytest.skip("the tiled GEMM kernels call sgemm: float32 only")
     rng = np.random.default_rng(sum(map(ord, name)))
     for trial in range(6):
         args, written = CASES[name](rng, dtype)
         jit_args, numpy_args = [_copy(a) for a in args], [_copy(a) for a in args]
         jit_result = jit(*jit_args)
         numpy_result = numpy_twin(*numpy_args)
-        what = f"{name} trial {trial} shapes {[np.shape(a) for a in args]}"
+        what = f"{name} trial {trial} shapes {[getattr(a, 'shape', ()) for a in args]}"
         for a, b in zip(_as_list(jit_result), _as_list(numpy_result), strict=True):
             if a is not None or b is not None:
                 _assert_same(a, b, dtype, f"{what} (returned)")
         for index in written:
             assert not np.isnan(numpy_args[index]).any(), what
             _assert_same(jit_args[index], numpy_args[index], dtype, f"{what} (argument {index})")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_activation_in_place_matches_numpy_twin(dtype):
+    """``out is z`` takes the kernel's separate in-place loop (the harness above copies each
+    argument, so it never passes the same array twice)."""
+    rng = np.random.default_rng(11)
+    for code in range(14):
+        args, _ = _bias_activation(rng, dtype)
+        z = args[0]
+        expected = z.copy()
+        ew.NUMPY["bias_activation"](expected, *args[1:5], expected)
+        ew.JIT["bias_activation"](z, *args[1:5], z)
+        _assert_same(z, expected, dtype, f"in-place bias_activation, code {code}")
+
+
+@pytest.mark.parametrize("name", ["gemm.matmul_tiles", "gemm.conv_tiles"])
+def test_tiled_gemm_kernels_take_an_sgemm_with_32_bit_sizes(name):
+    """numpy's wheels bundle an OpenBLAS with 64-bit sizes; other builds take 32-bit ones."""
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        pytest.skip("the stand-in sgemm is a numba cfunc")
+    rng = np.random.default_rng(21)
+    module, kernel = name.split(".")
+    for trial in range(4):
+        args, written = CASES[name](rng, np.float32)
+        args = [sgemm_stand_in() if callable(a) else a for a in args]
+        jit_args, numpy_args = [_copy(a) for a in args], [_copy(a) for a in args]
+        getattr(kernels, module).JIT[kernel](*jit_args)
+        getattr(kernels, module).NUMPY[kernel](*numpy_args)
+        _assert_same(jit_args[written[0]], numpy_args[written[0]], np.float32, f"{name} {trial}")

@@ -10,6 +10,7 @@ import importlib
 
 MODULES: tuple[str, ...] = (
     "runtime.kernels.conv",
+    "runtime.kernels.gemm",
     "runtime.kernels.elementwise",
     "runtime.kernels.pool",
     "runtime.kernels.softmax",

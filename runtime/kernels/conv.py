@@ -11,9 +11,9 @@ Column layout: ``cols[n, oh, ow, (i*kw + j)*cg + c]`` holds
 ``(N*Ho*Wo, kh*kw*cg)``, one GEMM ``cols @ W`` with ``W`` of shape ``(kh*kw*cg, Cout)``
 convolves the whole batch.
 
-Kernels are serial, next to BLAS's threads (``runtime/_jit.py``): splitting im2col, the
-epilogues and pooling over the batch in a second thread measured 2-3% slower on SqueezeNet
-(batch 8, 2 cores): they are memory-bound, and the hand-off competes with BLAS's threads.
+Kernels are serial; a batch runs in chunks on separate threads instead (``runtime.parallel``).
+Float32 convolutions mostly run through the tiled kernels of ``runtime.kernels.gemm``, which
+share this module's column layout; ``im2col`` serves the other cases and the backward pass.
 
 ``workspace`` hands out reusable scratch arrays (one growing buffer per tag and thread, kept
 for the thread's lifetime), so large im2col matrices are not re-allocated on every call.

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from runtime._jit import njit
+from runtime.kernels.elementwise import IDENTITY, RELU, _activate, _np_activate
 
 
 @njit
@@ -62,6 +63,41 @@ def max_pool(x, kh, kw, sh, sw, pad_top, pad_left, out, argmax):
                         else:
                             for c in range(channels):
                                 out[n, oh, ow, c] = max(out[n, oh, ow, c], x[n, ih, iw, c])
+
+
+@njit
+def max_pool_bias_activation(x, kh, kw, sh, sw, pad_top, pad_left, bias, code, alpha, beta, out):
+    """``out = f(max + bias[c])`` over each window (0 for a window with no input pixel): a
+    producer's bias and non-decreasing activation applied after the pooling
+    (``runtime.deferral``); ``code``, ``alpha`` and ``beta`` as in ``elementwise``."""
+    n_batch, height, width, channels = x.shape
+    _, ho, wo, _ = out.shape
+    for n in range(n_batch):
+        for oh in range(ho):
+            h0, h1 = _clip(oh, sh, pad_top, kh, height)
+            for ow in range(wo):
+                w0, w1 = _clip(ow, sw, pad_left, kw, width)
+                if h0 >= h1 or w0 >= w1:
+                    for c in range(channels):
+                        out[n, oh, ow, c] = 0.0
+                    continue
+                for c in range(channels):
+                    out[n, oh, ow, c] = x[n, h0, w0, c]
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        for c in range(channels):
+                            out[n, oh, ow, c] = max(out[n, oh, ow, c], x[n, ih, iw, c])
+                if code == RELU:
+                    for c in range(channels):
+                        v = out[n, oh, ow, c] + bias[c]
+                        out[n, oh, ow, c] = 0 if v <= 0 else v  # NaN stays NaN, as in max(v, 0)
+                elif code == IDENTITY:
+                    for c in range(channels):
+                        out[n, oh, ow, c] += bias[c]
+                else:
+                    for c in range(channels):
+                        v = out[n, oh, ow, c] + bias[c]
+                        out[n, oh, ow, c] = _activate(v, code, alpha[c], beta[c])
 
 
 @njit
@@ -240,6 +276,17 @@ def _np_max_pool(x, kh, kw, sh, sw, pad_top, pad_left, out, argmax):
             argmax[:, oh, ow] = (rows.start + best // n_cols) * width + cols.start + best % n_cols
 
 
+def _np_max_pool_bias_activation(
+    x, kh, kw, sh, sw, pad_top, pad_left, bias, code, alpha, beta, out
+):
+    _np_max_pool(x, kh, kw, sh, sw, pad_top, pad_left, out, np.zeros((0,) * 4, np.int64))
+    height, width = x.shape[1:3]
+    _, ho, wo, _ = out.shape
+    for oh, ow, rows, cols in _np_windows(height, width, ho, wo, kh, kw, sh, sw, pad_top, pad_left):
+        if rows.stop > rows.start and cols.stop > cols.start:
+            out[:, oh, ow] = _np_activate(out[:, oh, ow] + bias, code, alpha, beta)
+
+
 def _np_avg_pool(x, kh, kw, sh, sw, pad_top, pad_left, pad_bottom, pad_right, exclude_padding, out):
     _, height, width, _ = x.shape
     _, ho, wo, _ = out.shape
@@ -326,6 +373,7 @@ def _np_l2_pool_grad(x, y, dy, kh, kw, sh, sw, pad_top, pad_left, dx):
 
 JIT = {
     "max_pool": max_pool,
+    "max_pool_bias_activation": max_pool_bias_activation,
     "avg_pool": avg_pool,
     "l2_pool": l2_pool,
     "max_pool_grad": max_pool_grad,
@@ -334,6 +382,7 @@ JIT = {
 }
 NUMPY = {
     "max_pool": _np_max_pool,
+    "max_pool_bias_activation": _np_max_pool_bias_activation,
     "avg_pool": _np_avg_pool,
     "l2_pool": _np_l2_pool,
     "max_pool_grad": _np_max_pool_grad,

@@ -10,14 +10,19 @@ per group, ``K = kh*kw``):
   ``W[g]`` is ``(K*og, cg)``; forward is ``col2im(x_g @ W[g].T)``, and the input gradient
   is ``im2col(dy)_g @ W[g]``.
 
-Bias and activation are not applied here (see ``_fused.epilogue``).
+``linear`` applies no bias or activation (see ``_fused.epilogue_in_place``); ``forward``
+applies both, inside the tiled kernels of ``runtime.kernels.gemm`` where it can.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from runtime import blas, parallel
 from runtime.kernels import conv as kernels
+from runtime.kernels import gemm as gemm_kernels
+
+from ._fused import activation_vectors, channel_buffer, epilogue_in_place, rows
 
 
 def _geometry(attrs) -> tuple[int, ...]:
@@ -55,9 +60,82 @@ def _cols(tag: str, blob: np.ndarray, attrs, size: tuple[int, int], c0: int, cg:
     return cols.reshape(-1, cols.shape[3])
 
 
+# Tiles while BLAS runs on one thread (measurements in runtime.kernels.gemm): narrow weight
+# matrices (K*N small) take row tiles of about a million multiply-adds, fewer rows than
+# MIN_TILE_ROWS lose to the call cost; other im2col convolutions take tiles whose column
+# matrix stays under COLS_BYTES, so it is still in L2 when the GEMM reads it (SqueezeNet in
+# two chunks: 0.6-1 ms faster than one column matrix per layer). Multi-threaded BLAS splits
+# each call itself, so it gets the whole layer in one GEMM.
+TILE_MULTIPLY_ADDS = 1_000_000
+MIN_TILE_ROWS = 96
+COLS_BYTES = 1 << 20
+
+
+def forward(attrs, w, x, z, bias, activation) -> None:
+    """``z = f(conv(x, W) + bias)`` (no epilogue when both are ``None``); ``z`` is an NHWC
+    array or a channel slice of one. Float32 convolutions (not deconvolution or depthwise)
+    run as tiled kernels through numpy's ``sgemm`` when it can be reached (``runtime.blas``);
+    everything else as ``linear`` followed by the in-place epilogue."""
+    if not _tiled(attrs, w, x, z, bias, activation):
+        linear(attrs, w, x, z)
+        epilogue_in_place(z, bias, activation)
+
+
+def _tiled(attrs, w, x, z, bias, activation) -> bool:
+    gemm = blas.sgemm()
+    float32 = all(a.dtype == np.float32 for a in (x, w, z))
+    if gemm is None or not float32 or attrs.deconv or is_depthwise(attrs):
+        return False
+    target = channel_buffer(z)
+    if target is None:
+        return False
+    if z.size == 0:
+        return True  # an empty batch: nothing to write
+    buffer, first = target
+    x = np.ascontiguousarray(x)
+    groups, channels = attrs.groups, z.shape[3]
+    cg, og = x.shape[3] // groups, channels // groups
+    alpha, beta, code = activation_vectors(activation, channels, np.float32)
+    apply = bias is not None or activation is not None
+    bias = np.zeros(channels, np.float32) if bias is None else bias
+    one_thread = parallel.blas_threads() == 1
+    rows = TILE_MULTIPLY_ADDS // (w.shape[1] * og)
+    narrow = rows >= MIN_TILE_ROWS and one_thread
+    for g in range(groups):
+        part = slice(g * og, (g + 1) * og)
+        epilogue = (bias[part], code, alpha[part], beta[part], apply)
+        if is_pointwise(attrs):
+            a = x.reshape(-1, x.shape[3])
+            tile = rows if narrow else a.shape[0]
+            out = buffer.reshape(-1, buffer.shape[3])
+            gemm_kernels.matmul_tiles(a, w[g], *epilogue, tile, gemm, out, first + g * og)
+            continue
+        total, wo = x.shape[0] * attrs.window.out_hw[0], attrs.window.out_hw[1]
+        if narrow:
+            lines = max(1, rows // wo)
+        else:
+            lines = max(1, COLS_BYTES // (w.shape[1] * 4 * wo)) if one_thread else total
+        lines = min(lines, total)
+        cols = kernels.workspace("conv_cols", (lines * wo, w.shape[1]), np.float32)
+        gemm_kernels.conv_tiles(
+            x,
+            g * cg,
+            *_geometry(attrs),
+            w[g],
+            *epilogue,
+            lines,
+            gemm,
+            cols,
+            buffer,
+            first + g * og,
+        )
+    return True
+
+
 def linear(attrs, w: np.ndarray, x: np.ndarray, z: np.ndarray) -> None:
-    """``z = conv(x, W)`` (or the deconvolution) without bias; ``z`` is C-contiguous."""
-    groups, z2d = attrs.groups, z.reshape(-1, z.shape[3])
+    """``z = conv(x, W)`` (or the deconvolution) without bias; ``z`` is an NHWC array or a
+    channel slice of one (rows may be strided, channels are contiguous)."""
+    groups, z2d = attrs.groups, rows(z)
     if is_pointwise(attrs):
         np.matmul(np.ascontiguousarray(x).reshape(-1, x.shape[3]), w[0], out=z2d)
     elif is_depthwise(attrs):

@@ -105,6 +105,12 @@ def _vectors(activation: Activation | None, channels: int, dtype: np.dtype):
     return tuple(arrays)
 
 
+def activation_vectors(activation: Activation | None, channels: int, dtype):
+    """``(alpha, beta, code)`` of an activation for the elementwise kernels."""
+    alpha, beta, _ = _vectors(activation, channels, np.dtype(dtype))
+    return alpha, beta, ew.IDENTITY if activation is None else activation.code
+
+
 def rows(x: np.ndarray) -> np.ndarray:
     """``x`` as a ``(-1, C)`` view (never a copy: writes through it must reach ``x``)."""
     view = x.view()
@@ -120,6 +126,45 @@ def epilogue(
     alpha, beta, zeros = _vectors(activation, channels, z.dtype)
     code = ew.IDENTITY if activation is None else activation.code
     ew.bias_activation(z, zeros if bias is None else bias, code, alpha, beta, out)
+
+
+def channel_buffer(y: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(C-contiguous NHWC buffer, first channel)`` when ``y`` is such a buffer itself or a
+    channel slice of one (a concat slot); ``None`` for any other view."""
+    if y.flags.c_contiguous:
+        return y, 0
+    base = y.base
+    if not (
+        isinstance(base, np.ndarray)
+        and base.flags.c_contiguous
+        and base.dtype == y.dtype
+        and base.shape[:-1] == y.shape[:-1]
+        and base.strides == y.strides
+    ):
+        return None
+    offset = y.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    first, misaligned = divmod(offset, y.itemsize)
+    if misaligned or first < 0 or first + y.shape[-1] > base.shape[-1]:
+        return None
+    return base, first
+
+
+def epilogue_in_place(y: np.ndarray, bias: np.ndarray | None, activation: Activation | None):
+    """``y = f(y + bias)`` in place on an NHWC blob or a channel slice of one (nothing to do
+    without bias and activation)."""
+    if bias is None and activation is None:
+        return
+    channels = y.shape[-1]
+    alpha, beta, zeros = _vectors(activation, channels, y.dtype)
+    code = ew.IDENTITY if activation is None else activation.code
+    bias = zeros if bias is None else bias
+    target = channel_buffer(y)
+    if target is None:  # some other strided view: work on a contiguous copy
+        copy = np.ascontiguousarray(y)
+        ew.bias_activation_block(rows(copy), 0, bias, code, alpha, beta)
+        y[...] = copy
+    else:
+        ew.bias_activation_block(rows(target[0]), target[1], bias, code, alpha, beta)
 
 
 def activation_grad(activation: Activation | None, y: np.ndarray, dy: np.ndarray) -> np.ndarray:

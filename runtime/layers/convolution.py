@@ -7,7 +7,9 @@ padding rules of ``runtime.layers._window``. Runtime weights ``W`` are
 Cin/groups)``), see ``_conv_ops``; ``b`` is ``(Cout,)``.
 
 A fused activation (``with_activation``) is applied in the same pass that adds the bias; with
-``out`` the result is written straight into the given (possibly strided) array.
+``out`` the result is written straight into the given array (possibly a channel slice of a
+concat buffer). Without bias and activation (e.g. a convolution whose epilogue the execution
+plan moved past a max pooling, ``runtime.deferral``) the GEMM output is the result.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.kernels.conv import workspace
 from updatable.errors import ShapeError
 
 from . import _conv_ops
 from ._common import where
-from ._fused import Activation, activation_grad, epilogue, rows
+from ._fused import Activation, activation_grad
 from ._weights import float_weights
 from ._window import Window, conv_window, deconv_window
 from .base import Built, LayerKind, Shape
@@ -115,10 +116,9 @@ def forward(attrs: ConvolutionAttrs, params, xs, keep=False, out=None):
     w = params["W"]
     shape = (x.shape[0], *attrs.window.out_hw, attrs.out_channels)
     y = out[0] if out is not None and out[0] is not None else np.empty(shape, np.result_type(x, w))
-    # the GEMM writes contiguous memory; a strided `out` gets the epilogue's single pass
-    z = y if y.flags.c_contiguous else workspace("conv_z", shape, y.dtype)
-    _conv_ops.linear(attrs, w, x, z)
-    epilogue(rows(z), params.get("b"), attrs.fused, rows(y))
+    # the GEMM writes straight into y, even a concat slot (BLAS takes a row stride), and the
+    # epilogue runs in place, tile by tile where the tiled kernels apply
+    _conv_ops.forward(attrs, w, x, y, params.get("b"), attrs.fused)
     return [y], ((x, y) if keep else None)
 
 

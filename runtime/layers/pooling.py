@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.kernels import pool as kernels
+from updatable.errors import UnsupportedLayerError
 
+from ._fused import Activation, activation_vectors
 from ._window import Window, pool_window
 from .base import Built, LayerKind, Shape
 
@@ -28,6 +30,10 @@ class PoolingAttrs:
     window: Window
     in_shape: Shape
     exclude_padding: bool
+    # a producer's deferred bias (params["b"]) and activation, applied after MAX pooling
+    # (runtime.deferral); only execution plans set it, and they never keep caches
+    epilogue: bool = False
+    activation: Activation | None = None
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
@@ -44,10 +50,15 @@ def _geometry(window: Window) -> tuple[int, ...]:
 
 def forward(attrs: PoolingAttrs, params, xs, keep=False, out=None):
     """Pool ``x`` into ``out[0]`` (when given) or a new array; caches for backward."""
-    del params
     x, window = xs[0], attrs.window
     shape = (x.shape[0], *window.out_hw, x.shape[3])
     y = out[0] if out is not None and out[0] is not None else np.empty(shape, x.dtype)
+    if attrs.epilogue:
+        if keep:
+            raise UnsupportedLayerError("a pooling with a deferred epilogue runs forward only")
+        alpha, beta, code = activation_vectors(attrs.activation, x.shape[3], x.dtype)
+        kernels.max_pool_bias_activation(x, *_geometry(window), params["b"], code, alpha, beta, y)
+        return [y], None
     if attrs.type == "MAX":
         argmax = np.empty(shape if keep else (0, 0, 0, 0), np.int64)
         kernels.max_pool(x, *_geometry(window), y, argmax)

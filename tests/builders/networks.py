@@ -411,3 +411,85 @@ def chained_ip_nn(
             builder.make_updatable([f"inner_layer_{i}" for i in range(n_layers)])
         spec.description.trainingInput.extend(spec.description.input)
     return spec
+
+
+def fire_net(activation="RELU", params=None, seed: int = 0, pool_pads=(0, 0, 0, 0)):
+    """A small SqueezeNet-shaped network: `data` Array(3, 17, 17) -> conv1 (8@3x3 / 2) act ->
+    max pool 3x3 / 2 (includeLastPixel) -> fire (squeeze 1x1 4 act; expand 1x1 6 act and 3x3
+    same 6 act; concat) -> max pool 2x2 / 2 (valid, ``pool_pads`` = top, bottom, left, right)
+    -> `head` 1x1 (5) -> global average pool -> flatten `logits` -> softmax `probs`.
+
+    ``activation`` is a builder non-linearity name (with ``params``) applied after every
+    convolution but the head, or ``None`` for none; biases are large enough to matter.
+    """
+    rng = _rng(seed)
+    builder = NeuralNetworkBuilder(
+        [("data", datatypes.Array(3, 17, 17))], [("probs", datatypes.Array(5))]
+    )
+
+    def conv(name, cin, cout, k, stride, inp, out, padding="valid"):
+        w = rng.standard_normal((k, k, cin, cout)) * np.sqrt(2.0 / (k * k * cin))
+        builder.add_convolution(
+            name,
+            cin,
+            cout,
+            k,
+            k,
+            stride,
+            stride,
+            padding,
+            1,
+            w,
+            rng.standard_normal(cout) * 0.5,
+            True,
+            input_name=inp,
+            output_name=out,
+        )
+        if activation is None:
+            return out
+        builder.add_activation(f"{name}_act", activation, out, f"{out}_act", params=params)
+        return f"{out}_act"
+
+    blob = conv("conv1", 3, 8, 3, 2, "data", "c1")
+    builder.add_pooling("pool1", 3, 3, 2, 2, "MAX", "INCLUDE_LAST_PIXEL", blob, "p1")
+    squeeze = conv("squeeze", 8, 4, 1, 1, "p1", "s")
+    e1 = conv("expand1x1", 4, 6, 1, 1, squeeze, "e1")
+    e3 = conv("expand3x3", 4, 6, 3, 1, squeeze, "e3", padding="same")
+    builder.add_elementwise("fire_concat", [e1, e3], "fire", "CONCAT")
+    top, bottom, left, right = pool_pads
+    builder.add_pooling(
+        "pool2",
+        2,
+        2,
+        2,
+        2,
+        "MAX",
+        "VALID",
+        "fire",
+        "p2",
+        padding_top=top,
+        padding_bottom=bottom,
+        padding_left=left,
+        padding_right=right,
+    )
+    w = rng.standard_normal((1, 1, 12, 5)) * 0.5
+    builder.add_convolution(
+        "head",
+        12,
+        5,
+        1,
+        1,
+        1,
+        1,
+        "valid",
+        1,
+        w,
+        rng.standard_normal(5),
+        True,
+        input_name="p2",
+        output_name="h",
+    )
+    builder.add_pooling("gap", 1, 1, 1, 1, "AVERAGE", "VALID", "h", "g", is_global=True)
+    builder.add_flatten("flatten", 0, "g", "logits")
+    builder.add_softmax("softmax", "logits", "probs")
+    return builder.spec
