@@ -95,7 +95,7 @@ class JobRunner:
                 plan.cache_settings.per_example,
                 self._on_extract,
             )
-            self.backend.boundary = self.frozen
+            self.backend.boundary_source = self.frozen
         # with a cache, examples are keyed by the provider's values and converted only on a miss
         keyed = plan.cache is not None and self.frozen is not None
         self.source = KeyedSource(self.update.source) if keyed else self.update.source
@@ -157,6 +157,10 @@ class JobRunner:
             snapshot.restore(self.backend)
             self._checkpoint(snapshot)  # keep the completed epochs' work
             raise
+        finally:
+            # the cache refers to the backend and the backend to the cache: unlink them so
+            # the network is freed as soon as the job is dropped, not at the next cyclic GC
+            self.backend.boundary_source = None
         return self._finish(snapshot, stopped_by, fired)
 
     def _finish(self, snapshot: Snapshot, stopped_by: str, fired) -> JobResult:

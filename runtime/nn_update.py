@@ -148,10 +148,19 @@ class NumbaBackend:
         self.optimizer = optimizer
         self.to_blobs = to_blobs
         self.opt_state = optimizer.init(backprop.trainable_params(cut))
-        self.boundary = self.compute_boundary
+        # A replacement for compute_boundary (training jobs install a cached one). Kept as a
+        # separate attribute, not a bound method stored on self: that would be a reference
+        # cycle holding the whole network until the cyclic garbage collector runs.
+        self.boundary_source = None
 
     def compute_boundary(self, batch: TrainingBatch) -> dict[str, np.ndarray]:
         return backprop.frozen_forward(self.cut, self.to_blobs(batch.features))
+
+    def boundary(self, batch: TrainingBatch) -> dict[str, np.ndarray]:
+        """The frozen part's outputs for ``batch`` (through ``boundary_source`` if set)."""
+        if self.boundary_source is not None:
+            return self.boundary_source(batch)
+        return self.compute_boundary(batch)
 
     def step(self, batch: TrainingBatch, learning_rate: float) -> float:
         loss, grads, _ = backprop.loss_and_gradients(self.cut, self.boundary(batch), batch.target)

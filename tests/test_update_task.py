@@ -341,3 +341,20 @@ def test_a_completion_handler_that_raises_fails_the_task_without_killing_the_thr
     task.resume()
     assert task.wait() is TaskState.FAILED
     assert "completion handler raised RuntimeError: app bug" in str(task.error)
+
+
+def test_a_finished_task_frees_its_network_without_waiting_for_the_cyclic_collector():
+    import gc
+    import weakref
+
+    task = UpdateTask(classifier(), Recording(6))
+    task.resume()
+    task.wait()
+    backend = weakref.ref(task._update.backend)
+    network = weakref.ref(task._update.head_engine.network)
+    gc.disable()  # reference cycles would keep the arrays alive until a collection
+    try:
+        del task
+        assert backend() is None and network() is None
+    finally:
+        gc.enable()
