@@ -37,8 +37,16 @@ test: $(VENV)/.test-installed
 test-slow: $(VENV)/.test-installed
 	$(PY) -m pytest -m slow
 
+# Rewrites benchmarks/*.txt; benchmarks/RESULTS.md explains each figure.
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
 bench: $(VENV)/.test-installed
-	$(PY) scripts/bench_forward.py
+	$(PY) scripts/bench_forward.py --rounds 10 | tee benchmarks/forward.txt
+	$(PY) scripts/bench_update_task.py --rounds 5 | tee benchmarks/update_task.txt
+	$(PY) scripts/bench_ort.py --epochs 3 --rounds 3 | tee benchmarks/ort.txt
+	$(PY) scripts/bench_session.py --rounds 3 | tee benchmarks/session.txt
+	$(PY) scripts/bench_knn.py | tee benchmarks/knn.txt
+	$(PY) scripts/bench_sweep.py | tee benchmarks/sweep.txt
 
 lint: $(VENV)/.test-installed
 	$(PIP) ruff
