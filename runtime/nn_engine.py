@@ -23,12 +23,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime import parallel
 from runtime.graph import Network, compile_network, probability_blob
+from runtime.kernels.elementwise import channels_last
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, ShapeError
 
 # load-time parameter name -> key of a LayerKind.export / import_ dictionary
 WEIGHT_PARAMETERS = {"weights": "weights", "biases": "bias"}
+
+
+def _channels_last(value: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
+    """A batch of Core ML ``[C, H, W]`` multiArrays -> ``(N, H, W, C)`` float32 blobs."""
+    channels, height, width = chw
+    source = np.ascontiguousarray(value, dtype=np.float32).reshape(-1, channels, height, width)
+    blob = np.empty((source.shape[0], height, width, channels), np.float32)
+    parallel.each_chunk(lambda lo, hi: channels_last(source[lo:hi], blob[lo:hi]), len(blob))
+    return blob
 
 
 @dataclass
@@ -85,11 +96,7 @@ class NeuralNetworkEngine:
                     f"input '{name}': expected a batch of shape (N, *{list(expected)}); got "
                     f"{tuple(value.shape)}"
                 )
-            blob = (
-                value
-                if is_image
-                else value.reshape(value.shape[0], channels, height, width).transpose(0, 2, 3, 1)
-            )
+            blob = value if is_image else _channels_last(value, (channels, height, width))
             preprocessing = self.network.preprocessing.get(name)
             if preprocessing is not None:
                 blob = preprocessing.apply(blob)

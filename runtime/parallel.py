@@ -151,6 +151,22 @@ def chunk_bounds(batch: int, chunks: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+def each_chunk(work, batch: int) -> None:
+    """``work(lo, hi)`` over the chunks of ``range(batch)``, in parallel like :func:`over_batch`
+    (for ``nogil`` kernels that write their slice of a preallocated output)."""
+    chunks = min(workers(), batch)
+    if chunks < 2 or getattr(_local, "inside", False):
+        work(0, batch)
+        return
+    bounds = chunk_bounds(batch, chunks)
+    futures = [_pool(chunks - 1).submit(work, lo, hi) for lo, hi in bounds[1:]]
+    try:
+        work(*bounds[0])
+    finally:
+        for future in futures:
+            future.result()
+
+
 def over_batch(run, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``run(feeds)``, split along the batch axis across threads when that pays (see the module
     docstring); outputs are the chunks' outputs concatenated in order."""

@@ -123,6 +123,13 @@ def _scale_shift(rng, dtype):
     return [x, *rng.standard_normal((2, c)).astype(dtype), out], [3]
 
 
+def _channels_last(rng, dtype):
+    n, c = (int(v) for v in rng.integers(1, 5, 2))
+    h, w = (int(v) for v in rng.integers(1, 9, 2))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    return [x, np.empty((n, h, w, c), dtype)], [1]
+
+
 def _sgemm():
     """numpy's sgemm, or the 32-bit-size stand-in where numpy's BLAS offers none."""
     return blas.sgemm() or sgemm_stand_in()
@@ -235,6 +242,7 @@ CASES = {
     "elementwise.bias_activation_block": _bias_activation_block,
     "elementwise.activation_grad": _activation_grad,
     "elementwise.scale_shift": _scale_shift,
+    "elementwise.channels_last": _channels_last,
     "gemm.matmul_tiles": _matmul_tiles,
     "gemm.conv_tiles": _conv_tiles,
     "pool.max_pool": _max_pool,

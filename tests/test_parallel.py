@@ -108,6 +108,47 @@ def test_a_run_inside_a_chunk_stays_serial_and_errors_reach_the_caller():
         parallel.over_batch(failing, feeds)
 
 
+def test_each_chunk_covers_the_batch_once_on_both_threads_and_reports_errors():
+    parallel.configure(2)
+    calls, lock = [], threading.Lock()
+
+    def work(lo, hi):
+        with lock:
+            calls.append((lo, hi, threading.get_ident()))
+
+    parallel.each_chunk(work, 7)
+    assert sorted(call[:2] for call in calls) == [(0, 3), (3, 7)]
+    assert len({call[2] for call in calls}) == 2
+    calls.clear()
+    parallel.configure(1)
+    parallel.each_chunk(work, 7)
+    assert [call[:2] for call in calls] == [(0, 7)]
+    parallel.configure(2)
+
+    def failing(lo, hi):
+        if lo > 0:
+            raise ValueError(f"bad rows {lo}:{hi}")
+
+    with pytest.raises(ValueError, match="bad rows 3:7"):
+        parallel.each_chunk(failing, 7)
+
+
+def test_multiarray_inputs_reach_the_network_channels_last_whatever_their_layout():
+    """The model's [C, H, W] multiArray batch becomes (N, H, W, C) blobs: split or not, from a
+    float64 or a non-contiguous array alike."""
+    from runtime.nn_engine import _channels_last
+
+    rng = np.random.default_rng(3)
+    chw = rng.standard_normal((5, 3, 7, 6))
+    expected = chw.transpose(0, 2, 3, 1).astype(np.float32)
+    for workers in (1, 2):
+        parallel.configure(workers)
+        for value in (chw, chw.astype(np.float32), np.asfortranarray(chw)):
+            blob = _channels_last(value, (3, 7, 6))
+            assert blob.dtype == np.float32 and blob.flags.c_contiguous
+            np.testing.assert_array_equal(blob, expected)
+
+
 def test_configure_rejects_a_non_positive_worker_count():
     with pytest.raises(ValueError, match="workers must be a positive integer or None; got 0"):
         parallel.configure(0)
