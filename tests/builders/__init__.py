@@ -30,18 +30,20 @@ from tests.builders.layers import (
 )
 from tests.builders.networks import (
     base_nn,
-    blocked_classifier,
-    chain_nn,
-    chained_ip_nn,
     classifier_nn,
-    classifier_with_logits_output,
-    conv_head_classifier,
     fire_net,
     fp16_nn,
     mnist_convnet,
     quantized_nn,
-    regressor_nn,
     single_layer_nn,
+)
+from tests.builders.structures import (
+    blocked_classifier,
+    chain_nn,
+    chained_ip_nn,
+    classifier_with_logits_output,
+    conv_head_classifier,
+    regressor_nn,
     two_output_nn,
 )
 from tests.builders.trainable import (
