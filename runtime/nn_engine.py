@@ -25,7 +25,7 @@ import numpy as np
 
 from runtime import parallel
 from runtime.graph import Network, compile_network, probability_blob
-from runtime.kernels.elementwise import channels_last
+from runtime.kernels import elementwise
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, ShapeError
 
@@ -38,7 +38,13 @@ def _channels_last(value: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
     channels, height, width = chw
     source = np.ascontiguousarray(value, dtype=np.float32).reshape(-1, channels, height, width)
     blob = np.empty((source.shape[0], height, width, channels), np.float32)
-    parallel.each_chunk(lambda lo, hi: channels_last(source[lo:hi], blob[lo:hi]), len(blob))
+    # compiled: the kernel on both chunk threads; without numba (or with its JIT disabled) the
+    # same loop in Python would take seconds per batch of images, so numpy's transpose does it
+    if hasattr(elementwise.channels_last, "py_func"):
+        kernel = elementwise.channels_last
+        parallel.each_chunk(lambda lo, hi: kernel(source[lo:hi], blob[lo:hi]), len(blob))
+    else:
+        elementwise.NUMPY["channels_last"](source, blob)
     return blob
 
 
