@@ -318,6 +318,32 @@ def test_bias_activation_in_place_matches_numpy_twin(dtype):
         _assert_same(z, expected, dtype, f"in-place bias_activation, code {code}")
 
 
+def test_both_im2col_line_orders_write_the_same_columns():
+    """``conv_tiles`` fills its column tiles with ``_im2col_short`` for tap runs shorter than
+    ``SHORT_RUN`` and ``_im2col_lines`` otherwise; the parity cases above have few channels, so
+    here both run on the same random geometries, channel groups up to 20 wide, offsets and
+    padding included."""
+    from runtime.kernels import gemm
+
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        x = _input(rng, np.float32, channels=int(rng.integers(1, 21)))
+        geometry = _geometry(rng)
+        kh, kw, sh, sw, dh, dw, pt, pl = geometry
+        ho = max(_out_size(x.shape[1], kh, sh, dh, pt, int(rng.integers(0, 3))), 1)
+        wo = max(_out_size(x.shape[2], kw, sw, dw, pl, int(rng.integers(0, 3))), 1)
+        c0 = int(rng.integers(0, x.shape[3]))
+        cg = int(rng.integers(1, x.shape[3] - c0 + 1))
+        total = x.shape[0] * ho
+        line0 = int(rng.integers(0, total))
+        lines = int(rng.integers(1, total - line0 + 1))
+        short, wide = (np.full((lines * wo, kh * kw * cg), np.nan, np.float32) for _ in range(2))
+        args = (x, c0, *geometry, ho, wo, line0, lines)
+        gemm._im2col_short(*args, short)
+        gemm._im2col_lines(*args, wide)
+        np.testing.assert_array_equal(short, wide, err_msg=f"trial {trial}, geometry {geometry}")
+
+
 @pytest.mark.parametrize("name", ["gemm.matmul_tiles", "gemm.conv_tiles"])
 def test_tiled_gemm_kernels_take_an_sgemm_with_32_bit_sizes(name):
     """numpy's wheels bundle an OpenBLAS with 64-bit sizes; other builds take 32-bit ones."""

@@ -27,6 +27,7 @@ from runtime.kernels.conv import _np_im2col
 from runtime.kernels.elementwise import _epilogue_row_in_place, _np_activate
 
 ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS enum values
+SHORT_RUN = 16  # tap runs (kw * channels) shorter than this take _im2col_short
 
 
 @njit
@@ -67,6 +68,50 @@ def _im2col_lines(x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line
                                 tap[c] = src[c]
                         else:
                             tap[:] = 0.0
+
+
+@njit
+def _im2col_short(x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line0, lines, cols):
+    # the same columns as _im2col_lines, for short tap runs (kw * cg < SHORT_RUN, e.g. a first
+    # layer reading 3 colour channels): one input row at a time across the whole output line,
+    # offsets indexed directly instead of one slice per tap; conv1 of SqueezeNet (C = 3, runs
+    # of 9 values) 1.5 -> 0.85 ms per 4 images, while runs of 48 are 7% slower this way
+    n_batch, height, width, channels = x.shape
+    cg = cols.shape[1] // (kh * kw)
+    run = kw * cg
+    flat = x.reshape(n_batch, height, width * channels)
+    contiguous_taps = dw == 1 and cg == channels
+    r = 0
+    for line in range(line0, line0 + lines):
+        n = line // ho
+        oh = line - n * ho
+        for i in range(kh):
+            ih = oh * sh - pad_top + i * dh
+            first = i * run
+            if ih < 0 or ih >= height:
+                for ow in range(wo):
+                    for t in range(run):
+                        cols[r + ow, first + t] = 0.0
+                continue
+            source = flat[n, ih]
+            for ow in range(wo):
+                iw0 = ow * sw - pad_left
+                row = cols[r + ow]
+                if contiguous_taps and iw0 >= 0 and iw0 + (kw - 1) * dw < width:
+                    start = iw0 * channels
+                    for t in range(run):
+                        row[first + t] = source[start + t]
+                else:
+                    for j in range(kw):
+                        iw = iw0 + j * dw
+                        tap = first + j * cg
+                        if 0 <= iw < width:
+                            for c in range(cg):
+                                row[tap + c] = x[n, ih, iw, c0 + c]
+                        else:
+                            for c in range(cg):
+                                row[tap + c] = 0.0
+        r += wo
 
 
 @njit
@@ -145,7 +190,14 @@ def conv_tiles(
     total = n_batch * ho
     for line0 in range(0, total, lines):
         count = min(lines, total - line0)
-        _im2col_lines(x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line0, count, cols)
+        if kw * (cols.shape[1] // (kh * kw)) < SHORT_RUN:
+            _im2col_short(
+                x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line0, count, cols
+            )
+        else:
+            _im2col_lines(
+                x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line0, count, cols
+            )
         _gemm_tile(gemm, cols, count * wo, w, flat, line0 * wo, o0)
         if epilogue:
             _epilogue_tile(flat, line0 * wo, count * wo, o0, bias, code, alpha, beta)
