@@ -21,6 +21,7 @@ import hashlib
 import numpy as np
 
 from runtime import features as feature_values
+from runtime import parallel
 from runtime.kernels import digest
 
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -87,7 +88,15 @@ class KeyedBatch:
 
     def keys(self) -> list[bytes]:
         names = [f.name for f in self.source.inputs]
-        keys = [raw_key(example, names) for example in self.examples]
+        keys: list[bytes | None] = [None] * len(self.examples)
+
+        def key_examples(lo: int, hi: int) -> None:
+            for position in range(lo, hi):
+                keys[position] = raw_key(self.examples[position], names)
+
+        # the digest kernel releases the GIL: both chunk threads key half the batch each (a
+        # 227x227x3 image takes about 0.1 ms, every example of every epoch)
+        parallel.each_chunk(key_examples, len(self.examples))
         unkeyed = [p for p, key in enumerate(keys) if key is None]
         if unkeyed:
             converted = content_keys(self.features_of(unkeyed), len(unkeyed))
