@@ -42,3 +42,9 @@ def njit(*args, **kwargs):
 def prange(*args):
     """``numba.prange`` inside parallel kernels, ``range`` elsewhere."""
     return numba.prange(*args) if numba is not None else range(*args)
+
+
+def is_compiled(function) -> bool:
+    """Whether ``function`` is a numba dispatcher (``False`` without numba or with
+    ``NUMBA_DISABLE_JIT=1``, where a kernel's loops would run as plain Python)."""
+    return hasattr(function, "py_func")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime import parallel
+from runtime._jit import is_compiled
 from runtime.graph import Network, compile_network, probability_blob
 from runtime.kernels import elementwise
 from updatable import spec as spec_io
@@ -40,7 +41,7 @@ def _channels_last(value: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
     blob = np.empty((source.shape[0], height, width, channels), np.float32)
     # compiled: the kernel on both chunk threads; without numba (or with its JIT disabled) the
     # same loop in Python would take seconds per batch of images, so numpy's transpose does it
-    if hasattr(elementwise.channels_last, "py_func"):
+    if is_compiled(elementwise.channels_last):
         kernel = elementwise.channels_last
         parallel.each_chunk(lambda lo, hi: kernel(source[lo:hi], blob[lo:hi]), len(blob))
     else:
