@@ -38,6 +38,50 @@ def test_a_lost_worker_process_is_replaced_and_its_tasks_rerun(tmp_path):
     assert (tmp_path / "died-3").exists()
 
 
+class _PoolThatBreaksAtSubmit:
+    """An in-process stand-in for the process pool: runs each task at once, until its submit
+    number ``breaks_at`` finds it broken (a worker died between two submits); a broken pool
+    stays broken, as a real one does."""
+
+    def __init__(self, shared, breaks_at, log):
+        self.shared, self.breaks_at, self.log, self.submits = shared, breaks_at, log, 0
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submits += 1
+        if 0 < self.breaks_at <= self.submits:
+            raise BrokenProcessPool("a child process terminated abruptly")
+        future = Future()
+        future.set_result(args[0](self.shared, args[1]))
+        self.log.append(args[1])
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        del wait, cancel_futures
+
+
+@pytest.mark.parametrize("breaks_at", [1, 3])
+def test_a_pool_found_broken_at_submit_is_replaced_and_no_item_is_lost(breaks_at, monkeypatch):
+    """Whether or not tasks are in flight when ``submit`` finds the pool broken, the item being
+    submitted runs later on a new pool, once."""
+    pools, ran = [], []
+
+    def new_pool(self, shared):
+        pools.append(_PoolThatBreaksAtSubmit(shared, breaks_at if not pools else 0, ran))
+        return pools[-1]
+
+    monkeypatch.setattr(LocalExecutor, "_pool", new_pool)
+    results = dict(
+        LocalExecutor(workers=2, retries=1).run(
+            lambda shared, item: item * 10, None, list(range(6))
+        )
+    )
+    assert results == {i: i * 10 for i in range(6)}
+    assert sorted(ran) == list(range(6)) and len(pools) == 2
+
+
 def test_a_task_that_keeps_killing_its_worker_gives_up_after_the_retries(tmp_path):
     executor = LocalExecutor(workers=2, retries=1)
     with pytest.raises(WorkerLostError, match=r"lost their worker process more than 1 time"):

@@ -82,7 +82,18 @@ class LocalExecutor:
                 # a bounded window: results stream back, and a lost pool costs few retries
                 while pending and len(in_flight) < 2 * self.workers:
                     index = pending.pop()
-                    in_flight[pool.submit(_call_shared, function, items[index])] = index
+                    try:
+                        future = pool.submit(_call_shared, function, items[index])
+                    except BrokenProcessPool:
+                        # a worker died after the last results came in: this item never ran;
+                        # the tasks in flight fail below and the pool is replaced there
+                        pending.append(index)
+                        if not in_flight:
+                            pool.shutdown(wait=True, cancel_futures=True)
+                            pool = self._pool(shared)
+                            continue
+                        break
+                    in_flight[future] = index
                 done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
                 lost = []
                 for future in done:
