@@ -30,6 +30,7 @@ from updatable.errors import FeatureError, ShapeError, UnsupportedLayerError, Un
 
 FUSABLE_PRODUCERS = ("convolution", "innerProduct")
 EXACT_ARRAY_MAPPING = 1  # NeuralNetworkMultiArrayShapeMapping
+RANK4_IMAGE_MAPPING = 1  # NeuralNetworkImageShapeMapping
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Network:
             run (``runtime.execution``).
         defer_epilogues: let runs move convolution epilogues past max poolings
             (``runtime.deferral``); ``compile_network(fuse=False)`` turns it off.
+        ranks: every blob name -> Core ML's rank of its tensor (``runtime.layers.squeeze``).
     """
 
     steps: list[Step]
@@ -82,6 +84,7 @@ class Network:
     fused: dict[str, str] = field(default_factory=dict)
     placements: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     defer_epilogues: bool = True
+    ranks: dict[str, int] = field(default_factory=dict)
     _plans: dict = field(default_factory=dict, repr=False)
 
     def index_of(self, layer_name: str) -> int:
@@ -149,9 +152,11 @@ class Network:
                 )
 
 
-def input_shape(feature) -> Shape | None:
-    """The ``(H, W, C)`` blob shape of a model input under Core ML's rank-5 mapping, or
-    ``None`` for inputs a network cannot read (String, Int64, dictionaries...)."""
+def input_shape(feature, exact: bool = False) -> Shape | None:
+    """The ``(H, W, C)`` blob shape of a model input, or ``None`` for inputs a network cannot
+    read (String, Int64, dictionaries...). Under the rank-5 mapping a multiArray is ``[C]`` or
+    ``[C, H, W]``; with ``exact`` (``EXACT_ARRAY_MAPPING``) it is a tensor of its own rank,
+    read as ``[C, H, W]`` from its last three axes (``runtime.layers.squeeze``)."""
     kind = feature.type.WhichOneof("Type")
     if kind == "imageType":
         image = feature.type.imageType
@@ -160,6 +165,14 @@ def input_shape(feature) -> Shape | None:
     if kind != "multiArrayType":
         return None
     dims = [int(d) for d in feature.type.multiArrayType.shape]
+    if exact and dims:
+        if any(d != 1 for d in dims[:-3]):
+            raise ShapeError(
+                f"input '{feature.name}': multiArray shape {dims} has an axis larger than 1 "
+                "before its last three; the runtime runs examples of at most [C, H, W]"
+            )
+        channels, height, width = [1, 1, 1, *dims][-3:]
+        return height, width, channels
     if len(dims) == 1:
         return 1, 1, dims[0]
     if len(dims) == 3 or (len(dims) == 5 and dims[:2] == [1, 1]):
@@ -171,23 +184,56 @@ def input_shape(feature) -> Shape | None:
     )
 
 
+def _input_ranks(spec, net, inputs) -> dict[str, int]:
+    """Core ML's rank of each model-input blob: 5 (``[Seq, Batch, C, H, W]``) under the rank-5
+    mappings, 4 for images under ``RANK4_IMAGE_MAPPING`` (``[Batch, C, H, W]``), the declared
+    rank for multiArrays under ``EXACT_ARRAY_MAPPING``."""
+    ranks = {}
+    for feature in spec.description.input:
+        if feature.name not in inputs:
+            continue
+        if feature.type.WhichOneof("Type") == "imageType":
+            ranks[feature.name] = 4 if net.imageInputShapeMapping == RANK4_IMAGE_MAPPING else 5
+        elif net.arrayInputShapeMapping == EXACT_ARRAY_MAPPING:
+            ranks[feature.name] = len(feature.type.multiArrayType.shape)
+        else:
+            ranks[feature.name] = 5
+    return ranks
+
+
+def _build(kind, layer, shapes, ranks):
+    """``(Built, output ranks)``: rank-changing kinds get their input ranks; every other kind
+    keeps its first input's rank and needs inputs of rank 3 or more, whose last three axes it
+    reads as C, H and W (``runtime.layers.squeeze``)."""
+    in_shapes = [shapes[name] for name in layer.input]
+    in_ranks = [ranks.get(name, 5) for name in layer.input]
+    if kind.ranked_build is not None:
+        return kind.ranked_build(layer, in_shapes, in_ranks)
+    for name, rank in zip(layer.input, in_ranks, strict=True):
+        if rank < 3:
+            raise ShapeError(
+                f"layer '{layer.name}' ({kind.oneof}) reads blob '{name}' of rank {rank}; the "
+                f"runtime runs {kind.oneof} on tensors of rank 3 or more, whose last three axes "
+                "are C, H and W"
+            )
+    built = kind.build(layer, in_shapes)
+    return built, [in_ranks[0] if in_ranks else 5] * len(built.out_shapes)
+
+
 def compile_network(spec, *, fuse: bool = True) -> Network:
     """Compile the neural network of ``spec`` (a ``Model``) into a :class:`Network`.
 
     Raises:
-        UnsupportedModelError: ``spec`` is not a neural network, or uses N-D array mapping.
+        UnsupportedModelError: ``spec`` is not a neural network.
         UnsupportedLayerError: a layer kind the runtime does not run (all are listed).
         ShapeError: a layer reads an undefined blob or its input shapes do not fit.
     """
     net = spec_io.network(spec)
-    if net.arrayInputShapeMapping == EXACT_ARRAY_MAPPING:
-        raise UnsupportedModelError(
-            "the network maps multiArray inputs to N-D tensors (EXACT_ARRAY_MAPPING); the "
-            "runtime runs Core ML's rank-5 layers (RANK5_ARRAY_MAPPING)"
-        )
     _refuse_unsupported(net.layers)
-    inputs = {f.name: s for f in spec.description.input if (s := input_shape(f)) is not None}
+    exact = net.arrayInputShapeMapping == EXACT_ARRAY_MAPPING
+    inputs = {f.name: s for f in spec.description.input if (s := input_shape(f, exact)) is not None}
     shapes: dict[str, Shape] = dict(inputs)
+    ranks = _input_ranks(spec, net, inputs)
     steps = []
     for layer in net.layers:
         for name in layer.input:
@@ -203,13 +249,14 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
                     "a copy layer may overwrite a blob"
                 )
         kind = get_kind(spec_io.layer_kind(layer))
-        built = kind.build(layer, [shapes[name] for name in layer.input])
+        built, out_ranks = _build(kind, layer, shapes, ranks)
         if len(built.out_shapes) != len(layer.output):
             raise ShapeError(
                 f"layer '{layer.name}' ({kind.oneof}) names {len(layer.output)} outputs but "
                 f"produces {len(built.out_shapes)}"
             )
         shapes.update(zip(layer.output, built.out_shapes, strict=True))
+        ranks.update(zip(layer.output, out_ranks, strict=True))
         steps.append(
             Step(
                 layer.name,
@@ -225,6 +272,7 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
     if probabilities is not None and probabilities not in outputs:
         outputs.append(probabilities)
     network = Network(steps, inputs, shapes, outputs, _preprocessing(spec, net, inputs))
+    network.ranks = ranks
     network.defer_epilogues = fuse
     if fuse:
         _fuse_activations(network)

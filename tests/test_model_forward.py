@@ -218,8 +218,10 @@ def test_load_time_weights_replace_a_layers_initial_weights(tmp_path):
 
 def test_models_the_runtime_cannot_run_are_refused_at_load():
     spec = builders.classifier_nn()
-    spec.neuralNetworkClassifier.arrayInputShapeMapping = 1
-    with pytest.raises(UnsupportedModelError, match="EXACT_ARRAY_MAPPING"):
+    spec.neuralNetworkClassifier.arrayInputShapeMapping = 1  # EXACT: `image` is rank 1
+    with pytest.raises(
+        ShapeError, match=r"layer 'dense1' \(innerProduct\) reads blob 'image' of rank 1"
+    ):
         runtime.Model.load(spec)
     spec = builders.classifier_nn()
     entry = spec.neuralNetworkClassifier.preprocessing.add(featureName="image")

@@ -16,11 +16,13 @@ from tests.ort_support import assert_close, run_onnx, runtime_blob
 RNG = np.random.default_rng(7)
 
 
-def one_layer(inputs: dict, add, output_shape=None):
-    """A network with multiArray ``inputs`` {name: shape} and one layer added by ``add``."""
+def one_layer(inputs: dict, add, output_shape=None, nd=False):
+    """A network with multiArray ``inputs`` {name: shape} and one layer added by ``add``;
+    with ``nd`` the inputs are tensors of their declared rank (``EXACT_ARRAY_MAPPING``)."""
     builder = NeuralNetworkBuilder(
         [(name, datatypes.Array(*shape)) for name, shape in inputs.items()],
         [("output", datatypes.Array(*output_shape) if output_shape else None)],
+        disable_rank5_shape_mapping=nd,
     )
     add(builder)
     return builder.spec
@@ -310,6 +312,30 @@ LAYER_CASES = {
     "copy": (X, lambda b: b.add_copy("l", "x", "output")),
     "clip": (X, lambda b: b.add_clip("l", "x", "output", min_value=-0.5, max_value=0.7)),
 }
+
+
+# rank-changing layers, in N-D networks as Core ML requires (the input is its declared rank)
+ND_CASES = {
+    # [7, 9] -> [7, 9, 1]: C, H, W become (7, 9, 1), the values move
+    "expandDims": ({"x": (7, 9)}, lambda b: b.add_expand_dims("l", "x", "output", axes=[-1])),
+    # [1, 4, 7, 1] -> [1, 4, 7]: from (C, H) to (H, W)
+    "squeeze": ({"x": (1, 4, 7, 1)}, lambda b: b.add_squeeze("l", "x", "output", axes=[-1])),
+    "squeeze all": (
+        {"x": (6, 1, 1)},
+        lambda b: b.add_squeeze("l", "x", "output", squeeze_all=True),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ND_CASES))
+def test_rank_changing_layers_match_the_runtime(case):
+    inputs, add = ND_CASES[case]
+    spec = one_layer(inputs, add, nd=True)
+    feeds = {
+        name: RNG.standard_normal((3, *shape)).astype(np.float32) for name, shape in inputs.items()
+    }
+    (onnx_out,) = run_onnx(export_onnx(spec, outputs=["output"]), feeds)
+    assert_close(onnx_out, runtime_blob(spec, feeds, "output"), case)
 
 
 @pytest.mark.parametrize("case", sorted(LAYER_CASES))

@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "copy": "runtime.layers.copy",
     "crop": "runtime.layers.crop",
     "dot": "runtime.layers.dot",
+    "expandDims": "runtime.layers.expand_dims",
     "flatten": "runtime.layers.flatten",
     "innerProduct": "runtime.layers.innerProduct",
     "l2normalize": "runtime.layers.l2normalize",
@@ -39,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "slice": "runtime.layers.slice",
     "softmax": "runtime.layers.softmax",
     "split": "runtime.layers.split",
+    "squeeze": "runtime.layers.squeeze",
     "unary": "runtime.layers.unary",
     "upsample": "runtime.layers.upsample",
 }

@@ -31,6 +31,9 @@ class LayerKind:
     backward: Callable[..., tuple[list[np.ndarray | None], dict[str, np.ndarray]]] | None = None
     export: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     import_: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
+    # for the kinds that change a tensor's rank (squeeze, expandDims): ``(layer, in_shapes,
+    # in_ranks) -> (Built, out_ranks)``; every other kind keeps its first input's rank
+    ranked_build: Callable[[Any, list[Shape], list[int]], tuple[Built, list[int]]] | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from runtime.layers import squeeze as squeeze_layer
 from runtime.ort import weights as wp
 from runtime.ort.converters_nn import border_amounts
 from runtime.ort.onnx_graph import CHW, GraphBuilder
@@ -341,3 +342,11 @@ def load_constant(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
     values = wp.read(layer.loadConstant.data, math.prod(dims), f"the data of '{layer.name}'")
     g.node("Identity", [g.param(f"{layer.name}.data", values.reshape(1, *dims))], ys[0])
     return [dims]
+
+
+def squeeze_or_expand(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) -> list[CHW]:
+    """squeeze / expandDims: the values keep their order, only ``[C, H, W]`` changes, as
+    ``runtime.layers.squeeze.result`` works it out from the input's Core ML ``rank``."""
+    out_chw, _ = squeeze_layer.result(layer, list(shapes[0]), rank)
+    g.reshape(xs[0], [0, *out_chw], ys[0])
+    return [tuple(out_chw)]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import onnx
 
+from runtime.graph import EXACT_ARRAY_MAPPING, compile_network, input_shape
 from runtime.ort import converters_nn as nn
 from runtime.ort import converters_tensor as tensor
 from runtime.ort.onnx_graph import BATCH, CHW, GraphBuilder
@@ -61,7 +62,11 @@ CONVERTERS = {
     "clip": tensor.clip,
     "copy": tensor.copy,
     "loadConstant": tensor.load_constant,
+    "squeeze": tensor.squeeze_or_expand,
+    "expandDims": tensor.squeeze_or_expand,
 }
+# kinds whose converter takes the input's Core ML rank (runtime.layers.squeeze)
+RANK_CHANGING = ("squeeze", "expandDims")
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,7 @@ def convert_network(
         g.shapes[blob] = shape
     shapes: dict[str, CHW] = dict(feeds)
     inputs = {feature.name: feature for feature in spec.description.input}
+    ranks = _ranks(spec) if any(spec_io.layer_kind(x) in RANK_CHANGING for x in layers) else {}
     for index in needed_layers(layers, [f.blob for f in fetches], feeds):
         layer = layers[index]
         kind = spec_io.layer_kind(layer)
@@ -174,11 +180,20 @@ def convert_network(
                 shapes[blob] = _add_model_input(g, network, inputs[blob])
         xs = [g.value(blob) for blob in layer.input]
         ys = [g.define(blob) for blob in layer.output]
-        out_shapes = converter(g, layer, xs, [shapes[b] for b in layer.input], ys)
+        in_shapes = [shapes[b] for b in layer.input]
+        if kind in RANK_CHANGING:
+            out_shapes = converter(g, layer, xs, in_shapes, ys, rank=ranks[layer.input[0]])
+        else:
+            out_shapes = converter(g, layer, xs, in_shapes, ys)
         shapes.update(zip(layer.output, out_shapes, strict=True))
     for fetch in fetches:
         _add_fetch(g, fetch, shapes)
     return g.to_model(_metadata(spec)), shapes
+
+
+def _ranks(spec) -> dict[str, int]:
+    """Core ML's rank of every blob, as the runtime's compiled network tracks it."""
+    return compile_network(spec).ranks
 
 
 def _add_model_input(g: GraphBuilder, network, feature) -> CHW:
@@ -186,6 +201,11 @@ def _add_model_input(g: GraphBuilder, network, feature) -> CHW:
     if kind == "multiArrayType":
         dims = [int(d) for d in feature.type.multiArrayType.shape]
         x = g.add_input(feature.name, [BATCH, *dims])
+        if network.arrayInputShapeMapping == EXACT_ARRAY_MAPPING:
+            # a tensor of the declared rank, read as [C, H, W] from its last three axes
+            height, width, channels = input_shape(feature, exact=True)
+            g.reshape(x, [0, channels, height, width], g.define(feature.name))
+            return (channels, height, width)
         if len(dims) == 1:
             g.reshape(x, [0, dims[0], 1, 1], g.define(feature.name))
             return (dims[0], 1, 1)
