@@ -25,6 +25,7 @@ import numpy as np
 
 from runtime import execution
 from runtime.layers import REGISTRY, Shape, Step, get_kind, supported_kinds
+from runtime.layers.squeeze import example_chw
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ShapeError, UnsupportedLayerError, UnsupportedModelError
 
@@ -166,12 +167,13 @@ def input_shape(feature, exact: bool = False) -> Shape | None:
         return None
     dims = [int(d) for d in feature.type.multiArrayType.shape]
     if exact and dims:
-        if any(d != 1 for d in dims[:-3]):
+        chw = example_chw(dims)
+        if chw is None:
             raise ShapeError(
                 f"input '{feature.name}': multiArray shape {dims} has an axis larger than 1 "
                 "before its last three; the runtime runs examples of at most [C, H, W]"
             )
-        channels, height, width = [1, 1, 1, *dims][-3:]
+        channels, height, width = chw
         return height, width, channels
     if len(dims) == 1:
         return 1, 1, dims[0]

@@ -77,6 +77,14 @@ def channel_last(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
+def refill(x: np.ndarray, out_shape: Shape) -> np.ndarray:
+    """Each example's values in Core ML's ``C, H, W`` order, refilled into ``out_shape``
+    ``(H, W, C)`` in that same order (a Core ML reshape)."""
+    height, width, channels = out_shape
+    flat = np.ascontiguousarray(channel_first(x)).reshape(x.shape[0], channels, height, width)
+    return channel_last(flat)
+
+
 def write_or_return(y: np.ndarray, out) -> np.ndarray:
     """Copy ``y`` into ``out[0]`` when a preallocated output is given (see ARCHITECTURE)."""
     if out is None or out[0] is None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import channel_first, channel_last, where
+from ._common import refill, where
 from .base import Built, LayerKind, Shape
 
 CHANNEL_LAST = 1  # ReshapeLayerParams.ReshapeOrder
@@ -62,8 +62,7 @@ def forward(attrs: ReshapeAttrs, params, xs, keep=False, out=None):
     height, width, channels = attrs.out_shape
     if attrs.channel_last:
         return [x.reshape(n, height, width, channels)], None
-    flat = np.ascontiguousarray(channel_first(x)).reshape(n, channels, height, width)
-    return [channel_last(flat)], None
+    return [refill(x, attrs.out_shape)], None
 
 
 KIND = LayerKind(oneof="reshape", build=build, forward=forward)

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from updatable.errors import ShapeError
 
-from ._common import channel_first, channel_last, where
+from ._common import refill, where
 from .base import Built, LayerKind, Shape
 
 RANK5 = 5  # a blob's rank under Core ML's rank-5 mapping
@@ -41,6 +39,14 @@ RANK5 = 5  # a blob's rank under Core ML's rank-5 mapping
 class SqueezeAttrs:
     out_shape: Shape  # (H', W', C')
     out_rank: int
+
+
+def example_chw(tensor: list[int]) -> list[int] | None:
+    """The ``[C, H, W]`` an example's tensor is read as: its last three axes, 1 for missing
+    ones; ``None`` when an axis before them is larger than 1."""
+    if any(d != 1 for d in tensor[:-3]):
+        return None
+    return [1, 1, 1, *tensor][-3:]
 
 
 def _tensor(chw: list[int], rank: int) -> list[int]:
@@ -89,14 +95,14 @@ def result(layer, chw: list[int], rank: int) -> tuple[list[int], int]:
         if layer.WhichOneof("layer") == "squeeze"
         else _expanded(layer, tensor)
     )
-    leading = out[: max(len(out) - 3, 0)]
-    if any(d != 1 for d in leading):
+    chw = example_chw(out)
+    if chw is None:
         raise ShapeError(
             f"{where(layer)}: the output shape {out} has an axis larger than 1 before its last "
             f"three, where Core ML keeps the batch and sequence axes; one example holds at most "
             f"[C, H, W]"
         )
-    return [1, 1, 1, *out][-3:], len(out)
+    return chw, len(out)
 
 
 def ranked_build(layer, in_shapes: list[Shape], in_ranks: list[int]) -> tuple[Built, list[int]]:
@@ -114,11 +120,9 @@ def forward(attrs: SqueezeAttrs, params, xs, keep=False, out=None):
     """The example's values in Core ML order, refilled into ``[C', H', W']``."""
     del params, keep, out
     x = xs[0]
-    height, width, channels = attrs.out_shape
     if x.shape[1:] == attrs.out_shape:
         return [x], None  # only leading axes came or went: nothing moves
-    flat = np.ascontiguousarray(channel_first(x)).reshape(x.shape[0], channels, height, width)
-    return [channel_last(flat)], None
+    return [refill(x, attrs.out_shape)], None
 
 
 SQUEEZE = LayerKind(oneof="squeeze", build=build, forward=forward, ranked_build=ranked_build)
