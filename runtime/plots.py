@@ -2,12 +2,15 @@
 
 A figure is built with matplotlib's object API on the Agg canvas, so nothing touches the
 global ``pyplot`` state or needs a display, and the PNG is written atomically. matplotlib is
-an optional dependency (the ``cli`` extra); without it :func:`save_loss_curves` raises
+an optional dependency (the ``demo`` extra): callers ask :func:`missing_plot_dependency`
+before any work starts (the demo then skips its plot, ``updatable train --plot`` refuses to
+start), and without it :func:`save_loss_curves` raises
 :class:`~updatable.errors.MissingDependencyError` saying how to install it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +19,23 @@ from pathlib import Path
 from updatable.errors import MissingDependencyError
 
 STYLES = ("line", "faint", "dashed", "points")
+PLOT_INSTALL = "pip install 'coreml-updatable[demo]'"
+MISSING_MATPLOTLIB = (
+    f"plots need matplotlib, which is not installed; install it with `{PLOT_INSTALL}` "
+    "(or `pip install matplotlib`)"
+)
+
+
+def missing_plot_dependency() -> str | None:
+    """Why plots cannot be drawn here (matplotlib is not installed), or ``None`` when they can.
+
+    Looks the package up without importing it, so asking costs nothing before a long run.
+    """
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # a broken install or a stubbed sys.modules entry
+        found = False
+    return None if found else MISSING_MATPLOTLIB
 
 
 @dataclass(frozen=True)
@@ -88,10 +108,7 @@ def render_png(panels: Sequence[Panel], title: str = "") -> bytes:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise MissingDependencyError(
-            "plots need matplotlib; install it with `pip install 'coreml-updatable[cli]'` "
-            "(or `pip install matplotlib`)"
-        ) from None
+        raise MissingDependencyError(MISSING_MATPLOTLIB) from None
     figure = Figure(figsize=(5.2 * len(panels), 3.8), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     for index, panel in enumerate(panels, start=1):

@@ -8,10 +8,12 @@ NCHW data (fed as NHWC); tests compare the NCHW results with torch or numpy refe
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from runtime.graph import compile_network
 from tests import builders
+from tests.optional import optional_import
+
+torch = optional_import("torch")  # used only by tests marked needs("torch")
 
 RTOL = 1e-12
 
@@ -38,5 +40,6 @@ def rand(rng, *shape):
 
 
 def close(actual, expected, what, rtol=RTOL, atol=1e-12):
-    expected = expected.numpy() if isinstance(expected, torch.Tensor) else expected
+    if torch is not None and isinstance(expected, torch.Tensor):
+        expected = expected.numpy()
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)

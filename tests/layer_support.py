@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from runtime.layers import get_kind
 from runtime.layers.activation import with_activation
 from tests.builders import single_layer_nn
+from tests.optional import optional_import
+
+torch = optional_import("torch")  # used only by tests marked needs("torch")
 
 RTOL = 1e-10  # float64 layer vs float64 torch
 

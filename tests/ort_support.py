@@ -6,13 +6,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnxruntime
-import torch
-import torch.nn.functional as F
 
 import runtime
 from runtime.loop import batch_count, batch_indices
 from runtime.shuffle import ShuffleOrder
-from tests.torch_coreml import TorchNetwork
 
 
 def run_onnx(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
@@ -71,6 +68,11 @@ def torch_training(
     eps=1e-8,
 ):
     """The independent reference: the same network in torch float64, torch.optim updates."""
+    import torch
+    import torch.nn.functional as F
+
+    from tests.torch_coreml import TorchNetwork
+
     net = TorchNetwork(spec, trainable=trainable)
     params = [t for (layer, _), t in net.params.items() if layer in trainable]
     if optimizer == "adam":

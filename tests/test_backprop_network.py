@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from runtime import backprop
 from runtime.model import Model
 from tests import builders
+from tests.optional import needs, optional_import
 from tests.torch_coreml import TorchNetwork
+
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 
 def _slice(spec, dtype=np.float64):
@@ -80,6 +82,7 @@ def test_cross_entropy_network_gradients_match_central_differences(seed):
                                    err_msg=key)
 
 
+@needs("torch")
 def test_cross_entropy_network_gradients_match_torch_autograd():
     spec, _network, cut = _mnist_cut()
     rng = np.random.default_rng(3)
@@ -103,6 +106,7 @@ def test_cross_entropy_network_gradients_match_torch_autograd():
                                        err_msg=f"{layer}.{field}")
 
 
+@needs("torch")
 def test_mse_network_gradients_match_central_differences_and_torch():
     spec = builders.make_trainable(builders.base_nn(), ["ip1", "ip2"],
                                    mse_output=("ip2_out", (3,)))

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from runtime.kernels.softmax import softmax_cross_entropy
 from runtime.layers import get_kind
 from runtime.layers.activation import with_activation
 from tests.builders import conv_adder, dense_adder, pool_adder, single_layer_nn
 from tests.layer_support import nhwc, torch_pads
+from tests.optional import needs, optional_import
 from updatable.errors import UnsupportedLayerError
+
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 EPS = 1e-6
 
@@ -92,7 +94,11 @@ def _torch_grads(function, x, *weights):
     return y, grads
 
 
-ACTS = {None: lambda t: t, "ReLU": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+ACTS = (
+    {None: lambda t: t, "ReLU": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+    if torch is not None
+    else {}
+)
 
 
 def _activation(name, channels):
@@ -114,6 +120,7 @@ CONV_CASES = [
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[str(i) for i in range(len(CONV_CASES))])
+@needs("torch")
 def test_convolution_backward(case):
     cin, cout, groups, kernel, stride, dilation, padding, (h, w), act = case
     add = conv_adder(cin, cout, groups, kernel, stride, dilation, padding, seed=cout)
@@ -148,6 +155,7 @@ def test_convolution_backward(case):
     assert_close(ours["bias"], t_db, "db vs torch", 1e-10)
 
 
+@needs("torch")
 def test_deconvolution_backward():
     cin, cout, groups, kernel, stride, h, w = 4, 6, 2, (3, 2), (2, 1), 4, 5
     add = conv_adder(
@@ -174,6 +182,7 @@ def test_deconvolution_backward():
     ("in_chw", "rank", "act"),
     [((3, 2, 5), None, "ReLU"), ((7, 1, 1), None, None), ((2, 3, 4), 3, "tanh")],
 )
+@needs("torch")
 def test_inner_product_backward(in_chw, rank, act):
     c, h, w = in_chw
     cin, cout = (w if rank == 3 else c * h * w), 4
@@ -217,6 +226,7 @@ def test_backward_computes_only_what_is_asked():
 
 
 @pytest.mark.parametrize("mode", [0, 1])
+@needs("torch")
 def test_flatten_backward(mode):
     layer, _ = single_layer_nn((3, 2, 4), lambda b, i, o: b.add_flatten("f", mode, i, o))
     unit = Layer("flatten", layer, (3, 2, 4))
@@ -238,6 +248,7 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[f"{c[0]}-{c[3][0]}" for c in POOL_CASES])
+@needs("torch")
 def test_pooling_backward(case):
     kind, kernel, stride, padding, exclude = case
     layer, _ = single_layer_nn((3, 7, 6), pool_adder(kind, kernel, stride, padding, exclude))
@@ -276,6 +287,7 @@ def test_pooling_backward(case):
 
 
 @pytest.mark.parametrize("instance", [False, True])
+@needs("torch")
 def test_batchnorm_backward(instance):
     c = 3
     rng = np.random.default_rng(5)
@@ -318,6 +330,7 @@ def test_batchnorm_backward(instance):
 
 
 @pytest.mark.parametrize("name", ["RELU", "SIGMOID", "TANH"])
+@needs("torch")
 def test_activation_backward(name):
     layer, _ = single_layer_nn((4, 3, 3), lambda b, i, o: b.add_activation("a", name, i, o))
     unit = Layer("activation", layer, (4, 3, 3))
@@ -336,6 +349,7 @@ def test_activations_core_ml_cannot_backprop_through_raise():
     assert get_kind("softmax").backward is None
 
 
+@needs("torch")
 def test_softmax_cross_entropy_matches_torch_and_central_differences():
     rng = np.random.default_rng(6)
     logits = rng.standard_normal((5, 7)) * 3

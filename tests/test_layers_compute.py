@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from runtime.layers import get_kind
 from tests.builders import conv_adder, dense_adder, pool_adder, single_layer_nn
 from tests.layer_support import RTOL, nchw, nhwc, relu_layer, run_layer, torch_pads, weights_of
+from tests.optional import needs, optional_import
 from updatable.errors import ShapeError, UnsupportedLayerError
+
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 # ---- convolution -------------------------------------------------------------------------
 
@@ -35,6 +37,7 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[str(i) for i in range(len(CONV_CASES))])
 @pytest.mark.parametrize("has_bias", [True, False])
+@needs("torch")
 def test_convolution_matches_torch(case, has_bias):
     cin, cout, groups, kernel, stride, dilation, padding, (h, w) = case
     add = conv_adder(
@@ -64,6 +67,7 @@ DECONV_CASES = [
 
 
 @pytest.mark.parametrize("case", DECONV_CASES, ids=[str(i) for i in range(len(DECONV_CASES))])
+@needs("torch")
 def test_deconvolution_matches_torch(case):
     cin, cout, groups, kernel, stride, padding, output_shape, (h, w) = case
     add = conv_adder(
@@ -177,6 +181,7 @@ def test_convolution_build_errors_name_the_layer_and_the_mismatch():
 
 
 @pytest.mark.parametrize(("in_chw", "cout"), [((7,), 5), ((3, 2, 5), 4), ((1, 1, 9), 3)])
+@needs("torch")
 def test_inner_product_contracts_c_h_w_in_core_ml_order(in_chw, cout):
     cin = int(np.prod(in_chw))
     layer, _ = single_layer_nn(in_chw, dense_adder(cin, cout, seed=cin))
@@ -190,6 +195,7 @@ def test_inner_product_contracts_c_h_w_in_core_ml_order(in_chw, cout):
     np.testing.assert_allclose(y.reshape(3, cout), ref.numpy(), rtol=RTOL, atol=RTOL)
 
 
+@needs("torch")
 def test_inner_product_rank3_input_contracts_the_last_axis():
     # rank 3 (x1, x2, x3) -> (x1 * x2, x3) @ W^T -> (x1, x2, C_out)   (NeuralNetwork.proto)
     x1, x2, x3, cout = 2, 3, 5, 4
@@ -246,6 +252,7 @@ def _pool_reference(kind, t, kernel, stride, pads, ceil_pad, exclude):
     "case", POOL_CASES, ids=[c[2][0] + str(i) for i, c in enumerate(POOL_CASES)]
 )
 @pytest.mark.parametrize("exclude", [False, True])
+@needs("torch")
 def test_pooling_matches_torch(kind, case, exclude):
     if exclude and kind != "AVERAGE":
         return  # avgPoolExcludePadding only changes average pooling
@@ -270,6 +277,7 @@ def test_pooling_matches_torch(kind, case, exclude):
     np.testing.assert_allclose(y, nhwc(ref), rtol=RTOL, atol=RTOL)
 
 
+@needs("torch")
 def test_pooling_writes_into_a_channel_slice():
     layer, _ = single_layer_nn(
         (3, 7, 7), pool_adder("MAX", (3, 3), (2, 2), ("valid", (0, 0, 0, 0)), False)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from runtime.layers import get_kind
 from tests.builders import single_layer_nn
 from tests.layer_support import RTOL, nchw, nhwc, run_layer
+from tests.optional import require
 from updatable.errors import UnsupportedLayerError
+
+# every test here compares with torch: without it the module is skipped
+torch = require("torch")
+F = require("torch.nn.functional")
 
 
 def test_batchnorm_with_batch_statistics_is_refused_like_coremltools_does():

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from runtime.graph import compile_network
 from runtime.layers import supported_kinds
 from tests.layer_networks import close, network, rand, run
+from tests.optional import needs, optional_import
 from updatable.errors import ShapeError, UnsupportedLayerError
+
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 # ---- concat, split, slice, crop -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("channels", [(1, 2), (3, 5, 2), (4, 4, 4, 1)])
+@needs("torch")
 def test_concat_joins_channels_like_torch_cat(channels):
     rng = np.random.default_rng(sum(channels))
     names = [f"x{i}" for i in range(len(channels))]
@@ -50,6 +53,7 @@ def test_concat_refuses_sequence_concat_and_spatial_mismatch():
 
 
 @pytest.mark.parametrize("parts, chw", [(2, (4, 3, 2)), (3, (9, 1, 5)), (1, (2, 2, 2))])
+@needs("torch")
 def test_split_matches_torch_chunk(parts, chw):
     rng = np.random.default_rng(parts)
     outs = tuple(f"y{i}" for i in range(parts))
@@ -73,6 +77,7 @@ SLICES = [  # (axis, start, end, stride) from coremltools' slice stress test par
 
 
 @pytest.mark.parametrize("axis, start, end, stride", SLICES)
+@needs("torch")
 def test_slice_follows_python_slicing(axis, start, end, stride):
     rng = np.random.default_rng(start + 7 * stride)
     chw = (12, 9, 8)
@@ -131,6 +136,7 @@ def test_crop_two_inputs_takes_the_reference_size_at_the_offset():
     ],
 )
 @pytest.mark.parametrize("mode", [0, 1])
+@needs("torch")
 def test_reshape_channel_first_and_channel_last_orders(chw, target, mode):
     rng = np.random.default_rng(sum(target))
     spec = network({"x": chw}, lambda b: b.add_reshape("r", "x", "out", target, mode))
@@ -155,6 +161,7 @@ def test_reshape_refuses_a_different_size_or_a_sequence():
 @pytest.mark.parametrize(
     "axes", [(0, 1, 2, 3), (0, 3, 1, 2), (0, 2, 3, 1), (0, 3, 2, 1), (0, 1, 3, 2), (0, 2, 1, 3)]
 )
+@needs("torch")
 def test_permute_reorders_seq_c_h_w_like_torch(axes):
     rng = np.random.default_rng(sum(a * i for i, a in enumerate(axes)))
     spec = network({"x": (2, 3, 4)}, lambda b: b.add_permute("p", axes, "x", "out"))
@@ -182,6 +189,7 @@ def test_permute_into_the_sequence_axis_works_only_for_size_one():
     [("constant", "constant"), ("reflection", "reflect"), ("replication", "replicate")],
 )
 @pytest.mark.parametrize("left, right, top, bottom", [(1, 0, 2, 0), (0, 3, 1, 2), (2, 2, 2, 2)])
+@needs("torch")
 def test_padding_matches_torch_pad(kind, torch_mode, left, right, top, bottom):
     rng = np.random.default_rng(left + 3 * top)
     spec = network(
@@ -216,6 +224,7 @@ def test_reflection_padding_must_be_smaller_than_the_input():
 
 
 @pytest.mark.parametrize("fh, fw", [(1, 1), (2, 3), (3, 2)])
+@needs("torch")
 def test_nearest_upsample_matches_torch(fh, fw):
     rng = np.random.default_rng(fh * fw)
     spec = network({"x": (2, 3, 4)}, lambda b: b.add_upsample("up", fh, fw, "x", "out", "NN"))
@@ -228,6 +237,7 @@ def test_nearest_upsample_matches_torch(fh, fw):
     "mode, align", [("ALIGN_CORNERS_TRUE", True), ("ALIGN_CORNERS_FALSE", False)]
 )
 @pytest.mark.parametrize("fh, fw", [(2, 2), (3, 1), (1.5, 2.5), (2.25, 1.75)])
+@needs("torch")
 def test_bilinear_upsample_align_corner_modes_match_torch(mode, align, fh, fw):
     rng = np.random.default_rng(int(fh * 4 + fw))
     spec = network(

@@ -17,7 +17,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch
 from coremltools.models import datatypes
 from coremltools.models.neural_network import NeuralNetworkBuilder
 from PIL import Image
@@ -28,8 +27,12 @@ from runtime.graph import compile_network
 from runtime.parameters import ModelConfiguration, ParameterKey
 from scripts.architectures import mobilenet_v2_blocks, squeezenet_1_1
 from tests import builders
-from tests.torch_coreml import TorchNetwork, mnist_digits
+from tests.digits import mnist_digits
+from tests.optional import needs, optional_import
+from tests.torch_coreml import TorchNetwork
 from updatable.errors import FeatureError, ParameterError, ShapeError, UnsupportedModelError
+
+torch = optional_import("torch")
 
 RTOL = 1e-4
 
@@ -68,6 +71,7 @@ def assert_close(actual, expected, what, rtol=RTOL):
 # ---- the networks -------------------------------------------------------------------------
 
 
+@needs("torch")
 def test_squeezenet_1_1_matches_torch():
     spec = squeezenet_1_1(num_classes=100, seed=3)
     model = runtime.Model.load(spec)
@@ -91,6 +95,7 @@ def test_squeezenet_graph_fuses_every_relu_and_writes_concats_in_place():
     assert network.placements["fire2_e3_relu"] == ("fire2_concat", 64, 128)
 
 
+@needs("torch")
 def test_mobilenet_v2_blocks_match_torch():
     spec = mobilenet_v2_blocks(input_chw=(3, 48, 40), num_classes=7, seed=1)
     kinds = {layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers}
@@ -103,6 +108,7 @@ def test_mobilenet_v2_blocks_match_torch():
     assert_close(probs, reference_outputs(spec, {"image": x}, ["probs"])["probs"], "mobilenet")
 
 
+@needs("torch")
 def test_mnist_convnet_classifies_real_digits_like_torch():
     spec = builders.mnist_convnet(image_input=True)
     model = runtime.Model.load(spec)
@@ -120,6 +126,7 @@ def test_mnist_convnet_classifies_real_digits_like_torch():
         assert result["digit"] == labels[int(np.argmax(row))]
 
 
+@needs("torch")
 def test_image_classifier_with_string_labels_and_preprocessing_matches_torch():
     spec = builders.image_classifier()
     model = runtime.Model.load(spec)
@@ -192,6 +199,7 @@ def test_images_of_another_size_are_scaled_to_fill_by_default():
     assert cropped != direct
 
 
+@needs("torch")
 def test_load_time_weights_replace_a_layers_initial_weights(tmp_path):
     spec = builders.classifier_nn(labels=("a", "b"))
     updatable.save(spec, tmp_path / "m.mlmodel")

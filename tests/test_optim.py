@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from runtime import optim
 from runtime.kernels import optim as kernels
+from tests.optional import needs, optional_import
+
+torch = optional_import("torch")
 
 
 def _arrays(seed, shape=(7, 5), dtype=np.float32):
@@ -69,6 +71,7 @@ def _problem(seed, steps=12):
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
+@needs("torch")
 def test_sgd_trajectory_equals_torch(momentum):
     params, grads, lrs = _problem(2)
     ours, _ = _run_ours(optim.sgd(momentum), params, grads, lrs)
@@ -80,6 +83,7 @@ def test_sgd_trajectory_equals_torch(momentum):
 
 
 @pytest.mark.parametrize("betas, eps", [((0.9, 0.999), 1e-8), ((0.5, 0.9), 1e-3)])
+@needs("torch")
 def test_adam_trajectory_equals_torch(betas, eps):
     params, grads, lrs = _problem(3)
     ours, state = _run_ours(optim.adam(*betas, eps), params, grads, lrs)

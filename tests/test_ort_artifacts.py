@@ -10,14 +10,24 @@ import sys
 import textwrap
 
 import numpy as np
-import onnx
 import pytest
 
 import updatable
-from runtime.ort import OrtTrainingBackend, import_checkpoint, write_artifacts
 from tests import builders
-from tests.torch_coreml import mnist_digits
+from tests.digits import mnist_digits
+from tests.optional import needs, require
 from updatable.errors import MissingDependencyError, ModelFileError, ParameterError
+
+onnx = require("onnx")
+require("onnxruntime")
+# onnxruntime-training has wheels for Linux x86_64 with Python 3.11 only
+pytestmark = needs("onnxruntime.training")
+
+from runtime.ort import (  # noqa: E402  (imports onnx: after the skip check)
+    OrtTrainingBackend,
+    import_checkpoint,
+    write_artifacts,
+)
 
 DENSE_HEAD = ("dense_1", "dense_2")
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.ort import export_onnx
 from tests import builders
-from tests.ort_support import assert_close, run_onnx, runtime_blob, small_squeezenet
-from tests.test_ort_export_layers import one_layer
-from tests.torch_coreml import TorchNetwork, mnist_digits
-from updatable.errors import UnsupportedLayerError
+from tests.digits import mnist_digits
+from tests.optional import installed, needs, require
+from tests.torch_coreml import TorchNetwork
+from updatable.errors import MissingDependencyError, UnsupportedLayerError
+
+# the exporter and these checks need onnx and an onnxruntime (plain or training)
+require("onnx")
+require("onnxruntime")
+
+from runtime.ort import export_onnx  # noqa: E402  (imports onnx: after the skip check)
+from tests.ort_support import assert_close, run_onnx, runtime_blob, small_squeezenet  # noqa: E402
+from tests.test_ort_export_layers import one_layer  # noqa: E402
 
 RNG = np.random.default_rng(11)
 
@@ -24,6 +31,7 @@ def _mnist_feeds(count, image_input):
 
 
 @pytest.mark.parametrize("image_input", [False, True], ids=["array", "image"])
+@needs("torch")
 def test_mnist_convnet_matches_runtime_and_torch(image_input):
     spec = builders.mnist_convnet(image_input=image_input)
     feeds = _mnist_feeds(16, image_input)
@@ -66,6 +74,7 @@ def test_export_takes_any_blob_as_an_output():
     assert_close(logits, runtime_blob(spec, feeds, "logits"), "logits")
 
 
+@needs("torch")
 def test_squeezenet_matches_runtime_and_torch():
     spec = small_squeezenet()
     feeds = {"data": RNG.standard_normal((4, 3, 67, 67)).astype(np.float32)}
@@ -86,3 +95,23 @@ def test_mobilenet_v2_blocks_match_runtime():
     output = spec.description.output[0].name
     (onnx_out,) = run_onnx(export_onnx(spec, outputs=[output]), feeds)
     assert_close(onnx_out, runtime_blob(spec, feeds, output), "mobilenet")
+
+
+@pytest.mark.skipif(
+    installed("onnxruntime.training"), reason="onnxruntime-training is installed: training works"
+)
+def test_training_with_plain_onnxruntime_is_exit_3_and_says_where_it_trains(tmp_path, capsys):
+    """Plain onnxruntime (macOS, Python 3.12+) exports and infers; training says what to do."""
+    import updatable
+    from runtime.ort import write_artifacts
+    from updatable.cli import main
+
+    spec = builders.updatable_mnist("sgd", ("dense_1", "dense_2"))
+    with pytest.raises(MissingDependencyError, match=r"wheels for Linux x86_64 with Python 3\.11"):
+        write_artifacts(spec, tmp_path / "ort")
+    model = tmp_path / "m.mlmodel"
+    updatable.save(spec, model)
+    assert main(["export-ort", str(model), str(tmp_path / "ort")]) == 3
+    assert "needs onnxruntime-training" in capsys.readouterr().err
+    assert not (tmp_path / "ort").exists()
+    assert main(["export-ort", str(model), str(tmp_path / "m.onnx"), "--inference"]) == 0

@@ -9,9 +9,15 @@ import pytest
 from coremltools.models import datatypes
 from coremltools.models.neural_network import NeuralNetworkBuilder
 
-from runtime.ort import export_onnx
-from runtime.ort.export import CONVERTERS
-from tests.ort_support import assert_close, run_onnx, runtime_blob
+from tests.optional import require
+
+# the exporter and these checks need onnx and an onnxruntime (plain or training)
+require("onnx")
+require("onnxruntime")
+
+from runtime.ort import export_onnx  # noqa: E402  (imports onnx: after the skip check)
+from runtime.ort.export import CONVERTERS  # noqa: E402
+from tests.ort_support import assert_close, run_onnx, runtime_blob  # noqa: E402
 
 RNG = np.random.default_rng(7)
 

@@ -9,16 +9,23 @@ import pytest
 
 import runtime
 import updatable
-from runtime.ort import OrtTrainingBackend, import_checkpoint
 from tests import builders
-from tests.ort_support import (
+from tests.digits import mnist_digits
+from tests.optional import needs, require
+
+require("onnx")
+require("onnxruntime")
+# onnxruntime-training has wheels for Linux x86_64 with Python 3.11 only
+pytestmark = needs("onnxruntime.training")
+
+from runtime.ort import OrtTrainingBackend, import_checkpoint  # noqa: E402  (after the skip)
+from tests.ort_support import (  # noqa: E402
     assert_relative,
     core_ml_batches,
     ort_training,
     small_squeezenet,
     torch_training,
 )
-from tests.torch_coreml import mnist_digits
 
 DENSE_HEAD = ("dense_1", "dense_2")
 

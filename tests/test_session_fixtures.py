@@ -13,7 +13,7 @@ import runtime
 import updatable
 from runtime.data import ArrayBatchProvider, BatchProvider
 from tests import builders
-from tests.torch_coreml import mnist_digits
+from tests.digits import mnist_digits
 
 TRAINED = ("dense_1", "dense_2")
 SEED = 7

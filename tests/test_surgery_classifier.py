@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import updatable
 from tests import builders
+from tests.optional import needs, optional_import
 from updatable import proto
 from updatable.errors import (
     LayerNotFoundError,
@@ -18,6 +18,8 @@ from updatable.errors import (
     UnsupportedLayerError,
     UnsupportedModelError,
 )
+
+torch = optional_import("torch")
 
 
 def copy(spec):
@@ -224,6 +226,7 @@ def test_fp16_head_cannot_be_widened():
         updatable.expand_classifier(classifier, "dense2", 5)
 
 
+@needs("torch")
 def test_kaiming_uniform_bounds_match_torch_and_are_deterministic():
     spec = builders.mnist_convnet()
     updatable.reinitialize(spec, "dense_1", seed=3)
@@ -253,6 +256,7 @@ def test_kaiming_uniform_bounds_match_torch_and_are_deterministic():
     "name, torch_shape",
     [("grouped", (6, 2, 3, 2)), ("conv2", None)],
 )
+@needs("torch")
 def test_convolution_fan_in_is_cin_over_groups_times_kernel(name, torch_shape):
     spec = builders.conv_variants_nn() if name == "grouped" else builders.mnist_convnet()
     params = layer(spec, name).convolution

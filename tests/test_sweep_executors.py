@@ -16,6 +16,7 @@ from runtime.sweeps import run_sweep
 from runtime.sweeps.executors import LocalExecutor, SerialExecutor, make_executor
 from runtime.sweeps.store import RESULTS, read_rows
 from tests import builders
+from tests.optional import require
 from tests.test_sweep_run import blobs, deterministic
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # diverging on purpose
@@ -40,7 +41,7 @@ def test_the_process_pool_gives_the_same_rows_as_a_serial_loop(serial_rows):
 
 
 def test_a_dask_cluster_gives_the_same_rows_as_a_serial_loop(serial_rows):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     spec = builders.sweep_classifier(lr_range=(0.0, 100.0))
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None

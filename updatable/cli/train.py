@@ -68,7 +68,12 @@ def add_parser(subparsers) -> None:
         metavar="UPDATED.mlmodel",
         help="where to write the updated model (default: MODEL-updated.mlmodel beside MODEL)",
     )
-    parser.add_argument("--plot", type=Path, metavar="PNG", help="write the loss curves here")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PNG",
+        help="write the loss curves here (needs matplotlib: the demo extra)",
+    )
     parser.add_argument("--plain", action="store_true", help="plain text output, no progress bar")
     parser.set_defaults(run=run)
 
@@ -126,8 +131,14 @@ def run(args: argparse.Namespace) -> int:
     from runtime.heads import head_of
     from updatable.cli._data import read_data, training_schema
     from updatable.cli._progress import Output
+    from updatable.errors import MissingDependencyError
     from updatable.spec import load, model_type
 
+    if args.plot:  # asked for a plot: refuse before training rather than after
+        from runtime.plots import missing_plot_dependency
+
+        if (missing := missing_plot_dependency()) is not None:
+            raise MissingDependencyError(f"--plot: {missing}")
     spec = load(args.model)
     head, _ = head_of(spec)
     is_knn = model_type(head) == "kNearestNeighborsClassifier"
