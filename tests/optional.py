@@ -29,6 +29,11 @@ REASONS = {
 }
 
 
+def reason(module: str) -> str:
+    """The skip reason of ``module`` (a submodule has its package's, unless it has its own)."""
+    return REASONS.get(module) or REASONS[module.partition(".")[0]]
+
+
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it (a parent that is missing
     counts as missing)."""
@@ -41,12 +46,12 @@ def installed(module: str) -> bool:
 def needs(*modules: str) -> pytest.MarkDecorator:
     """A skip mark for a test that needs every one of ``modules``."""
     missing = [m for m in modules if not installed(m)]
-    return pytest.mark.skipif(bool(missing), reason=REASONS[missing[0]] if missing else "")
+    return pytest.mark.skipif(bool(missing), reason=reason(missing[0]) if missing else "")
 
 
 def require(module: str):
     """Import ``module`` for a test module that needs it throughout, or skip the module."""
-    return pytest.importorskip(module, reason=REASONS[module])
+    return pytest.importorskip(module, reason=reason(module))
 
 
 def optional_import(module: str):

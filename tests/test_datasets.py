@@ -105,4 +105,3 @@ def test_a_file_in_the_mnist_format_is_read(tmp_path):
     assert digits.labels.tolist() == [3, 1, 4]
     assert digits.images[0, 0, :5].tolist() == [0, 1, 2, 3, 4]
     assert digits.images[0, 27, 27] == 783 % 256
-
