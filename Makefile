@@ -1,7 +1,8 @@
 # Two commands for a newcomer (see README):
 #   make demo   set up a virtual environment and run the personalization demo
 #   make test   set up a virtual environment with the test extras and run the test suite
-# Others: make test-slow (the slow end-to-end tests), make bench (all benchmarks), make lint.
+# Others: make test-slow (the slow end-to-end tests), make test-reproducibility (the
+# bit-identity tests under each OpenBLAS core type), make bench (all benchmarks), make lint.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?= -n 2 --dist loadfile
 DEMO_ARGS ?=
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow test-reproducibility bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,21 @@ demo: $(VENV)/.demo-installed
 
 test: $(VENV)/.test-installed
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests of results promised bit-identical (batch split, thread count, feature cache,
+# resume, sweep executors), once under each OpenBLAS core type this CPU can execute and once
+# with OpenBLAS's own choice: a result that depended on the BLAS kernel would fail here.
+REPRODUCIBILITY_TESTS := tests/test_reproducibility.py tests/test_parallel.py \
+	tests/test_feature_cache.py tests/test_session_resume.py tests/test_sweep_executors.py
+
+test-reproducibility: $(VENV)/.test-installed
+	@for core in default $$(sh .ci/openblas-core-types); do \
+		echo "== OPENBLAS_CORETYPE=$$core"; \
+		if [ $$core = default ]; then set -- env -u OPENBLAS_CORETYPE; \
+		else set -- env OPENBLAS_CORETYPE=$$core; fi; \
+		"$$@" OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q $(REPRODUCIBILITY_TESTS) \
+			-k "not vector_width" || exit 1; \
+	done
 
 test-slow: $(VENV)/.test-installed
 	$(PY) -m pytest -m slow
