@@ -14,9 +14,8 @@ and whether ``updatable.validate`` accepts it.
     python scripts/survey_models.py --models lstm keras_crnn --targets iOS13
     python scripts/survey_models.py --markdown survey.md  # also write the full results
 
-Converting the torch zoo takes ~20 s the first time; the conversions are cached (see
-``torch_zoo.cache_dir``). Without torch the torch zoo is skipped.
-"""
+Converting the torch zoo takes ~20 s the first time, then it is cached
+(``torch_zoo.cache_dir``). Without torch the torch zoo is skipped."""
 
 from __future__ import annotations
 
@@ -39,11 +38,9 @@ from tests.builders import converter_style, torch_zoo  # noqa: E402
 from updatable import proto  # noqa: E402
 
 # Sizes vary with the model, not with the semantics a kernel must implement.
-SIZE_FIELDS = {
-    "outputChannels", "kernelChannels", "inputChannels", "inputDim", "vocabSize",
-    "embeddingSize", "inputVectorSize", "outputVectorSize", "channels", "hiddenSize",
-    "weightMatrixFirstDimension", "weightMatrixSecondDimension", "maxLoopIterations",
-}
+SIZE_FIELDS = {"outputChannels", "kernelChannels", "inputChannels", "inputDim", "vocabSize",
+               "embeddingSize", "inputVectorSize", "outputVectorSize", "channels", "hiddenSize",
+               "weightMatrixFirstDimension", "weightMatrixSecondDimension", "maxLoopIterations"}
 NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
 
 
@@ -94,11 +91,13 @@ def describe(message) -> str:
                 parts.append(f"{fd.name}({inner})" if inner else fd.name)
         elif fd.containing_oneof is None or message.WhichOneof(fd.containing_oneof.name) == fd.name:
             parts.append(f"{fd.name}={_scalar(fd, value)}")
+    storages = {p.rsplit(":", 1)[-1] for p in parts}
+    if len(parts) > 3 and storages <= {"f32", "f16", "quantized", "raw", "empty"}:
+        return f"{len(parts)} x " + "/".join(sorted(storages))  # e.g. an LSTM's 12 matrices
     return " ".join(parts)
 
 
-def _repeated(fd) -> bool:
-    # protobuf 5.28+ has is_repeated; `label` is gone from protobuf 7
+def _repeated(fd) -> bool:  # protobuf 5.28+ has is_repeated; protobuf 7 dropped `label`
     repeated = getattr(fd, "is_repeated", None)
     return repeated if repeated is not None else fd.label == fd.LABEL_REPEATED
 
@@ -156,6 +155,10 @@ def infer_shape(layer, kind, inputs: list) -> list | None:
     it inserts itself."""
     if kind in SAME_SHAPE:
         return inputs[0]
+    if kind in ("loadConstantND", "reshapeStatic"):
+        return list(layer.loadConstantND.shape or layer.reshapeStatic.targetShape)
+    if kind == "transpose":
+        return [inputs[0][axis] for axis in layer.transpose.axes]
     if kind == "expandDims":
         shape = list(inputs[0])
         rank = len(shape) + len(layer.expandDims.axes)
@@ -189,7 +192,7 @@ def analyse(record: Record, spec, shapes: dict | None) -> None:
         signature = describe(getattr(layer, kind)) or "(no parameters)"
         if shapes is not None:
             seen = [shapes.get(name) for name in layer.input]
-            if layer.output and layer.output[0] not in shapes and None not in seen and seen:
+            if layer.output and layer.output[0] not in shapes and None not in seen:
                 inferred = infer_shape(layer, kind, seen)
                 if inferred is not None:
                     shapes[layer.output[0]] = inferred
@@ -244,9 +247,7 @@ def output_vector(spec, out) -> np.ndarray:
 def random_feeds(spec) -> dict:
     rng = np.random.default_rng(0)
     feeds = {}
-    for feature in spec.description.input:
-        if feature.type.isOptional:
-            continue
+    for feature in (f for f in spec.description.input if not f.type.isOptional):
         kind = feature.type.WhichOneof("Type")
         if kind == "imageType":
             image = feature.type.imageType
@@ -279,10 +280,8 @@ def survey(models: list[str] | None, targets: list[str]) -> list[Record]:
     for name, build in converter_style.CONVERTER_STYLE.items():
         if models and name not in models:
             continue
-        record = Record(name, "builder", "-")
-        records.append(record)
-        spec = build()
-        analyse(record, spec, None)
+        records.append(record := Record(name, "builder", "-"))
+        analyse(record, spec := build(), None)
         check_runtime(record, spec, None)
     return records
 
