@@ -2,7 +2,8 @@
 #   make demo   set up a virtual environment and run the personalization demo
 #   make test   set up a virtual environment with the test extras and run the test suite
 # Others: make test-py313 (the suite on Python 3.13, in .venv313), make test-wheel (build the
-# wheel, install it outside the repo, run it), make test-slow (the slow end-to-end tests),
+# wheel, install it outside the repo, run it), make test-reproducibility (the bit-identity
+# tests under each OpenBLAS core type), make test-slow (the slow end-to-end tests),
 # make bench (all benchmarks), make lint.
 #
 # Variables: PYTHON (the interpreter that creates the venv), VENV (its directory),
@@ -27,7 +28,7 @@ PYTHON313 ?= $(shell for p in $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.1
 	2>/dev/null | sort -rV) python3.13; do "$$p" -c 'import sys; assert sys.version_info[:2] \
 	== (3, 13); print(sys.executable)' 2>/dev/null && break; done)
 
-.PHONY: demo test test-py313 test-wheel test-slow bench lint clean
+.PHONY: demo test test-py313 test-wheel test-reproducibility test-slow bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,21 @@ test-py313:
 # directory and runs `updatable` from there (tests/test_wheel.py).
 test-wheel: $(VENV)/.test-installed
 	$(PY) -m pytest -m wheel -p no:cacheprovider tests/test_wheel.py
+
+# The tests of results promised bit-identical (batch split, thread count, feature cache,
+# resume, sweep executors), once under each OpenBLAS core type this CPU can execute and once
+# with OpenBLAS's own choice: a result that depended on the BLAS kernel would fail here.
+REPRODUCIBILITY_TESTS := tests/test_reproducibility.py tests/test_parallel.py \
+	tests/test_feature_cache.py tests/test_session_resume.py tests/test_sweep_executors.py
+
+test-reproducibility: $(VENV)/.test-installed
+	@for core in default $$(sh .ci/openblas-core-types); do \
+		echo "== OPENBLAS_CORETYPE=$$core"; \
+		if [ $$core = default ]; then set -- env -u OPENBLAS_CORETYPE; \
+		else set -- env OPENBLAS_CORETYPE=$$core; fi; \
+		"$$@" OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q $(REPRODUCIBILITY_TESTS) \
+			-k "not vector_width" || exit 1; \
+	done
 
 test-slow: $(VENV)/.test-installed
 	$(PY) -m pytest -m slow

@@ -17,17 +17,16 @@ dtype and shape), so on-the-fly augmentation stays correct: new bytes are a new 
 
 Batch independence. The cache is an optimisation only: training must give bitwise the same
 weights with it on or off, yet with the cache a miss is computed in a sub-batch of whatever
-examples missed, not in its mini-batch. That is exact only if each example's features do not
-depend on which other examples share its GEMMs. With the OpenBLAS build this project is
-measured on they do not (a row computed alone equals its row in a batch, bit for bit: each
-output element is accumulated over K in the same order whatever M is), but a BLAS may pick
-kernels or K-splittings by matrix size, and then they would.
-:class:`FrozenFeatures` therefore checks it on the real network at the first computation of
-two or more examples: the last example is recomputed alone and compared bit for bit with its
-row of the batched result. If they differ, every example's features are from then on
-computed on their own, one example per call, which makes them independent of batch
-composition by construction (slower: thinner GEMMs). ``per_example=True`` or ``False``
-skips the check. With the cache off a job uses the same object and policy, without storage.
+examples missed, not in its mini-batch. That is exact because each example's features do not
+depend on which other examples share its products: the runtime's float32 products compute
+every element on its own (``runtime.kernels.matmul``; docs/reproducibility.md).
+Only without the compiled kernels (numba missing or disabled) do products
+go through numpy's BLAS, which may pick kernels or K-splittings by matrix size. There
+:class:`FrozenFeatures` checks it on the real network at the first computation of two or
+more examples: the last example is recomputed alone and compared bit for bit with its row of
+the batched result. If they differ, every example's features are from then on computed on
+their own, one example per call. ``per_example=True`` or ``False`` skips the check. With
+the cache off a job uses the same object and policy, without storage.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.feature_keys import KeyedBatch, content_keys
+from runtime.kernels.matmul import reproducible_products
 from runtime.nn_update import TrainingBatch
 from updatable import proto
 from updatable.errors import SessionMismatchError
@@ -62,9 +62,9 @@ class FeatureCacheSettings:
         memory_budget: bytes of features kept in memory; least recently used entries are
             evicted beyond it (persisted ones can be read back from disk).
         persist: also store every entry in the session directory's ``features/``.
-        per_example: ``None`` checks batch independence on the network (module docstring);
-            ``True`` always computes frozen features one example at a time; ``False``
-            trusts the BLAS to make rows independent of their batch.
+        per_example: ``None`` relies on the compiled products, or checks batch independence
+            on the network without them (module docstring); ``True`` always computes frozen
+            features one example at a time; ``False`` skips the check.
     """
 
     enabled: bool = True
@@ -274,6 +274,8 @@ class FrozenFeatures:
 
     def _computed(self, features: dict, count: int) -> Arrays:
         """Frozen features of ``count`` examples under the batch-independence policy."""
+        if self.per_example is None and reproducible_products():
+            self.per_example = False  # rows independent of their batch by construction
         if count > 1 and self.per_example is None:
             together = self._run(features, count)
             alone = self._run(_take(features, [count - 1]), 1)

@@ -6,9 +6,10 @@ runs on the calling thread and the others on a small pool of worker threads, eac
 running every step serially (numba kernels are ``nogil``; scratch buffers are per thread).
 Meanwhile BLAS runs single-threaded, so each thread's GEMMs stay on its own core and the
 memory-bound kernels (im2col, epilogues, pooling) run in parallel too, which BLAS's own
-threads cannot do. Examples are independent in every layer the runtime runs forward, so the
-result is that of one serial run (bit for bit in our tests and benchmarks with OpenBLAS,
-whose GEMM rows do not depend on how many rows a call has). Measured on SqueezeNet 1.1,
+threads cannot do. Examples are independent in every layer the runtime runs forward, and
+each element of a float32 product is computed the same way whatever the rows around it
+(``runtime.kernels.matmul``), so the result is that of one serial run, bit for bit, by
+construction: whatever the split, the thread count or the BLAS kernel. Measured on SqueezeNet 1.1,
 batch 8, 2 cores, before the tiled kernels of ``kernels.gemm``: 56 ms serial with 2 BLAS
 threads, 39 ms in two chunks.
 

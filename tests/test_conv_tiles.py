@@ -1,8 +1,8 @@
-"""Float32 convolutions through the tiled sgemm kernels (``runtime.kernels.gemm``).
+"""Float32 convolutions through the tiled kernels (``runtime.kernels.gemm``).
 
 Layers come from coremltools' builder; each float32 forward through the kernels, with tiles of
 a few rows so that every case spans many, is compared with the float64 path (numpy's matmul)
-and with the float32 path that numpy's BLAS would take without a reachable sgemm.
+and with the float32 path taken where the kernels are not compiled (numpy's matmul).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import blas, parallel
+from runtime._jit import is_compiled
 from runtime.kernels import gemm as gemm_kernels
+from runtime.kernels.matmul import matmul_into
 from runtime.layers import _conv_ops, get_kind
 from tests.builders import conv_adder, single_layer_nn
 from tests.layer_support import relu_layer, run_layer
@@ -26,15 +27,15 @@ CASES = [
 ]
 
 
-@pytest.fixture(params=["narrow weights", "column bytes"])
+@pytest.fixture(params=["small tiles", "whole layer"])
 def small_tiles(request, monkeypatch):
-    """Tiles of a few rows, by either rule of ``_conv_ops``."""
-    if request.param == "narrow weights":
-        monkeypatch.setattr(_conv_ops, "TILE_MULTIPLY_ADDS", 1000)
-        monkeypatch.setattr(_conv_ops, "MIN_TILE_ROWS", 1)
-    else:
-        monkeypatch.setattr(_conv_ops, "TILE_MULTIPLY_ADDS", 0)
+    """Tiles of a few rows (or one tile for the whole layer), through ``_conv_ops``' rules."""
+    if request.param == "small tiles":
         monkeypatch.setattr(_conv_ops, "COLS_BYTES", 600)
+        monkeypatch.setattr(_conv_ops, "TILE_ROWS", 7)
+    else:
+        monkeypatch.setattr(_conv_ops, "COLS_BYTES", 1 << 30)
+        monkeypatch.setattr(_conv_ops, "TILE_ROWS", 1 << 30)
     calls = []
     for name in ("conv_tiles", "matmul_tiles"):
         kernel = getattr(gemm_kernels, name)
@@ -42,7 +43,7 @@ def small_tiles(request, monkeypatch):
         def spy(*args, _kernel=kernel, _name=name):
             # (tile, all of it): output lines (n, oh) for conv_tiles, rows for matmul_tiles
             out = args[-2]
-            tile = args[-5] if _name == "conv_tiles" else args[-4]
+            tile = args[-4] if _name == "conv_tiles" else args[-3]
             calls.append((tile, out.shape[0] * (out.shape[1] if out.ndim == 4 else 1)))
             return _kernel(*args)
 
@@ -54,8 +55,8 @@ def small_tiles(request, monkeypatch):
 @pytest.mark.parametrize("has_bias", [True, False])
 def test_tiled_convolution_matches_the_float64_path(case, has_bias, small_tiles, monkeypatch):
     rule, calls = small_tiles
-    if blas.sgemm() is None:
-        pytest.skip("numpy's BLAS offers no sgemm the runtime can reach")
+    if not is_compiled(matmul_into):
+        pytest.skip("the tiled kernels run only when numba compiles them")
     cin, cout, groups, kernel, stride, dilation, padding, (h, w) = case
     add = conv_adder(
         cin, cout, groups, kernel, stride, dilation, padding, seed=7, has_bias=has_bias
@@ -67,19 +68,17 @@ def test_tiled_convolution_matches_the_float64_path(case, has_bias, small_tiles,
     ho, wo = built.attrs.window.out_hw
     buffer = np.full((3, ho, wo, cout + 4), 7.0, np.float32)
     view = buffer[..., 1 : 1 + cout]
-    with parallel.single_threaded_blas():  # tiles are for one BLAS thread
-        got, _ = run_layer(
-            "convolution", layer, (cin, h, w), x, dtype=np.float32, out=[view], fuse=relu
-        )
+    got, _ = run_layer(
+        "convolution", layer, (cin, h, w), x, dtype=np.float32, out=[view], fuse=relu
+    )
     assert got is view and (buffer[..., :1] == 7).all() and (buffer[..., 1 + cout :] == 7).all()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     assert len(calls) == groups
-    pointwise = kernel == (1, 1) and stride == (1, 1) and padding[1] == (0, 0, 0, 0)
-    if rule == "column bytes" and pointwise:  # no column matrix: one GEMM
-        assert all(tile == whole for tile, whole in calls)
+    if rule == "whole layer":
+        assert all(tile >= whole for tile, whole in calls)
     else:
         assert all(tile < whole for tile, whole in calls)
-    monkeypatch.setattr(blas, "sgemm", lambda: None)  # numpy's own float32 matmul instead
+    monkeypatch.setattr(_conv_ops, "is_compiled", lambda function: False)  # numpy's matmul
     plain, _ = run_layer("convolution", layer, (cin, h, w), x, dtype=np.float32, fuse=relu)
     assert len(calls) == groups  # the float32 fallback calls no kernel
     np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import runtime
+from runtime import feature_cache
 from runtime.data import ArrayBatchProvider
 from runtime.feature_cache import FeatureCache, FeatureCacheSettings, FrozenFeatures
 from runtime.feature_keys import content_keys
@@ -154,7 +155,11 @@ def _batch(x):
     return TrainingBatch({"a": x}, np.zeros(len(x)), list(range(len(x))))
 
 
-def test_rows_that_depend_on_their_batch_switch_to_one_example_at_a_time():
+def test_without_the_compiled_products_rows_that_depend_on_their_batch_run_one_by_one(
+    monkeypatch,
+):
+    monkeypatch.setattr(feature_cache, "reproducible_products", lambda: False)
+
     def batch_dependent(batch):  # a BLAS whose result depends on the batch size
         x = batch.features["a"]
         return {"out": x * 2 + np.float32(1e-3) * (len(x) - 1)}
@@ -171,6 +176,19 @@ def test_rows_that_depend_on_their_batch_switch_to_one_example_at_a_time():
     )
     independent(_batch(x))
     assert independent.per_example is False
+
+
+def test_with_the_compiled_products_rows_are_trusted_without_a_check(monkeypatch):
+    monkeypatch.setattr(feature_cache, "reproducible_products", lambda: True)
+    calls = []
+
+    def frozen_part(batch):
+        calls.append(len(batch.indices))
+        return {"out": batch.features["a"] * 2}
+
+    frozen = FrozenFeatures(frozen_part, FeatureCache(1 << 20, "f"))
+    frozen(_batch(np.arange(12, dtype=np.float32).reshape(4, 3)))
+    assert frozen.per_example is False and calls == [4]  # no example recomputed alone
 
 
 def test_repeated_examples_of_the_padded_batch_are_extracted_once():

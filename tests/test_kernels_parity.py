@@ -9,17 +9,15 @@ return values and every written argument must agree.
 from __future__ import annotations
 
 import copy
-import os
 
 import numpy as np
 import pytest
 
-from runtime import blas, kernels
+from runtime import kernels
 from runtime.kernels import elementwise as ew
-from tests.sgemm_stand_in import sgemm_stand_in
 
 # kernel modules whose cases live here; other modules carry their own parity tests
-MODULES = ("conv", "elementwise", "gemm", "pool", "softmax")
+MODULES = ("conv", "elementwise", "gemm", "matmul", "pool", "softmax")
 
 
 def _geometry(rng, dilation=True):
@@ -130,11 +128,6 @@ def _channels_last(rng, dtype):
     return [x, np.empty((n, h, w, c), dtype)], [1]
 
 
-def _sgemm():
-    """numpy's sgemm, or the 32-bit-size stand-in where numpy's BLAS offers none."""
-    return blas.sgemm() or sgemm_stand_in()
-
-
 def _epilogue_args(rng, dtype, channels):
     bias = rng.standard_normal(channels).astype(dtype)
     alpha, beta = rng.uniform(0.1, 1.5, (2, channels)).astype(dtype)
@@ -148,7 +141,7 @@ def _matmul_tiles(rng, dtype):
     o0 = int(rng.integers(0, 3))
     out = np.zeros((rows, o0 + n + int(rng.integers(0, 3))), dtype)
     tile = int(rng.integers(1, rows + 2))
-    return [a, w, *_epilogue_args(rng, dtype, n), tile, _sgemm(), out, o0], [9]
+    return [a, w, *_epilogue_args(rng, dtype, n), tile, out, o0], [8]
 
 
 def _conv_tiles(rng, dtype):
@@ -162,7 +155,7 @@ def _conv_tiles(rng, dtype):
     lines = int(rng.integers(1, x.shape[0] * ho + 2))
     cols = np.full((min(lines, x.shape[0] * ho) * wo, k), np.nan, dtype)
     epilogue = _epilogue_args(rng, dtype, n)
-    return [x, c0, *geometry, w, *epilogue, lines, _sgemm(), cols, out, o0], [19]
+    return [x, c0, *geometry, w, *epilogue, lines, cols, out, o0], [18]
 
 
 def _pool_setup(rng, dtype):
@@ -232,6 +225,19 @@ def _softmax_cross_entropy(rng, dtype):
     return [10 * logits, target], []
 
 
+def _matmul_into(rng, dtype):
+    """Shapes across the micro-kernel's block edges, K from 1 to 1,152, and operands that
+    are views: a transposed ``a``, a row-strided ``b``, a column slice of ``out``."""
+    m, n = int(rng.integers(1, 40)), int(rng.integers(1, 70))
+    k = int(rng.choice([1, 2, 3, 27, 64, int(rng.integers(1, 1153))]))
+    a = (rng.standard_normal((m, k)) / np.sqrt(k)).astype(dtype)  # outputs of order 1
+    if rng.integers(0, 2):
+        a = np.ascontiguousarray(a.T).T
+    b = rng.standard_normal((k, n + 2)).astype(dtype)[:, 1 : n + 1]
+    out = np.full((m, n + 3), np.nan, dtype)[:, 2 : n + 2]
+    return [a, b, out], [2]
+
+
 CASES = {
     "conv.im2col": _im2col,
     "conv.col2im": _col2im,
@@ -245,6 +251,7 @@ CASES = {
     "elementwise.channels_last": _channels_last,
     "gemm.matmul_tiles": _matmul_tiles,
     "gemm.conv_tiles": _conv_tiles,
+    "matmul.matmul_into": _matmul_into,
     "pool.max_pool": _max_pool,
     "pool.max_pool_bias_activation": _max_pool_bias_activation,
     "pool.avg_pool": _avg_pool,
@@ -265,8 +272,6 @@ def test_every_kernel_of_these_modules_has_a_case():
 
 def _copy(value):
     """A deep copy that keeps a strided array strided (``copy.deepcopy`` compacts it)."""
-    if callable(value):  # a BLAS entry point
-        return value
     if isinstance(value, np.ndarray) and not value.flags.c_contiguous and value.ndim:
         wider = np.zeros((*value.shape[:-1], value.shape[-1] + 3), value.dtype)
         view = wider[..., 1 : 1 + value.shape[-1]]
@@ -287,8 +292,8 @@ def _assert_same(a, b, dtype, what):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "jit", "numpy_twin"), PAIRS, ids=[p[0] for p in PAIRS])
 def test_jit_kernel_matches_numpy_twin(name, jit, numpy_twin, dtype):
-    if name.startswith("gemm.") and dtype != np.float32:
-        pytest.skip("the tiled GEMM kernels call sgemm: float32 only")
+    if name.startswith(("gemm.", "matmul.")) and dtype != np.float32:
+        pytest.skip("the tiled and reproducible products are float32 kernels")
     rng = np.random.default_rng(sum(map(ord, name)))
     for trial in range(6):
         args, written = CASES[name](rng, dtype)
@@ -342,19 +347,3 @@ def test_both_im2col_line_orders_write_the_same_columns():
         gemm._im2col_short(*args, short)
         gemm._im2col_lines(*args, wide)
         np.testing.assert_array_equal(short, wide, err_msg=f"trial {trial}, geometry {geometry}")
-
-
-@pytest.mark.parametrize("name", ["gemm.matmul_tiles", "gemm.conv_tiles"])
-def test_tiled_gemm_kernels_take_an_sgemm_with_32_bit_sizes(name):
-    """numpy's wheels bundle an OpenBLAS with 64-bit sizes; other builds take 32-bit ones."""
-    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
-        pytest.skip("the stand-in sgemm is a numba cfunc")
-    rng = np.random.default_rng(21)
-    module, kernel = name.split(".")
-    for trial in range(4):
-        args, written = CASES[name](rng, np.float32)
-        args = [sgemm_stand_in() if callable(a) else a for a in args]
-        jit_args, numpy_args = [_copy(a) for a in args], [_copy(a) for a in args]
-        getattr(kernels, module).JIT[kernel](*jit_args)
-        getattr(kernels, module).NUMPY[kernel](*numpy_args)
-        _assert_same(jit_args[written[0]], numpy_args[written[0]], np.float32, f"{name} {trial}")

@@ -96,6 +96,19 @@ def check_architectures(tmp: Path) -> None:
     assert probabilities.shape == (10,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
+def check_survey_models(tmp: Path) -> None:
+    """The survey of the test zoo: one converted torch model and one builder network."""
+    report = tmp / "survey.md"
+    out = run_script("survey_models", "--models", "tabular_mlp", "keras_digit_cnn",
+                     "--targets", "iOS13", "--markdown", report)
+    assert re.search(r"tabular_mlp +iOS13 +neuralNetworkClassifier +4 +6 ", out)
+    assert re.search(r"keras_digit_cnn +- +neuralNetworkClassifier +1 +12 +ok; runs +ok", out)
+    assert re.search(r"softmaxND +(yes|NO) +1 +1 +tabular_mlp", out)
+    text = report.read_text()
+    assert "- `axis=1 | input rank 2` — tabular_mlp" in text
+    assert re.search(r"\| innerProduct \| yes \| 2 \| 3 \| 2 \|", text)  # models: 3 + 2 layers
+
+
 RUNS = {
     "make_nn": check_make_nn,
     "make_knn": check_make_knn,
@@ -103,6 +116,7 @@ RUNS = {
     "anneal_learning_rate": check_anneal_learning_rate,
     "augment": check_augment,
     "architectures": check_architectures,
+    "survey_models": check_survey_models,
 }
 
 

@@ -11,6 +11,7 @@ import importlib
 MODULES: tuple[str, ...] = (
     "runtime.kernels.conv",
     "runtime.kernels.gemm",
+    "runtime.kernels.matmul",
     "runtime.kernels.elementwise",
     "runtime.kernels.pool",
     "runtime.kernels.softmax",

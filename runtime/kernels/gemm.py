@@ -1,21 +1,17 @@
-"""Tiled GEMM kernels: im2col, BLAS ``sgemm`` and the bias + activation epilogue, one tile of
-output rows at a time, in a single ``nogil`` call.
+"""Tiled convolution kernels: im2col, the reproducible matrix product and the bias +
+activation epilogue, one tile of output rows at a time, in a single ``nogil`` call.
 
-``gemm`` is ``cblas_sgemm`` as a ctypes function pointer (``runtime.blas.sgemm``), passed as
-an argument so that the compiled code holds no address and stays cacheable. Matrices are
-row-major: ``a`` / ``cols`` ``(rows, K)``, ``w`` ``(K, N)``, and the output is channels
-``o0 : o0 + N`` of a C-contiguous buffer with ``C_total`` channels (a concat buffer or the
-layer's own output), written with ``ldc = C_total``. The epilogue runs on each tile right after
-its GEMM, while the rows are in cache; ``epilogue=False`` leaves the bare GEMM output (a bias
-deferred past a max pooling, ``runtime.deferral``).
+Matrices are row-major: ``a`` / ``cols`` ``(rows, K)``, ``w`` ``(K, N)``, and the output is
+channels ``o0 : o0 + N`` of a C-contiguous buffer with ``C_total`` channels (a concat buffer or
+the layer's own output). Products go through ``runtime.kernels.matmul.matmul_into``, so every
+output element is the same whatever tile, chunk or thread computes it. The epilogue runs on
+each tile right after its product, while the rows are in cache; ``epilogue=False`` leaves the
+bare product (a bias deferred past a max pooling, ``runtime.deferral``).
 
-Why tiles: with one BLAS thread, a GEMM whose weight matrix is narrow (``K * N`` small: e.g.
-SqueezeNet's conv1 and its 56x56 fire layers) runs 1.2-2x faster in row tiles of about a
-million multiply-adds (packed panels, im2col rows and output stay in L2), and one kernel call
-per layer leaves the GIL free for the other chunk's thread (``runtime.parallel``); measured
-1.1 ms of conv1's 3.4 ms at batch 4 (OpenBLAS 0.3.31, SkylakeX kernels).
+Why tiles: the im2col rows of a tile stay in L2 while the product reads them, and one kernel
+call per layer leaves the GIL free for the other chunk's thread (``runtime.parallel``).
 
-Numpy twins take the same arguments and ignore ``gemm``, the tile size and the scratch.
+Numpy twins take the same arguments and ignore the tile size and the scratch.
 """
 
 from __future__ import annotations
@@ -25,8 +21,8 @@ import numpy as np
 from runtime._jit import njit
 from runtime.kernels.conv import _np_im2col
 from runtime.kernels.elementwise import _epilogue_row_in_place, _np_activate
+from runtime.kernels.matmul import matmul_into
 
-ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS enum values
 SHORT_RUN = 16  # tap runs (kw * channels) shorter than this take _im2col_short
 
 
@@ -115,29 +111,6 @@ def _im2col_short(x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line
 
 
 @njit
-def _gemm_tile(gemm, a, rows, w, out, row0, o0):
-    # out[row0 : row0 + rows, o0 : o0 + N] = a[:rows] @ w
-    k_size, n_out = w.shape
-    target = out[row0].ctypes.data + o0 * out.itemsize
-    gemm(
-        ROW_MAJOR,
-        NO_TRANS,
-        NO_TRANS,
-        rows,
-        n_out,
-        k_size,
-        1.0,
-        a.ctypes.data,
-        a.shape[1],
-        w.ctypes.data,
-        n_out,
-        0.0,
-        target,
-        out.shape[1],
-    )
-
-
-@njit
 def _epilogue_tile(out, row0, rows, o0, bias, code, alpha, beta):
     channels = bias.shape[0]
     block = out[row0 : row0 + rows]  # see the NOTE in _im2col_lines: rows counted from 0
@@ -146,12 +119,13 @@ def _epilogue_tile(out, row0, rows, o0, bias, code, alpha, beta):
 
 
 @njit
-def matmul_tiles(a, w, bias, code, alpha, beta, epilogue, tile, gemm, out, o0):
+def matmul_tiles(a, w, bias, code, alpha, beta, epilogue, tile, out, o0):
     """``out[r, o0 + j] = f(sum_k a[r, k] w[k, j] + bias[j])`` (``f`` the activation ``code``;
-    no bias or activation without ``epilogue``), ``tile`` rows per ``sgemm``."""
+    no bias or activation without ``epilogue``), ``tile`` rows per product."""
+    n_out = w.shape[1]
     for row0 in range(0, a.shape[0], tile):
         rows = min(tile, a.shape[0] - row0)
-        _gemm_tile(gemm, a[row0:], rows, w, out, row0, o0)
+        matmul_into(a[row0 : row0 + rows], w, out[row0 : row0 + rows, o0 : o0 + n_out])
         if epilogue:
             _epilogue_tile(out, row0, rows, o0, bias, code, alpha, beta)
 
@@ -175,7 +149,6 @@ def conv_tiles(
     beta,
     epilogue,
     lines,
-    gemm,
     cols,
     out,
     o0,
@@ -198,7 +171,8 @@ def conv_tiles(
             _im2col_lines(
                 x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line0, count, cols
             )
-        _gemm_tile(gemm, cols, count * wo, w, flat, line0 * wo, o0)
+        row0, rows = line0 * wo, count * wo
+        matmul_into(cols[:rows], w, flat[row0 : row0 + rows, o0 : o0 + w.shape[1]])
         if epilogue:
             _epilogue_tile(flat, line0 * wo, count * wo, o0, bias, code, alpha, beta)
 
@@ -206,8 +180,8 @@ def conv_tiles(
 # ---- numpy twins (same names and signatures) ----------------------------------------------
 
 
-def _np_matmul_tiles(a, w, bias, code, alpha, beta, epilogue, tile, gemm, out, o0):
-    del tile, gemm
+def _np_matmul_tiles(a, w, bias, code, alpha, beta, epilogue, tile, out, o0):
+    del tile
     z = a @ w
     out[:, o0 : o0 + w.shape[1]] = _np_activate(z + bias, code, alpha, beta) if epilogue else z
 
@@ -230,12 +204,11 @@ def _np_conv_tiles(
     beta,
     epilogue,
     lines,
-    gemm,
     cols,
     out,
     o0,
 ):
-    del lines, gemm, cols
+    del lines, cols
     n, ho, wo, _ = out.shape
     full = np.empty((n, ho, wo, w.shape[0]), x.dtype)
     _np_im2col(x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, full)

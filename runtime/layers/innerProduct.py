@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.kernels.conv import workspace
+from runtime.kernels.matmul import matmul
 from updatable.errors import ShapeError, UnsupportedLayerError
 
 from ._common import where
@@ -111,7 +112,7 @@ def forward(attrs: InnerProductAttrs, params, xs, keep=False, out=None):
         raise ShapeError(f"innerProduct expects (N, *{attrs.in_shape}) inputs; got {x.shape}")
     given = out[0] if out is not None else None
     if attrs.last_axis:  # bias runs along the contracted axis, the activation along C
-        z = _rows(attrs, x) @ w
+        z = matmul(_rows(attrs, x), w)
         epilogue(z, b, None, z)
         y = np.ascontiguousarray(_blob(attrs, z, x.shape[0]))
         if attrs.fused is not None:
@@ -123,7 +124,7 @@ def forward(attrs: InnerProductAttrs, params, xs, keep=False, out=None):
         shape = (x.shape[0], 1, 1, attrs.out_channels)
         y = given if given is not None else np.empty(shape, np.result_type(x, w))
         z = y if y.flags.c_contiguous else workspace("dense_z", y.shape, y.dtype)
-        np.matmul(_rows(attrs, x), w, out=rows(z))
+        matmul(_rows(attrs, x), w, rows(z))
         epilogue(rows(z), b, attrs.fused, rows(y))
     return [y], ((x, y) if keep else None)
 
@@ -134,12 +135,13 @@ def backward(attrs: InnerProductAttrs, params, cache, dys, *, input_grads=True, 
     dz = _rows(attrs, activation_grad(attrs.fused, y, dys[0]))
     grads = {}
     if param_grads:
-        grads["W"] = _rows(attrs, x).T @ dz
+        grads["W"] = matmul(_rows(attrs, x).T, dz)
         if "b" in params:
             grads["b"] = dz.sum(axis=0)
     dx = None
     if input_grads:
-        dx = np.ascontiguousarray(_blob(attrs, dz @ params["W"].T, x.shape[0])).reshape(x.shape)
+        dx = np.ascontiguousarray(_blob(attrs, matmul(dz, params["W"].T), x.shape[0]))
+        dx = dx.reshape(x.shape)
     return [dx], grads
 
 

@@ -1,0 +1,78 @@
+"""Float32 matrix products whose every element is reproducible by construction.
+
+``matmul_into(a, b, out)`` writes ``out = a @ b`` with the micro-kernel of
+``runtime.kernels.microkernel``: each element is one ``fma`` chain over ``k`` in order, so it
+is bit for bit the same whatever the other rows and columns of the call are (a batch split
+across threads, a mini-batch padded or not, one example alone), whatever the thread count
+and whichever BLAS numpy uses. Every block is written in place, the ragged last rows and
+columns through masked loads and stores; nothing is allocated, so the kernel is safe to run
+without the GIL while ``tracemalloc`` traces allocations (its hooks are not).
+
+Operands: ``a`` ``(M, K)`` with any strides (a transposed view works, e.g. ``x.T`` for a
+weight gradient); ``b`` ``(K, N)`` and ``out`` ``(M, N)`` with unit column stride (rows may
+be strided, e.g. a channel slice of a concat buffer). The numpy twin is ``np.matmul``: the
+same values to float32 rounding, without the reproducibility guarantee.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime._jit import is_compiled, njit
+
+from .microkernel import MR, NR, ragged_tile, tile
+
+ITEM = 4  # bytes per float32
+
+
+@njit
+def matmul_into(a, b, out):
+    """``out[i, j] = sum_k a[i, k] b[k, j]`` as a ``k``-ordered fma chain (module docstring)."""
+    m_size, k_size = a.shape
+    n_size = b.shape[1]
+    a_rs, a_ks = a.strides[0] // ITEM, a.strides[1] // ITEM
+    b_ks, ldc = b.strides[0] // ITEM, out.strides[0] // ITEM
+    for i0 in range(0, m_size, MR):
+        rows = min(MR, m_size - i0)
+        a_rows = a[i0:].ctypes.data
+        for j0 in range(0, n_size, NR):
+            cols = min(NR, n_size - j0)
+            b_panel, c_block = b[:, j0:].ctypes.data, out[i0, j0:].ctypes.data
+            if rows == MR and cols == NR:
+                tile(a_rows, a_rs, a_ks, b_panel, b_ks, k_size, c_block, ldc)
+            else:
+                ragged_tile(a_rows, a_rs, a_ks, b_panel, b_ks, k_size, c_block, ldc, rows, cols)
+
+
+def _np_matmul_into(a, b, out):
+    np.matmul(a, b, out=out)
+
+
+JIT = {"matmul_into": matmul_into}
+NUMPY = {"matmul_into": _np_matmul_into}
+
+
+def reproducible_products() -> bool:
+    """Whether float32 products run in :func:`matmul_into` (numba compiled it), so that
+    every element is independent of the rows and columns around it."""
+    return is_compiled(matmul_into)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` for 2-D arrays, written into ``out`` when given: float32 products through
+    :func:`matmul_into` (reproducible element by element) when the kernels are compiled,
+    anything else (float64 gradient checks, no numba) through ``np.matmul``."""
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    if not (a.dtype == b.dtype == out.dtype == np.float32 and reproducible_products()):
+        np.matmul(a, b, out=out)
+        return out
+    if b.strides[1] != ITEM:
+        b = np.ascontiguousarray(b)
+    if out.strides[1] != ITEM or out.shape[1] == 0:
+        result = np.empty(out.shape, np.float32)
+        matmul_into(a, b, result)
+        out[...] = result
+        return out
+    matmul_into(a, b, out)
+    return out
