@@ -14,7 +14,7 @@ import sys
 import pytest
 
 REASONS = {
-    "torch": "torch is not installed (parity references: pip install -e '.[test-parity]')",
+    "torch": "torch is not installed (the test-parity extra: pip install -e '.[test-parity]')",
     "sklearn": "scikit-learn is not installed (pip install -e '.[test]')",
     "distributed": "dask.distributed is not installed (pip install -e '.[test]')",
     "onnx": "onnx is not installed (pip install -e '.[test]')",

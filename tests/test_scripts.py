@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import updatable
+from tests.optional import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
@@ -124,6 +125,12 @@ def test_every_script_has_a_smoke_test():
     assert sorted(RUNS) == _scripts()
 
 
-@pytest.mark.parametrize("name", sorted(RUNS))
+# script -> the optional packages it needs (the survey converts torch models)
+NEEDS = {"survey_models": ("torch",)}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=needs(*NEEDS.get(name, ()))) for name in sorted(RUNS)]
+)
 def test_script_runs(name, tmp_path):
     RUNS[name](tmp_path)
