@@ -23,8 +23,8 @@ from numpy.typing import NDArray
 
 from runtime.knn.engine import KnnEngine, KnnTrainingInfo
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import KnnUpdateError
-from updatable.nested import KNN_TYPES, locate
 
 _TYPE_NAMES = {str: "String", int: "Int64"}
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from runtime.sweeps.data import Examples
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import SweepError
-from updatable.nested import KNN_TYPES, locate
 from updatable.spec import NEURAL_NETWORK_TYPES, model_type, network
 
 CROSS_ENTROPY = "categoricalCrossEntropyLossLayer"

@@ -55,7 +55,7 @@ class Recommendation:
             ValidationError: the result would not pass Core ML's validator.
         """
         import updatable
-        from updatable.nested import KNN_TYPES, locate
+        from updatable.edit.nested import KNN_TYPES, locate
         from updatable.spec import NEURAL_NETWORK_TYPES, model_type, network
 
         result = proto.Model()

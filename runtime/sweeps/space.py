@@ -35,8 +35,8 @@ import numpy as np
 
 from runtime.parameters import Constraint, Hyperparameter, network_hyperparameters
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import ParameterError
-from updatable.nested import KNN_TYPES, locate
 from updatable.spec import NEURAL_NETWORK_TYPES, model_type, network
 
 # every parameter a sweep can vary, in the order combinations are listed

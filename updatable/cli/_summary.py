@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from updatable import proto
-from updatable.nested import pipeline_models
+from updatable.edit.nested import pipeline_models
 from updatable.params import describe_proto
 from updatable.spec import (
     NEURAL_NETWORK_TYPES,

@@ -206,8 +206,8 @@ def _labels(spec, labels):
     """CLI labels are text; an Int64 classifier needs them as integers."""
     if labels is None:
         return None
+    from updatable.edit.nested import locate
     from updatable.errors import ParameterError
-    from updatable.nested import locate
 
     model, _ = locate(spec, ("neuralNetworkClassifier",), "--labels")
     if model.neuralNetworkClassifier.WhichOneof("ClassLabels") != "int64ClassLabels":

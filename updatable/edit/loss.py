@@ -15,8 +15,8 @@ from __future__ import annotations
 import numbers
 
 from updatable import proto
+from updatable.edit.nested import locate
 from updatable.errors import ParameterError, SurgeryError
-from updatable.nested import locate
 from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network
 
 # accepted spellings -> canonical loss name

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from updatable import proto
-from updatable.rules_generic import is_equivalent
 from updatable.validation import MODEL_PARAMS, TYPE_MISMATCH, UPD_CONFIG, At, Issue, core_ml_issue
+from updatable.validation.generic import is_equivalent
 
 PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 # What Core ML prints for "model" in P4 / P5: the protobuf type name of the description.

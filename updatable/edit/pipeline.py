@@ -11,8 +11,8 @@ be a :func:`make_linked_model` that points at a compiled model shipped beside th
 from __future__ import annotations
 
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES
 from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
-from updatable.nested import KNN_TYPES
 from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, model_type
 
 HEAD_TYPES = (*KNN_TYPES, *NEURAL_NETWORK_TYPES)

@@ -26,9 +26,9 @@ from collections import Counter
 from collections.abc import Iterator
 
 from updatable import proto
-from updatable.rules_backprop import loss_input_and_target
 from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, layer_kind, weight_params
 from updatable.validation import At, Issue
+from updatable.validation.backprop import loss_input_and_target
 
 _INT32 = proto.ArrayFeatureType.ArrayDataType.Value("INT32")
 

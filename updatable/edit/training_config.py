@@ -10,8 +10,8 @@ Each setter replaces what was there (coremltools extends the sets on every call)
 from __future__ import annotations
 
 from updatable import proto
+from updatable.edit.nested import locate
 from updatable.errors import ParameterError
-from updatable.nested import locate
 from updatable.params import DoubleParam, IntParam, double_param, int_param
 from updatable.spec import NEURAL_NETWORK_TYPES, network
 

@@ -128,12 +128,11 @@ def _when_updatable(rule: Rule) -> Rule:
 def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
     """The ordered Core ML rules of each model type (``"*"``: any other type)."""
     # Imported here, not at the top: the rule modules import Issue and At from this module.
-    from updatable import rules_backprop as bp
-    from updatable import rules_generic as g
-    from updatable import rules_knn as knn
-    from updatable import rules_nn as nn
-    from updatable import rules_params as params
-    from updatable import rules_pipeline as pipe
+    from updatable.validation import backprop as bp
+    from updatable.validation import generic as g
+    from updatable.validation import hyperparameters as params
+    from updatable.validation import knn, nn
+    from updatable.validation import pipeline as pipe
 
     # Model::validateGeneric, for every model
     generic = (
@@ -218,7 +217,7 @@ def core_ml_issue(model: proto.Model, at: At = At()) -> Issue | None:
 @functools.cache
 def _lint_rules() -> tuple[Rule, ...]:
     """Our own rules, run on every model (``rules_lint`` documents each id)."""
-    from updatable import rules_lint as x
+    from updatable.validation import lint as x
 
     return (
         x.loss_present,
@@ -234,7 +233,7 @@ def _lint_rules() -> tuple[Rule, ...]:
 
 def lint_issues(model: proto.Model, at: At = At()) -> Iterator[Issue]:
     """Every finding of our own lint rules, for ``model`` and each model of a pipeline."""
-    from updatable.rules_pipeline import pipeline_models
+    from updatable.validation.pipeline import pipeline_models
 
     for rule in _lint_rules():
         yield from rule(model, at)

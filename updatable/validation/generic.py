@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from updatable import proto
-from updatable.rules_features import Problem, description_problem
 from updatable.validation import (
     COMPAT,
     FEATURE_TYPE,
@@ -25,6 +24,7 @@ from updatable.validation import (
     At,
     Issue,
 )
+from updatable.validation.features import Problem, description_problem
 
 NEWEST_VERSION = 10  # MLMODEL_SPECIFICATION_VERSION at coremltools e0e2f42b
 IOS13, IOS14 = 4, 5  # MLMODEL_SPECIFICATION_VERSION_IOS13 / _IOS14

@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import ParameterError, UnknownArgumentError
-from updatable.nested import KNN_TYPES, locate
 from updatable.params import IntParam, as_int64, int_param
 
 WEIGHTING_SCHEMES = {"uniform": "uniformWeighting", "inverse_distance": "inverseDistanceWeighting"}

@@ -14,8 +14,8 @@ import numbers
 import numpy as np
 
 from updatable import proto
+from updatable.edit.nested import locate
 from updatable.errors import ParameterError, SurgeryError, UnsupportedLayerError
-from updatable.nested import locate
 from updatable.params import as_int64
 from updatable.spec import NEURAL_NETWORK_TYPES, find_layer, layer_kind, network
 

@@ -1,8 +1,8 @@
 """Mark layers of a neural network updatable, as Core ML's update tasks expect.
 
-The other edits live beside this one: the loss in :mod:`updatable.loss`, optimizer, epochs and
-shuffle in :mod:`updatable.training_config`, widening and re-initialising a classifier layer in
-:mod:`updatable.classifier`. All are importable from ``updatable``.
+The other edits live beside this one: the loss in :mod:`updatable.edit.loss`, optimizer, epochs and
+shuffle in :mod:`updatable.edit.training_config`, widening and re-initialising a classifier layer in
+:mod:`updatable.edit.classifier`. All are importable from ``updatable``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from updatable import proto
+from updatable.edit.nested import check_only_last_updatable, locate, mark_updatable
 from updatable.errors import LayerNotFoundError, SurgeryError, UnsupportedLayerError
-from updatable.nested import check_only_last_updatable, locate, mark_updatable
 from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network, weight_params
 
 # Core ML can update convolution and innerProduct weights (UpdatableNeuralNetworkValidator.cpp

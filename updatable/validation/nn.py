@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from updatable import proto
-from updatable.rules_backprop import loss_input_and_target
-from updatable.rules_generic import (
+from updatable.spec import layer_kind, network
+from updatable.validation import INTERFACE, MODEL_PARAMS, UPD_CONFIG, UPD_PARAMS, At, Issue
+from updatable.validation.backprop import loss_input_and_target
+from updatable.validation.generic import (
     classifier_problem,
     is_equivalent,
     regressor_problem,
     same_feature_type,
 )
-from updatable.spec import layer_kind, network
-from updatable.validation import INTERFACE, MODEL_PARAMS, UPD_CONFIG, UPD_PARAMS, At, Issue
 
 # Layer kinds of the iOS 12 (rank-5) neural network; anything else switches the network to
 # N-d arrays ("ndArrayInterpretation"). Some kinds qualify only in their iOS 12 form (below).
