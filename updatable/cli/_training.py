@@ -22,6 +22,12 @@ EXIT_CANCELLED = 130
 POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled promptly
 
 
+def overrides(args) -> dict:
+    """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
+    values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def _check_writable(out) -> None:
     from updatable.errors import ModelFileError
 
@@ -50,7 +56,6 @@ def train_task(
     from runtime.parameters import ModelConfiguration
     from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
     from updatable import spec as spec_io
-    from updatable.cli.train import overrides
 
     _check_writable(out)
     history: list[dict] = []
@@ -133,7 +138,6 @@ def _start_job(args, spec, data, validation, output):
         resume,
         train,
     )
-    from updatable.cli.train import overrides
 
     validation_provider = validation.provider() if validation is not None else None
     if args.resume:

@@ -115,12 +115,6 @@ def _check_options(args, is_knn: bool) -> None:
         )
 
 
-def overrides(args) -> dict:
-    """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
-    values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def run(args: argparse.Namespace) -> int:
     """Read the model and data, train on the path the options choose, write the result."""
     from runtime.heads import head_of

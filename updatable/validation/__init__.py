@@ -7,7 +7,7 @@ ids).
 
 from __future__ import annotations
 
-from updatable.validation.validator import (
+from updatable.validation.issues import (
     COMPAT,
     EMPTY_INPUT,
     FEATURE_TYPE,
@@ -23,11 +23,8 @@ from updatable.validation.validator import (
     Issue,
     Rule,
     Severity,
-    check,
-    core_ml_issue,
-    lint_issues,
-    validate,
 )
+from updatable.validation.validator import check, core_ml_issue, lint_issues, validate
 
 __all__ = [
     "COMPAT",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from updatable import proto
 from updatable.spec import layer_kind, network
-from updatable.validation import UPD_CONFIG, At, Issue
+from updatable.validation.issues import UPD_CONFIG, At, Issue
 
 # isLayerSupportedForBackprop (uniDirectionalLSTM since coremltools 5.0b1); everything else,
 # softmax, softmaxND, add, concat, reshape, unary, copy... included, blocks backpropagation.

@@ -9,7 +9,7 @@ Core ML never validates it. Each function returns ``(message, result_type)`` or 
 from __future__ import annotations
 
 from updatable import proto
-from updatable.validation import COMPAT, EMPTY_INPUT, INTERFACE, MULTI_FUNCTION
+from updatable.validation.issues import COMPAT, EMPTY_INPUT, INTERFACE, MULTI_FUNCTION
 
 Problem = tuple[str, str] | None  # (Core ML message, result type), or no problem
 

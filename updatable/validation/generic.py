@@ -2,7 +2,7 @@
 
 Source: coremltools ``mlmodel/src/Model.cpp`` (``Model::validateGeneric``),
 ``Validation/InterfaceValidators.cpp`` (the feature descriptions of G3 are in
-``rules_features``), ``Validation/Validators.hpp`` and
+``features``), ``Validation/Validators.hpp`` and
 ``Validation/ValidatorUtils-inl.hpp`` for the messages, ``Comparison.cpp`` for feature-type
 equality. Helpers return ``(message, result_type)`` or ``None`` so that each model type can file
 the same Core ML check under its own rule id.
@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from updatable import proto
-from updatable.validation import (
+from updatable.validation.features import Problem, description_problem
+from updatable.validation.issues import (
     COMPAT,
     FEATURE_TYPE,
     INTERFACE,
@@ -24,7 +25,6 @@ from updatable.validation import (
     At,
     Issue,
 )
-from updatable.validation.features import Problem, description_problem
 
 NEWEST_VERSION = 10  # MLMODEL_SPECIFICATION_VERSION at coremltools e0e2f42b
 IOS13, IOS14 = 4, 5  # MLMODEL_SPECIFICATION_VERSION_IOS13 / _IOS14

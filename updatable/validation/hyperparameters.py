@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from updatable import proto
 from updatable.spec import network
-from updatable.validation import UPD_CONFIG, At, Issue
+from updatable.validation.issues import UPD_CONFIG, At, Issue
 
 
 def _double_text(value: float) -> str:

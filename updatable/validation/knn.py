@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from updatable import proto
-from updatable.validation import MODEL_PARAMS, UPD_CONFIG, At, Issue
 from updatable.validation.generic import classifier_problem
 from updatable.validation.hyperparameters import int64_parameter_problem
+from updatable.validation.issues import MODEL_PARAMS, UPD_CONFIG, At, Issue
 
 
 def _label_count(knn) -> int:

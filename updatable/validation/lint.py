@@ -27,8 +27,8 @@ from collections.abc import Iterator
 
 from updatable import proto
 from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, layer_kind, weight_params
-from updatable.validation import At, Issue
 from updatable.validation.backprop import loss_input_and_target
+from updatable.validation.issues import At, Issue
 
 _INT32 = proto.ArrayFeatureType.ArrayDataType.Value("INT32")
 

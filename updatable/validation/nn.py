@@ -1,5 +1,5 @@
 """Neural-network rules: the ordinary checks that precede training (N1-N11) and the updatable
-checks A1-A4, B1 and D1-D5; C* live in ``rules_backprop`` and ``rules_params``.
+checks A1-A4, B1 and D1-D5; C* live in ``backprop`` and ``hyperparameters``.
 
 Source: coremltools ``mlmodel/src/Validation/NeuralNetwork/NeuralNetworkValidator.cpp``
 (``validate<MLModelType_neuralNetwork*>``, ``validateNeuralNetworkTopLevel``,
@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 from updatable import proto
 from updatable.spec import layer_kind, network
-from updatable.validation import INTERFACE, MODEL_PARAMS, UPD_CONFIG, UPD_PARAMS, At, Issue
 from updatable.validation.backprop import loss_input_and_target
 from updatable.validation.generic import (
     classifier_problem,
@@ -25,6 +24,7 @@ from updatable.validation.generic import (
     regressor_problem,
     same_feature_type,
 )
+from updatable.validation.issues import INTERFACE, MODEL_PARAMS, UPD_CONFIG, UPD_PARAMS, At, Issue
 
 # Layer kinds of the iOS 12 (rank-5) neural network; anything else switches the network to
 # N-d arrays ("ndArrayInterpretation"). Some kinds qualify only in their iOS 12 form (below).

@@ -12,11 +12,11 @@ updatable may keep layer-level flags. Pipelines never check ``trainingInput``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from updatable import proto
-from updatable.validation import MODEL_PARAMS, TYPE_MISMATCH, UPD_CONFIG, At, Issue, core_ml_issue
 from updatable.validation.generic import is_equivalent
+from updatable.validation.issues import MODEL_PARAMS, TYPE_MISMATCH, UPD_CONFIG, At, Issue, Rule
 
 PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 # What Core ML prints for "model" in P4 / P5: the protobuf type name of the description.
@@ -45,36 +45,43 @@ def models_present(model: proto.Model, at: At) -> Iterator[Issue]:
         yield at.error("P0", "models", message, MODEL_PARAMS)
 
 
-def sub_models_valid(model: proto.Model, at: At) -> Iterator[Issue]:
+def sub_models_valid(model_issue: Callable[[proto.Model, At], Issue | None]) -> Rule:
     """P4 / P5 and every rule of each sub-model, model by model; then P6 / P7 for the pipeline
-    outputs. P4-P5 print the description's protobuf type name where a model name would be."""
-    table = {f.name: f for f in model.description.input}  # pipeline inputs, then outputs
-    for index, sub_model in enumerate(pipeline_models(model)):
-        for feature in sub_model.description.input:
-            known = table.get(feature.name)
-            if known is None:
-                message = (
-                    f"Pipeline: the input '{feature.name}' of model '{_DESCRIPTION_TYPE}' does "
-                    "not present in pipeline input or previous model."
-                )
-                yield at.error("P4", f"models[{index}]", message, MODEL_PARAMS)
+    outputs. P4-P5 print the description's protobuf type name where a model name would be.
+
+    ``model_issue`` is the validator's entry point (``core_ml_issue``), handed in by the
+    validator's rule table so that a rule module never imports the validator."""
+
+    def rule(model: proto.Model, at: At) -> Iterator[Issue]:
+        table = {f.name: f for f in model.description.input}  # pipeline inputs, then outputs
+        for index, sub_model in enumerate(pipeline_models(model)):
+            for feature in sub_model.description.input:
+                known = table.get(feature.name)
+                if known is None:
+                    message = (
+                        f"Pipeline: the input '{feature.name}' of model '{_DESCRIPTION_TYPE}' does "
+                        "not present in pipeline input or previous model."
+                    )
+                    yield at.error("P4", f"models[{index}]", message, MODEL_PARAMS)
+                    return
+                if not is_equivalent(feature, known):
+                    message = (
+                        f"Pipeline: the input '{feature.name}' of model '{_DESCRIPTION_TYPE}' does "
+                        "not match the type previously specified by the pipeline input or the "
+                        "output of a previous model. For the second case, make sure the input and "
+                        "previous model's output has the matching name and shapes."
+                    )
+                    yield at.error("P5", f"models[{index}]", message, TYPE_MISMATCH)
+                    return
+            issue = model_issue(sub_model, at.sub(index))
+            if issue is not None:
+                yield issue
                 return
-            if not is_equivalent(feature, known):
-                message = (
-                    f"Pipeline: the input '{feature.name}' of model '{_DESCRIPTION_TYPE}' does "
-                    "not match the type previously specified by the pipeline input or the "
-                    "output of a previous model. For the second case, make sure the input and "
-                    "previous model's output has the matching name and shapes."
-                )
-                yield at.error("P5", f"models[{index}]", message, TYPE_MISMATCH)
-                return
-        issue = core_ml_issue(sub_model, at.sub(index))
-        if issue is not None:
-            yield issue
-            return
-        for output in sub_model.description.output:
-            table[output.name] = output
-    yield from _outputs_valid(model, at, table)
+            for output in sub_model.description.output:
+                table[output.name] = output
+        yield from _outputs_valid(model, at, table)
+
+    return rule
 
 
 def _outputs_valid(model: proto.Model, at: At, table: dict) -> Iterator[Issue]:

@@ -1,4 +1,4 @@
-"""Core ML's model validator, as a table of rule functions, plus our own lint.
+"""Spec side, validation layer: Core ML's validator as tables of rule functions, plus our lint.
 
 ``validate(spec)`` answers two questions about a ``.mlmodel`` before any device sees it:
 
@@ -19,16 +19,16 @@ ML's order, so they are safe to report together.
 Rule ids (``Issue.code``), in Core ML's order per model type:
 
 ====== ====================================================================================
-G1-G7  every model: version present, not too new, description (``rules_features``),
+G1-G7  every model: version present, not too new, description (``features``),
        updatable version >= 4, updatable model type, optional features, a model type
-       (``rules_generic``)
-N1-N11 neural networks: interface, inputs, topology, outputs (``rules_nn``)
-A1-A4  updatable layers; B1 layer / loss names; D1-D5 training inputs (``rules_nn``)
-C1-C7  loss layers; C17-C18 backpropagation reachability (``rules_backprop``)
-C8-C16 optimizer, epochs and seed parameters (``rules_params``)
-K1-K11 k-nearest-neighbours classifier (``rules_knn``)
-P0-P9  pipelines, with recursion into sub-models; L1-L3 linked models (``rules_pipeline``)
-X1-X12 our lint (``rules_lint``)
+       (``generic``)
+N1-N11 neural networks: interface, inputs, topology, outputs (``nn``)
+A1-A4  updatable layers; B1 layer / loss names; D1-D5 training inputs (``nn``)
+C1-C7  loss layers; C17-C18 backpropagation reachability (``backprop``)
+C8-C16 optimizer, epochs and seed parameters (``hyperparameters``)
+K1-K11 k-nearest-neighbours classifier (``knn``)
+P0-P9  pipelines, with recursion into sub-models; L1-L3 linked models (``pipeline``)
+X1-X12 our lint (``lint``)
 ====== ====================================================================================
 
 A rule is a function ``rule(model, at) -> Iterator[Issue]``; ``at`` says where ``model`` sits
@@ -40,77 +40,17 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterator
 
 from updatable import proto
 from updatable.errors import ValidationError
-
-Severity = Literal["error", "warning"]
-
-# Core ML result type names (mlmodel/src/ResultType.hpp).
-COMPAT = "INVALID_COMPATIBILITY_VERSION"
-UNSUPPORTED = "UNSUPPORTED_COMPATIBILITY_VERSION"
-INTERFACE = "INVALID_MODEL_INTERFACE"
-MODEL_PARAMS = "INVALID_MODEL_PARAMETERS"
-UPD_PARAMS = "INVALID_UPDATABLE_MODEL_PARAMETERS"
-UPD_CONFIG = "INVALID_UPDATABLE_MODEL_CONFIGURATION"
-TYPE_MISMATCH = "TYPE_MISMATCH"
-FEATURE_TYPE = "UNSUPPORTED_FEATURE_TYPE_FOR_MODEL_TYPE"
-NAME_MISMATCH = "INTERFACE_FEATURE_NAME_MISMATCH"
-EMPTY_INPUT = "MODEL_TYPE_DOES_NOT_SUPPORT_EMPTY_INPUT"
-MULTI_FUNCTION = "MODEL_TYPE_DOES_NOT_SUPPORT_MULTI_FUNCTION"
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One problem found in a model.
-
-    Attributes:
-        code: stable rule id, e.g. ``"C17"`` (Core ML rule) or ``"X2"`` (our lint).
-        severity: ``"error"`` (Core ML rejects the model, or it cannot train) or ``"warning"``.
-        where: the model, layer or parameter, e.g. ``"models[1]/layers['dense_1']"``.
-        message: Core ML's exact text for Core ML rules; our explanation for lint rules.
-        result_type: Core ML's result type name; empty for lint rules.
-    """
-
-    code: str
-    severity: Severity
-    where: str
-    message: str
-    result_type: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.severity} {self.code} [{self.where}]: {self.message}"
-
-
-@dataclass(frozen=True)
-class At:
-    """Where a model sits: ``""`` for the top level, ``"models[1]/"`` inside a pipeline."""
-
-    prefix: str = ""
-
-    def where(self, item: str = "") -> str:
-        """The path of ``item`` (a layer, a parameter...) in this model."""
-        if item:
-            return self.prefix + item
-        return self.prefix.rstrip("/") or "model"
-
-    def sub(self, index: int) -> At:
-        """The position of sub-model ``index`` of the pipeline at this position."""
-        return At(f"{self.prefix}models[{index}]/")
-
-    def error(self, code: str, item: str, message: str, result_type: str) -> Issue:
-        """A Core ML error; trailing ``std::endl`` newlines are dropped from ``message``."""
-        return Issue(code, "error", self.where(item), message.rstrip("\n"), result_type)
-
-    def lint(self, code: str, severity: Severity, item: str, message: str) -> Issue:
-        """One of our own findings (no Core ML result type)."""
-        return Issue(code, severity, self.where(item), message)
-
-
-Rule = Callable[[proto.Model, At], Iterator[Issue]]
+from updatable.validation import backprop as bp
+from updatable.validation import generic as g
+from updatable.validation import knn, nn
+from updatable.validation import lint as x
+from updatable.validation import pipeline as pipe
+from updatable.validation.hyperparameters import epochs_and_seed_valid, optimizer_valid
+from updatable.validation.issues import TOP, At, Issue, Rule
 
 
 def _when_updatable(rule: Rule) -> Rule:
@@ -127,13 +67,6 @@ def _when_updatable(rule: Rule) -> Rule:
 @functools.cache
 def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
     """The ordered Core ML rules of each model type (``"*"``: any other type)."""
-    # Imported here, not at the top: the rule modules import Issue and At from this module.
-    from updatable.validation import backprop as bp
-    from updatable.validation import generic as g
-    from updatable.validation import hyperparameters as params
-    from updatable.validation import knn, nn
-    from updatable.validation import pipeline as pipe
-
     # Model::validateGeneric, for every model
     generic = (
         g.version_present,
@@ -151,8 +84,8 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
             nn.names_unique,
             bp.single_loss,
             bp.loss_layers_valid,
-            params.optimizer_valid,
-            params.epochs_and_seed_valid,
+            optimizer_valid,
+            epochs_and_seed_valid,
             bp.backprop_reachable,
             nn.training_inputs_valid,
         )
@@ -168,7 +101,7 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
     )
     pipeline = (
         pipe.models_present,
-        pipe.sub_models_valid,
+        pipe.sub_models_valid(core_ml_issue),
         pipe.updatable_position,
         pipe.names_valid,
     )
@@ -199,7 +132,7 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
     }
 
 
-def core_ml_issue(model: proto.Model, at: At = At()) -> Issue | None:
+def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
     """The issue Core ML's validator reports for ``model``, or ``None`` if it accepts it.
 
     Model types without an updatable form (tree ensembles, ML Programs...) get the generic
@@ -216,9 +149,7 @@ def core_ml_issue(model: proto.Model, at: At = At()) -> Issue | None:
 
 @functools.cache
 def _lint_rules() -> tuple[Rule, ...]:
-    """Our own rules, run on every model (``rules_lint`` documents each id)."""
-    from updatable.validation import lint as x
-
+    """Our own rules, run on every model (``lint`` documents each id)."""
     return (
         x.loss_present,
         x.no_half_precision,
@@ -231,13 +162,11 @@ def _lint_rules() -> tuple[Rule, ...]:
     )
 
 
-def lint_issues(model: proto.Model, at: At = At()) -> Iterator[Issue]:
+def lint_issues(model: proto.Model, at: At = TOP) -> Iterator[Issue]:
     """Every finding of our own lint rules, for ``model`` and each model of a pipeline."""
-    from updatable.validation.pipeline import pipeline_models
-
     for rule in _lint_rules():
         yield from rule(model, at)
-    for index, sub_model in enumerate(pipeline_models(model)):
+    for index, sub_model in enumerate(pipe.pipeline_models(model)):
         yield from lint_issues(sub_model, at.sub(index))
 
 
