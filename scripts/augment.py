@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.data import BatchProvider
+from runtime.training.providers import BatchProvider
 from updatable.errors import UpdatableError
 
 
@@ -78,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import runtime
     import updatable
-    from runtime.datasets import load_digits
     from runtime.demo import base, surgery, user
     from runtime.demo.flows import image_provider, run_update
-    from runtime.evaluation import evaluate
+    from runtime.tools.datasets import load_digits
+    from runtime.tools.evaluation import evaluate
 
     try:
         digits = load_digits()

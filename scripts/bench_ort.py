@@ -121,11 +121,11 @@ def memory_mib(field: str = "VmRSS") -> float:
 def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     """Train one contender; returns per-epoch times, losses and memory figures."""
     import updatable
-    from runtime.loop import batch_count, batch_indices
-    from runtime.nn_update import TrainingBatch
-    from runtime.parameters import ModelConfiguration
-    from runtime.shuffle import ShuffleOrder
-    from runtime.task import Event
+    from runtime.model.configuration import ModelConfiguration
+    from runtime.training.backend import TrainingBatch
+    from runtime.training.loop import batch_count, batch_indices
+    from runtime.training.shuffle import ShuffleOrder
+    from runtime.training.task import Event
 
     spec = updatable.load(model_path)
     size = int(spec.description.input[0].type.multiArrayType.shape[-1])
@@ -142,7 +142,7 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
         plan.append(epoch)
         order.reshuffle()
     if CONTENDERS[contender] is None:
-        import runtime.update  # noqa: F401
+        import runtime.training.network_update  # noqa: F401
     else:
         from runtime.ort import deps
 
@@ -150,8 +150,8 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     baseline = memory_mib()  # after the imports: "+train" is the training's own memory
     setup = time.perf_counter()
     if CONTENDERS[contender] is None:
-        from runtime.data import ArrayBatchProvider
-        from runtime.update import prepare_update
+        from runtime.training.network_update import prepare_update
+        from runtime.training.providers import ArrayBatchProvider
 
         provider = ArrayBatchProvider({"data": list(data[:1]), "probs_true": list(labels[:1])})
         update = prepare_update(spec, provider, ModelConfiguration(), Event.EPOCH_END, "numba")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from runtime.layers import get_kind
-from runtime.layers.activation import with_activation
+from runtime.nn.layers import get_kind
+from runtime.nn.layers.activation import with_activation
 from tests.builders import single_layer_nn
 
 RTOL = 1e-10  # float64 layer vs float64 torch

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import runtime
-from runtime.loop import batch_count, batch_indices
-from runtime.shuffle import ShuffleOrder
+from runtime.training.loop import batch_count, batch_indices
+from runtime.training.shuffle import ShuffleOrder
 from tests.torch_coreml import TorchNetwork
 
 

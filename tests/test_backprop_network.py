@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime import backprop
-from runtime.model import Model
+from runtime.model.mlmodel import Model
+from runtime.training import backprop
 from tests import builders
 from tests.torch_coreml import TorchNetwork
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import blas, parallel
+from runtime.kernels import blas, parallel
 from runtime.kernels import gemm as gemm_kernels
-from runtime.layers import _conv_ops, get_kind
+from runtime.nn.layers import _conv_ops, get_kind
 from tests.builders import conv_adder, single_layer_nn
 from tests.layer_support import relu_layer, run_layer
 

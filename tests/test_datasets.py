@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from runtime import datasets
+from runtime.tools import datasets
 from tests.torch_coreml import mnist_digits
 from updatable.errors import MissingDependencyError, ModelFileError, ParameterError
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.data import ArrayBatchProvider
-from runtime.feature_cache import FeatureCache, FeatureCacheSettings, FrozenFeatures
-from runtime.feature_keys import content_keys
-from runtime.nn_update import TrainingBatch
+from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, FrozenFeatures
+from runtime.jobs.feature_keys import content_keys
+from runtime.training.backend import TrainingBatch
+from runtime.training.providers import ArrayBatchProvider
 from tests.test_session_fixtures import (
     Augmenting,
     assert_same_weights,
@@ -219,7 +219,7 @@ def test_inputs_that_are_not_arrays_are_keyed_after_conversion():
 
 
 def test_a_keyed_batch_converts_only_the_examples_asked_for():
-    from runtime.feature_keys import KeyedSource
+    from runtime.jobs.feature_keys import KeyedSource
 
     data = provider(count=5)
     update = _update(data)
@@ -233,7 +233,7 @@ def test_a_keyed_batch_converts_only_the_examples_asked_for():
 
 
 def _update(data):
-    from runtime.parameters import ModelConfiguration
-    from runtime.session_setup import prepare_update
+    from runtime.jobs.setup import prepare_update
+    from runtime.model.configuration import ModelConfiguration
 
     return prepare_update(mnist_model(), data, ModelConfiguration())

@@ -11,7 +11,7 @@ from coremltools.models.neural_network import NeuralNetworkBuilder
 from PIL import Image
 
 import runtime
-from runtime import features, images
+from runtime.model import features, images
 from tests import builders
 from updatable import proto
 from updatable.errors import FeatureError

@@ -14,7 +14,8 @@ import os
 import numpy as np
 import pytest
 
-from runtime import blas, kernels
+from runtime import kernels
+from runtime.kernels import blas
 from runtime.kernels import elementwise as ew
 from tests.sgemm_stand_in import sgemm_stand_in
 

@@ -7,9 +7,9 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 
-from runtime.knn import KnnEngine
-from runtime.knn.kdtree import KdTreeIndex
-from runtime.parameters import ParameterKey
+from runtime.model.configuration import ParameterKey
+from runtime.model.engines.knn import KnnEngine
+from runtime.model.engines.knn.kdtree import KdTreeIndex
 from tests import builders
 from updatable.errors import FeatureError, ParameterError, UnsupportedModelError, ValidationError
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime.layers import get_kind
+from runtime.nn.layers import get_kind
 from tests.builders import conv_adder, dense_adder, pool_adder, single_layer_nn
 from tests.layer_support import RTOL, nchw, nhwc, relu_layer, run_layer, torch_pads, weights_of
 from updatable.errors import ShapeError, UnsupportedLayerError

@@ -2,7 +2,7 @@
 l2normalize, lrn, scale, bias, unary, clip, reduce, dot, copy, loadConstant) against torch.
 
 Each case builds a small network with coremltools' builder (``tests.layer_networks``), runs it
-in float64 through ``runtime.graph`` and compares with torch float64 functional ops on the
+in float64 through ``runtime.nn.graph`` and compares with torch float64 functional ops on the
 NCHW tensor, or with an independent numpy expression where torch has no equivalent.
 """
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime.graph import compile_network
+from runtime.nn.graph import compile_network
 from tests.layer_networks import close, network, rand, run
 from updatable.errors import ShapeError
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime.layers import get_kind
+from runtime.nn.layers import get_kind
 from tests.builders import single_layer_nn
 from tests.layer_support import RTOL, nchw, nhwc, run_layer
 from updatable.errors import UnsupportedLayerError

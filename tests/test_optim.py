@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from runtime import optim
 from runtime.kernels import optim as kernels
+from runtime.training import optim
 
 
 def _arrays(seed, shape=(7, 5), dtype=np.float32):

@@ -9,9 +9,9 @@ import pytest
 
 import runtime
 import updatable
-from runtime.data import ArrayBatchProvider
-from runtime.parameters import ModelConfiguration, ParameterKey
-from runtime.task import Event, UpdateProgressHandlers, UpdateTask
+from runtime.model.configuration import ModelConfiguration, ParameterKey
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.task import Event, UpdateProgressHandlers, UpdateTask
 from tests import builders
 from tests.test_session_fixtures import (
     TRAINED,

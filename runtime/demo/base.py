@@ -188,7 +188,7 @@ def train_base(
     accuracy on the validation digits, measured after every epoch from ``context.model``.
     """
     from runtime.demo.flows import image_provider, run_update
-    from runtime.evaluation import evaluate
+    from runtime.tools.evaluation import evaluate
 
     validation_examples = [{IMAGE: image} for image in validation_images]
     validation_truth = [str(label) for label in validation_labels]

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.data import ArrayBatchProvider
 from runtime.demo.events import EpochEnd, MiniBatchEnd, TrainingFinished, TrainingStarted
-from runtime.parameters import ParameterKey
-from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
+from runtime.model.configuration import ParameterKey
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
 from updatable import proto
 
 Emit = Callable[[object], None]

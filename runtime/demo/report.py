@@ -6,8 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.parameters import describe
-from runtime.plots import Curve, Panel, save_loss_curves
+from runtime.model.configuration import describe
+from runtime.tools.plots import Curve, Panel, save_loss_curves
 
 if TYPE_CHECKING:
     from runtime.demo.flows import UpdateOutcome

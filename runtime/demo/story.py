@@ -53,7 +53,7 @@ class DemoOptions:
     rebuild_base: bool = False
     optimizer: str = "sgd"
     seed: int = 0
-    source: str = "auto"  # digits: "auto", "mnist" or "sklearn" (runtime.datasets)
+    source: str = "auto"  # digits: "auto", "mnist" or "sklearn" (runtime.tools.datasets)
     style: user.UserStyle = field(default_factory=user.UserStyle)
 
     @property
@@ -140,7 +140,7 @@ def _base(options: DemoOptions, digits, parts, emit: Emit):
 
 
 def _accuracy_table(models: dict, images, truth, new: tuple[str, ...]) -> AccuracyTable:
-    from runtime.evaluation import evaluate, label_order
+    from runtime.tools.evaluation import evaluate, label_order
 
     examples = [{base_model.IMAGE: image} for image in images]
     columns, overall, counts = {}, {}, {}
@@ -163,8 +163,8 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
     """
     import runtime
     import updatable
-    from runtime.datasets import load_digits
     from runtime.demo.report import write_plot, write_report
+    from runtime.tools.datasets import load_digits
 
     started = time.perf_counter()
     surgery.optimizer_settings(options.optimizer)  # refuse a bad optimizer before any work

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.datasets import Digits
+from runtime.tools.datasets import Digits
 from updatable.errors import ParameterError
 
 KNOWN_CLASSES = (0, 1, 2, 3, 4, 5, 6)
@@ -64,7 +64,7 @@ class UserStyle:
 
 @dataclass(frozen=True)
 class Split:
-    """Indices into a :class:`~runtime.datasets.Digits` for each part of the story."""
+    """Indices into a :class:`~runtime.tools.datasets.Digits` for each part of the story."""
 
     base_train: np.ndarray
     base_validation: np.ndarray

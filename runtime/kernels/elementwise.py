@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 # Activation codes (kernel-level ids of the ``ActivationParams.NonlinearityType`` cases).
 IDENTITY = 0

@@ -1,18 +1,18 @@
 """Tiled GEMM kernels: im2col, BLAS ``sgemm`` and the bias + activation epilogue, one tile of
 output rows at a time, in a single ``nogil`` call.
 
-``gemm`` is ``cblas_sgemm`` as a ctypes function pointer (``runtime.blas.sgemm``), passed as
+``gemm`` is ``cblas_sgemm`` as a ctypes function pointer (``runtime.kernels.blas.sgemm``), passed as
 an argument so that the compiled code holds no address and stays cacheable. Matrices are
 row-major: ``a`` / ``cols`` ``(rows, K)``, ``w`` ``(K, N)``, and the output is channels
 ``o0 : o0 + N`` of a C-contiguous buffer with ``C_total`` channels (a concat buffer or the
 layer's own output), written with ``ldc = C_total``. The epilogue runs on each tile right after
 its GEMM, while the rows are in cache; ``epilogue=False`` leaves the bare GEMM output (a bias
-deferred past a max pooling, ``runtime.deferral``).
+deferred past a max pooling, ``runtime.nn.epilogues``).
 
 Why tiles: with one BLAS thread, a GEMM whose weight matrix is narrow (``K * N`` small: e.g.
 SqueezeNet's conv1 and its 56x56 fire layers) runs 1.2-2x faster in row tiles of about a
 million multiply-adds (packed panels, im2col rows and output stay in L2), and one kernel call
-per layer leaves the GIL free for the other chunk's thread (``runtime.parallel``); measured
+per layer leaves the GIL free for the other chunk's thread (``runtime.kernels.parallel``); measured
 1.1 ms of conv1's 3.4 ms at batch 4 (OpenBLAS 0.3.31, SkylakeX kernels).
 
 Numpy twins take the same arguments and ignore ``gemm``, the tile size and the scratch.
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
 from runtime.kernels.conv import _np_im2col
 from runtime.kernels.elementwise import _epilogue_row_in_place, _np_activate
+from runtime.kernels.jit import njit
 
 ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS enum values
 SHORT_RUN = 16  # tap runs (kw * channels) shorter than this take _im2col_short

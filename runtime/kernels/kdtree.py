@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 from runtime.kernels.knn import NUMPY as KNN_NUMPY
 from runtime.kernels.knn import insert_neighbor, kth_distance, sq_dist
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 # Inverse-distance weight 1 / (d + EPSILON), d the squared distance (update-task-semantics §A.9).
 INVERSE_DISTANCE_EPSILON = 1e-6

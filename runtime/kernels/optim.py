@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 
 def sgd_step_numpy(w, g, v, lr, momentum):

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 
 @njit

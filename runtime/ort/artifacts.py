@@ -22,7 +22,7 @@ with weight decay 0 and ``adam_mode = 0`` (PyTorch's formula)::
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
     w -= lr * m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)
 
-which is the toolkit's Adam (:mod:`runtime.optim`): bias correction on both moments and eps
+which is the toolkit's Adam (:mod:`runtime.training.optim`): bias correction on both moments and eps
 added outside the bias-corrected square root. ``generate_artifacts``' own AdamW uses
 ``adam_mode = 1`` (Hugging Face's), which folds the corrections into the step size,
 ``lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``: eps then acts as
@@ -47,11 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.model.configuration import ParameterKey, as_key, network_hyperparameters, resolve
 from runtime.ort import deps
 from runtime.ort.export import Fetch, convert_network
 from runtime.ort.onnx_graph import IR_VERSION
 from runtime.ort.plan import CROSS_ENTROPY, TrainingPlan, plan_training
-from runtime.parameters import ParameterKey, as_key, network_hyperparameters, resolve
 from updatable import spec as spec_io
 from updatable.errors import ModelFileError, ParameterError, UnsupportedModelError
 

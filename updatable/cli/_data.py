@@ -68,7 +68,7 @@ class Dataset:
         return [{k: v for k, v in e.items() if k != self.target} for e in self.examples]
 
     def provider(self):
-        from runtime.data import ArrayBatchProvider
+        from runtime.training.providers import ArrayBatchProvider
 
         return ArrayBatchProvider(self.examples)
 
@@ -93,7 +93,7 @@ def _class_labels(head) -> tuple | None:
 
 def training_schema(spec) -> Schema:
     """The inputs and training target of an updatable model (``trainingInput`` minus inputs)."""
-    from runtime.heads import head_of
+    from runtime.training.heads import head_of
     from updatable.errors import UnsupportedModelError
 
     if not spec.isUpdatable:
@@ -174,7 +174,7 @@ def _one_input(schema: Schema, kind: str, layout: str):
 
 def read_image_folders(directory: Path, schema: Schema) -> Dataset:
     """``DIR/<label>/<image>`` files; the images are read now, so a bad file fails here."""
-    from runtime.images import to_pixels
+    from runtime.model.images import to_pixels
 
     feature = _one_input(schema, "imageType", "image-folder")
     folders = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -44,7 +44,7 @@ def _wait(task) -> None:
 
 
 def _settings(values: dict) -> str:
-    from runtime.parameters import describe
+    from runtime.model.configuration import describe
 
     return describe(values)
 
@@ -53,8 +53,14 @@ def train_task(
     args: argparse.Namespace, data: Dataset, out: Path, output: Output
 ) -> tuple[int | None, list[dict]]:
     """Core ML's update task: events stream into a progress bar and the epoch table."""
-    from runtime.parameters import ModelConfiguration
-    from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
+    from runtime.model.configuration import ModelConfiguration
+    from runtime.training.task import (
+        Event,
+        MetricKey,
+        TaskState,
+        UpdateProgressHandlers,
+        UpdateTask,
+    )
     from updatable import spec as spec_io
 
     _check_writable(out)
@@ -121,8 +127,8 @@ def _close(display) -> None:
 
 def model_epochs(spec) -> int:
     """The default of the model's ``epochs`` parameter."""
-    from runtime.heads import head_of
-    from runtime.parameters import network_hyperparameters
+    from runtime.model.configuration import network_hyperparameters
+    from runtime.training.heads import head_of
     from updatable.spec import network
 
     head, _ = head_of(spec)
@@ -131,13 +137,13 @@ def model_epochs(spec) -> int:
 
 def _start_job(args, spec, data, validation, output):
     """A new or resumed job, its first iteration and its iteration limit."""
-    from runtime.parameters import ModelConfiguration
-    from runtime.session import (
+    from runtime.jobs.session import (
         TrainingSessionParameters,
         restore_training_session,
         resume,
         train,
     )
+    from runtime.model.configuration import ModelConfiguration
 
     validation_provider = validation.provider() if validation is not None else None
     if args.resume:
@@ -181,9 +187,9 @@ def train_job(
     output: Output,
 ) -> tuple[int | None, list[dict]]:
     """A Create ML style job: epoch mean loss, validation metrics, checkpoints, resume."""
-    from runtime.checkpoints import Checkpoint
-    from runtime.progress import Metric, Phase, Progress
-    from runtime.session import model_from_checkpoint
+    from runtime.jobs.checkpoints import Checkpoint
+    from runtime.jobs.progress import Metric, Phase, Progress
+    from runtime.jobs.session import model_from_checkpoint
 
     _check_writable(out)
     job, session, iterations = _start_job(args, spec, data, validation, output)
@@ -258,9 +264,9 @@ def train_knn(
     """Core ML's kNN update: every example appended in one pass, or none."""
     from collections import Counter
 
-    from runtime.evaluation import evaluate
-    from runtime.model import Model
-    from runtime.task import TaskState, UpdateTask
+    from runtime.model.mlmodel import Model
+    from runtime.tools.evaluation import evaluate
+    from runtime.training.task import TaskState, UpdateTask
     from updatable import spec as spec_io
 
     _check_writable(out)
@@ -286,7 +292,7 @@ def train_knn(
 
 def plot(history: list[dict], path: Path, title: str) -> None:
     """Training (and validation) loss per epoch, validation accuracy on a second axis."""
-    from runtime.plots import Curve, Panel, save_loss_curves
+    from runtime.tools.plots import Curve, Panel, save_loss_curves
 
     epochs = [row["epoch"] for row in history]
     curves = [Curve("training loss", epochs, [row["loss"] for row in history])]

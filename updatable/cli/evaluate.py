@@ -39,8 +39,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print."""
-    from runtime.evaluation import evaluate
-    from runtime.model import Model
+    from runtime.model.mlmodel import Model
+    from runtime.tools.evaluation import evaluate
     from updatable.cli._data import evaluation_schema, read_data
     from updatable.spec import load
 

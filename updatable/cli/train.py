@@ -117,7 +117,7 @@ def _check_options(args, is_knn: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the model and data, train on the path the options choose, write the result."""
-    from runtime.heads import head_of
+    from runtime.training.heads import head_of
     from updatable.cli._data import read_data, training_schema
     from updatable.cli._progress import Output
     from updatable.spec import load, model_type

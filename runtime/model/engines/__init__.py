@@ -1,0 +1,1 @@
+"""Runtime, model layer: the engines that run each Core ML model type."""
