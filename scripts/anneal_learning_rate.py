@@ -41,10 +41,9 @@ def demo_model_and_data(examples: int, epochs: int):
 
 def learning_rate_range(spec) -> tuple[float, float]:
     """The allowed range of the model's learning rate (``(-inf, inf)`` if it has none)."""
-    from runtime.training.heads import head_of
-    from updatable.spec import network
+    from updatable.spec import network, trained_model
 
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     optimizer = network(head).updateParams.optimizer
     rate = getattr(optimizer, optimizer.WhichOneof("OptimizerType")).learningRate
     if rate.WhichOneof("AllowedValues") == "range":

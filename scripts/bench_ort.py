@@ -150,11 +150,11 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     baseline = memory_mib()  # after the imports: "+train" is the training's own memory
     setup = time.perf_counter()
     if CONTENDERS[contender] is None:
-        from runtime.training.network_update import prepare_update
         from runtime.training.providers import ArrayBatchProvider
+        from runtime.training.updates import open_update
 
         provider = ArrayBatchProvider({"data": list(data[:1]), "probs_true": list(labels[:1])})
-        update = prepare_update(spec, provider, ModelConfiguration(), Event.EPOCH_END, "numba")
+        update = open_update(spec, provider, ModelConfiguration(), Event.EPOCH_END, "numba")
 
         def step(batch):
             return update.backend.step(batch, lr)

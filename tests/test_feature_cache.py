@@ -233,7 +233,7 @@ def test_a_keyed_batch_converts_only_the_examples_asked_for():
 
 
 def _update(data):
-    from runtime.jobs.setup import prepare_update
+    from runtime.jobs.setup import open_job_update
     from runtime.model.configuration import ModelConfiguration
 
-    return prepare_update(mnist_model(), data, ModelConfiguration())
+    return open_job_update(mnist_model(), data, ModelConfiguration())

@@ -213,9 +213,9 @@ def test_pipeline_head_trains_on_onnxruntime_like_numba(tmp_path):
 
 def test_task_backend_evaluates_like_the_numba_backend(digits):
     from runtime.model.configuration import ModelConfiguration
-    from runtime.training.network_update import prepare_update
     from runtime.training.providers import ArrayBatchProvider
     from runtime.training.task import Event
+    from runtime.training.updates import open_update
 
     feeds, labels = digits
     spec = builders.updatable_mnist("sgd", DENSE_HEAD)
@@ -224,7 +224,7 @@ def test_task_backend_evaluates_like_the_numba_backend(digits):
     )
     outputs = {}
     for backend in ("numba", "onnxruntime"):
-        update = prepare_update(spec, provider, ModelConfiguration(), Event(0), backend)
+        update = open_update(spec, provider, ModelConfiguration(), Event(0), backend)
         outputs[backend] = update.backend.evaluate(update.source.fetch(list(range(16))))
     (numba_loss, numba_logits), (ort_loss, ort_logits) = outputs["numba"], outputs["onnxruntime"]
     assert ort_loss == pytest.approx(numba_loss, rel=1e-5)

@@ -11,8 +11,8 @@ import updatable
 from tests import builders
 from updatable import proto
 from updatable.edit.knn import make_knn_classifier
-from updatable.edit.nested import pipeline_models
 from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
+from updatable.spec import pipeline_models
 
 
 def copy(spec):

@@ -227,7 +227,7 @@ def test_a_pipeline_ending_in_a_network_trains_with_its_first_model_cached():
 def _nn_head_pipeline():
     from copy import deepcopy
 
-    from updatable.edit.nested import pipeline_models
+    from updatable.spec import pipeline_models
 
     extractor, head = pipeline_models(builders.nn_head_pipeline())
     head = deepcopy(head)

@@ -8,13 +8,13 @@ from coremltools.models.neural_network import NeuralNetworkBuilder
 import updatable
 from tests import builders
 from updatable import proto
-from updatable.edit.nested import pipeline_models
 from updatable.errors import (
     LayerNotFoundError,
     SurgeryError,
     UnsupportedLayerError,
     UnsupportedModelError,
 )
+from updatable.spec import pipeline_models
 
 
 def copy(spec):

@@ -13,8 +13,8 @@ from coremltools.models.neural_network.update_optimizer_utils import SgdParams
 import updatable
 from tests import builders
 from updatable import IntParam, proto
-from updatable.edit.nested import pipeline_models
 from updatable.errors import ParameterError, SurgeryError
+from updatable.spec import pipeline_models
 
 
 def copy(spec):

@@ -12,6 +12,7 @@ update tasks), :mod:`~runtime.demo.report` (plot and report), :mod:`~runtime.dem
 
 from __future__ import annotations
 
-from runtime.demo.story import DemoOptions, DemoResult, run_demo
+from runtime.demo.records import DemoOptions, DemoResult
+from runtime.demo.story import run_demo
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]

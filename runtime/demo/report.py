@@ -11,7 +11,7 @@ from runtime.tools.plots import Curve, Panel, save_loss_curves
 
 if TYPE_CHECKING:
     from runtime.demo.flows import UpdateOutcome
-    from runtime.demo.story import DemoResult
+    from runtime.demo.records import DemoResult
 
 
 def _epoch_curves(outcome: UpdateOutcome, with_batches: bool) -> list[Curve]:

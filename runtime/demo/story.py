@@ -18,15 +18,14 @@ Nothing here prints: every step is reported through ``emit`` (:mod:`runtime.demo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from runtime.demo import base as base_model
 from runtime.demo import surgery, user
 from runtime.demo.events import AccuracyTable, Finished, Note, Step, Validation
-from runtime.demo.flows import Emit, UpdateOutcome, image_provider, run_update, update_knn
+from runtime.demo.flows import Emit, image_provider, run_update, update_knn
+from runtime.demo.records import DEFAULT_OPTIONS, DemoOptions, DemoResult
 from updatable import proto
 
 STEPS = 6
@@ -42,48 +41,6 @@ FILES = {
     "held_out": "held-out",
 }
 COLUMNS = ("base model", "fine-tuned head", "kNN")
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """What to run: ``quick`` is the reduced mode (fewer digits and epochs) used in tests."""
-
-    out: Path = Path("demo-output")
-    quick: bool = False
-    rebuild_base: bool = False
-    optimizer: str = "sgd"
-    seed: int = 0
-    source: str = "auto"  # digits: "auto", "mnist" or "sklearn" (runtime.tools.datasets)
-    style: user.UserStyle = field(default_factory=user.UserStyle)
-
-    @property
-    def sizes(self) -> user.SplitSizes:
-        return user.QUICK_SIZES if self.quick else user.SplitSizes()
-
-    @property
-    def base_epochs(self) -> int:
-        return 2 if self.quick else 5
-
-    @property
-    def head_epochs(self) -> int:
-        return 20 if self.quick else 30
-
-
-@dataclass
-class DemoResult:
-    """Everything the demo measured and wrote."""
-
-    options: DemoOptions
-    source: str
-    split_sizes: dict[str, int]
-    base_trained_now: bool
-    base_outcome: UpdateOutcome | None
-    head: UpdateOutcome | None = None
-    knn: UpdateOutcome | None = None
-    table: AccuracyTable | None = None
-    validations: list[Validation] = field(default_factory=list)
-    files: dict[str, Path] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def _validate(spec: proto.Model, name: str, emit: Emit) -> Validation:
@@ -154,16 +111,16 @@ def _accuracy_table(models: dict, images, truth, new: tuple[str, ...]) -> Accura
     )
 
 
-def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: None) -> DemoResult:
+def run_demo(options: DemoOptions = DEFAULT_OPTIONS, emit: Emit = lambda event: None) -> DemoResult:
     """Run the whole story (see the module docstring) and return what it measured.
 
     Raises:
         MissingDependencyError: no digits are installed (the message says how to get them).
         ModelFileError: the output directory cannot be written.
     """
-    import runtime
     import updatable
     from runtime.demo.report import write_plot, write_report
+    from runtime.model.mlmodel import Model
     from runtime.tools.datasets import load_digits
 
     started = time.perf_counter()
@@ -262,9 +219,9 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
 
     emit(Step(6, STEPS, "Results", "Accuracy per class, before and after the updates"))
     models = {
-        COLUMNS[0]: runtime.Model.load(base),
-        COLUMNS[1]: runtime.Model.load(result.head.spec),
-        COLUMNS[2]: runtime.Model.load(result.knn.spec),
+        COLUMNS[0]: Model.load(base),
+        COLUMNS[1]: Model.load(result.head.spec),
+        COLUMNS[2]: Model.load(result.knn.spec),
     }
     result.table = _accuracy_table(models, held_images, held_truth, new)
     emit(result.table)

@@ -86,12 +86,11 @@ class CacheStats:
 def frozen_fingerprint(spec: proto.Model, boundary: tuple[str, ...]) -> str:
     """Identity of a model's frozen part: SHA-256 of the model with its trainable weights and
     update parameters cleared (they do not change frozen features), plus the boundary."""
-    from runtime.training.heads import head_of
     from updatable import spec as spec_io
 
     copy = proto.Model()
     copy.CopyFrom(spec)
-    head, _ = head_of(copy)
+    head, _ = spec_io.trained_model(copy)
     network = spec_io.network(head)
     for layer in network.layers:
         if layer.isUpdatable:

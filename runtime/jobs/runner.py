@@ -35,6 +35,7 @@ from runtime.jobs.job import JobResult
 from runtime.jobs.progress import Metric, Phase, Progress
 from runtime.jobs.snapshots import Snapshot, checkpoint_payload, spec_with_weights
 from runtime.jobs.stopping import EarlyStopping, criterion_key
+from runtime.model.mlmodel import Model
 from runtime.training.loop import Hooks, LoopState, StopTraining, run_epoch
 
 CROSS_ENTROPY = "categoricalCrossEntropyLossLayer"
@@ -282,14 +283,9 @@ class JobRunner:
 
 
 def _model_factory(update):
-    base_dir = update.path.parent if update.path is not None else None
-    parameters = update.configuration.normalized_parameters()
-    configuration = update.configuration
+    configuration, path = update.configuration, update.path
 
     def factory(spec):
-        from runtime.model.mlmodel import Model, compile_engine
-
-        engine = compile_engine(spec, parameters=parameters, base_dir=base_dir)
-        return Model(spec, engine, None, configuration)
+        return Model.compile(spec, configuration, path=path)
 
     return factory

@@ -39,7 +39,7 @@ from runtime.jobs.feature_cache import FeatureCacheSettings
 from runtime.jobs.feature_keys import content_keys
 from runtime.jobs.job import Job
 from runtime.jobs.progress import Phase
-from runtime.jobs.setup import prepare_run, prepare_update
+from runtime.jobs.setup import open_job_update, prepare_run
 from runtime.jobs.snapshots import from_checkpoint, spec_with_weights
 from updatable import proto
 from updatable import spec as spec_io
@@ -161,7 +161,7 @@ def train(
             "continue it with resume(restore_training_session(parameters), ...) or choose an "
             "empty directory"
         )
-    update = prepare_update(model, training_data, configuration)
+    update = open_job_update(model, training_data, configuration)
     if directory is not None and any(k.scope for k in configuration.normalized_parameters()):
         raise ParameterError(
             "scoped parameters (initial weights) cannot be recorded in a session directory; "
@@ -267,7 +267,7 @@ def resume(
     )
     model_dir = record.get("model_directory")
     origin = Path(model_dir) / MODEL_FILE if model_dir else None
-    update = prepare_update(spec, training_data, configuration, path=origin)
+    update = open_job_update(spec, training_data, configuration, path=origin)
     _verify(record["training_data"], update.source, "training data", verify_data)
     session.refresh()
     if checkpoint is None and session.checkpoints:

@@ -12,22 +12,21 @@ from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, froze
 from runtime.jobs.runner import JobRunner, RunPlan, reported_metrics
 from runtime.jobs.stopping import as_criteria, check_available
 from runtime.training.backend import TrainingSource
+from runtime.training.network_update import NeuralNetworkUpdate
 from runtime.training.task import Event
+from runtime.training.updates import load_for_update
 from updatable import spec as spec_io
 from updatable.errors import ParameterError, UnsupportedModelError
 
 
-def prepare_update(model, training_data, configuration, path: Path | None = None):
+def open_job_update(model, training_data, configuration, path: Path | None = None):
     """Load, validate and compile ``model`` for training; returns a ``NeuralNetworkUpdate``.
 
     The job reshuffles after every epoch, as an update task subscribed to ``epochEnd`` does,
     so the update is prepared with that event.
     """
-    from runtime.training.heads import head_of, load_for_update
-    from runtime.training.network_update import NeuralNetworkUpdate
-
     spec, spec_path = load_for_update(model)
-    head, positions = head_of(spec)
+    head, positions = spec_io.trained_model(spec)
     kind = spec_io.model_type(head)
     if kind == "kNearestNeighborsClassifier":
         raise UnsupportedModelError(

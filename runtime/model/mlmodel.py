@@ -1,55 +1,26 @@
 """``runtime.Model``: load a Core ML model and run predictions, like ``MLModel``.
 
 ``Model.load(path_or_spec, configuration=None)`` compiles the model once through the engine
-for its type (the explicit table :data:`ENGINES`, each entry imported on first use);
+for its type (the explicit table :data:`runtime.model.engines.ENGINES`);
 ``predict`` takes and returns single examples, ``predict_batch`` many at once through the
 batched kernels (docs/ARCHITECTURE.md, "Engines").
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runtime.model import features
+from runtime.model.configuration import as_key
+from runtime.model.engines import compile_engine
 from updatable import proto
 from updatable import spec as spec_io
-from updatable.errors import UnsupportedModelError
-
-# Model.Type oneof name -> "module:Class" of its engine
-ENGINES: dict[str, str] = {
-    "neuralNetwork": "runtime.nn.engine:NeuralNetworkEngine",
-    "neuralNetworkClassifier": "runtime.nn.engine:NeuralNetworkEngine",
-    "neuralNetworkRegressor": "runtime.nn.engine:NeuralNetworkEngine",
-    "kNearestNeighborsClassifier": "runtime.model.engines.knn:KnnEngine",
-    "pipeline": "runtime.model.engines.pipeline:PipelineEngine",
-    "pipelineClassifier": "runtime.model.engines.pipeline:PipelineEngine",
-    "pipelineRegressor": "runtime.model.engines.pipeline:PipelineEngine",
-}
 
 # examples per engine call in predict_batch: large enough to fill the GEMMs, small enough to
 # bound the memory of wide activations (a 227x227 image gives SqueezeNet 3 MB blobs)
 DEFAULT_BATCH_SIZE = 64
-
-
-def engine_class(model_type: str):
-    """The engine class registered for a ``Model.Type`` oneof name."""
-    entry = ENGINES.get(model_type)
-    if entry is None:
-        raise UnsupportedModelError(
-            f"the runtime cannot run a model of type '{model_type or '(none)'}'; supported "
-            f"types: {', '.join(sorted(ENGINES))}"
-        )
-    module_name, class_name = entry.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def compile_engine(spec, *, parameters: Mapping | None = None, base_dir: Path | None = None):
-    """Compile ``spec`` with the engine of its type (also used for pipeline sub-models)."""
-    cls = engine_class(spec_io.model_type(spec))
-    return cls.compile(spec, parameters=dict(parameters or {}), base_dir=base_dir)
 
 
 class Model:
@@ -87,9 +58,14 @@ class Model:
                 f"Model.load expects a path or a Core ML Model message; got "
                 f"{type(path_or_spec).__name__}"
             )
-        parameters = _parameters(configuration)
+        return cls.compile(spec, configuration, path=path)
+
+    @classmethod
+    def compile(cls, spec, configuration=None, *, path: Path | None = None) -> Model:
+        """Compile ``spec`` (taken as it is, not copied) with the load-time parameters of
+        ``configuration``; linked models resolve beside ``path``, the file it came from."""
         base_dir = path.parent if path is not None else None
-        engine = compile_engine(spec, parameters=parameters, base_dir=base_dir)
+        engine = compile_engine(spec, parameters=_parameters(configuration), base_dir=base_dir)
         return cls(spec, engine, path, configuration)
 
     @property
@@ -144,6 +120,4 @@ def _parameters(configuration) -> dict:
         if normalized is not None:
             return dict(normalized())
         raw = getattr(configuration, "parameters", None) or {}
-    from runtime.model.configuration import as_key
-
     return {as_key(key): value for key, value in raw.items()}

@@ -31,6 +31,8 @@ import dataclasses
 
 import numpy as np
 
+from runtime.nn.dataflow import readers_of, writers_of
+
 NON_DECREASING = ("ReLU", "sigmoid", "tanh")
 NON_DECREASING_FOR_ALPHA_AT_LEAST_0 = ("leakyReLU", "PReLU", "linear")
 
@@ -78,8 +80,6 @@ def _producers(steps, blob, readers, writers, private) -> list[tuple[int, int, i
 
 def rewrites(steps, wanted, inputs) -> dict:
     """Step position -> ``step -> (attrs, params)`` for every deferral ``steps`` allow."""
-    from runtime.nn.execution import readers_of, writers_of
-
     readers, writers = readers_of(steps), writers_of(steps)
     kept = set(wanted) | set(inputs)
 

@@ -1,4 +1,4 @@
-"""Forward-only execution of compiled steps over named blobs.
+"""Runtime, neural-network layer: forward-only execution of compiled steps over named blobs.
 
 ``Network.run`` and the frozen part of a training step (``backprop.frozen_forward``) both run
 a :class:`Plan`, computed once per (steps, wanted outputs) and holding everything that does not
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from runtime.kernels import parallel
-from runtime.nn import epilogues as deferral
+from runtime.nn import epilogues
+from runtime.nn.dataflow import readers_of, writers_of
 from runtime.nn.layers.base import Shape, Step
 
 Rewrite = Callable[[Step], tuple[Any, dict]]
@@ -66,24 +67,6 @@ def free_plan(steps, wanted) -> tuple[tuple[str, ...], ...]:
         if name not in wanted:
             frees[index].append(name)
     return tuple(tuple(names) for names in frees)
-
-
-def readers_of(steps) -> dict[str, list[int]]:
-    """Blob name -> positions of the steps reading it."""
-    readers: dict[str, list[int]] = {}
-    for index, step in enumerate(steps):
-        for name in step.inputs:
-            readers.setdefault(name, []).append(index)
-    return readers
-
-
-def writers_of(steps) -> dict[str, list[int]]:
-    """Blob name -> positions of the steps writing it."""
-    writers: dict[str, list[int]] = {}
-    for index, step in enumerate(steps):
-        for name in step.outputs:
-            writers.setdefault(name, []).append(index)
-    return writers
 
 
 def concat_placements(steps, wanted, inputs) -> dict[str, tuple[str, int, int]]:
@@ -126,7 +109,7 @@ def make_plan(steps, wanted, *, shapes=None, defer: bool = True) -> Plan:
         frees=free_plan(steps, wanted),
         placements=placements,
         buffer_shapes={name: tuple(shapes[name]) for name in targets},
-        rewrites=deferral.rewrites(steps, wanted, inputs) if defer else {},
+        rewrites=epilogues.rewrites(steps, wanted, inputs) if defer else {},
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runtime.nn import execution
+from runtime.nn.dataflow import readers_of
 from runtime.nn.layers import REGISTRY, Shape, Step, get_kind, supported_kinds
 from runtime.nn.layers.squeeze import example_chw
 from updatable import spec as spec_io
@@ -344,19 +345,11 @@ def _preprocessing(spec, net, inputs) -> dict[str, ImagePreprocessing]:
     return result
 
 
-def _consumers(steps: list[Step]) -> dict[str, list[int]]:
-    readers: dict[str, list[int]] = {}
-    for index, step in enumerate(steps):
-        for name in step.inputs:
-            readers.setdefault(name, []).append(index)
-    return readers
-
-
 def _fuse_activations(network: Network) -> None:
     from runtime.nn.layers.activation import with_activation
 
     steps = network.steps
-    readers = _consumers(steps)  # indices stay valid: fused activations are dropped at the end
+    readers = readers_of(steps)  # indices stay valid: fused activations are dropped at the end
     absorbed = set()
     for index, step in enumerate(steps):
         blob = step.outputs[0] if len(step.outputs) == 1 else None

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.model.engines.pipeline import split_at
 from runtime.ort import deps
 from runtime.ort.artifacts import TrainingArtifacts, write_artifacts
 from runtime.ort.plan import CROSS_ENTROPY
@@ -201,10 +202,8 @@ class OrtTaskBackend:
         """Build from a prepared neural-network update (``runtime.training.network_update``): its
         network (the last model of a pipeline), its resolved hyperparameters and its frozen
         stages."""
-        from runtime.training.heads import head_engine, sub_model
-
-        head = sub_model(update.spec, update.positions)
-        _, frozen_features = head_engine(update.model.engine, update.positions)
+        head = spec_io.sub_model(update.spec, update.positions)
+        _, frozen_features = split_at(update.model.engine, update.positions)
         trainer = OrtTrainingBackend.create(head, update.values)
         return cls(trainer, frozen_features if update.positions else dict)
 

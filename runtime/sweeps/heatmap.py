@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.sweeps.report import FLAG_MARKS
+from runtime.sweeps.summary import FLAG_MARKS
 from updatable.spec import write_atomic
 
 

@@ -210,9 +210,9 @@ def _scores(context, spec, user: User, combination: dict, when: str) -> dict:
             f"test_loss{suffix}": None,
             f"test_accuracy{suffix}": accuracy,
         }
-    from runtime.training.network_update import prepare_update
+    from runtime.training.updates import open_update
 
-    update = prepare_update(
+    update = open_update(
         spec, _provider(context, user.train), ModelConfiguration(), Event(0), "numba"
     )
     train_loss, _ = _network_scores(update, update.source.provider, accuracy=False)

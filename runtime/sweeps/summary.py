@@ -27,6 +27,8 @@ import numpy as np
 from runtime.sweeps.space import SweepSpace, combination_key
 
 BAD_FLAGS = ("diverged", "failed", "underperforming")
+# how the reports mark each flag in a table cell
+FLAG_MARKS = {"diverged": "DIV", "failed": "FAIL", "underperforming": "LOW", "dominated": "dom"}
 
 
 @dataclass(frozen=True)

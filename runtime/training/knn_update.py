@@ -1,16 +1,21 @@
-"""What a kNN update task does: read and check every example, append them all, write them out.
+"""Runtime, training layer: what an ``UpdateTask`` runs for a kNN classifier (alone or at the
+end of a pipeline).
 
-Core ML's kNN update (update-task-semantics.md §A.9, [INFERRED]) validates *every* example
-before it adds any: each must be a non-nil feature provider whose input is a 1-D
+Core ML's kNN update (update-task-semantics.md §A.9, [INFERRED]): ``trainingBegin`` with empty
+metrics and parameters, then every example is read and checked, then all are appended (or
+none, if any is bad), then the completion with empty metrics. There are no epochs, batches,
+shuffle or losses; ``cancel`` and ``resume(parameters)`` have nothing to act on once the single
+pass started. Each example must be a non-nil feature provider whose input is a 1-D
 ``MLMultiArray`` of exactly ``numberOfDimensions`` values and whose label is a String or an
-Int64. The first bad example fails the task with one of Core ML's messages and nothing is
-added. Then the examples are appended after the existing samples in provider order; there is
-no epoch, batch, shuffle or loss. A ``[1, D]`` array where ``[D]`` is expected is the classic
-mistake (coremltools issue #913), and is refused.
+Int64; the first bad example fails the task with one of Core ML's messages and nothing is
+added. A ``[1, D]`` array where ``[D]`` is expected is the classic mistake (coremltools issue
+#913), and is refused.
 
-The three steps are separate so that ``UpdateTask`` can fail before touching the model:
+The three steps are separate so that the update can fail before touching the model:
 ``points, labels = collect_examples(provider, engine)``, then ``apply(engine, points,
-labels)``, then ``write_samples(spec, engine)`` when the app writes the model.
+labels)``, then ``write_samples(spec, engine)`` when the app writes the model. In a
+feature-extractor + kNN pipeline the frozen models before the kNN run once per example, in
+batches, to produce the embeddings that are appended.
 """
 
 from __future__ import annotations
@@ -21,13 +26,94 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from runtime.model import features
+from runtime.model.configuration import ParameterKey
 from runtime.model.engines.knn.engine import KnnEngine, KnnTrainingInfo
+from runtime.model.engines.pipeline import split_at
+from runtime.model.mlmodel import Model
+from runtime.training.events import Event
 from updatable import proto
 from updatable.edit.nested import KNN_TYPES, locate
-from updatable.errors import KnnUpdateError
+from updatable.errors import KnnUpdateError, ParameterError
 
 _TYPE_NAMES = {str: "String", int: "Int64"}
+EMBEDDING_BATCH = 64  # examples per frozen-stage call when a pipeline computes embeddings
 
+
+class _Embedded:
+    """A provider view whose examples carry the kNN input computed by the frozen stages."""
+
+    def __init__(self, provider, inputs, run_frozen, input_name, label_names):
+        self.provider, self.inputs, self.run_frozen = provider, inputs, run_frozen
+        self.input_name, self.label_names = input_name, label_names
+        self.count = int(provider.count)
+        self._rows: list = []
+
+    def prepare(self) -> None:
+        examples = []
+        for index in range(self.count):
+            example = self.provider.features(index)
+            if example is None:
+                raise KnnUpdateError(f"Received nil MLFeatureProvider for index {index}", index)
+            examples.append(example)
+        for first in range(0, self.count, EMBEDDING_BATCH):
+            chunk = examples[first:first + EMBEDDING_BATCH]
+            try:
+                batch = features.to_batch(self.inputs, chunk)
+            except Exception as exc:
+                raise KnnUpdateError(
+                    f"examples {first}..{first + len(chunk) - 1}: {exc}", first) from None
+            embedded = self.run_frozen(batch)[self.input_name]
+            for offset, example in enumerate(chunk):
+                label = next((example[n] for n in self.label_names if n in example), None)
+                self._rows.append({self.input_name: embedded[offset].reshape(-1),
+                                   self.label_names[0]: label})
+
+    def features(self, index: int):
+        return self._rows[index]
+
+
+class KnnUpdate:
+    """A kNN classifier (or pipeline ending in one) prepared for an update task."""
+
+    def __init__(self, spec, path, positions, provider, configuration):
+        self.spec, self.path, self.positions = spec, path, positions
+        self.configuration = configuration
+        self.model = Model.compile(spec, configuration, path=path)
+        self.engine, run_frozen = split_at(self.model.engine, positions)
+        info = self.engine.training_info
+        if positions:
+            labels = [info.label_name, spec.description.predictedFeatureName]
+            inputs = [f for f in spec.description.input if not f.type.isOptional]
+            self.provider = _Embedded(provider, inputs, run_frozen, info.input_name, labels)
+        else:
+            self.provider = provider
+
+    def run(self, task) -> None:
+        task.notify(Event.TRAINING_BEGIN, {})
+        task.check_stop()
+        if isinstance(self.provider, _Embedded):
+            self.provider.prepare()
+        points, labels = collect_examples(self.provider, self.engine)
+        apply(self.engine, points, labels)
+        return None
+
+    def set_parameters(self, parameters) -> None:
+        del parameters  # nothing is adjustable during a kNN update
+
+    def parameters_snapshot(self) -> dict:
+        return {}
+
+    def parameter_value(self, key: ParameterKey):
+        if key == ParameterKey.NUMBER_OF_NEIGHBORS:
+            return self.engine.k
+        raise ParameterError(f"a kNN classifier has no readable parameter '{key}'")
+
+    def updated_spec(self) -> proto.Model:
+        return write_samples(self.spec, self.engine)
+
+    def updated_model(self) -> Model:
+        return Model.compile(self.updated_spec(), self.configuration, path=self.path)
 
 def collect_examples(provider, engine_info: KnnEngine | KnnTrainingInfo) -> tuple[NDArray, list]:
     """Read and validate every example of ``provider``; nothing is appended here.

@@ -1,10 +1,11 @@
-"""What an ``UpdateTask`` runs: the neural-network update and the kNN update.
+"""Runtime, training layer: what an ``UpdateTask`` runs for a neural network.
 
-:func:`prepare_update` loads and validates the model, resolves the hyperparameters against
-the configuration's overrides (raising on an invalid value, as Core ML's initializer throws)
-and returns an update object the task drives: ``run(task)``, ``set_parameters``,
-``parameters_snapshot``, ``parameter_value``, ``updated_spec`` and ``updated_model``.
-Pipelines train only their last model, fed by the frozen models before it.
+:class:`NeuralNetworkUpdate` is the update :func:`~runtime.training.updates.open_update` prepares
+for a neural network (alone, or the last model of a pipeline, fed by the frozen models before
+it): hyperparameters resolved against the configuration's overrides (an invalid value raises,
+as Core ML's initializer throws), the trainable slice cut, the backend chosen. The task drives
+it through ``run(task)``, ``set_parameters``, ``parameters_snapshot``, ``parameter_value``,
+``updated_spec`` and ``updated_model``.
 """
 
 from __future__ import annotations
@@ -14,35 +15,19 @@ import numpy as np
 from runtime.model.configuration import (
     Constraint,
     Hyperparameter,
-    ModelConfiguration,
     ParameterKey,
     network_hyperparameters,
     resolve,
 )
+from runtime.model.engines.pipeline import split_at
 from runtime.model.mlmodel import Model
 from runtime.training import backprop, optim
 from runtime.training.backend import NumbaBackend, TrainingSource, loop_settings
-from runtime.training.heads import head_engine, head_of, load_for_update, sub_model
+from runtime.training.events import Event, MetricKey
 from runtime.training.loop import Hooks, LoopState, run_epoch
-from runtime.training.task import Event, MetricKey
 from updatable import proto
 from updatable import spec as spec_io
-from updatable.errors import ParameterError, UnsupportedModelError
-
-
-def prepare_update(model, training_data, configuration: ModelConfiguration, events: Event,
-                   backend: str):
-    spec, path = load_for_update(model)
-    head, positions = head_of(spec)
-    kind = spec_io.model_type(head)
-    if kind == "kNearestNeighborsClassifier":
-        from runtime.training.knn_task import KnnUpdate
-
-        return KnnUpdate(spec, path, positions, training_data, configuration)
-    if kind in spec_io.NEURAL_NETWORK_TYPES:
-        return NeuralNetworkUpdate(spec, path, positions, training_data, configuration, events,
-                                   backend)
-    raise UnsupportedModelError(f"cannot update a model of type '{kind}'")
+from updatable.errors import ParameterError
 
 
 class _TaskHooks(Hooks):
@@ -73,8 +58,8 @@ class NeuralNetworkUpdate:
         self.spec, self.path, self.positions = spec, path, positions
         overrides = configuration.normalized_parameters()
         self.configuration = configuration
-        self.model = self._compile(spec)
-        head = sub_model(spec, positions)
+        self.model = Model.compile(spec, configuration, path=path)
+        head = spec_io.sub_model(spec, positions)
         network = spec_io.network(head)
         self.table: dict[str, Hyperparameter] = network_hyperparameters(network.updateParams)
         if "seed" not in self.table:  # without a seed in the model any Int64 may be given
@@ -85,7 +70,7 @@ class NeuralNetworkUpdate:
         self.learning_rate = float(self.values["learningRate"])
         self.last_epoch_loss: float | None = None
 
-        compiled_head, frozen_features = head_engine(self.model.engine, positions)
+        compiled_head, frozen_features = split_at(self.model.engine, positions)
         self.head_engine = compiled_head
         if not network.updateParams.lossLayers:
             raise ParameterError("the model has no loss layer; add one with set_loss()")
@@ -188,16 +173,8 @@ class NeuralNetworkUpdate:
 
         spec = proto.Model()
         spec.CopyFrom(self.spec)
-        write_weights(sub_model(spec, self.positions), self.backend.weights())
+        write_weights(spec_io.sub_model(spec, self.positions), self.backend.weights())
         return spec
 
     def updated_model(self) -> Model:
-        return self._compile(self.updated_spec())
-
-    def _compile(self, spec) -> Model:
-        from runtime.model.mlmodel import compile_engine
-
-        base_dir = self.path.parent if self.path is not None else None
-        parameters = self.configuration.normalized_parameters()
-        engine = compile_engine(spec, parameters=parameters, base_dir=base_dir)
-        return Model(spec, engine, self.path, self.configuration)
+        return Model.compile(self.updated_spec(), self.configuration, path=self.path)

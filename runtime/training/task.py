@@ -29,12 +29,14 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum, IntFlag, StrEnum
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from runtime.model.configuration import ModelConfiguration, ParameterKey, as_key
+from runtime.training.events import Event, MetricKey
 from runtime.training.loop import StopTraining
+from runtime.training.updates import open_update
 from updatable.errors import UpdatableError
 
 
@@ -46,22 +48,6 @@ class TaskState(IntEnum):
     CANCELLING = 3
     COMPLETED = 4
     FAILED = 5
-
-
-class Event(IntFlag):
-    """``MLUpdateProgressEvent`` (an option set)."""
-
-    TRAINING_BEGIN = 1 << 0
-    EPOCH_END = 1 << 1
-    MINI_BATCH_END = 1 << 2
-
-
-class MetricKey(StrEnum):
-    """``MLMetricKey``; members compare and hash equal to their Core ML names."""
-
-    LOSS_VALUE = "lossValue"
-    EPOCH_INDEX = "epochIndex"
-    MINI_BATCH_INDEX = "miniBatchIndex"
 
 
 class ModelInvalidatedError(UpdatableError, RuntimeError):
@@ -164,14 +150,12 @@ class UpdateTask:
         completion_handler: Callable[[UpdateContext], None] | None = None,
         backend: str = "numba",
     ):
-        from runtime.training.network_update import prepare_update
-
         if progress_handlers is None:
             progress_handlers = UpdateProgressHandlers(completion_handler=completion_handler)
         self.task_identifier = str(uuid.uuid4())
         self._handlers = progress_handlers
         self._configuration = configuration or ModelConfiguration()
-        self._update = prepare_update(
+        self._update = open_update(
             model, training_data, self._configuration, self._handlers.events, backend
         )
         self._lock = threading.Condition()

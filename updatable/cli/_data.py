@@ -93,8 +93,8 @@ def _class_labels(head) -> tuple | None:
 
 def training_schema(spec) -> Schema:
     """The inputs and training target of an updatable model (``trainingInput`` minus inputs)."""
-    from runtime.training.heads import head_of
     from updatable.errors import UnsupportedModelError
+    from updatable.spec import trained_model
 
     if not spec.isUpdatable:
         raise UnsupportedModelError(
@@ -111,7 +111,7 @@ def training_schema(spec) -> Schema:
             "compares with); is it updatable? See `updatable inspect MODEL`"
         )
     target = targets[0]
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     label_type = _label_type(target)
     size = 1
     if label_type is None and _kind(target) == "multiArrayType":

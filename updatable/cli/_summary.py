@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import Counter
 
 from updatable import proto
-from updatable.edit.nested import pipeline_models
 from updatable.params import describe_proto
 from updatable.spec import (
     NEURAL_NETWORK_TYPES,
     PIPELINE_TYPES,
     layer_kind,
     model_type,
+    pipeline_models,
     weight_params,
 )
 

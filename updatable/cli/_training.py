@@ -128,10 +128,9 @@ def _close(display) -> None:
 def model_epochs(spec) -> int:
     """The default of the model's ``epochs`` parameter."""
     from runtime.model.configuration import network_hyperparameters
-    from runtime.training.heads import head_of
-    from updatable.spec import network
+    from updatable.spec import network, trained_model
 
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     return int(network_hyperparameters(network(head).updateParams)["epochs"].default)
 
 

@@ -117,13 +117,12 @@ def _check_options(args, is_knn: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the model and data, train on the path the options choose, write the result."""
-    from runtime.training.heads import head_of
     from updatable.cli._data import read_data, training_schema
     from updatable.cli._progress import Output
-    from updatable.spec import load, model_type
+    from updatable.spec import load, model_type, trained_model
 
     spec = load(args.model)
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     is_knn = model_type(head) == "kNearestNeighborsClassifier"
     _check_options(args, is_knn)
     schema = training_schema(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from updatable import proto
 from updatable.errors import SurgeryError, UnsupportedModelError
-from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, model_type
+from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, model_type, pipeline_models
 
 KNN_TYPES = ("kNearestNeighborsClassifier",)
 
@@ -22,18 +22,6 @@ _HINTS = {
     "kNearestNeighborsClassifier": "a kNN classifier is updatable as a whole "
     "(updatable.make_knn_classifier); it has no layers",
 }
-
-
-def pipeline_models(spec: proto.Model):
-    """The repeated ``models`` field of any of the three pipeline types."""
-    kind = model_type(spec)
-    if kind == "pipeline":
-        return spec.pipeline.models
-    if kind in ("pipelineClassifier", "pipelineRegressor"):
-        return getattr(spec, kind).pipeline.models
-    raise UnsupportedModelError(
-        f"expected a pipeline model ({', '.join(PIPELINE_TYPES)}); got {kind}"
-    )
 
 
 def locate(

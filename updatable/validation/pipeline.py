@@ -12,30 +12,15 @@ updatable may keep layer-level flags. Pipelines never check ``trainingInput``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 from updatable import proto
+from updatable.spec import pipeline_models, pipeline_of
 from updatable.validation.generic import is_equivalent
 from updatable.validation.issues import MODEL_PARAMS, TYPE_MISMATCH, UPD_CONFIG, At, Issue, Rule
 
-PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 # What Core ML prints for "model" in P4 / P5: the protobuf type name of the description.
 _DESCRIPTION_TYPE = "CoreML.Specification.ModelDescription"
-
-
-def pipeline_of(model: proto.Model):
-    """The ``Pipeline`` message of a pipeline, pipeline classifier or pipeline regressor."""
-    kind = model.WhichOneof("Type")
-    if kind == "pipeline":
-        return model.pipeline
-    return getattr(model, kind).pipeline
-
-
-def pipeline_models(model: proto.Model) -> Sequence[proto.Model]:
-    """The sub-models of a pipeline, in order; empty for any other model type."""
-    if model.WhichOneof("Type") not in PIPELINE_TYPES:
-        return ()
-    return pipeline_of(model).models
 
 
 def models_present(model: proto.Model, at: At) -> Iterator[Issue]:

@@ -44,6 +44,7 @@ from collections.abc import Iterator
 
 from updatable import proto
 from updatable.errors import ValidationError
+from updatable.spec import pipeline_models
 from updatable.validation import backprop as bp
 from updatable.validation import generic as g
 from updatable.validation import knn, nn
@@ -166,7 +167,7 @@ def lint_issues(model: proto.Model, at: At = TOP) -> Iterator[Issue]:
     """Every finding of our own lint rules, for ``model`` and each model of a pipeline."""
     for rule in _lint_rules():
         yield from rule(model, at)
-    for index, sub_model in enumerate(pipe.pipeline_models(model)):
+    for index, sub_model in enumerate(pipeline_models(model)):
         yield from lint_issues(sub_model, at.sub(index))
 
 

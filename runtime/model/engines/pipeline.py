@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from runtime.model.linked import resolve_linked
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, UnsupportedModelError
 
@@ -47,14 +48,13 @@ class PipelineEngine:
     stages: list[Stage]
 
     @classmethod
-    def compile(cls, spec, *, parameters=None, base_dir=None) -> PipelineEngine:
-        from runtime.model.mlmodel import compile_engine
-
+    def compile(cls, spec, *, parameters=None, base_dir=None, compile_stage) -> PipelineEngine:
+        """Compile every sub-model with ``compile_stage(spec, parameters=, base_dir=)``: the
+        engine table's own ``compile_engine``, handed in by it (a pipeline holds any type)."""
         kind = spec_io.model_type(spec)
         if kind not in spec_io.PIPELINE_TYPES:
             raise UnsupportedModelError(f"expected a pipeline model; got '{kind}'")
-        container = getattr(spec, kind)
-        pipeline = container if kind == "pipeline" else container.pipeline
+        pipeline = spec_io.pipeline_of(spec)
         if not pipeline.models:
             raise UnsupportedModelError("Pipeline must contain one or more models.")
         parameters = dict(parameters or {})
@@ -68,8 +68,6 @@ class PipelineEngine:
             name = pipeline.names[position] if position < len(pipeline.names) else None
             sub_spec, sub_dir, path = sub, base_dir, None
             if spec_io.model_type(sub) == "linkedModel":
-                from runtime.model.linked import resolve_linked
-
                 path = resolve_linked(sub, base_dir=base_dir, parameters=parameters, scope=name)
                 sub_spec, sub_dir = spec_io.load(path), path.parent
             # a layer-scoped weight reaches the sub-model that has that layer
@@ -77,7 +75,7 @@ class PipelineEngine:
             own = {k: v for k, v in parameters.items() if k not in weight_keys or k.scope in layers}
             weight_keys -= {k for k in weight_keys if k.scope in layers}
             stage_parameters = _scoped_to(own, name)
-            engine = compile_engine(sub_spec, parameters=stage_parameters, base_dir=sub_dir)
+            engine = compile_stage(sub_spec, parameters=stage_parameters, base_dir=sub_dir)
             stages.append(
                 Stage(
                     name,
@@ -152,3 +150,26 @@ def _check_flow(spec, stages: list[Stage]) -> None:
             f"the pipeline declares outputs {missing}, which no sub-model produces; produced: "
             f"{sorted(available)}"
         )
+
+
+def split_at(engine, positions: list[int]):
+    """The compiled model at ``positions`` (pipeline indices, as ``updatable.spec.trained_model``
+    returns) inside ``engine``, and a function that runs the frozen stages in front of it.
+
+    ``frozen_features(batch) -> pool`` runs, for every pipeline on the path, the stages before
+    the one that leads on, and returns the batch extended with their outputs: what the model at
+    ``positions`` reads. With no positions it is ``engine`` itself and the batch unchanged.
+    """
+    prefixes = []
+    for position in positions:
+        prefixes.append((engine, position))
+        engine = engine.stages[position].engine
+
+    def frozen_features(batch: dict) -> dict:
+        pool = dict(batch)
+        for pipeline_engine, position in prefixes:
+            for stage in pipeline_engine.stages[:position]:
+                pool.update(stage.engine.run({n: pool[n] for n in stage.inputs if n in pool}))
+        return pool
+
+    return engine, frozen_features

@@ -1,6 +1,6 @@
 """k-nearest-neighbours classifier at run time: engine, indexes, sample store, update.
 
-``KnnEngine`` runs ``kNearestNeighborsClassifier`` models (``runtime.model.mlmodel.ENGINES``);
+``KnnEngine`` runs ``kNearestNeighborsClassifier`` models (``runtime.model.engines.ENGINES``);
 ``runtime.training.knn_update`` is what a kNN update task does; ``linear`` and ``kdtree`` are the
 two index kinds of ``NearestNeighborsIndex``, which always agree (same neighbours, same tie order).
 """
