@@ -122,7 +122,7 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     """Train one contender; returns per-epoch times, losses and memory figures."""
     import updatable
     from runtime.model.configuration import ModelConfiguration
-    from runtime.training.backend import TrainingBatch
+    from runtime.training.examples import TrainingBatch
     from runtime.training.loop import batch_count, batch_indices
     from runtime.training.shuffle import ShuffleOrder
     from runtime.training.task import Event

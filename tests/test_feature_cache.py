@@ -9,7 +9,7 @@ import pytest
 import runtime
 from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, FrozenFeatures
 from runtime.jobs.feature_keys import content_keys
-from runtime.training.backend import TrainingBatch
+from runtime.training.examples import TrainingBatch
 from runtime.training.providers import ArrayBatchProvider
 from tests.test_session_fixtures import (
     Augmenting,

@@ -26,7 +26,8 @@ PACKAGES = ("updatable", "runtime")
 
 # Lowest first. Each layer may import itself and the layers before it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("spec base", ("updatable.errors", "updatable.proto", "updatable.spec", "updatable.params")),
+    ("spec base", ("updatable.errors", "updatable.proto", "updatable.spec", "updatable.params",
+                   "updatable.lazy")),
     ("spec validation", ("updatable.validation/",)),
     ("spec editing", ("updatable.edit/",)),
     ("spec facade", ("updatable",)),

@@ -6,7 +6,7 @@ command that only inspects a model never loads the surgery or validation modules
 
 from __future__ import annotations
 
-import importlib
+from updatable.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -41,22 +41,11 @@ _EXPORTS = {
     "UnknownArgumentError": "updatable.errors",
     "make_pipeline": "updatable.edit.pipeline",
     "make_linked_model": "updatable.edit.pipeline",
-    "validate": "updatable.validation",
-    "check": "updatable.validation",
-    "Issue": "updatable.validation",
+    "validate": "updatable.validation.validator",
+    "check": "updatable.validation.validator",
+    "Issue": "updatable.validation.issues",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'updatable' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.model.configuration import describe
+from runtime.model.hyperparameters import describe
 from runtime.tools.plots import Curve, Panel, save_loss_curves
 
 if TYPE_CHECKING:

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.jobs.feature_keys import KeyedBatch, content_keys
-from runtime.training.backend import TrainingBatch
+from runtime.training.examples import TrainingBatch
 from updatable import proto
 from updatable.errors import SessionMismatchError
 

@@ -9,9 +9,9 @@ about 2^-128 by accident), so a key stands for the frozen features of its exampl
 batch provider returned, *before* conversion, when they are numeric arrays: conversion is a
 deterministic function of those bytes, dtype and shape, so a cached example needs neither
 its conversion nor its stacking into the batch, only its target. It reads the provider
-exactly as :class:`~runtime.training.backend.TrainingSource` does (one ``features(i)`` per index, in
-batch order), so a provider that augments on the fly draws the same augmentations with the
-cache on or off. Raw-value keys carry the tag ``raw`` and never equal a converted key.
+exactly as :class:`~runtime.training.examples.TrainingSource` does (one ``features(i)`` per
+index, in batch order), so a provider that augments on the fly draws the same augmentations
+with the cache on or off. Raw-value keys carry the tag ``raw`` and never equal a converted key.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class KeyedBatch:
 
 
 class KeyedSource:
-    """A :class:`~runtime.training.backend.TrainingSource` read for a cache: ``fetch`` reads every
+    """A :class:`~runtime.training.examples.TrainingSource` read for a cache: ``fetch`` reads every
     example and converts its target at once, and its inputs only when asked."""
 
     def __init__(self, source):

@@ -33,10 +33,11 @@ from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, Froze
 from runtime.jobs.feature_keys import KeyedSource
 from runtime.jobs.job import JobResult
 from runtime.jobs.progress import Metric, Phase, Progress
-from runtime.jobs.snapshots import Snapshot, checkpoint_payload, spec_with_weights
+from runtime.jobs.snapshots import Snapshot, checkpoint_payload
 from runtime.jobs.stopping import EarlyStopping, criterion_key
 from runtime.model.mlmodel import Model
 from runtime.training.loop import Hooks, LoopState, StopTraining, run_epoch
+from runtime.training.writeback import spec_with_weights
 
 CROSS_ENTROPY = "categoricalCrossEntropyLossLayer"
 

@@ -40,7 +40,8 @@ from runtime.jobs.feature_keys import content_keys
 from runtime.jobs.job import Job
 from runtime.jobs.progress import Phase
 from runtime.jobs.setup import open_job_update, prepare_run
-from runtime.jobs.snapshots import from_checkpoint, spec_with_weights
+from runtime.jobs.snapshots import from_checkpoint
+from runtime.training.writeback import spec_with_weights
 from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import ParameterError, SessionMismatchError

@@ -11,7 +11,7 @@ from pathlib import Path
 from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, frozen_fingerprint
 from runtime.jobs.runner import JobRunner, RunPlan, reported_metrics
 from runtime.jobs.stopping import as_criteria, check_available
-from runtime.training.backend import TrainingSource
+from runtime.training.examples import TrainingSource
 from runtime.training.network_update import NeuralNetworkUpdate
 from runtime.training.task import Event
 from runtime.training.updates import load_for_update

@@ -137,17 +137,3 @@ def from_checkpoint(checkpoint: Checkpoint) -> tuple[Snapshot, Snapshot | None]:
                 prefix=BEST,
             )
     return snapshot, best
-
-
-def spec_with_weights(spec, weights: dict[str, dict[str, np.ndarray]]):
-    """A copy of ``spec`` whose trained model (the network, or the last model of nested
-    pipelines) holds ``weights`` (``{layer: {"weights", "bias"}}``, Core ML layout)."""
-    from runtime.training.writeback import write_weights
-    from updatable import proto
-    from updatable.spec import trained_model
-
-    copy = proto.Model()
-    copy.CopyFrom(spec)
-    head, _ = trained_model(copy)
-    write_weights(head, weights)
-    return copy

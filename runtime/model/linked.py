@@ -30,38 +30,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtime.model.configuration import as_key
+from runtime.model.configuration import lookup_parameter
 from updatable import proto
-from updatable.errors import LinkedModelNotFoundError, ModelFileError, ParameterError
+from updatable.errors import LinkedModelNotFoundError, ModelFileError
 from updatable.spec import load
 
 FILE_NAME_KEY = "linkedModelFileName"
 SEARCH_PATH_KEY = "linkedModelSearchPath"
 BUNDLE_MAIN_ENV = "UPDATABLE_BUNDLE_MAIN"
 _BUNDLE_IDENTIFIER = re.compile(r"^\$BUNDLE_IDENTIFIER\((.*)\)$")
-
-
-def lookup_parameter(
-    parameters: Mapping[Any, Any] | None, name: str, *, scope: str | None = None
-) -> Any | None:
-    """The load-time override for ``name``: the key scoped to ``scope`` wins over the bare key.
-
-    Keys are ``runtime.ParameterKey`` objects or Core ML names (``"numberOfNeighbors"``); keys
-    this module does not know are left to their owners. Returns ``None`` when not overridden.
-    """
-    found = None
-    for key, value in (parameters or {}).items():
-        try:
-            key = as_key(key)
-        except ParameterError:
-            continue
-        if key.name != name:
-            continue
-        if key.scope is None and found is None:
-            found = value
-        elif scope is not None and key.scope == scope:
-            return value
-    return found
 
 
 def resolve_linked(

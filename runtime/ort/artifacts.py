@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.model.configuration import ParameterKey, as_key, network_hyperparameters, resolve
+from runtime.model.configuration import ParameterKey, as_key
+from runtime.model.hyperparameters import network_hyperparameters, resolve
 from runtime.ort import deps
 from runtime.ort.export import Fetch, convert_network
 from runtime.ort.onnx_graph import IR_VERSION
@@ -241,11 +242,11 @@ def _hyperparameter_table(table) -> dict[str, dict]:
     described = {}
     for name, parameter in table.items():
         entry: dict[str, Any] = {"default": parameter.default, "type": parameter.kind.__name__}
-        constraint = parameter.constraint
-        if constraint.kind == "range":
-            entry["range"] = [constraint.low, constraint.high]
-        elif constraint.kind == "set":
-            entry["set"] = list(constraint.values)
+        allowed = parameter.allowed
+        if allowed is not None and allowed.range is not None:
+            entry["range"] = list(allowed.range)
+        elif getattr(allowed, "choices", None) is not None:
+            entry["set"] = list(allowed.choices)
         described[name] = entry
     return described
 

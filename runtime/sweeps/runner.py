@@ -175,7 +175,7 @@ def _failure(error) -> dict:
     """Status columns: ``ok``, or ``failed`` with the error and its kind."""
     if error is None:
         return {"status": "ok", "error": None, "error_kind": None}
-    from runtime.training.backend import ExampleError
+    from runtime.training.examples import ExampleError
     from runtime.training.loop import TrainingError
     from updatable.errors import FeatureError, KnnUpdateError
 
@@ -228,7 +228,7 @@ def _scores(context, spec, user: User, combination: dict, when: str) -> dict:
 
 def _network_scores(update, provider, *, accuracy: bool) -> tuple[float | None, float | None]:
     """Mean loss (as training computes it) and argmax accuracy over a provider's examples."""
-    from runtime.training.backend import TrainingSource
+    from runtime.training.examples import TrainingSource
 
     base = update.source
     source = TrainingSource(

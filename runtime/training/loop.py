@@ -139,3 +139,18 @@ def run_epoch(
     if settings.reshuffle_each_epoch:
         state.order.reshuffle()
     return epoch_loss
+
+
+def loop_settings(values: dict, events_epoch_end: bool, ml_compute: bool) -> LoopSettings:
+    """Core ML's loop behaviour for these hyperparameter values (see the module docstring)."""
+    return LoopSettings(
+        epochs=int(values["epochs"]),
+        batch_size=int(values["miniBatchSize"]),
+        shuffle=bool(values["shuffle"]),
+        seed=values.get("seed"),
+        partial_last_batch=ml_compute,
+        mean_epoch_loss=ml_compute,
+        # the default engine reshuffles inside its epoch callback, which it installs only
+        # when the app subscribed to epochEnd (see the module docstring)
+        reshuffle_each_epoch=ml_compute or events_epoch_end,
+    )

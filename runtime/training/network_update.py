@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.model.configuration import (
-    Constraint,
-    Hyperparameter,
-    ParameterKey,
-    network_hyperparameters,
-    resolve,
-)
+from runtime.model.configuration import ParameterKey
 from runtime.model.engines.pipeline import split_at
+from runtime.model.hyperparameters import Hyperparameter, network_hyperparameters, resolve
 from runtime.model.mlmodel import Model
 from runtime.training import backprop, optim
-from runtime.training.backend import NumbaBackend, TrainingSource, loop_settings
+from runtime.training.backend import NumbaBackend
 from runtime.training.events import Event, MetricKey
-from runtime.training.loop import Hooks, LoopState, run_epoch
+from runtime.training.examples import TrainingSource
+from runtime.training.loop import Hooks, LoopState, loop_settings, run_epoch
+from runtime.training.writeback import spec_with_weights
 from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import ParameterError
@@ -63,7 +60,7 @@ class NeuralNetworkUpdate:
         network = spec_io.network(head)
         self.table: dict[str, Hyperparameter] = network_hyperparameters(network.updateParams)
         if "seed" not in self.table:  # without a seed in the model any Int64 may be given
-            self.table["seed"] = Hyperparameter("seed", None, Constraint("none"), int)
+            self.table["seed"] = Hyperparameter("seed", None, int)
         self.values = resolve(self.table, overrides, "this neural network")
         if self.values.get("seed") is None:
             self.values.pop("seed")
@@ -169,12 +166,7 @@ class NeuralNetworkUpdate:
         return np.array(arrays[field], dtype=np.float32, copy=True)
 
     def updated_spec(self) -> proto.Model:
-        from runtime.training.writeback import write_weights
-
-        spec = proto.Model()
-        spec.CopyFrom(self.spec)
-        write_weights(spec_io.sub_model(spec, self.positions), self.backend.weights())
-        return spec
+        return spec_with_weights(self.spec, self.backend.weights())
 
     def updated_model(self) -> Model:
         return Model.compile(self.updated_spec(), self.configuration, path=self.path)

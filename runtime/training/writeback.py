@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import LayerNotFoundError
 
@@ -37,3 +38,13 @@ def write_weights(model_spec, trained: dict[str, dict[str, np.ndarray]]) -> None
         params = getattr(layer, spec_io.layer_kind(layer))
         for key, values in arrays.items():
             set_weight_values(getattr(params, FIELDS[key]), values)
+
+
+def spec_with_weights(spec: proto.Model, weights: dict[str, dict[str, np.ndarray]]) -> proto.Model:
+    """A copy of ``spec`` whose trained model (the network, or the last model of nested
+    pipelines) holds ``weights`` (``{layer: {"weights", "bias"}}``, Core ML layout)."""
+    copy = proto.Model()
+    copy.CopyFrom(spec)
+    trained, _ = spec_io.trained_model(copy)
+    write_weights(trained, weights)
+    return copy

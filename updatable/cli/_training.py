@@ -44,7 +44,7 @@ def _wait(task) -> None:
 
 
 def _settings(values: dict) -> str:
-    from runtime.model.configuration import describe
+    from runtime.model.hyperparameters import describe
 
     return describe(values)
 
@@ -127,7 +127,7 @@ def _close(display) -> None:
 
 def model_epochs(spec) -> int:
     """The default of the model's ``epochs`` parameter."""
-    from runtime.model.configuration import network_hyperparameters
+    from runtime.model.hyperparameters import network_hyperparameters
     from updatable.spec import network, trained_model
 
     head, _ = trained_model(spec)

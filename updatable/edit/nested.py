@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from updatable import proto
 from updatable.errors import SurgeryError, UnsupportedModelError
-from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, model_type, pipeline_models
+from updatable.spec import (
+    NEURAL_NETWORK_TYPES,
+    PIPELINE_TYPES,
+    model_type,
+    pipeline_models,
+    sub_model,
+    trained_model,
+)
 
 KNN_TYPES = ("kNearestNeighborsClassifier",)
 
@@ -38,14 +45,10 @@ def locate(
     """
     if not isinstance(spec, proto.Model):
         raise TypeError(f"{action} expects a Core ML Model message; got {type(spec).__name__}")
-    pipelines: list[proto.Model] = []
-    current = spec
-    while model_type(current) in PIPELINE_TYPES:
-        models = pipeline_models(current)
-        if not models:
-            raise UnsupportedModelError(f"{action}: the pipeline has no models")
-        pipelines.append(current)
-        current = models[-1]
+    current, positions = trained_model(spec)
+    pipelines = [sub_model(spec, positions[:depth]) for depth in range(len(positions))]
+    if model_type(current) in PIPELINE_TYPES:  # the walk ended at an empty pipeline
+        raise UnsupportedModelError(f"{action}: the pipeline has no models")
     kind = model_type(current)
     if kind not in kinds:
         where = "the last model of the pipeline is" if pipelines else "the model is"

@@ -40,11 +40,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.kernels.knn import JIT
-from runtime.model.configuration import Constraint, Hyperparameter
+from runtime.model.configuration import lookup_parameter
 from runtime.model.engines.knn.kdtree import KdTreeIndex
 from runtime.model.engines.knn.linear import LinearIndex
 from runtime.model.engines.knn.store import SampleStore
-from runtime.model.linked import lookup_parameter
+from runtime.model.hyperparameters import Hyperparameter
 from updatable import proto
 from updatable.errors import FeatureError, UnsupportedModelError, ValidationError
 
@@ -229,9 +229,7 @@ def _number_of_neighbors(knn, parameters) -> int:
             f"Default Value ({message.defaultValue}) for '{NUMBER_OF_NEIGHBORS}' expected to "
             "be a positive value."
         )
-    parameter = Hyperparameter(
-        NUMBER_OF_NEIGHBORS, int(message.defaultValue), Constraint.of(message), int
-    )
+    parameter = Hyperparameter.of(NUMBER_OF_NEIGHBORS, message, int)
     override = lookup_parameter(parameters, NUMBER_OF_NEIGHBORS)
     k = parameter.default if override is None else parameter.check(override)
     if k <= 0:
