@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             spec, provider = demo_model_and_data(args.examples, args.epochs)
         else:
             import updatable
-            from updatable.cli._data import read_data, training_schema
+            from updatable.cli._data_files import read_data, training_schema
 
             spec = updatable.load(args.model)
             provider = read_data(args.data, training_schema(spec)).provider()

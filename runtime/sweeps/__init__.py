@@ -12,7 +12,7 @@ re-run resumes (:mod:`~runtime.sweeps.store`), and reports per-combination stati
 from __future__ import annotations
 
 from runtime.sweeps.api import SweepTable, run_sweep
-from runtime.sweeps.data import Examples, load_examples
+from runtime.sweeps.examples import Examples, load_examples
 from runtime.sweeps.executors import DaskExecutor, LocalExecutor, SerialExecutor
 from runtime.sweeps.space import SweepSpace, enumerate_space
 from runtime.sweeps.summary import Thresholds

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from runtime.sweeps.data import Examples, load_examples
+from runtime.sweeps.examples import Examples, load_examples
 from runtime.sweeps.executors import DEFAULT_RETRIES, make_executor
 from runtime.sweeps.feed import feed_plan
 from runtime.sweeps.recommend import Recommendation, recommend
@@ -107,7 +107,7 @@ def run_sweep(
         users: a users spec such as ``"20x3classes:5shots:10test:seed=0"``
             (:class:`UsersSpec`).
         data: ``"mnist"``, ``"sklearn"``, ``"digits"``, an ``.npz`` path with ``x``/``y``,
-            an ``(x, y)`` pair or :class:`Examples` (:mod:`runtime.sweeps.data`).
+            an ``(x, y)`` pair or :class:`Examples` (:mod:`runtime.sweeps.examples`).
         values, params, lr_grid, grid, int_grid: the grid (:func:`enumerate_space`).
         out: output directory for the append-only results, the manifest and the reports;
             re-running with the same directory skips finished tasks. ``None``: memory only.

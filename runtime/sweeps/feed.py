@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.sweeps.data import Examples
+from runtime.sweeps.examples import Examples
 from updatable import proto
 from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import SweepError

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from updatable.cli._progress import Output, fmt_loss, fmt_percent
 
 if TYPE_CHECKING:
-    from updatable.cli._data import Dataset
+    from updatable.cli._data_files import Dataset
 
 EXIT_CANCELLED = 130
 POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled promptly

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print."""
     from runtime.model.mlmodel import Model
     from runtime.tools.evaluation import evaluate
-    from updatable.cli._data import evaluation_schema, read_data
+    from updatable.cli._data_files import evaluation_schema, read_data
     from updatable.spec import load
 
     spec = load(args.model)

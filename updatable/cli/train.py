@@ -117,7 +117,7 @@ def _check_options(args, is_knn: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the model and data, train on the path the options choose, write the result."""
-    from updatable.cli._data import read_data, training_schema
+    from updatable.cli._data_files import read_data, training_schema
     from updatable.cli._progress import Output
     from updatable.spec import load, model_type, trained_model
 
