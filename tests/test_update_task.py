@@ -351,7 +351,7 @@ def test_a_finished_task_frees_its_network_without_waiting_for_the_cyclic_collec
     task.resume()
     task.wait()
     backend = weakref.ref(task._update.backend)
-    network = weakref.ref(task._update.head_engine.network)
+    network = weakref.ref(task._update.network_engine.network)
     gc.disable()  # reference cycles would keep the arrays alive until a collection
     try:
         del task

@@ -11,10 +11,10 @@ from pathlib import Path
 from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, frozen_fingerprint
 from runtime.jobs.runner import JobRunner, RunPlan, reported_metrics
 from runtime.jobs.stopping import as_criteria, check_available
+from runtime.training.events import Event
 from runtime.training.examples import TrainingSource
 from runtime.training.network_update import NeuralNetworkUpdate
-from runtime.training.task import Event
-from runtime.training.updates import load_for_update
+from runtime.training.updatable_model import load_for_update
 from updatable import spec as spec_io
 from updatable.errors import ParameterError, UnsupportedModelError
 
@@ -25,14 +25,13 @@ def open_job_update(model, training_data, configuration, path: Path | None = Non
     The job reshuffles after every epoch, as an update task subscribed to ``epochEnd`` does,
     so the update is prepared with that event.
     """
-    spec, spec_path = load_for_update(model)
-    head, positions = spec_io.trained_model(spec)
-    kind = spec_io.model_type(head)
+    opened = load_for_update(model, path)
+    kind = opened.kind
     if kind == "kNearestNeighborsClassifier":
         raise UnsupportedModelError(
-            f"{spec_path or 'the model'} ends in a k-nearest-neighbors classifier: its update "
+            f"{opened.path or 'the model'} ends in a k-nearest-neighbors classifier: its update "
             "appends the examples in one pass, with no iterations, losses or checkpoints; "
-            "update it with runtime.training.task.UpdateTask instead of a training job"
+            "update it with runtime.UpdateTask instead of a training job"
         )
     if kind not in spec_io.NEURAL_NETWORK_TYPES:
         raise UnsupportedModelError(
@@ -41,9 +40,7 @@ def open_job_update(model, training_data, configuration, path: Path | None = Non
         )
     if training_data is None or training_data.count == 0:
         raise ParameterError("the training data is empty (the batch provider's count is 0)")
-    return NeuralNetworkUpdate(
-        spec, path or spec_path, positions, training_data, configuration, Event.EPOCH_END, "numba"
-    )
+    return NeuralNetworkUpdate(opened, training_data, configuration, Event.EPOCH_END)
 
 
 def validation_source(update, provider) -> TrainingSource | None:

@@ -36,6 +36,11 @@ class NumbaBackend:
         # cycle holding the whole network until the cyclic garbage collector runs.
         self.boundary_source = None
 
+    @classmethod
+    def for_update(cls, update) -> NumbaBackend:
+        """The backend of a prepared neural-network update (its cut, optimizer and inputs)."""
+        return cls(update.cut, update.optimizer, update.to_blobs)
+
     def compute_boundary(self, batch: TrainingBatch) -> dict[str, np.ndarray]:
         return backprop.frozen_forward(self.cut, self.to_blobs(batch.features))
 

@@ -27,11 +27,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.model import features
-from runtime.model.configuration import ParameterKey
+from runtime.model.configuration import ModelConfiguration, ParameterKey
 from runtime.model.engines.knn.engine import KnnEngine, KnnTrainingInfo
 from runtime.model.engines.pipeline import split_at
 from runtime.model.mlmodel import Model
 from runtime.training.events import Event
+from runtime.training.updatable_model import UpdatableModel
 from updatable import proto
 from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import KnnUpdateError, ParameterError
@@ -76,10 +77,11 @@ class _Embedded:
 class KnnUpdate:
     """A kNN classifier (or pipeline ending in one) prepared for an update task."""
 
-    def __init__(self, spec, path, positions, provider, configuration):
-        self.spec, self.path, self.positions = spec, path, positions
+    def __init__(self, opened: UpdatableModel, provider, configuration: ModelConfiguration):
+        spec, positions = opened.spec, opened.positions
+        self.spec, self.path, self.positions = spec, opened.path, positions
         self.configuration = configuration
-        self.model = Model.compile(spec, configuration, path=path)
+        self.model = Model.compile(spec, configuration, path=opened.path)
         self.engine, run_frozen = split_at(self.model.engine, positions)
         info = self.engine.training_info
         if positions:

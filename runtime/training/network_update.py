@@ -12,28 +12,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.model.configuration import ParameterKey
+from runtime.model.configuration import ModelConfiguration, ParameterKey
 from runtime.model.engines.pipeline import split_at
 from runtime.model.hyperparameters import Hyperparameter, network_hyperparameters, resolve
 from runtime.model.mlmodel import Model
+from runtime.ort.backend import OrtTaskBackend
 from runtime.training import backprop, optim
 from runtime.training.backend import NumbaBackend
 from runtime.training.events import Event, MetricKey
 from runtime.training.examples import TrainingSource
 from runtime.training.loop import Hooks, LoopState, loop_settings, run_epoch
+from runtime.training.updatable_model import UpdatableModel
 from runtime.training.writeback import spec_with_weights
 from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import ParameterError
 
 
-class _TaskHooks(Hooks):
-    def __init__(self, task, update):
+class TaskHooks(Hooks):
+    """The loop's callbacks during an update task: cancel checks and progress events.
+
+    The learning rate is the base class's ``current_learning_rate``, which the update changes
+    when a handler resumes the task with a new one."""
+
+    def __init__(self, task, update: NeuralNetworkUpdate):
         super().__init__(update.learning_rate)
         self.task, self.update = task, update
-
-    def learning_rate(self) -> float:
-        return self.update.learning_rate
 
     def check_stop(self) -> None:
         self.task.check_stop()
@@ -49,79 +53,55 @@ class _TaskHooks(Hooks):
 
 
 class NeuralNetworkUpdate:
-    """A neural network (or pipeline ending in one) prepared for training."""
+    """A neural network (alone, or the last model of a pipeline) prepared for training.
 
-    def __init__(self, spec, path, positions, provider, configuration, events, backend):
-        self.spec, self.path, self.positions = spec, path, positions
-        overrides = configuration.normalized_parameters()
+    Args:
+        opened: the model, opened with :func:`~runtime.training.updatable_model.load_for_update`.
+        provider: the training data (``count``, ``features(i)``).
+        configuration: the ``ModelConfiguration`` whose overrides apply.
+        events: the progress events the task delivers (``epochEnd`` changes the shuffling).
+        backend: a name of :data:`BACKENDS`.
+    """
+
+    def __init__(self, opened: UpdatableModel, provider, configuration: ModelConfiguration,
+                 events: Event, backend: str = "numba"):
+        self.spec, self.path, self.positions = opened.spec, opened.path, opened.positions
         self.configuration = configuration
-        self.model = Model.compile(spec, configuration, path=path)
-        head = spec_io.sub_model(spec, positions)
-        network = spec_io.network(head)
-        self.table: dict[str, Hyperparameter] = network_hyperparameters(network.updateParams)
-        if "seed" not in self.table:  # without a seed in the model any Int64 may be given
-            self.table["seed"] = Hyperparameter("seed", None, int)
-        self.values = resolve(self.table, overrides, "this neural network")
-        if self.values.get("seed") is None:
-            self.values.pop("seed")
+        self.model = Model.compile(opened.spec, configuration, path=opened.path)
+        network = spec_io.network(opened.trained)
+        self.table = declared_hyperparameters(network.updateParams)
+        self.values = resolve(self.table, configuration.normalized_parameters(),
+                              "this neural network")
         self.learning_rate = float(self.values["learningRate"])
         self.last_epoch_loss: float | None = None
-
-        compiled_head, frozen_features = split_at(self.model.engine, positions)
-        self.head_engine = compiled_head
-        if not network.updateParams.lossLayers:
-            raise ParameterError("the model has no loss layer; add one with set_loss()")
-        loss_layer = network.updateParams.lossLayers[0]
-        updatable = {layer.name for layer in network.layers if layer.isUpdatable}
-        self.cut = backprop.build_slice(compiled_head.network.steps, updatable, loss_layer)
-        self.optimizer = (
-            optim.sgd(self.values["momentum"]) if "momentum" in self.values
-            else optim.adam(self.values["beta1"], self.values["beta2"], self.values["eps"])
-        )
-        self.source = self._source(head, compiled_head, loss_layer, provider)
-        to_blobs = (compiled_head.to_blobs if not positions
-                    else lambda batch: compiled_head.to_blobs(frozen_features(batch)))
-        self.backend = self._backend(backend, to_blobs)
+        self.network_engine, frozen_features = split_at(self.model.engine, self.positions)
+        self.cut = training_slice(network, self.network_engine)
+        self.optimizer = optimizer_for(self.values)
+        self.source = training_source(opened, self.network_engine, self.cut, provider)
+        engine = self.network_engine
+        self.to_blobs = (engine.to_blobs if not self.positions
+                         else lambda batch: engine.to_blobs(frozen_features(batch)))
+        self.backend = _backend_factory(backend)(self)
         self.settings = loop_settings(self.values, bool(events & Event.EPOCH_END),
                                       configuration.train_with_ml_compute)
         self.state = LoopState.start(self.source.count, self.settings)
-
-    def _source(self, head, head_engine, loss_layer, provider) -> TrainingSource:
-        description = self.spec.description
-        if self.positions:
-            inputs = [f for f in description.input if not f.type.isOptional]
-        else:
-            inputs = [f for f in description.input if f.name in head_engine.network.inputs]
-        loss = getattr(loss_layer, loss_layer.WhichOneof("LossLayerType"))
-        names, labels, shape = [loss.target], None, None
-        if loss_layer.WhichOneof("LossLayerType") == "categoricalCrossEntropyLossLayer":
-            if head_engine.labels is not None:
-                labels = head_engine.labels
-                names.append(head.description.predictedFeatureName)
-                if description.predictedFeatureName not in names:
-                    names.append(description.predictedFeatureName)
-        else:
-            shape = head_engine.network.shapes[self.cut.loss_blob]
-        return TrainingSource(provider, inputs, names, labels, shape)
-
-    def _backend(self, name: str, to_blobs):
-        if name == "numba":
-            return NumbaBackend(self.cut, self.optimizer, to_blobs)
-        if name == "onnxruntime":
-            from runtime.ort.backend import OrtTaskBackend
-
-            return OrtTaskBackend.for_update(self)
-        raise ParameterError(f"unknown training backend '{name}'; choose 'numba' or 'onnxruntime'")
+        self.hooks: TaskHooks | None = None
 
     # -- driven by UpdateTask ------------------------------------------------------------
     def run(self, task) -> float:
-        hooks = _TaskHooks(task, self)
-        task.notify(Event.TRAINING_BEGIN, {})
-        if self.source.count == 0:
-            raise ParameterError("the training data is empty (the batch provider's count is 0)")
-        while self.state.epoch < self.settings.epochs:
-            task.check_stop()
-            run_epoch(self.backend, self.source, self.settings, hooks, self.state)
+        """Train every epoch the settings ask for, reporting to ``task``; the last epoch's loss."""
+        self.hooks = hooks = TaskHooks(task, self)
+        try:
+            task.notify(Event.TRAINING_BEGIN, {})
+            if self.source.count == 0:
+                raise ParameterError(
+                    "the training data is empty (the batch provider's count is 0)"
+                )
+            while self.state.epoch < self.settings.epochs:
+                task.check_stop()
+                run_epoch(self.backend, self.source, self.settings, hooks, self.state)
+        finally:
+            self.hooks = None  # hooks and update refer to each other: free the network at once
         return self.last_epoch_loss
 
     def set_parameters(self, parameters: dict) -> None:
@@ -130,6 +110,8 @@ class NeuralNetworkUpdate:
         for key, value in parameters.items():
             if key.name == "learningRate" and key.scope is None:
                 self.learning_rate = self.table["learningRate"].check(value)
+                if self.hooks is not None:
+                    self.hooks.current_learning_rate = self.learning_rate
 
     def parameters_snapshot(self) -> dict:
         snapshot = {ParameterKey(name): value for name, value in self.values.items()}
@@ -153,9 +135,9 @@ class NeuralNetworkUpdate:
         trained = self.backend.weights()
         arrays = trained.get(key.scope)
         if arrays is None:
-            step = next((s for s in self.head_engine.network.steps if s.name == key.scope), None)
+            step = next((s for s in self.network_engine.network.steps if s.name == key.scope), None)
             if step is None or step.kind.export is None:
-                names = [s.name for s in self.head_engine.network.steps
+                names = [s.name for s in self.network_engine.network.steps
                          if s.kind.export is not None]
                 raise ParameterError(
                     f"no layer '{key.scope}' with weights; layers with weights: {names}"
@@ -170,3 +152,63 @@ class NeuralNetworkUpdate:
 
     def updated_model(self) -> Model:
         return Model.compile(self.updated_spec(), self.configuration, path=self.path)
+
+
+def declared_hyperparameters(update_params) -> dict[str, Hyperparameter]:
+    """The network's hyperparameters; without a seed in the model any Int64 may be given."""
+    table = network_hyperparameters(update_params)
+    table.setdefault("seed", Hyperparameter("seed", None, int))
+    return table
+
+
+def training_slice(network, engine) -> backprop.TrainingSlice:
+    """The compiled network cut at its earliest updatable layer for its (first) loss layer."""
+    if not network.updateParams.lossLayers:
+        raise ParameterError("the model has no loss layer; add one with set_loss()")
+    updatable = {layer.name for layer in network.layers if layer.isUpdatable}
+    loss_layer = network.updateParams.lossLayers[0]
+    return backprop.build_slice(engine.network.steps, updatable, loss_layer)
+
+
+def optimizer_for(values: dict) -> optim.Optimizer:
+    """SGD when the model's optimizer has a momentum, Adam otherwise, with its values."""
+    if "momentum" in values:
+        return optim.sgd(values["momentum"])
+    return optim.adam(values["beta1"], values["beta2"], values["eps"])
+
+
+def training_source(opened: UpdatableModel, engine, cut, provider) -> TrainingSource:
+    """Reads the network's inputs and loss target from ``provider`` as the model names them.
+
+    A pipeline's examples hold its own (non-optional) inputs; a cross-entropy target is the
+    loss layer's ``target`` or, for a classifier, its predicted label; an MSE target has the
+    loss input's shape.
+    """
+    description = opened.spec.description
+    if opened.positions:
+        inputs = [f for f in description.input if not f.type.isOptional]
+    else:
+        inputs = [f for f in description.input if f.name in engine.network.inputs]
+    loss = getattr(opened.trained, opened.kind).updateParams.lossLayers[0]
+    names, labels, shape = [getattr(loss, loss.WhichOneof("LossLayerType")).target], None, None
+    if cut.loss_kind == "categoricalCrossEntropyLossLayer":
+        if engine.labels is not None:
+            labels = engine.labels
+            names.append(opened.trained.description.predictedFeatureName)
+            if description.predictedFeatureName not in names:
+                names.append(description.predictedFeatureName)
+    else:
+        shape = engine.network.shapes[cut.loss_blob]
+    return TrainingSource(provider, inputs, names, labels, shape)
+
+
+# training backend name -> factory(update) of a backend with step, evaluate and weights
+BACKENDS = {"numba": NumbaBackend.for_update, "onnxruntime": OrtTaskBackend.for_update}
+
+
+def _backend_factory(name: str):
+    if name not in BACKENDS:
+        raise ParameterError(
+            f"unknown training backend '{name}'; choose one of {', '.join(sorted(BACKENDS))}"
+        )
+    return BACKENDS[name]

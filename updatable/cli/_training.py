@@ -54,70 +54,77 @@ def train_task(
 ) -> tuple[int | None, list[dict]]:
     """Core ML's update task: events stream into a progress bar and the epoch table."""
     from runtime.model.configuration import ModelConfiguration
-    from runtime.training.task import (
-        Event,
-        MetricKey,
-        TaskState,
-        UpdateProgressHandlers,
-        UpdateTask,
-    )
+    from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
     from updatable import spec as spec_io
 
     _check_writable(out)
-    history: list[dict] = []
-    state: dict = {"display": None, "batches": [], "spec": None}
     provider = data.provider()
-
-    def progress(context) -> None:
-        event, metrics = context.event, context.metrics
-        if event is Event.TRAINING_BEGIN:
-            values = {str(k): v for k, v in context.parameters.items()}
-            steps = int(values["epochs"]) * math.ceil(provider.count / int(values["miniBatchSize"]))
-            output.line(f"UpdateTask: {_settings(values)}")
-            state["display"] = output.training(
-                "training", steps, "mini-batches", ["epoch", "loss", "mean loss"]
-            ).__enter__()
-            state["epochs"] = int(values["epochs"])
-        elif event is Event.MINI_BATCH_END:
-            state["batches"].append(float(metrics[MetricKey.LOSS_VALUE]))
-            state["display"].advance()
-        elif event is Event.EPOCH_END:
-            epoch, loss = int(metrics[MetricKey.EPOCH_INDEX]), float(metrics[MetricKey.LOSS_VALUE])
-            mean = sum(state["batches"]) / len(state["batches"])
-            state["batches"].clear()
-            history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
-            state["display"].row([f"{epoch + 1}/{state['epochs']}", fmt_loss(loss), fmt_loss(mean)])
-
-    def completion(context) -> None:
-        state["spec"] = context.model.spec()
-
+    report = _TaskReport(output, provider.count)
     events = Event.TRAINING_BEGIN | Event.MINI_BATCH_END | Event.EPOCH_END
     task = UpdateTask(
         args.model,
         provider,
         ModelConfiguration(parameters=overrides(args)),
-        UpdateProgressHandlers(events, progress, completion),
+        UpdateProgressHandlers(events, report.progress, report.completion),
     )
     task.resume()
+    history = report.history
     try:
         _wait(task)
     except KeyboardInterrupt:
         task.cancel()
         task.wait()
-        _close(state["display"])
+        _close(report.display)
         output.line(
             f"cancelled after {len(history)} epoch(s): nothing written (a cancelled Core ML "
             "update task calls no completion handler)",
             "yellow",
         )
         return EXIT_CANCELLED, history
-    _close(state["display"])
+    _close(report.display)
     if task.state is TaskState.FAILED:
         raise task.error
-    spec_io.save(state["spec"], out)
+    spec_io.save(report.spec, out)
     last = history[-1]["loss"] if history else float("nan")
     output.line(f"wrote {out} ({len(history)} epochs, last epoch loss {last:.4f})", "green")
     return None, history
+
+
+class _TaskReport:
+    """An update task's progress handlers: the progress bar, the epoch table, the history."""
+
+    def __init__(self, output: Output, count: int):
+        self.output, self.count = output, count
+        self.history: list[dict] = []
+        self.batches: list[float] = []
+        self.display = None
+        self.epochs = 0
+        self.spec = None
+
+    def progress(self, context) -> None:
+        from runtime.training.events import Event, MetricKey
+
+        event, metrics = context.event, context.metrics
+        if event is Event.TRAINING_BEGIN:
+            values = {str(k): v for k, v in context.parameters.items()}
+            self.epochs = int(values["epochs"])
+            steps = self.epochs * math.ceil(self.count / int(values["miniBatchSize"]))
+            self.output.line(f"UpdateTask: {_settings(values)}")
+            self.display = self.output.training(
+                "training", steps, "mini-batches", ["epoch", "loss", "mean loss"]
+            ).__enter__()
+        elif event is Event.MINI_BATCH_END:
+            self.batches.append(float(metrics[MetricKey.LOSS_VALUE]))
+            self.display.advance()
+        elif event is Event.EPOCH_END:
+            epoch, loss = int(metrics[MetricKey.EPOCH_INDEX]), float(metrics[MetricKey.LOSS_VALUE])
+            mean = sum(self.batches) / len(self.batches)
+            self.batches.clear()
+            self.history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
+            self.display.row([f"{epoch + 1}/{self.epochs}", fmt_loss(loss), fmt_loss(mean)])
+
+    def completion(self, context) -> None:
+        self.spec = context.model.spec()
 
 
 def _close(display) -> None:
@@ -208,39 +215,11 @@ def train_job(
         try:
             for event in job:
                 if isinstance(event, Progress) and event.phase is Phase.TRAINING:
-                    metrics = event.metrics
-                    row = {
-                        "epoch": event.item_count,
-                        "loss": metrics[Metric.LOSS],
-                        "validation_loss": metrics.get(Metric.VALIDATION_LOSS),
-                        "validation_accuracy": metrics.get(Metric.VALIDATION_ACCURACY),
-                    }
-                    history.append(row)
-                    cells = [f"{event.item_count}/{iterations}", fmt_loss(row["loss"])]
-                    if validation:
-                        cells += [
-                            fmt_loss(row["validation_loss"]),
-                            fmt_percent(row["validation_accuracy"]),
-                        ]
-                    display.row(cells)
-                    display.advance()
+                    history.append(_epoch_row(event, iterations, validation, display))
                 elif isinstance(event, Checkpoint):
                     display.note(f"checkpoint: epoch {event.iteration} -> {event.url}")
         except KeyboardInterrupt:
-            job.cancel()
-            result = job.wait()
-            kept = (
-                f"; the session keeps epoch {result.iteration} in {args.session}"
-                if args.session
-                else ""
-            )
-            display.note(f"cancelled after epoch {result.iteration}{kept}")
-            if args.session:
-                also = f" --validation {args.validation}" if args.validation else ""
-                display.note(
-                    f"continue with: updatable train {args.model} --data {args.data}"
-                    f"{also} --session {args.session} --resume"
-                )
+            _cancel_job(job, args, display)
             return EXIT_CANCELLED, history
     result = job.wait()
     result.write(out)
@@ -251,6 +230,39 @@ def train_job(
         "green",
     )
     return None, history
+
+
+def _epoch_row(event, iterations: int, validation, display) -> dict:
+    """One epoch of a job in the table; its row of the history."""
+    from runtime.jobs.progress import Metric
+
+    metrics = event.metrics
+    row = {
+        "epoch": event.item_count,
+        "loss": metrics[Metric.LOSS],
+        "validation_loss": metrics.get(Metric.VALIDATION_LOSS),
+        "validation_accuracy": metrics.get(Metric.VALIDATION_ACCURACY),
+    }
+    cells = [f"{event.item_count}/{iterations}", fmt_loss(row["loss"])]
+    if validation:
+        cells += [fmt_loss(row["validation_loss"]), fmt_percent(row["validation_accuracy"])]
+    display.row(cells)
+    display.advance()
+    return row
+
+
+def _cancel_job(job, args, display) -> None:
+    """Ctrl-C: stop the job at the next mini-batch and say how to continue."""
+    job.cancel()
+    result = job.wait()
+    kept = f"; the session keeps epoch {result.iteration} in {args.session}" if args.session else ""
+    display.note(f"cancelled after epoch {result.iteration}{kept}")
+    if args.session:
+        also = f" --validation {args.validation}" if args.validation else ""
+        display.note(
+            f"continue with: updatable train {args.model} --data {args.data}"
+            f"{also} --session {args.session} --resume"
+        )
 
 
 def train_knn(

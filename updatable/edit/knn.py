@@ -17,6 +17,7 @@ import difflib
 import inspect
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -89,69 +90,35 @@ def make_knn_classifier(
     """
     if unknown:
         _refuse_unknown(unknown)
+    names = _KnnNames(input_name, output_name, probabilities_name or f"{output_name}Probs")
+    names.check()
     dims = as_int64(dimensions, "dimensions")
     if dims <= 0:
         raise ParameterError(f"dimensions must be a positive integer; got {dims}")
-    for what, name in (("input_name", input_name), ("output_name", output_name)):
-        if not isinstance(name, str) or not name:
-            raise ParameterError(f"{what} must be a non-empty string; got {name!r}")
-    probabilities_name = probabilities_name or f"{output_name}Probs"
-    if len({input_name, output_name, probabilities_name}) < 3:
-        raise ParameterError(
-            f"input, output and probabilities need distinct names; got {input_name!r}, "
-            f"{output_name!r}, {probabilities_name!r}"
-        )
     label_kind = _label_kind(default_label, labels)
     k = _neighbors(number_of_neighbors)
-    if weighting_scheme not in WEIGHTING_SCHEMES:
-        raise ParameterError(
-            f"unknown weighting_scheme {weighting_scheme!r}; "
-            f"choose one of {list(WEIGHTING_SCHEMES)}"
-        )
-    if index_type not in INDEX_TYPES:
-        raise ParameterError(
-            f"unknown index_type {index_type!r}; choose one of {list(INDEX_TYPES)}"
-        )
+    _check_choice("weighting_scheme", weighting_scheme, WEIGHTING_SCHEMES)
+    _check_choice("index_type", index_type, INDEX_TYPES)
     if index_type == "linear" and leaf_size is not None:
         raise ParameterError("leaf_size applies to index_type='kd_tree' only")
     leaf = as_int64(DEFAULT_LEAF_SIZE if leaf_size is None else leaf_size, "leaf_size")
     if leaf <= 0:
         raise ParameterError(f"leaf_size must be a positive integer (rule K10); got {leaf}")
-    if input_dtype not in INPUT_DTYPES:
-        raise ParameterError(
-            f"unknown input_dtype {input_dtype!r}; choose one of {list(INPUT_DTYPES)}"
-        )
+    _check_choice("input_dtype", input_dtype, INPUT_DTYPES)
     if samples is None and labels is not None:
         raise ParameterError("labels were given without samples")
     if samples is not None:
         points, new_labels = _check_samples(samples, labels, dims, label_kind)
 
     spec = proto.Model(specificationVersion=4, isUpdatable=bool(updatable))
-    description = spec.description
-    feature = description.input.add(name=input_name)
-    feature.type.multiArrayType.shape.append(dims)
-    feature.type.multiArrayType.dataType = INPUT_DTYPES[input_dtype]
-    label_output = description.output.add(name=output_name)
-    probabilities = description.output.add(name=probabilities_name)
-    type_field = "stringType" if label_kind == "string" else "int64Type"
-    getattr(label_output.type, type_field).SetInParent()
-    key_field = "stringKeyType" if label_kind == "string" else "int64KeyType"
-    getattr(probabilities.type.dictionaryType, key_field).SetInParent()
-    description.predictedFeatureName = output_name
-    description.predictedProbabilitiesName = probabilities_name
-    if training_inputs:
-        description.trainingInput.add().CopyFrom(feature)
-        description.trainingInput.add().CopyFrom(label_output)
-
+    _describe(spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind,
+              training_inputs)
     knn = spec.kNearestNeighborsClassifier
     knn.nearestNeighborsIndex.numberOfDimensions = dims
     # An empty label list still records the label type, as coremltools writes it.
     getattr(knn, f"{label_kind}ClassLabels").SetInParent()
     if default_label is not None:
-        if label_kind == "string":
-            knn.defaultStringLabel = default_label
-        else:
-            knn.defaultInt64Label = int(default_label)
+        _set_default_label(knn, default_label, label_kind)
     knn.numberOfNeighbors.CopyFrom(k.to_proto())
     getattr(knn, WEIGHTING_SCHEMES[weighting_scheme]).SetInParent()
     if index_type == "kd_tree":
@@ -162,6 +129,57 @@ def make_knn_classifier(
     if samples is not None:
         _append(knn, points, new_labels, label_kind)
     return spec
+
+
+@dataclass(frozen=True)
+class _KnnNames:
+    """The feature names of a kNN classifier's interface."""
+
+    input: str
+    output: str
+    probabilities: str
+
+    def check(self) -> None:
+        for what, name in (("input_name", self.input), ("output_name", self.output)):
+            if not isinstance(name, str) or not name:
+                raise ParameterError(f"{what} must be a non-empty string; got {name!r}")
+        if len({self.input, self.output, self.probabilities}) < 3:
+            raise ParameterError(
+                f"input, output and probabilities need distinct names; got {self.input!r}, "
+                f"{self.output!r}, {self.probabilities!r}"
+            )
+
+
+def _set_default_label(knn, label, label_kind: str) -> None:
+    if label_kind == "string":
+        knn.defaultStringLabel = label
+    else:
+        knn.defaultInt64Label = int(label)
+
+
+def _check_choice(what: str, value, table) -> None:
+    if value not in table:
+        raise ParameterError(f"unknown {what} {value!r}; choose one of {list(table)}")
+
+
+def _describe(description, names: _KnnNames, input_type, label_kind: str, training: bool):
+    """The model description: a ``[dims]`` multiArray in, a label and a dictionary out;
+    ``input_type`` is ``(dims, ArrayDataType)``."""
+    dims, dtype = input_type
+    feature = description.input.add(name=names.input)
+    feature.type.multiArrayType.shape.append(dims)
+    feature.type.multiArrayType.dataType = dtype
+    label_output = description.output.add(name=names.output)
+    probabilities = description.output.add(name=names.probabilities)
+    type_field = "stringType" if label_kind == "string" else "int64Type"
+    getattr(label_output.type, type_field).SetInParent()
+    key_field = "stringKeyType" if label_kind == "string" else "int64KeyType"
+    getattr(probabilities.type.dictionaryType, key_field).SetInParent()
+    description.predictedFeatureName = names.output
+    description.predictedProbabilitiesName = names.probabilities
+    if training:
+        description.trainingInput.add().CopyFrom(feature)
+        description.trainingInput.add().CopyFrom(label_output)
 
 
 def add_samples(spec: proto.Model, samples: ArrayLike, labels: Sequence[str | int]) -> proto.Model:
