@@ -24,19 +24,16 @@ digests of the targets and inputs of a few examples spread over it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from runtime.jobs import checkpoints as store
 from runtime.jobs.checkpoints import Checkpoint, CheckpointError
 from runtime.jobs.feature_cache import FeatureCacheSettings
-from runtime.jobs.feature_keys import content_keys
+from runtime.jobs.fingerprints import check_data, data_fingerprint, model_digest
 from runtime.jobs.job import Job
 from runtime.jobs.progress import Phase
 from runtime.jobs.setup import open_job_update, prepare_run
@@ -49,7 +46,6 @@ from updatable.errors import ParameterError, SessionMismatchError
 FORMAT = "coreml-updatable/training-session/1"
 SESSION_FILE = "session.json"
 MODEL_FILE = "model.mlmodel"
-FINGERPRINT_EXAMPLES = 8  # examples whose digests identify a data set
 VERIFY_MODES = ("content", "labels", "count")
 
 
@@ -176,7 +172,7 @@ def train(
         record = {
             "format": FORMAT,
             "created": datetime.now(UTC).isoformat(),
-            "model_digest": _model_digest(update.spec),
+            "model_digest": model_digest(update.spec),
             "model_directory": None if update.path is None else str(update.path.parent),
             "hyperparameters": update.values,
             "train_with_ml_compute": bool(configuration.train_with_ml_compute),
@@ -249,19 +245,7 @@ def resume(
         raise ParameterError(f"verify_data must be one of {VERIFY_MODES}; got {verify_data!r}")
     params, record, directory = session.parameters, session.record, session.directory
     settings = _cache_settings(feature_cache, params)
-    spec = spec_io.load(directory / MODEL_FILE)
-    if _model_digest(spec) != record["model_digest"]:
-        raise SessionMismatchError(
-            f"{directory / MODEL_FILE} differs from the model the session started with; "
-            "restore the session directory or start a new session"
-        )
-    if model is not None:
-        given = model if isinstance(model, proto.Model) else spec_io.load(model)
-        if _model_digest(given) != record["model_digest"]:
-            raise SessionMismatchError(
-                f"the model given to resume() is not the model of the session in {directory}; "
-                f"resume with its own model ({directory / MODEL_FILE}) or start a new session"
-            )
+    spec = _session_model(session, model)
     configuration = ModelConfiguration(
         parameters=dict(record["hyperparameters"]),
         train_with_ml_compute=record["train_with_ml_compute"],
@@ -269,13 +253,8 @@ def resume(
     model_dir = record.get("model_directory")
     origin = Path(model_dir) / MODEL_FILE if model_dir else None
     update = open_job_update(spec, training_data, configuration, path=origin)
-    _verify(record["training_data"], update.source, "training data", verify_data)
-    session.refresh()
-    if checkpoint is None and session.checkpoints:
-        checkpoint = session.checkpoints[-1]
-    start = best = None
-    if checkpoint is not None:
-        start, best = from_checkpoint(checkpoint)
+    check_data(record["training_data"], update.source, "training data", verify_data)
+    start, best = _restart_point(session, checkpoint)
     reuse = (directory / "features",) if (directory / "features").is_dir() else ()
     runner, validation = prepare_run(
         update,
@@ -294,7 +273,7 @@ def resume(
             "validation data; resume it the same way"
         )
     if validation is not None:
-        _verify(record["validation_data"], validation, "validation data", verify_data)
+        check_data(record["validation_data"], validation, "validation data", verify_data)
     return Job(
         runner, on_progress=on_progress, on_checkpoint=on_checkpoint, on_phase=on_phase
     ).start()
@@ -320,6 +299,37 @@ def model_from_checkpoint(checkpoint: Checkpoint, path: str | Path | None = None
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _session_model(session: TrainingSession, model) -> proto.Model:
+    """The model the session started with, checked against its digest (and ``model``, the one
+    the caller means to resume, when given)."""
+    directory, record = session.directory, session.record
+    spec = spec_io.load(directory / MODEL_FILE)
+    if model_digest(spec) != record["model_digest"]:
+        raise SessionMismatchError(
+            f"{directory / MODEL_FILE} differs from the model the session started with; "
+            "restore the session directory or start a new session"
+        )
+    if model is not None:
+        given = model if isinstance(model, proto.Model) else spec_io.load(model)
+        if model_digest(given) != record["model_digest"]:
+            raise SessionMismatchError(
+                f"the model given to resume() is not the model of the session in {directory}; "
+                f"resume with its own model ({directory / MODEL_FILE}) or start a new session"
+            )
+    return spec
+
+
+def _restart_point(session: TrainingSession, checkpoint: Checkpoint | None):
+    """``(snapshot, best snapshot)`` of ``checkpoint`` or the latest one; ``(None, None)``
+    before the first checkpoint."""
+    session.refresh()
+    if checkpoint is None and session.checkpoints:
+        checkpoint = session.checkpoints[-1]
+    if checkpoint is None:
+        return None, None
+    return from_checkpoint(checkpoint)
+
+
 def _cache_settings(feature_cache, params) -> FeatureCacheSettings:
     if isinstance(feature_cache, bool):
         settings = FeatureCacheSettings(enabled=feature_cache)
@@ -341,47 +351,3 @@ def _features_dirs(reuse) -> tuple[Path, ...]:
         return ()
     directory = reuse.directory if isinstance(reuse, TrainingSession) else Path(reuse)
     return (Path(directory) / "features",)
-
-
-def _model_digest(spec) -> str:
-    return hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
-
-
-def data_fingerprint(source) -> dict:
-    """Size of a data set and digests of the targets and inputs of a few of its examples."""
-    count = source.count
-    indices = sorted(
-        {int(i) for i in np.linspace(0, count - 1, min(FINGERPRINT_EXAMPLES, count)).round()}
-    )
-    batch = source.fetch(indices) if indices else None
-    if batch is None:
-        return {"count": count, "indices": [], "targets": "", "inputs": ""}
-    target = np.ascontiguousarray(batch.target)
-    return {
-        "count": count,
-        "indices": indices,
-        "targets": hashlib.sha256(target.dtype.str.encode() + target.tobytes()).hexdigest(),
-        "inputs": hashlib.sha256(b"".join(content_keys(batch.features, len(indices)))).hexdigest(),
-    }
-
-
-def _verify(recorded: dict, source, what: str, mode: str) -> None:
-    if source.count != recorded["count"]:
-        raise SessionMismatchError(
-            f"the {what} has {source.count} examples; the session trained on "
-            f"{recorded['count']}; resume with the same data or start a new session"
-        )
-    if mode == "count":
-        return
-    now = data_fingerprint(source)
-    if now["targets"] != recorded["targets"]:
-        raise SessionMismatchError(
-            f"the {what} differs from the session's: the targets of examples "
-            f"{recorded['indices']} changed; resume with the same data or start a new session"
-        )
-    if mode == "content" and now["inputs"] != recorded["inputs"]:
-        raise SessionMismatchError(
-            f"the {what} differs from the session's: the inputs of examples "
-            f"{recorded['indices']} changed; if the provider augments on the fly, resume "
-            "with verify_data='labels'"
-        )

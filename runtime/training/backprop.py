@@ -49,6 +49,22 @@ def _producers(steps) -> dict[str, int]:
     return produced
 
 
+def _ancestors(steps, produced: dict[str, int], last: int) -> set[int]:
+    """Positions of step ``last`` and every step it depends on, walking producers backwards."""
+    ancestors: set[int] = set()
+    pending = [last]
+    while pending:
+        index = pending.pop()
+        if index in ancestors:
+            continue
+        ancestors.add(index)
+        for blob in steps[index].inputs:
+            producer = produced.get(blob)
+            if producer is not None and producer < index:
+                pending.append(producer)
+    return ancestors
+
+
 def build_slice(steps: list[Step], updatable_names, loss_layer) -> TrainingSlice:
     """Cut ``steps`` for training with ``loss_layer`` (a ``LossLayer`` protobuf)."""
     loss_kind = loss_layer.WhichOneof("LossLayerType")
@@ -68,18 +84,7 @@ def build_slice(steps: list[Step], updatable_names, loss_layer) -> TrainingSlice
             f"loss '{loss_layer.name}' reads '{loss_blob}', which no layer produces"
         )
 
-    # Ancestors of the loss input, walking producers backwards.
-    ancestors: set[int] = set()
-    pending = [produced[loss_blob]]
-    while pending:
-        index = pending.pop()
-        if index in ancestors:
-            continue
-        ancestors.add(index)
-        for blob in steps[index].inputs:
-            producer = produced.get(blob)
-            if producer is not None and producer < index:
-                pending.append(producer)
+    ancestors = _ancestors(steps, produced, produced[loss_blob])
     # Steps that depend on an updatable step (forward order: one pass suffices).
     trainable: set[int] = set()
     tainted: set[str] = set()

@@ -121,38 +121,15 @@ def _array_problem(feature, version: int, io: str) -> Problem:
     implicit_default = False
     if version >= IOS12:
         flexibility = array.WhichOneof("ShapeFlexibility")
+        implicit_default = flexibility in ("enumeratedShapes", "shapeRange")
         if flexibility == "enumeratedShapes":
-            implicit_default = True
-            shapes = [list(s.shape) for s in array.enumeratedShapes.shapes]
-            if not shapes:
-                return f"{what} has enumerated zero permitted sizes.", INTERFACE
-            if any(not s for s in shapes):
-                return f"{what} has enumerated shapes with zero dimensions.", INTERFACE
-            if shape and shape not in shapes:
-                message = (
-                    f"{what} has a default shape specified  which is not within the allowed "
-                    "enumerated shapes specified."
-                )
-                return message, INTERFACE
+            problem = _enumerated_problem(what, shape, array.enumeratedShapes)
         elif flexibility == "shapeRange":
-            implicit_default = True
-            ranges = list(array.shapeRange.sizeRanges)
-            for i, size_range in enumerate(ranges):
-                problem = _size_range_problem(size_range)
-                if problem is not None:
-                    return f"{what} has an invalid range for dimension {i}. {problem}", INTERFACE
-            if shape and len(shape) != len(ranges):
-                message = (
-                    f"{what} has a default {len(shape)}-d shape but a {len(ranges)}-d shape range"
-                )
-                return message, INTERFACE
-            for dim, size_range in zip(shape, ranges, strict=False):
-                upper = size_range.upperBound
-                if dim < size_range.lowerBound or (upper >= 0 and dim > upper):
-                    return (
-                        f"{what} has a default shape that is out of the specified shape range",
-                        INTERFACE,
-                    )
+            problem = _shape_range_problem(what, shape, array.shapeRange)
+        else:
+            problem = None
+        if problem is not None:
+            return problem, INTERFACE
     if io == "input" and not shape and not implicit_default:
         return f"{what} has missing shape constraints.", INTERFACE
     for i, dim in enumerate(shape):
@@ -161,6 +138,39 @@ def _array_problem(feature, version: int, io: str) -> Problem:
                 f"{what} has an invalid shape. Element {i} has non-positive value {dim}.",
                 INTERFACE,
             )
+    return _array_type_problem(what, array, version)
+
+
+def _enumerated_problem(what: str, shape: list, enumerated) -> str | None:
+    shapes = [list(s.shape) for s in enumerated.shapes]
+    if not shapes:
+        return f"{what} has enumerated zero permitted sizes."
+    if any(not s for s in shapes):
+        return f"{what} has enumerated shapes with zero dimensions."
+    if shape and shape not in shapes:
+        return (
+            f"{what} has a default shape specified  which is not within the allowed "
+            "enumerated shapes specified."
+        )
+    return None
+
+
+def _shape_range_problem(what: str, shape: list, shape_range) -> str | None:
+    ranges = list(shape_range.sizeRanges)
+    for i, size_range in enumerate(ranges):
+        problem = _size_range_problem(size_range)
+        if problem is not None:
+            return f"{what} has an invalid range for dimension {i}. {problem}"
+    if shape and len(shape) != len(ranges):
+        return f"{what} has a default {len(shape)}-d shape but a {len(ranges)}-d shape range"
+    for dim, size_range in zip(shape, ranges, strict=False):
+        upper = size_range.upperBound
+        if dim < size_range.lowerBound or (upper >= 0 and dim > upper):
+            return f"{what} has a default shape that is out of the specified shape range"
+    return None
+
+
+def _array_type_problem(what: str, array, version: int) -> Problem:
     dtypes = proto.ArrayFeatureType.ArrayDataType
     if array.dataType == dtypes.Value("FLOAT16"):
         if version < IOS16:

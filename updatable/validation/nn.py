@@ -314,6 +314,12 @@ def training_inputs_valid(model: proto.Model, at: At) -> Iterator[Issue]:
         )
         yield at.error("D3", "description.trainingInput", message, UPD_CONFIG)
         return
+    yield from _targets_covered(model, exclusive, at)
+
+
+def _targets_covered(model: proto.Model, exclusive: list, at: At) -> Iterator[Issue]:
+    """D4 and D5 over the exclusive training inputs ``[(index, description)]``."""
+    description = model.description
     losses = network(model).updateParams.lossLayers
     target = loss_input_and_target(losses[0])[1] if len(losses) else ""
     is_classifier = model.WhichOneof("Type") == "neuralNetworkClassifier"

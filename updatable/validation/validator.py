@@ -65,41 +65,51 @@ def _when_updatable(rule: Rule) -> Rule:
     return run
 
 
+# Model::validateGeneric, for every model
+GENERIC: tuple[Rule, ...] = (
+    g.version_present,
+    g.version_supported,
+    g.description_valid,
+    g.updatable_version,
+    g.updatable_type,
+    g.optional_features,
+)
+# validateUpdatableNeuralNetwork (A, B, C), then validateTrainingInputs (D)
+UPDATABLE_NETWORK: tuple[Rule, ...] = tuple(
+    _when_updatable(rule)
+    for rule in (
+        nn.layers_support_update,
+        nn.names_unique,
+        bp.single_loss,
+        bp.loss_layers_valid,
+        optimizer_valid,
+        epochs_and_seed_valid,
+        bp.backprop_reachable,
+        nn.training_inputs_valid,
+    )
+)
+# validateNeuralNetworkTopLevel
+NETWORK_TOP_LEVEL: tuple[Rule, ...] = (
+    nn.shape_mappings,
+    nn.interface_present,
+    nn.input_types,
+    nn.input_shapes,
+    nn.topology,
+    *UPDATABLE_NETWORK,
+)
+KNN: tuple[Rule, ...] = (
+    knn.neighbours_valid,
+    knn.weighting_set,
+    knn.default_label_valid,
+    knn.classifier_interface,
+    knn.index_valid,
+)
+
+
 @functools.cache
 def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
     """The ordered Core ML rules of each model type (``"*"``: any other type)."""
-    # Model::validateGeneric, for every model
-    generic = (
-        g.version_present,
-        g.version_supported,
-        g.description_valid,
-        g.updatable_version,
-        g.updatable_type,
-        g.optional_features,
-    )
-    # validateUpdatableNeuralNetwork (A, B, C), then validateTrainingInputs (D)
-    updatable = tuple(
-        _when_updatable(rule)
-        for rule in (
-            nn.layers_support_update,
-            nn.names_unique,
-            bp.single_loss,
-            bp.loss_layers_valid,
-            optimizer_valid,
-            epochs_and_seed_valid,
-            bp.backprop_reachable,
-            nn.training_inputs_valid,
-        )
-    )
-    # validateNeuralNetworkTopLevel
-    top_level = (
-        nn.shape_mappings,
-        nn.interface_present,
-        nn.input_types,
-        nn.input_shapes,
-        nn.topology,
-        *updatable,
-    )
+    # a pipeline validates each sub-model with the whole table: it gets this module's entry
     pipeline = (
         pipe.models_present,
         pipe.sub_models_valid(core_ml_issue),
@@ -107,29 +117,22 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
         pipe.names_valid,
     )
     return {
-        "*": generic,
-        "": (*generic, g.model_type_set),
-        "neuralNetwork": (*generic, nn.output_types, *top_level, nn.outputs_produced),
+        "*": GENERIC,
+        "": (*GENERIC, g.model_type_set),
+        "neuralNetwork": (*GENERIC, nn.output_types, *NETWORK_TOP_LEVEL, nn.outputs_produced),
         "neuralNetworkClassifier": (
-            *generic,
+            *GENERIC,
             nn.classifier_interface,
-            *top_level,
+            *NETWORK_TOP_LEVEL,
             nn.probability_layer_found,
             nn.classifier_outputs_produced,
         ),
-        "neuralNetworkRegressor": (*generic, nn.regressor_interface, *top_level),
-        "kNearestNeighborsClassifier": (
-            *generic,
-            knn.neighbours_valid,
-            knn.weighting_set,
-            knn.default_label_valid,
-            knn.classifier_interface,
-            knn.index_valid,
-        ),
-        "pipeline": generic + pipeline,
-        "pipelineClassifier": generic + pipeline,
-        "pipelineRegressor": generic + pipeline,
-        "linkedModel": (*generic, pipe.linked_model_valid),
+        "neuralNetworkRegressor": (*GENERIC, nn.regressor_interface, *NETWORK_TOP_LEVEL),
+        "kNearestNeighborsClassifier": (*GENERIC, *KNN),
+        "pipeline": GENERIC + pipeline,
+        "pipelineClassifier": GENERIC + pipeline,
+        "pipelineRegressor": GENERIC + pipeline,
+        "linkedModel": (*GENERIC, pipe.linked_model_valid),
     }
 
 
