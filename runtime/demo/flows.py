@@ -102,14 +102,7 @@ def run_update(
                 )
             )
         elif context.event is Event.EPOCH_END:
-            loss = float(context.metrics[MetricKey.LOSS_VALUE])
-            mean = float(np.mean(epoch_batches)) if epoch_batches else loss
-            epoch_batches.clear()
-            accuracy = validation(context.model) if validation is not None else None
-            outcome.epoch_losses.append(loss)
-            outcome.epoch_mean_losses.append(mean)
-            if accuracy is not None:
-                outcome.validation_accuracy.append(accuracy)
+            loss, mean, accuracy = _record_epoch(context, outcome, epoch_batches, validation)
             epochs = int(context.parameters[ParameterKey.EPOCHS])
             emit(
                 EpochEnd(
@@ -132,6 +125,20 @@ def run_update(
     final = outcome.epoch_losses[-1] if outcome.epoch_losses else None
     emit(TrainingFinished(flow, outcome.seconds, final))
     return outcome
+
+
+def _record_epoch(context, outcome: UpdateOutcome, epoch_batches: list, validation):
+    """An epoch's ``(loss, mean mini-batch loss, validation accuracy or None)``, recorded in
+    ``outcome``; ``epoch_batches`` starts over."""
+    loss = float(context.metrics[MetricKey.LOSS_VALUE])
+    mean = float(np.mean(epoch_batches)) if epoch_batches else loss
+    epoch_batches.clear()
+    accuracy = validation(context.model) if validation is not None else None
+    outcome.epoch_losses.append(loss)
+    outcome.epoch_mean_losses.append(mean)
+    if accuracy is not None:
+        outcome.validation_accuracy.append(accuracy)
+    return loss, mean, accuracy
 
 
 def update_knn(spec: proto.Model, provider, flow: str, emit: Emit) -> UpdateOutcome:

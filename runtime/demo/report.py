@@ -144,9 +144,15 @@ def write_report(result: DemoResult, path: Path) -> Path:
         "",
         f"![losses]({files['plot']})",
         "",
-        "## What happened",
-        "",
+        *_what_happened(result, files),
     ]
+    write_atomic("\n".join(lines).encode(), path)
+    return path
+
+
+def _what_happened(result: DemoResult, files: dict[str, str]) -> list[str]:
+    """The report's story of the run, step by step, and its note on fidelity."""
+    lines = ["## What happened", ""]
     if result.base_outcome is not None:
         base = result.base_outcome
         lines.append(
@@ -181,5 +187,4 @@ def write_report(result: DemoResult, path: Path) -> Path:
         "predicting the held-out digits with each model.",
         "",
     ]
-    write_atomic("\n".join(lines).encode(), path)
-    return path
+    return lines
