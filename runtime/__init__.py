@@ -1,4 +1,4 @@
-"""coreml-updatable, execution side: run Core ML models and their update tasks on the CPU.
+"""Runtime, facade: run Core ML models and their update tasks on the CPU (the execution side).
 
 Public names are imported lazily from the modules listed below, so ``import runtime`` does
 not load numba until a model is compiled.

@@ -24,24 +24,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("updatable", "runtime")
 
-# Lowest first. Each layer may import itself and the layers before it.
+# Lowest first. Each layer may import itself and the layers before it. The name opens the
+# docstring of every module of the layer ("Runtime, training layer: ...").
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("spec base", ("updatable.errors", "updatable.proto", "updatable.spec", "updatable.params",
-                   "updatable.lazy")),
-    ("spec validation", ("updatable.validation/",)),
-    ("spec editing", ("updatable.edit/",)),
-    ("spec facade", ("updatable",)),
-    ("runtime kernels", ("runtime.kernels/",)),
-    ("runtime neural networks", ("runtime.nn/",)),
-    ("runtime models", ("runtime.model/",)),
-    ("runtime ONNX", ("runtime.ort/",)),
-    ("runtime training", ("runtime.training/",)),
-    ("runtime jobs", ("runtime.jobs/",)),
-    ("runtime tools", ("runtime.tools/",)),
-    ("runtime sweeps", ("runtime.sweeps/",)),
-    ("runtime demo", ("runtime.demo/",)),
-    ("runtime facade", ("runtime",)),
-    ("command line", ("updatable.cli/",)),
+    ("Spec side, base layer", ("updatable.errors", "updatable.proto", "updatable.spec",
+                               "updatable.params", "updatable.lazy")),
+    ("Spec side, validation layer", ("updatable.validation/",)),
+    ("Spec side, editing layer", ("updatable.edit/",)),
+    ("Spec side, facade", ("updatable",)),
+    ("Runtime, kernels layer", ("runtime.kernels/",)),
+    ("Runtime, neural-network layer", ("runtime.nn/",)),
+    ("Runtime, model layer", ("runtime.model/",)),
+    ("Runtime, ONNX layer", ("runtime.ort/",)),
+    ("Runtime, training layer", ("runtime.training/",)),
+    ("Runtime, jobs layer", ("runtime.jobs/",)),
+    ("Runtime, tools layer", ("runtime.tools/",)),
+    ("Runtime, sweeps layer", ("runtime.sweeps/",)),
+    ("Runtime, demo layer", ("runtime.demo/",)),
+    ("Runtime, facade", ("runtime",)),
+    ("Command line", ("updatable.cli/",)),
 )
 
 # Layers whose modules are not yet held to the rules (empty when every layer is checked).
@@ -200,6 +201,17 @@ def _unchecked(module: str) -> bool:
 def test_every_module_has_a_layer():
     homeless = [name for name in module_names(ROOT) if layer_of(name) is None]
     assert not homeless, f"modules in no layer (add them to LAYERS): {homeless}"
+
+
+def test_every_module_docstring_names_its_layer():
+    unnamed = []
+    for name, path in module_names(ROOT).items():
+        docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if not docstring.startswith(f"{layer_of(name)}: "):
+            unnamed.append(f"{path.relative_to(ROOT)} (expected '{layer_of(name)}: ...')")
+    assert not unnamed, "module docstrings that do not open with their layer: " + ", ".join(
+        unnamed
+    )
 
 
 def test_imports_point_down_the_layers():

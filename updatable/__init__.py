@@ -1,4 +1,4 @@
-"""coreml-updatable, spec side: read, edit and check updatable Core ML models.
+"""Spec side, facade: read, edit and check updatable Core ML models (coreml-updatable).
 
 Public names are imported lazily (the table below), so ``import updatable`` is fast and a
 command that only inspects a model never loads the surgery or validation modules.

@@ -1,4 +1,5 @@
-"""Spec base: the lazy exports of a package's public names (shared by both packages' facades).
+"""Spec side, base layer: the lazy exports of a package's public names (shared by both packages'
+facades).
 
 A facade lists each public name with the module that defines it; the name is imported on
 first access (PEP 562 module ``__getattr__``), so importing the package stays fast and loads

@@ -1,4 +1,4 @@
-"""Reading and writing ``.mlmodel`` files, and walking their networks.
+"""Spec side, base layer: reading and writing ``.mlmodel`` files, and walking their networks.
 
 ``load`` never lets a protobuf traceback escape: an empty, truncated, corrupt or foreign
 file raises :class:`ModelFileError` naming the file and what was wrong. ``save`` is atomic:

@@ -1,4 +1,5 @@
-"""The on-device personalisation demo behind ``updatable demo`` (and ``make demo``).
+"""Runtime, demo layer: the on-device personalisation demo behind ``updatable demo`` (and ``make
+demo``).
 
 :func:`run_demo` tells the whole story on real MNIST digits (see :mod:`runtime.demo.story`):
 a base classifier for 0..6, model surgery for the user's digits 7, 8 and 9, an update of the

@@ -1,5 +1,5 @@
-"""The demo's base model: a small convolutional digit classifier for 0..6, trained on device
-terms by this toolkit's own runtime.
+"""Runtime, demo layer: the demo's base model: a small convolutional digit classifier for 0..6,
+trained on device terms by this toolkit's own runtime.
 
 Architecture (the shape of Apple's updatable-MNIST example, smaller)::
 

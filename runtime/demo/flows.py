@@ -1,4 +1,5 @@
-"""The two ways the demo updates a model on the user's drawings, both through ``UpdateTask``.
+"""Runtime, demo layer: the two ways the demo updates a model on the user's drawings, both through
+``UpdateTask``.
 
 * :func:`run_update` trains an updatable neural network exactly as Core ML's
   ``MLUpdateTask`` would, subscribed to ``miniBatchEnd`` and ``epochEnd`` so that the losses

@@ -1,4 +1,5 @@
-"""What the demo leaves behind besides the models: a loss-curve PNG and a Markdown report."""
+"""Runtime, demo layer: what the demo leaves behind besides the models: a loss-curve PNG and a
+Markdown report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The personalisation story, start to finish: :func:`run_demo`.
+"""Runtime, demo layer: the personalisation story, start to finish: :func:`run_demo`.
 
 1. **Data**: real MNIST digits, split into base, user and held-out parts; the user's and the
    held-out digits are redrawn in the user's hand (:mod:`runtime.demo.user`).

@@ -1,4 +1,5 @@
-"""The simulated user of the demo: how they write, and which digits each part of the story sees.
+"""Runtime, demo layer: the simulated user of the demo: how they write, and which digits each part
+of the story sees.
 
 The story (Apple's updatable-MNIST scenario): an app ships a digit classifier that knows
 0..6; a user adds 7, 8 and 9 with a handful of drawings each, and writes in their own hand

@@ -1,4 +1,4 @@
-"""Checkpoints in a training-session directory (Create ML's ``MLCheckpoint``).
+"""Runtime, jobs layer: checkpoints in a training-session directory (Create ML's ``MLCheckpoint``).
 
 Layout of a session directory::
 

@@ -1,4 +1,5 @@
-"""The frozen-feature cache: boundary activations keyed by the content of the input.
+"""Runtime, jobs layer: the frozen-feature cache: boundary activations keyed by the content of the
+input.
 
 Everything below the earliest updatable layer, and every frozen model in front of the
 trained one in a pipeline, is a pure function of the model inputs (docs/ARCHITECTURE.md,

@@ -1,4 +1,5 @@
-"""Content keys of training examples, and a source that converts only what the cache misses.
+"""Runtime, jobs layer: content keys of training examples, and a source that converts only what the
+cache misses.
 
 A key is a SHA-1 over, for every model input in name order, the input's name, its dtype and
 per-example shape, and the 128-bit digest of its bytes (:mod:`runtime.kernels.digest`), or

@@ -1,4 +1,5 @@
-"""``MLJob`` off-device: a training job running in the background, and its result.
+"""Runtime, jobs layer: ``MLJob`` off-device: a training job running in the background, and its
+result.
 
 A :class:`Job` is returned already running by :func:`runtime.train` and
 :func:`runtime.resume`. It offers what Create ML's ``MLJob`` publishes

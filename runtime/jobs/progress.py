@@ -1,4 +1,5 @@
-"""What a training job reports: Create ML's ``MLPhase``, ``MLProgress`` and its metric keys.
+"""Runtime, jobs layer: what a training job reports: Create ML's ``MLPhase``, ``MLProgress`` and
+its metric keys.
 
 Vocabulary only (update-task-semantics.md §B); :mod:`runtime.jobs.job` produces these values and
 :mod:`runtime.jobs.stopping` reads them.

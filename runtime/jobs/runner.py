@@ -1,4 +1,5 @@
-"""The training run behind a :class:`~runtime.jobs.job.Job`: iterations, metrics, checkpoints.
+"""Runtime, jobs layer: the training run behind a :class:`~runtime.jobs.job.Job`: iterations,
+metrics, checkpoints.
 
 Each iteration is one call of the shared epoch loop, :func:`runtime.training.loop.run_epoch`, with
 Core ML's batching and shuffle order; the job reshuffles after every epoch, as an update

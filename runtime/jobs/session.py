@@ -1,4 +1,5 @@
-"""Create ML style training sessions: ``train``, ``restore_training_session``, ``resume``.
+"""Runtime, jobs layer: Create ML style training sessions: ``train``, ``restore_training_session``,
+``resume``.
 
 The Create ML API (update-task-semantics.md §B) applied to an updatable neural network, or a
 pipeline ending in one:

@@ -1,4 +1,5 @@
-"""Building a training job: the model update, the validation source, the cache, the criteria.
+"""Runtime, jobs layer: building a training job: the model update, the validation source, the
+cache, the criteria.
 
 Shared by :func:`runtime.jobs.session.train` and :func:`runtime.jobs.session.resume`. Everything
 here runs before the job starts, so every error is raised to the caller of ``train`` / ``resume``.

@@ -1,4 +1,5 @@
-"""The training state of a job at an iteration end, and its form inside a checkpoint.
+"""Runtime, jobs layer: the training state of a job at an iteration end, and its form inside a
+checkpoint.
 
 A :class:`Snapshot` is everything needed to continue training bit for bit from an epoch
 boundary: the trainable parameters and optimizer state (``NumbaBackend.state_arrays``), the

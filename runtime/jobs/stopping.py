@@ -1,4 +1,4 @@
-"""Stopping criteria for training jobs (``train(..., stop_when=[...])``).
+"""Runtime, jobs layer: stopping criteria for training jobs (``train(..., stop_when=[...])``).
 
 Create ML stops a session at ``iterations`` or "on convergence"; its documented pattern for
 anything else is to watch the progress metrics and cancel (update-task-semantics.md §B), and

@@ -1,4 +1,5 @@
-"""numpy's BLAS, reached directly: its thread count, and ``sgemm`` for numba kernels.
+"""Runtime, kernels layer: numpy's BLAS, reached directly: its thread count, and ``sgemm`` for
+numba kernels.
 
 numpy's extension module links the BLAS, so symbols looked up through its handle reach the
 library numpy itself calls, whatever its file is called. Two things are taken from it when it

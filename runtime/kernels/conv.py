@@ -1,5 +1,5 @@
-"""Convolution kernels on NHWC blobs: im2col / col2im for the GEMM path, and a direct
-depthwise convolution with its two backward kernels.
+"""Runtime, kernels layer: convolution kernels on NHWC blobs: im2col / col2im for the GEMM path,
+and a direct depthwise convolution with its two backward kernels.
 
 Geometry arguments are shared by every kernel: kernel ``(kh, kw)``, stride ``(sh, sw)``,
 dilation ``(dh, dw)`` and the top/left padding ``(pad_top, pad_left)``; the output size is read

@@ -1,4 +1,4 @@
-"""Content digests of example rows (the frozen-feature cache's keys).
+"""Runtime, kernels layer: content digests of example rows (the frozen-feature cache's keys).
 
 ``row_digests(words, out)``: for each row of 64-bit words ``w_i``, two 64-bit lanes
 

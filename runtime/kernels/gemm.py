@@ -1,5 +1,5 @@
-"""Tiled GEMM kernels: im2col, BLAS ``sgemm`` and the bias + activation epilogue, one tile of
-output rows at a time, in a single ``nogil`` call.
+"""Runtime, kernels layer: tiled GEMM kernels: im2col, BLAS ``sgemm`` and the bias + activation
+epilogue, one tile of output rows at a time, in a single ``nogil`` call.
 
 ``gemm`` is ``cblas_sgemm`` as a ctypes function pointer (``runtime.kernels.blas.sgemm``), passed as
 an argument so that the compiled code holds no address and stays cacheable. Matrices are

@@ -1,4 +1,4 @@
-"""numba configuration shared by every kernel module.
+"""Runtime, kernels layer: numba configuration shared by every kernel module.
 
 Thread policy (``runtime.kernels.parallel``): numba kernels run serially and release the GIL
 (``nogil``); parallelism comes from running the chunks of a batch on separate threads, each

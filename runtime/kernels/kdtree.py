@@ -1,4 +1,5 @@
-"""kd-tree kernels: build an implicit tree over the samples, and query it exactly.
+"""Runtime, kernels layer: kd-tree kernels: build an implicit tree over the samples, and query it
+exactly.
 
 The tree is a complete binary tree stored in arrays (children of node ``i`` are ``2i + 1`` and
 ``2i + 2``) over a permutation ``perm`` of the samples: node ``i`` holds ``perm[start[i]:end[i]]``

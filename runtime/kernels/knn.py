@@ -1,4 +1,5 @@
-"""k-nearest-neighbour kernels: exact distances, linear top-k selection, exact scans, vote.
+"""Runtime, kernels layer: k-nearest-neighbour kernels: exact distances, linear top-k selection,
+exact scans, vote.
 
 Every kernel returns neighbours ordered by ``(distance, sample index)``: the distance of a
 query ``x`` to a sample ``y`` is *defined* as ``sum_i (x_i - y_i)^2`` accumulated in float64 in

@@ -1,4 +1,4 @@
-"""Optimizer update kernels: one fused pass per parameter array.
+"""Runtime, kernels layer: optimizer update kernels: one fused pass per parameter array.
 
 Each returns new arrays (state in, state out); the numpy twins have the same signatures.
 """

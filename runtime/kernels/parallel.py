@@ -1,4 +1,5 @@
-"""The runtime's thread policy: batch-parallel forward passes over single-threaded BLAS.
+"""Runtime, kernels layer: the runtime's thread policy: batch-parallel forward passes over
+single-threaded BLAS.
 
 A forward-only run (inference, and the frozen part of a training step) of a batch of ``N >= 2``
 examples is cut into ``k = min(N, workers())`` contiguous chunks along the batch axis; chunk 0

@@ -1,4 +1,5 @@
-"""Spatial pooling kernels on NHWC blobs (max, average, L2) and their backward kernels.
+"""Runtime, kernels layer: spatial pooling kernels on NHWC blobs (max, average, L2) and their
+backward kernels.
 
 Geometry: kernel ``(kh, kw)``, stride ``(sh, sw)``, top/left padding ``(pad_top, pad_left)``;
 the output size is read from ``out``. Window ``(oh, ow)`` covers input rows

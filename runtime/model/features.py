@@ -1,4 +1,5 @@
-"""User feature values <-> feature batches, per the model's ``FeatureDescription``\\s.
+"""Runtime, model layer: user feature values <-> feature batches, per the model's
+``FeatureDescription``\\s.
 
 A feature batch maps each feature name to a batched value (docs/ARCHITECTURE.md):
 

@@ -1,5 +1,5 @@
-"""Image feature values: pillow images, image files or pixel arrays -> the model's image size
-and colour space, with Core ML's crop-and-scale options.
+"""Runtime, model layer: image feature values: pillow images, image files or pixel arrays -> the
+model's image size and colour space, with Core ML's crop-and-scale options.
 
 An image input (``ImageFeatureType``: ``width``, ``height``, ``colorSpace`` RGB, BGR, GRAYSCALE)
 becomes a float32 ``(H, W, C)`` array of pixel values 0..255 in the colour space's channel

@@ -1,4 +1,5 @@
-"""Linked models: find the ``.mlmodel`` a ``LinkedModel`` points at, and read load-time keys.
+"""Runtime, model layer: Linked models: find the ``.mlmodel`` a ``LinkedModel`` points at, and read
+load-time keys.
 
 A ``LinkedModel`` (``LinkedModel.proto``) names a compiled model by ``linkedModelFileName``
 and ``linkedModelSearchPath``, both ``StringParameter`` defaults that can be overridden at load

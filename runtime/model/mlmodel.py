@@ -1,4 +1,5 @@
-"""``runtime.Model``: load a Core ML model and run predictions, like ``MLModel``.
+"""Runtime, model layer: ``runtime.Model``: load a Core ML model and run predictions, like
+``MLModel``.
 
 ``Model.load(path_or_spec, configuration=None)`` compiles the model once through the engine
 for its type (the explicit table :data:`runtime.model.engines.ENGINES`);

@@ -1,4 +1,5 @@
-"""The engine that runs NeuralNetwork, NeuralNetworkClassifier and NeuralNetworkRegressor models.
+"""Runtime, neural-network layer: the engine that runs NeuralNetwork, NeuralNetworkClassifier and
+NeuralNetworkRegressor models.
 
 Feature batches in, feature batches out (docs/ARCHITECTURE.md, "Features at the API boundary"):
 

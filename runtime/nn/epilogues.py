@@ -1,4 +1,5 @@
-"""Deferred epilogues: a convolution's bias and activation applied after a following max pool.
+"""Runtime, neural-network layer: deferred epilogues: a convolution's bias and activation applied
+after a following max pool.
 
 For a per-channel bias ``b`` and a non-decreasing activation ``f``, over any pooling window
 

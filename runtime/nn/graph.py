@@ -1,4 +1,5 @@
-"""Compile a Core ML neural network into an ordered plan of layer steps over named blobs.
+"""Runtime, neural-network layer: compile a Core ML neural network into an ordered plan of layer
+steps over named blobs.
 
 ``compile_network(spec)`` turns the layers of a NeuralNetwork / …Classifier / …Regressor into
 :class:`~runtime.nn.layers.base.Step` objects in the spec's order (Core ML requires layers in

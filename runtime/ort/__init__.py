@@ -1,4 +1,5 @@
-"""ONNX export and ONNX Runtime on-device training for updatable Core ML networks.
+"""Runtime, ONNX layer: ONNX export and ONNX Runtime on-device training for updatable Core ML
+networks.
 
 * :func:`export_onnx` -- a Core ML neural network as an ONNX inference graph.
 * :func:`write_artifacts` -- ORT on-device training artifacts (training, eval and optimizer

@@ -1,4 +1,5 @@
-"""ONNX Runtime on-device training artifacts for an updatable Core ML neural network.
+"""Runtime, ONNX layer: ONNX Runtime on-device training artifacts for an updatable Core ML neural
+network.
 
 :func:`write_artifacts` writes a directory that ORT's training API (Python, C/C++, C#, Java,
 Objective-C/Swift) loads as is::

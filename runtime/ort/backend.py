@@ -1,4 +1,5 @@
-"""Training backends that run mini-batches in ONNX Runtime's on-device training API.
+"""Runtime, ONNX layer: training backends that run mini-batches in ONNX Runtime's on-device
+training API.
 
 :class:`OrtTrainingBackend` implements the training-backend interface::
 

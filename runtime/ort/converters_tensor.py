@@ -1,4 +1,4 @@
-"""ONNX converters for Core ML's elementwise and data-reorganisation layers.
+"""Runtime, ONNX layer: ONNX converters for Core ML's elementwise and data-reorganisation layers.
 
 Same contract as :mod:`runtime.ort.converters_nn`: ``convert(g, layer, xs, shapes, ys) ->
 out_shapes`` with per-example shapes in Core ML ``(C, H, W)`` order and ONNX tensors

@@ -1,4 +1,4 @@
-"""Importing the ``ort`` extra: onnx and onnxruntime-training, without torch.
+"""Runtime, ONNX layer: importing the ``ort`` extra: onnx and onnxruntime-training, without torch.
 
 ``import onnxruntime.training`` imports its ``amp`` and ``optim`` submodules, which import
 torch (ORTModule support), although on-device training (``artifacts``, ``onnxblock``,

@@ -1,4 +1,4 @@
-"""Core ML neural network -> ONNX graph.
+"""Runtime, ONNX layer: Core ML neural network -> ONNX graph.
 
 One converter per Core ML layer kind, in the explicit table :data:`CONVERTERS` keyed by the
 ``NeuralNetworkLayer.layer`` oneof name (house rule 1). A layer of any other kind raises

@@ -1,4 +1,5 @@
-"""Which part of an updatable network trains, and how its ONNX training graph is cut.
+"""Runtime, ONNX layer: which part of an updatable network trains, and how its ONNX training graph
+is cut.
 
 The loss. Core ML's categorical cross-entropy reads the *output* of a softmax (validator rule
 C4) and is ``-log p[target]``. The ONNX training graph stops at the softmax's *input* z and

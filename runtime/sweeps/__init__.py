@@ -1,4 +1,5 @@
-"""Hyperparameter-constraint sweeps: does every value a model allows train well for every user?
+"""Runtime, sweeps layer: hyperparameter-constraint sweeps: does every value a model allows train
+well for every user?
 
 ``runtime.sweep(model, users, data, ...)`` enumerates the model's allowed hyperparameter space
 (:mod:`~runtime.sweeps.space`), runs Core ML's update task for each (combination, simulated

@@ -1,4 +1,5 @@
-"""``runtime.sweep(...)``: check every allowed hyperparameter combination on simulated users.
+"""Runtime, sweeps layer: ``runtime.sweep(...)``: check every allowed hyperparameter combination on
+simulated users.
 
 The steps: read and validate the model; enumerate its allowed space
 (:mod:`runtime.sweeps.space`); load the data and draw the users (:mod:`runtime.sweeps.users`);

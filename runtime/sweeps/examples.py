@@ -1,4 +1,5 @@
-"""Where a sweep's examples come from: a named digits set, an ``.npz`` file, or arrays.
+"""Runtime, sweeps layer: where a sweep's examples come from: a named digits set, an ``.npz`` file,
+or arrays.
 
 ``load_examples(source)`` accepts
 

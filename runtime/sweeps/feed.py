@@ -1,4 +1,5 @@
-"""How a sweep's examples become the feature dicts a model trains and predicts on.
+"""Runtime, sweeps layer: how a sweep's examples become the feature dicts a model trains and
+predicts on.
 
 :func:`feed_plan` reads the model once (in the coordinating process) and fixes: the one input
 the examples feed (a multiArray gets each example reshaped to its declared shape, an image gets

@@ -1,7 +1,7 @@
-"""The heat map of a sweep: one column per value of the first swept parameter (the learning
-rate, or k for a kNN), one row per combination of the others, two panels (the median user and
-the worst user). Cells are coloured by held-out accuracy (or loss, for models without
-accuracy) and marked with their flags: DIV diverged, FAIL failed, LOW underperforming, dom
+"""Runtime, sweeps layer: the heat map of a sweep: one column per value of the first swept
+parameter (the learning rate, or k for a kNN), one row per combination of the others, two panels
+(the median user and the worst user). Cells are coloured by held-out accuracy (or loss, for models
+without accuracy) and marked with their flags: DIV diverged, FAIL failed, LOW underperforming, dom
 dominated."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A tighter constraint set that keeps only combinations that trained well, and ``--apply``.
+"""Runtime, sweeps layer: A tighter constraint set that keeps only combinations that trained well,
+and ``--apply``.
 
 The recommendation is the largest sub-grid of the swept values (most combinations kept) in
 which no combination is flagged bad (diverged, failed or underperforming; see

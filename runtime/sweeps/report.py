@@ -1,4 +1,5 @@
-"""A sweep's reports: ``summary.json``, ``report.md``, ``report.html`` and ``heatmap.png``.
+"""Runtime, sweeps layer: A sweep's reports: ``summary.json``, ``report.md``, ``report.html`` and
+``heatmap.png``.
 
 All are written atomically into the output directory next to ``results.jsonl``. The JSON
 holds everything the other two show (space, per-combination statistics and flags, the

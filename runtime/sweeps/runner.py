@@ -1,4 +1,5 @@
-"""One sweep task: a simulated user updates the model with one combination, then is scored.
+"""Runtime, sweeps layer: one sweep task: a simulated user updates the model with one combination,
+then is scored.
 
 :func:`run_task` runs the real :class:`runtime.training.task.UpdateTask` (Core ML's ``MLUpdateTask``
 semantics) on the user's training examples with the combination as load-time

@@ -1,4 +1,5 @@
-"""The hyperparameter space a model allows an app to choose from, as a finite grid.
+"""Runtime, sweeps layer: the hyperparameter space a model allows an app to choose from, as a
+finite grid.
 
 Core ML lets an app override a model's training parameters at load time, within the allowed
 values the model stores (update-task-semantics.md §A.4; coreml-format.md §1.3-1.5): an

@@ -1,4 +1,5 @@
-"""Per-combination statistics over users, and the flags that mark a bad combination.
+"""Runtime, sweeps layer: per-combination statistics over users, and the flags that mark a bad
+combination.
 
 For each combination, over its users: held-out accuracy and loss (median, quartiles, min,
 max), the training loss after the update, the update's time and peak memory, and counts of

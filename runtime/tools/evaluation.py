@@ -1,4 +1,5 @@
-"""How well a classifier does on labelled examples: accuracy, per class, confusion, loss.
+"""Runtime, tools layer: how well a classifier does on labelled examples: accuracy, per class,
+confusion, loss.
 
 Core ML reports only the training loss of an update; apps measure accuracy themselves by
 running predictions on held-out data, which is what :func:`evaluate` does with any model that

@@ -1,4 +1,4 @@
-"""Loss curves as PNG files (matplotlib, drawn off-screen).
+"""Runtime, tools layer: loss curves as PNG files (matplotlib, drawn off-screen).
 
 A figure is built with matplotlib's object API on the Agg canvas, so nothing touches the
 global ``pyplot`` state or needs a display, and the PNG is written atomically. matplotlib is

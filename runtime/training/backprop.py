@@ -1,4 +1,5 @@
-"""The training slice of a network: forward with caches, loss, backward, parameter gradients.
+"""Runtime, training layer: the training slice of a network: forward with caches, loss, backward,
+parameter gradients.
 
 A network being updated splits into two parts (docs/ARCHITECTURE.md, "Training"):
 

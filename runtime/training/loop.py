@@ -1,4 +1,5 @@
-"""The epoch / mini-batch loop of a neural-network update, shared by ``UpdateTask`` and jobs.
+"""Runtime, training layer: the epoch / mini-batch loop of a neural-network update, shared by
+``UpdateTask`` and jobs.
 
 Batching and ordering follow Core ML (update-task-semantics.md §A.5, §A.6):
 

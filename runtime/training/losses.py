@@ -1,4 +1,5 @@
-"""Core ML's two training losses, forward and gradient, averaged over the mini-batch.
+"""Runtime, training layer: Core ML's two training losses, forward and gradient, averaged over the
+mini-batch.
 
 * Categorical cross-entropy (``categoricalCrossEntropyLossLayer``): Core ML defines it on the
   output p of a softmax, ``-log p[target]`` with the target a class index

@@ -1,4 +1,5 @@
-"""SGD and Adam as ``init`` / ``update`` pairs with NamedTuple state (house rule 3).
+"""Runtime, training layer: SGD and Adam as ``init`` / ``update`` pairs with NamedTuple state
+(house rule 3).
 
 Parameters and gradients are flat dicts ``{"layer/weights": array, ...}`` in the runtime's
 layout (the formulas are elementwise, so the layout does not matter). ``update`` is pure:

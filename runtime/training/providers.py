@@ -1,4 +1,5 @@
-"""Training data: Core ML's ``MLBatchProvider`` / ``MLArrayBatchProvider`` in Python.
+"""Runtime, training layer: training data: Core ML's ``MLBatchProvider`` / ``MLArrayBatchProvider``
+in Python.
 
 A provider has ``count`` and ``features(index) -> dict`` (feature name -> value). Values are
 what ``Model.predict`` accepts: numpy arrays for multi-arrays, str / int for labels, and for

@@ -1,5 +1,5 @@
-"""Core ML's exact shuffle order: ``std::minstd_rand`` seeded through ``std::seed_seq`` and
-libc++'s ``std::shuffle``.
+"""Runtime, training layer: Core ML's exact shuffle order: ``std::minstd_rand`` seeded through
+``std::seed_seq`` and libc++'s ``std::shuffle``.
 
 Source: update-task-semantics.md §A.6, checked bit for bit against the orders in
 ``shared/data/coreml_shuffle_vectors.json`` (real libc++ output).

@@ -1,4 +1,5 @@
-"""``MLUpdateTask`` off-device: the task state machine, events, metrics and contexts.
+"""Runtime, training layer: ``MLUpdateTask`` off-device: the task state machine, events, metrics
+and contexts.
 
 Behaviour (update-task-semantics.md §A.2, §A.3; [INFERRED] there unless noted):
 

@@ -1,4 +1,4 @@
-"""Writing trained weights back into a neural network's protobuf.
+"""Runtime, training layer: writing trained weights back into a neural network's protobuf.
 
 Only the ``WeightParams`` of the trained layers change: their values are replaced by float32
 ``floatValue`` arrays (any ``float16Value`` / ``rawValue`` encoding is cleared); the layer's

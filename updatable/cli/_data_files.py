@@ -1,4 +1,5 @@
-"""Labelled data for the training verbs: image folders, ``.npz`` archives and CSV files.
+"""Command line: labelled data for the training verbs: image folders, ``.npz`` archives and CSV
+files.
 
 What the data must hold comes from the model (a :class:`Schema`): its inputs and the target
 the loss reads (a training verb) or the label it predicts (``evaluate``). Three layouts:

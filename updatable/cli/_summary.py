@@ -1,4 +1,4 @@
-"""A JSON-ready summary of a model, for ``updatable inspect``.
+"""Command line: A JSON-ready summary of a model, for ``updatable inspect``.
 
 It reads any spec, including invalid ones (inspecting a broken model is how one finds out
 what is wrong), so it reads the protobuf fields directly instead of building checked objects.

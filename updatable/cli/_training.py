@@ -1,4 +1,5 @@
-"""The three training paths of ``updatable train``: update task, training job, kNN update.
+"""Command line: the three training paths of ``updatable train``: update task, training job, kNN
+update.
 
 Each returns ``(exit code, history)``; the history is one dict per epoch (``epoch``,
 ``loss``, and when known ``mean_loss``, ``validation_loss``, ``validation_accuracy``) for the

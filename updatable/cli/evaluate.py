@@ -1,4 +1,5 @@
-"""``updatable evaluate MODEL --data DATA``: accuracy, per class, confusion matrix and loss."""
+"""Command line: ``updatable evaluate MODEL --data DATA``: accuracy, per class, confusion matrix
+and loss."""
 
 from __future__ import annotations
 

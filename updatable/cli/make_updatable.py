@@ -1,4 +1,5 @@
-"""``updatable make-updatable MODEL OUT``: prepare a neural network for on-device training."""
+"""Command line: ``updatable make-updatable MODEL OUT``: prepare a neural network for on-device
+training."""
 
 from __future__ import annotations
 

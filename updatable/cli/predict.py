@@ -1,4 +1,4 @@
-"""``updatable predict MODEL INPUT...``: the predicted label and top probabilities."""
+"""Command line: ``updatable predict MODEL INPUT...``: the predicted label and top probabilities."""
 
 from __future__ import annotations
 

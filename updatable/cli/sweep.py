@@ -1,4 +1,5 @@
-"""``updatable sweep MODEL``: train every allowed hyperparameter combination on simulated users."""
+"""Command line: ``updatable sweep MODEL``: train every allowed hyperparameter combination on
+simulated users."""
 
 from __future__ import annotations
 

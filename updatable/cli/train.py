@@ -1,4 +1,5 @@
-"""``updatable train MODEL --data DATA``: update a model on labelled data, as a device would.
+"""Command line: ``updatable train MODEL --data DATA``: update a model on labelled data, as a
+device would.
 
 Three paths, chosen by the options:
 

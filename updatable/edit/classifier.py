@@ -1,4 +1,5 @@
-"""Widen a classifier for user-defined classes, and re-initialise a layer's weights.
+"""Spec side, editing layer: widen a classifier for user-defined classes, and re-initialise a
+layer's weights.
 
 Personalisation apps ship a classifier with room for classes the user adds later: the final
 layer gets extra outputs whose weights start at zero (so the shipped predictions keep their

@@ -1,4 +1,5 @@
-"""Updatable k-nearest-neighbours classifiers (``KNearestNeighborsClassifier``).
+"""Spec side, editing layer: updatable k-nearest-neighbours classifiers
+(``KNearestNeighborsClassifier``).
 
 A Core ML kNN classifier stores its training examples (``floatSamples``) and one label per
 example; an update task appends the user's examples, so the usual starting point is an

@@ -1,4 +1,5 @@
-"""The loss layer of an updatable neural network, and the training inputs it implies.
+"""Spec side, editing layer: the loss layer of an updatable neural network, and the training inputs
+it implies.
 
 Core ML trains with exactly one loss (``NetworkUpdateParameters.lossLayers``, rule C1):
 

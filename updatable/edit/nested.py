@@ -1,4 +1,5 @@
-"""Find the model an edit applies to: the model itself, or the last model of a pipeline.
+"""Spec side, editing layer: find the model an edit applies to: the model itself, or the last model
+of a pipeline.
 
 Core ML lets only the last model of a pipeline be updatable (``PipelineValidator.cpp``), and
 pipelines nest, so "the model to prepare" inside ``pipeline[..., pipeline[..., nn]]`` is found

@@ -1,4 +1,5 @@
-"""Pipelines that put a frozen feature extractor in front of an updatable head.
+"""Spec side, editing layer: pipelines that put a frozen feature extractor in front of an updatable
+head.
 
 The pattern of Apple's updatable drawing classifier (coremltools docs, "Pipeline
 Classifier"): model 0 turns the input (a 28x28 drawing) into an embedding, model 1 is an

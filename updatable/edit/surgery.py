@@ -1,4 +1,5 @@
-"""Mark layers of a neural network updatable, as Core ML's update tasks expect.
+"""Spec side, editing layer: mark layers of a neural network updatable, as Core ML's update tasks
+expect.
 
 The other edits live beside this one: the loss in :mod:`updatable.edit.loss`, optimizer, epochs and
 shuffle in :mod:`updatable.edit.training_config`, widening and re-initialising a classifier layer in

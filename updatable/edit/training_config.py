@@ -1,4 +1,5 @@
-"""Optimizer, epochs and shuffling of an updatable neural network (``NetworkUpdateParameters``).
+"""Spec side, editing layer: optimizer, epochs and shuffling of an updatable neural network
+(``NetworkUpdateParameters``).
 
 Every hyperparameter is a default plus the values an app may pick at load time
 (``MLModelConfiguration.parameters``): a :class:`~updatable.params.DoubleParam` range, or an

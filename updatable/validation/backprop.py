@@ -1,4 +1,5 @@
-"""Loss layers (C1, C3-C7) and the backpropagation reachability search (C17, C18).
+"""Spec side, validation layer: loss layers (C1, C3-C7) and the backpropagation reachability search
+(C17, C18).
 
 Source: coremltools ``mlmodel/src/Validation/NeuralNetwork/UpdatableNeuralNetworkValidator.cpp``
 (``validateLossLayer``, ``isTrainingConfigurationSupported``) and

@@ -1,4 +1,5 @@
-"""Model descriptions (rule G3): inputs, outputs and states, one feature at a time.
+"""Spec side, validation layer: model descriptions (rule G3): inputs, outputs and states, one
+feature at a time.
 
 Source: coremltools ``mlmodel/src/Validation/InterfaceValidators.cpp``
 (``validateModelDescription``, ``validateFeatureDescription``, ``validateSizeRange``) and

@@ -1,4 +1,5 @@
-"""Checks every Core ML model goes through (G1-G7), and the model-interface helpers.
+"""Spec side, validation layer: checks every Core ML model goes through (G1-G7), and the
+model-interface helpers.
 
 Source: coremltools ``mlmodel/src/Model.cpp`` (``Model::validateGeneric``),
 ``Validation/InterfaceValidators.cpp`` (the feature descriptions of G3 are in

@@ -1,4 +1,5 @@
-"""Core ML's parameter validators and the training-parameter rules C8-C16.
+"""Spec side, validation layer: Core ML's parameter validators and the training-parameter rules
+C8-C16.
 
 Source: coremltools ``mlmodel/src/Validation/ParameterValidator.cpp`` (the validators) and
 ``NeuralNetwork/UpdatableNeuralNetworkValidator.cpp`` (``validateOptimizer``,

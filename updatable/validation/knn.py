@@ -1,4 +1,4 @@
-"""k-nearest-neighbours classifier rules K1-K11.
+"""Spec side, validation layer: k-nearest-neighbours classifier rules K1-K11.
 
 Source: coremltools ``mlmodel/src/Validation/KNearestNeighborsClassifierValidator.cpp``. The
 same rules apply whether or not the model is updatable: there is no kNN-specific updatable

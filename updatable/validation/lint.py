@@ -1,4 +1,5 @@
-"""Our own checks (X1-X12): what Core ML's validator accepts but bites on a device.
+"""Spec side, validation layer: our own checks (X1-X12): what Core ML's validator accepts but bites
+on a device.
 
 These are not Core ML rules and never change a Core ML message; they have their own ids and
 no result type (coreml-format.md §3). Errors mean the model cannot train as built; warnings

@@ -1,5 +1,6 @@
-"""Neural-network rules: the ordinary checks that precede training (N1-N11) and the updatable
-checks A1-A4, B1 and D1-D5; C* live in ``backprop`` and ``hyperparameters``.
+"""Spec side, validation layer: neural-network rules: the ordinary checks that precede training
+(N1-N11) and the updatable checks A1-A4, B1 and D1-D5; C* live in ``backprop`` and
+``hyperparameters``.
 
 Source: coremltools ``mlmodel/src/Validation/NeuralNetwork/NeuralNetworkValidator.cpp``
 (``validate<MLModelType_neuralNetwork*>``, ``validateNeuralNetworkTopLevel``,

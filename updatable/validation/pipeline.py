@@ -1,4 +1,5 @@
-"""Pipeline rules (P0-P9, with recursion into every sub-model) and linked models (L1-L3).
+"""Spec side, validation layer: pipeline rules (P0-P9, with recursion into every sub-model) and
+linked models (L1-L3).
 
 Source: coremltools ``mlmodel/src/Validation/PipelineValidator.cpp`` and
 ``LinkedModelValidator.cpp``. Order: P0; then for each sub-model, its inputs are type-checked

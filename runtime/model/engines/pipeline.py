@@ -1,4 +1,4 @@
-"""The engine for pipeline, pipelineClassifier and pipelineRegressor models.
+"""Runtime, model layer: the engine for pipeline, pipelineClassifier and pipelineRegressor models.
 
 A pipeline (``Model.proto``, ``Pipeline``: ``models`` and optional ``names``) runs its
 sub-models in order over one pool of named features: the pipeline's inputs first, then every

@@ -1,4 +1,5 @@
-"""Registry of layer kinds, keyed by the Core ML ``NeuralNetworkLayer.layer`` oneof name.
+"""Runtime, neural-network layer: registry of layer kinds, keyed by the Core ML
+``NeuralNetworkLayer.layer`` oneof name.
 
 Each entry names the module that defines ``KIND``; modules are imported on first use so that
 loading a model only compiles the kernels it needs.

@@ -1,4 +1,5 @@
-"""Decoding layer parameters from the protobuf, shared by the layer units.
+"""Runtime, neural-network layer: decoding layer parameters from the protobuf, shared by the layer
+units.
 
 Core ML stores weights row-major in ``WeightParams`` (``NeuralNetwork.proto``): ``floatValue``
 (float32) or ``float16Value`` (IEEE half, little-endian bytes). Parameter shapes are written in

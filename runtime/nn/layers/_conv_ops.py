@@ -1,4 +1,5 @@
-"""The linear part of convolution and deconvolution on NHWC blobs, and its two gradients.
+"""Runtime, neural-network layer: the linear part of convolution and deconvolution on NHWC blobs,
+and its two gradients.
 
 Runtime weight layout, per group ``g`` (``G`` groups, ``cg`` input and ``og`` output channels
 per group, ``K = kh*kw``):

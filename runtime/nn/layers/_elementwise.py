@@ -1,4 +1,5 @@
-"""The n-ary elementwise kinds (add, multiply, average, max, min) share one build and forward.
+"""Runtime, neural-network layer: the n-ary elementwise kinds (add, multiply, average, max, min)
+share one build and forward.
 
 ``NeuralNetwork.proto`` gives these layers "limited broadcasting": per example, shapes such as
 ``[1, 1, 1]``, ``[C, 1, 1]``, ``[1, H, W]`` and ``[C, H, W]`` combine, and the output has the

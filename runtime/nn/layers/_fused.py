@@ -1,5 +1,6 @@
-"""Activations as attributes, and the bias + activation epilogue shared by the activation
-layer and the layers an activation can be fused into (convolution, innerProduct).
+"""Runtime, neural-network layer: activations as attributes, and the bias + activation epilogue
+shared by the activation layer and the layers an activation can be fused into (convolution,
+innerProduct).
 
 An activation is described by an :class:`Activation` (hashable, so attrs stay frozen
 dataclasses); parameters are tuples of length 1, or C for per-channel vectors (PReLU,

@@ -1,4 +1,4 @@
-"""Reading the float weights of convolution and innerProduct layers.
+"""Runtime, neural-network layer: reading the float weights of convolution and innerProduct layers.
 
 ``WeightParams`` (NeuralNetwork.proto) holds ``floatValue`` (float32), ``float16Value`` (IEEE
 half bytes) or ``rawValue`` bytes; ``rawValue`` without ``quantization`` is read as

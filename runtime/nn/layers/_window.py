@@ -1,4 +1,5 @@
-"""Sliding-window geometry of convolution, deconvolution and pooling layers.
+"""Runtime, neural-network layer: sliding-window geometry of convolution, deconvolution and pooling
+layers.
 
 The rules are Core ML's, from the comments of ``ValidPadding``, ``SamePadding``,
 ``ConvolutionLayerParams`` and ``PoolingLayerParams`` in ``NeuralNetwork.proto``:

@@ -1,4 +1,4 @@
-"""Core ML ``activation`` layer: an elementwise nonlinearity.
+"""Runtime, neural-network layer: Core ML ``activation`` layer: an elementwise nonlinearity.
 
 ``ActivationParams`` (NeuralNetwork.proto), with ``alpha``/``beta`` per channel where the proto
 allows vectors (PReLU, parametric softplus):

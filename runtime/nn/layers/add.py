@@ -1,4 +1,5 @@
-"""Core ML ``add`` layer: elementwise sum of the inputs, or ``x + alpha`` for a single input.
+"""Runtime, neural-network layer: Core ML ``add`` layer: elementwise sum of the inputs, or ``x +
+alpha`` for a single input.
 
 Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source: ``AddLayerParams``
 in NeuralNetwork.proto.

@@ -1,4 +1,5 @@
-"""Core ML ``average`` layer: elementwise mean of the inputs, ``(x1 + ... + xk) / k``.
+"""Runtime, neural-network layer: Core ML ``average`` layer: elementwise mean of the inputs, ``(x1
++ ... + xk) / k``.
 
 Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source:
 ``AverageLayerParams`` in NeuralNetwork.proto.

@@ -1,4 +1,5 @@
-"""The contract every layer unit fulfils (see docs/ARCHITECTURE.md, "Layer units")."""
+"""Runtime, neural-network layer: the contract every layer unit fulfils (see docs/ARCHITECTURE.md,
+"Layer units")."""
 
 from __future__ import annotations
 

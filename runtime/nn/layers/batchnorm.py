@@ -1,4 +1,5 @@
-"""Core ML ``batchnorm`` layer: ``y_c = gamma_c (x_c - mu_c) / sqrt(var_c + eps) + beta_c``.
+"""Runtime, neural-network layer: Core ML ``batchnorm`` layer: ``y_c = gamma_c (x_c - mu_c) /
+sqrt(var_c + eps) + beta_c``.
 
 ``BatchnormLayerParams`` (NeuralNetwork.proto): normalisation per channel (axis -3); ``epsilon``
 defaults to 1e-5 when 0. With stored statistics the layer is one ``x * scale + shift`` pass

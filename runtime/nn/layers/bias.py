@@ -1,4 +1,4 @@
-"""Core ML ``bias`` layer: ``y = x + b`` with a broadcast bias.
+"""Runtime, neural-network layer: Core ML ``bias`` layer: ``y = x + b`` with a broadcast bias.
 
 ``BiasLayerParams`` (NeuralNetwork.proto): ``shape`` is ``[1]``, ``[C]``, ``[1, H, W]`` or
 ``[C, H, W]``.

@@ -1,4 +1,5 @@
-"""Core ML ``clip`` layer: ``y = min(max(x, minVal), maxVal)`` elementwise.
+"""Runtime, neural-network layer: Core ML ``clip`` layer: ``y = min(max(x, minVal), maxVal)``
+elementwise.
 
 ``ClipLayerParams`` (NeuralNetwork.proto, spec 4+). Converters write ReLU6 as ``clip(0, 6)``,
 which MobileNet-style networks use after every expansion and depthwise convolution.

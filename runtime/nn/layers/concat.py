@@ -1,4 +1,5 @@
-"""Core ML ``concat`` layer: join the inputs along the channel axis (axis -3, ``C``).
+"""Runtime, neural-network layer: Core ML ``concat`` layer: join the inputs along the channel axis
+(axis -3, ``C``).
 
 ``ConcatLayerParams`` (NeuralNetwork.proto): all inputs have the same ``H`` and ``W``; the output
 has ``C = C1 + ... + Ck``. With ``sequenceConcat`` the join is along the sequence axis, which

@@ -1,4 +1,5 @@
-"""Core ML ``convolution`` layer: grouped / depthwise / dilated convolution and deconvolution.
+"""Runtime, neural-network layer: Core ML ``convolution`` layer: grouped / depthwise / dilated
+convolution and deconvolution.
 
 ``ConvolutionLayerParams`` (NeuralNetwork.proto): ``y = conv(x, W) + b`` per group, with Core ML
 weights ``[Cout, Cin/groups, kH, kW]`` (deconvolution: ``[Cin, Cout/groups, kH, kW]``) and the

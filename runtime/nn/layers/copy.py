@@ -1,4 +1,4 @@
-"""Core ML ``copy`` layer: ``y = x``.
+"""Runtime, neural-network layer: Core ML ``copy`` layer: ``y = x``.
 
 ``CopyLayerParams`` (NeuralNetwork.proto): the one layer allowed to write a blob name that an
 earlier layer already produced, overwriting it. Blobs are never mutated in the runtime, so the

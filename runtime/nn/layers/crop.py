@@ -1,4 +1,4 @@
-"""Core ML ``crop`` layer: cut a window out of H and W.
+"""Runtime, neural-network layer: Core ML ``crop`` layer: cut a window out of H and W.
 
 ``CropLayerParams`` (NeuralNetwork.proto). With one input the window drops ``cropAmounts``
 (``[H, W]`` edge pairs) from each border: ``y = x[:, top:H-bottom, left:W-right]``. With two

@@ -1,4 +1,5 @@
-"""Core ML ``dot`` layer: dot product (or cosine similarity) of two vectors per example.
+"""Runtime, neural-network layer: Core ML ``dot`` layer: dot product (or cosine similarity) of two
+vectors per example.
 
 ``DotProductLayerParams`` (NeuralNetwork.proto): both inputs are ``[C, 1, 1]``; the output is
 ``[1, 1, 1]`` holding ``sum_c x1_c * x2_c``, or with ``cosineSimilarity`` that sum divided by

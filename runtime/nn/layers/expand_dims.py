@@ -1,4 +1,5 @@
-"""Core ML ``expandDims`` layer: see ``runtime.nn.layers.squeeze``, which runs both."""
+"""Runtime, neural-network layer: Core ML ``expandDims`` layer: see ``runtime.nn.layers.squeeze``,
+which runs both."""
 
 from .squeeze import EXPAND_DIMS as KIND
 

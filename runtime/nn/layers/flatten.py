@@ -1,4 +1,4 @@
-"""Core ML ``flatten`` layer: ``[C, H, W]`` -> ``[C*H*W, 1, 1]``.
+"""Runtime, neural-network layer: Core ML ``flatten`` layer: ``[C, H, W]`` -> ``[C*H*W, 1, 1]``.
 
 ``FlattenLayerParams`` (NeuralNetwork.proto): ``CHANNEL_FIRST`` keeps Core ML's row-major
 ``(c, h, w)`` element order, ``CHANNEL_LAST`` orders the elements ``(h, w, c)``. A runtime blob

@@ -1,4 +1,5 @@
-"""Core ML ``innerProduct`` layer: ``y = f(W x + b)``, a fully connected layer.
+"""Runtime, neural-network layer: Core ML ``innerProduct`` layer: ``y = f(W x + b)``, a fully
+connected layer.
 
 ``InnerProductLayerParams`` (NeuralNetwork.proto): weights ``[C_out, C_in]``. Which axes are
 contracted depends on the input rank: rank 1, 4 and 5 inputs (every blob of a rank-5 network)

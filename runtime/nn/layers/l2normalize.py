@@ -1,4 +1,5 @@
-"""Core ML ``l2normalize`` layer: divide each example by its L2 norm over ``C, H, W``.
+"""Runtime, neural-network layer: Core ML ``l2normalize`` layer: divide each example by its L2 norm
+over ``C, H, W``.
 
 ``L2NormalizeLayerParams`` (NeuralNetwork.proto): ``y = x / sqrt(sum(x^2) + epsilon)``, the sum
 running over all elements of the example; ``epsilon`` defaults to 1e-6 when unset or 0.

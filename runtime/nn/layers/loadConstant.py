@@ -1,4 +1,5 @@
-"""Core ML ``loadConstant`` layer: a constant ``[C, H, W]`` blob, with no input.
+"""Runtime, neural-network layer: Core ML ``loadConstant`` layer: a constant ``[C, H, W]`` blob,
+with no input.
 
 ``LoadConstantLayerParams`` (NeuralNetwork.proto): ``shape`` is ``[C, H, W]`` and ``data``
 holds ``C * H * W`` values in that order. The forward pass returns one example,

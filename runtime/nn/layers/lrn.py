@@ -1,4 +1,5 @@
-"""Core ML ``lrn`` layer: local response normalisation across channels.
+"""Runtime, neural-network layer: Core ML ``lrn`` layer: local response normalisation across
+channels.
 
 ``LRNLayerParams`` (NeuralNetwork.proto)::
 

@@ -1,4 +1,4 @@
-"""Core ML ``max`` layer: elementwise maximum of the inputs.
+"""Runtime, neural-network layer: Core ML ``max`` layer: elementwise maximum of the inputs.
 
 Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source: ``MaxLayerParams``
 in NeuralNetwork.proto.

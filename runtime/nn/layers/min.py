@@ -1,4 +1,4 @@
-"""Core ML ``min`` layer: elementwise minimum of the inputs.
+"""Runtime, neural-network layer: Core ML ``min`` layer: elementwise minimum of the inputs.
 
 Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source: ``MinLayerParams``
 in NeuralNetwork.proto.

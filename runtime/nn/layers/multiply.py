@@ -1,4 +1,5 @@
-"""Core ML ``multiply`` layer: elementwise product of the inputs, or ``alpha * x`` for one input.
+"""Runtime, neural-network layer: Core ML ``multiply`` layer: elementwise product of the inputs, or
+``alpha * x`` for one input.
 
 Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source:
 ``MultiplyLayerParams`` in NeuralNetwork.proto.

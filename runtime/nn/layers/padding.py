@@ -1,4 +1,5 @@
-"""Core ML ``padding`` layer: pad H and W with a constant, a reflection or a replication.
+"""Runtime, neural-network layer: Core ML ``padding`` layer: pad H and W with a constant, a
+reflection or a replication.
 
 ``PaddingLayerParams`` (NeuralNetwork.proto): ``paddingAmounts.borderAmounts`` is ``[H, W]``,
 each ``(startEdgeSize, endEdgeSize)``; ``H' = top + H + bottom``, ``W' = left + W + right``.

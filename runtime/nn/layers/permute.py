@@ -1,4 +1,5 @@
-"""Core ML ``permute`` layer: reorder the axes ``[Seq, C, H, W]`` of each example.
+"""Runtime, neural-network layer: Core ML ``permute`` layer: reorder the axes ``[Seq, C, H, W]`` of
+each example.
 
 ``PermuteLayerParams`` (NeuralNetwork.proto): ``axis`` is a permutation of ``[0, 1, 2, 3]``
 over ``[Seq, C, H, W]``; the batch axis stays in place. Output axis ``i`` is input axis

@@ -1,4 +1,5 @@
-"""Core ML ``pooling`` layer: max, average or L2 pooling over spatial windows, or global.
+"""Runtime, neural-network layer: Core ML ``pooling`` layer: max, average or L2 pooling over
+spatial windows, or global.
 
 ``PoolingLayerParams`` (NeuralNetwork.proto): kernel and stride default to ``[3, 3]`` and
 ``[1, 1]``; padding is ``valid`` (explicit amounts), ``same`` (asymmetric split) or

@@ -1,4 +1,5 @@
-"""Core ML ``reduce`` layer: reduce each example over C, H, W, HW or CHW, keeping the axes.
+"""Runtime, neural-network layer: Core ML ``reduce`` layer: reduce each example over C, H, W, HW or
+CHW, keeping the axes.
 
 ``ReduceLayerParams`` (NeuralNetwork.proto); the output has size 1 on the reduced axes::
 

@@ -1,4 +1,5 @@
-"""Core ML ``reshape`` layer: recast each example into ``targetShape``.
+"""Runtime, neural-network layer: Core ML ``reshape`` layer: recast each example into
+``targetShape``.
 
 ``ReshapeLayerParams`` (NeuralNetwork.proto). ``targetShape`` is ``[C, H, W]`` or
 ``[Seq, C, H, W]`` (the runtime needs ``Seq = 1``). Two element orders:

@@ -1,4 +1,5 @@
-"""Core ML ``scale`` layer: ``y = scale * x (+ bias)`` with broadcast parameters.
+"""Runtime, neural-network layer: Core ML ``scale`` layer: ``y = scale * x (+ bias)`` with
+broadcast parameters.
 
 ``ScaleLayerParams`` (NeuralNetwork.proto): ``shapeScale`` and ``shapeBias`` are each ``[1]``,
 ``[C]``, ``[1, H, W]`` or ``[C, H, W]``; the bias is added only when ``hasBias``.

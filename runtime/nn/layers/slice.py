@@ -1,4 +1,5 @@
-"""Core ML ``slice`` layer: keep ``[startIndex:endIndex:stride]`` of one axis (C, H or W).
+"""Runtime, neural-network layer: Core ML ``slice`` layer: keep ``[startIndex:endIndex:stride]`` of
+one axis (C, H or W).
 
 ``SliceLayerParams`` (NeuralNetwork.proto): Python slicing semantics, ``endIndex`` exclusive,
 negative indices count from the end (-1 is the last element, so ``endIndex = -1`` drops it);

@@ -1,4 +1,5 @@
-"""Core ML ``softmax`` layer: ``y_c = e^(x_c) / sum_k e^(x_k)`` along the channel axis.
+"""Runtime, neural-network layer: Core ML ``softmax`` layer: ``y_c = e^(x_c) / sum_k e^(x_k)``
+along the channel axis.
 
 ``SoftmaxLayerParams`` (NeuralNetwork.proto) normalises along axis -3 (C), independently at
 every spatial position; C is the last axis of a runtime blob, so each ``(n, h, w)`` row is

@@ -1,4 +1,5 @@
-"""Core ML ``split`` layer: cut the channels into ``nOutputs`` equal parts.
+"""Runtime, neural-network layer: Core ML ``split`` layer: cut the channels into ``nOutputs`` equal
+parts.
 
 ``SplitLayerParams`` (NeuralNetwork.proto): ``[C, H, W]`` gives ``nOutputs`` blobs of
 ``[C / nOutputs, H, W]``, in channel order.

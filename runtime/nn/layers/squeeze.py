@@ -1,4 +1,5 @@
-"""Core ML ``squeeze`` and ``expandDims``: remove or insert axes of size 1, by tensor rank.
+"""Runtime, neural-network layer: Core ML ``squeeze`` and ``expandDims``: remove or insert axes of
+size 1, by tensor rank.
 
 ``SqueezeLayerParams`` (``axes``, ``squeezeAll``) and ``ExpandDimsLayerParams`` (``axes``) in
 NeuralNetwork.proto, Core ML 3. Neither moves a value: the example keeps Core ML's flat element

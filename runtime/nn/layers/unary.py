@@ -1,4 +1,5 @@
-"""Core ML ``unary`` layer: an elementwise function of a shifted and scaled input.
+"""Runtime, neural-network layer: Core ML ``unary`` layer: an elementwise function of a shifted and
+scaled input.
 
 ``UnaryFunctionLayerParams`` (NeuralNetwork.proto). First ``x <- scale * x + shift`` (``scale``
 defaults to 1 when unset or 0, ``shift`` to 0), then::

@@ -1,4 +1,5 @@
-"""Core ML ``upsample`` layer: enlarge H and W by nearest neighbour or bilinear interpolation.
+"""Runtime, neural-network layer: Core ML ``upsample`` layer: enlarge H and W by nearest neighbour
+or bilinear interpolation.
 
 ``UpsampleLayerParams`` (NeuralNetwork.proto; grid formulas from coremltools'
 ``NeuralNetworkBuilder.add_upsample``). The output size is ``floor(X * factor)`` per axis, with

@@ -1,4 +1,5 @@
-"""k-nearest-neighbours classifier at run time: engine, indexes, sample store, update.
+"""Runtime, model layer: k-nearest-neighbours classifier at run time: engine, indexes, sample
+store, update.
 
 ``KnnEngine`` runs ``kNearestNeighborsClassifier`` models (``runtime.model.engines.ENGINES``);
 ``runtime.training.knn_update`` is what a kNN update task does; ``linear`` and ``kdtree`` are the

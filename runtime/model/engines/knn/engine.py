@@ -1,4 +1,4 @@
-"""Run a ``KNearestNeighborsClassifier`` as Core ML does, on feature batches.
+"""Runtime, model layer: run a ``KNearestNeighborsClassifier`` as Core ML does, on feature batches.
 
 Prediction (update-task-semantics.md §A.9, coreml-format.md §1.5):
 

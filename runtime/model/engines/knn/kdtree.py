@@ -1,4 +1,4 @@
-"""kd-tree kNN index (Core ML's ``singleKdTreeIndex``): numba build and query.
+"""Runtime, model layer: kd-tree kNN index (Core ML's ``singleKdTreeIndex``): numba build and query.
 
 The tree is an implicit complete binary tree over a permutation of the samples: every node
 keeps its samples' bounding box, splits on its widest dimension at the median (a stable sort,

@@ -1,4 +1,5 @@
-"""Linear (brute-force) kNN index: blocked BLAS distances, numba top-k with exact refinement.
+"""Runtime, model layer: linear (brute-force) kNN index: blocked BLAS distances, numba top-k with
+exact refinement.
 
 For a block of queries the float32 products ``Q @ Y.T`` go through BLAS (the only O(N n D)
 work); a numba kernel turns each row into ``||x||^2 - 2 x.y + ||y||^2``, keeps the candidates

@@ -1,4 +1,5 @@
-"""The growable sample store of a kNN classifier: points, squared norms and label codes.
+"""Runtime, model layer: the growable sample store of a kNN classifier: points, squared norms and
+label codes.
 
 A kNN update appends examples after the existing samples, in batch-provider order, and never
 removes any (update-task-semantics.md §A.9). Apps usually add one example at a time, so the
