@@ -1,4 +1,4 @@
-"""coreml-updatable, execution side: run Core ML models and their update tasks on the CPU.
+"""Runtime, facade: run Core ML models and their update tasks on the CPU (the execution side).
 
 Public names are imported lazily from the modules listed below, so ``import runtime`` does
 not load numba until a model is compiled.
@@ -6,60 +6,47 @@ not load numba until a model is compiled.
 
 from __future__ import annotations
 
-import importlib
-
 from updatable import __version__ as __version__  # one version for the whole distribution
+from updatable.lazy import lazy_exports
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "Model": "runtime.model",
-    "ImageValue": "runtime.images",
-    "CropAndScale": "runtime.images",
-    "UpdateTask": "runtime.task",
-    "UpdateProgressHandlers": "runtime.task",
-    "UpdateContext": "runtime.task",
-    "Event": "runtime.task",
-    "MetricKey": "runtime.task",
-    "TaskState": "runtime.task",
-    "ModelConfiguration": "runtime.parameters",
-    "ParameterKey": "runtime.parameters",
-    "BatchProvider": "runtime.data",
-    "ArrayBatchProvider": "runtime.data",
-    "load_digits": "runtime.datasets",
-    "train": "runtime.session",
-    "resume": "runtime.session",
-    "restore_training_session": "runtime.session",
-    "model_from_checkpoint": "runtime.session",
-    "TrainingSessionParameters": "runtime.session",
-    "TrainingSession": "runtime.session",
-    "Job": "runtime.jobs",
-    "JobResult": "runtime.jobs",
-    "Checkpoint": "runtime.checkpoints",
-    "Phase": "runtime.progress",
-    "Progress": "runtime.progress",
-    "ProgressMetric": "runtime.progress",
-    "FeatureCacheSettings": "runtime.feature_cache",
-    "MaxIterations": "runtime.stopping",
-    "TargetAccuracy": "runtime.stopping",
-    "TargetLoss": "runtime.stopping",
-    "TimeBudget": "runtime.stopping",
-    "EarlyStopping": "runtime.stopping",
-    "Predicate": "runtime.stopping",
+    "Model": "runtime.model.mlmodel",
+    "ImageValue": "runtime.model.images",
+    "CropAndScale": "runtime.model.images",
+    "UpdateTask": "runtime.training.task",
+    "UpdateProgressHandlers": "runtime.training.task",
+    "UpdateContext": "runtime.training.task",
+    "Event": "runtime.training.events",
+    "MetricKey": "runtime.training.events",
+    "TaskState": "runtime.training.task",
+    "ModelConfiguration": "runtime.model.configuration",
+    "ParameterKey": "runtime.model.configuration",
+    "BatchProvider": "runtime.training.providers",
+    "ArrayBatchProvider": "runtime.training.providers",
+    "load_digits": "runtime.tools.datasets",
+    "train": "runtime.jobs.session",
+    "resume": "runtime.jobs.session",
+    "restore_training_session": "runtime.jobs.session",
+    "model_from_checkpoint": "runtime.jobs.session",
+    "TrainingSessionParameters": "runtime.jobs.session",
+    "TrainingSession": "runtime.jobs.session",
+    "Job": "runtime.jobs.job",
+    "JobResult": "runtime.jobs.job",
+    "Checkpoint": "runtime.jobs.checkpoints",
+    "Phase": "runtime.jobs.progress",
+    "Progress": "runtime.jobs.progress",
+    "ProgressMetric": "runtime.jobs.progress",
+    "FeatureCacheSettings": "runtime.jobs.feature_cache",
+    "MaxIterations": "runtime.jobs.stopping",
+    "TargetAccuracy": "runtime.jobs.stopping",
+    "TargetLoss": "runtime.jobs.stopping",
+    "TimeBudget": "runtime.jobs.stopping",
+    "EarlyStopping": "runtime.jobs.stopping",
+    "Predicate": "runtime.jobs.stopping",
     "sweep": "runtime.sweeps",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runtime' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,16 +21,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.parameters import ParameterKey
-from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
+from runtime.model.configuration import ParameterKey
+from runtime.training.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
 from updatable.errors import UpdatableError
 
 
 def demo_model_and_data(examples: int, epochs: int):
     """The demo's base network made fully trainable, and ``examples`` digits 0..6."""
-    from runtime.datasets import load_digits
     from runtime.demo import base, user
     from runtime.demo.flows import image_provider
+    from runtime.tools.datasets import load_digits
 
     digits = load_digits()
     parts = user.split(digits, user.QUICK_SIZES)
@@ -41,10 +41,9 @@ def demo_model_and_data(examples: int, epochs: int):
 
 def learning_rate_range(spec) -> tuple[float, float]:
     """The allowed range of the model's learning rate (``(-inf, inf)`` if it has none)."""
-    from runtime.heads import head_of
-    from updatable.spec import network
+    from updatable.spec import network, trained_model
 
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     optimizer = network(head).updateParams.optimizer
     rate = getattr(optimizer, optimizer.WhichOneof("OptimizerType")).learningRate
     if rate.WhichOneof("AllowedValues") == "range":
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             spec, provider = demo_model_and_data(args.examples, args.epochs)
         else:
             import updatable
-            from updatable.cli._data import read_data, training_schema
+            from updatable.cli._data_files import read_data, training_schema
 
             spec = updatable.load(args.model)
             provider = read_data(args.data, training_schema(spec)).provider()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.data import BatchProvider
+from runtime.training.providers import BatchProvider
 from updatable.errors import UpdatableError
 
 
@@ -67,6 +67,27 @@ class AugmentingProvider(BatchProvider):
         return example
 
 
+def _base_model(args, digits, parts):
+    """The demo's base model: ``--base``, or a quick one trained on the digits 0..6."""
+    import updatable
+    from runtime.demo import base
+
+    if args.base is not None:
+        return updatable.load(args.base)
+    print("training a quick base model (digits 0..6)...", flush=True)
+    base_spec, _, _ = base.train_base(
+        digits.images[parts.base_train],
+        digits.labels[parts.base_train],
+        digits.images[parts.base_validation],
+        digits.labels[parts.base_validation],
+        epochs=2,
+        source=digits.source,
+        seed=args.seed,
+        emit=lambda event: None,
+    )
+    return base_spec
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", type=Path, help="the demo's base model (default: train one)")
@@ -77,29 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import runtime
-    import updatable
-    from runtime.datasets import load_digits
-    from runtime.demo import base, surgery, user
+    from runtime.demo import surgery, user
     from runtime.demo.flows import image_provider, run_update
-    from runtime.evaluation import evaluate
+    from runtime.tools.datasets import load_digits
+    from runtime.tools.evaluation import evaluate
 
     try:
         digits = load_digits()
         parts = user.split(digits, user.QUICK_SIZES, args.seed)
-        if args.base is not None:
-            base_spec = updatable.load(args.base)
-        else:
-            print("training a quick base model (digits 0..6)...", flush=True)
-            base_spec, _, _ = base.train_base(
-                digits.images[parts.base_train],
-                digits.labels[parts.base_train],
-                digits.images[parts.base_validation],
-                digits.labels[parts.base_validation],
-                epochs=2,
-                source=digits.source,
-                seed=args.seed,
-                emit=lambda event: None,
-            )
+        base_spec = _base_model(args, digits, parts)
         style, rng = user.UserStyle(), np.random.default_rng(args.seed + 1)
         drawings = style.apply(digits.images[parts.user], rng)
         labels = [str(v) for v in digits.labels[parts.user]]

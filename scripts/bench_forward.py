@@ -244,21 +244,26 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.worker, args.batch, args.output)
         return 0
 
+    times, cpu, outputs, idle_rounds = _round_robin(args)
+    wait_until_idle(args.idle_wait)
+    peak = gemm_peak()
+    report(args, times, cpu, outputs, peak)
+    print(f"  rounds started on an idle machine: {idle_rounds} of {args.rounds}")
+    if not args.skip_cold_start:
+        _report_cold_start(args)
+    return 0
+
+
+def _round_robin(args):
+    """One worker process per tool, started one at a time, then ``rounds`` rounds of
+    ``per_round`` forwards each; ``(times, cpu, outputs, idle rounds)``."""
     with tempfile.TemporaryDirectory() as tmp:
         workers, outputs = {}, {}
         for index, tool in enumerate(TOOLS):
             path = str(Path(tmp) / f"out{index}.npy")
             workers[tool] = subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    tool,
-                    "--batch",
-                    str(args.batch),
-                    "--output",
-                    path,
-                ],
+                [sys.executable, __file__, "--worker", tool, "--batch", str(args.batch),
+                 "--output", path],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -280,33 +285,32 @@ def main(argv: list[str] | None = None) -> int:
         for process in workers.values():
             process.stdin.close()
             process.wait()
-    wait_until_idle(args.idle_wait)
-    peak = gemm_peak()
-    report(args, times, cpu, outputs, peak)
-    print(f"  rounds started on an idle machine: {idle_rounds} of {args.rounds}")
-    if not args.skip_cold_start:
-        from updatable import spec as spec_io
+    return times, cpu, outputs, idle_rounds
 
-        with tempfile.TemporaryDirectory() as cache:
-            model_path = str(Path(cache) / "squeezenet.mlmodel")
-            spec_io.save(squeezenet_1_1(), model_path)
-            wait_until_idle(args.idle_wait)
-            cold = cold_start(args.batch, model_path, cache)
-            wait_until_idle(args.idle_wait)
-            warm = cold_start(args.batch, model_path, cache)
-        for label, result in (("numba cache cold", cold), ("numba cache warm", warm)):
-            print(
-                f"  fresh process, {label}: first result after "
-                f"{result['total_to_first_result']:.2f} s (imports {result['imports']:.2f} s, "
-                f"load {result['load']:.2f} s, first forward {result['first_forward']:.2f} s, "
-                f"second forward {result['second_forward'] * 1e3:.0f} ms); numba cache hits "
-                f"{result['cache_hits']}, compilations {result['cache_misses']}"
-            )
+
+def _report_cold_start(args) -> None:
+    """A fresh process with the numba cache cold, then warm: time to the first result."""
+    from updatable import spec as spec_io
+
+    with tempfile.TemporaryDirectory() as cache:
+        model_path = str(Path(cache) / "squeezenet.mlmodel")
+        spec_io.save(squeezenet_1_1(), model_path)
+        wait_until_idle(args.idle_wait)
+        cold = cold_start(args.batch, model_path, cache)
+        wait_until_idle(args.idle_wait)
+        warm = cold_start(args.batch, model_path, cache)
+    for label, result in (("numba cache cold", cold), ("numba cache warm", warm)):
         print(
-            "  second process recompiles nothing: "
-            f"{'yes' if warm['cache_misses'] == 0 and warm['cache_hits'] > 0 else 'NO'}"
+            f"  fresh process, {label}: first result after "
+            f"{result['total_to_first_result']:.2f} s (imports {result['imports']:.2f} s, "
+            f"load {result['load']:.2f} s, first forward {result['first_forward']:.2f} s, "
+            f"second forward {result['second_forward'] * 1e3:.0f} ms); numba cache hits "
+            f"{result['cache_hits']}, compilations {result['cache_misses']}"
         )
-    return 0
+    print(
+        "  second process recompiles nothing: "
+        f"{'yes' if warm['cache_misses'] == 0 and warm['cache_hits'] > 0 else 'NO'}"
+    )
 
 
 def report(args, times, cpu, outputs, peak) -> None:

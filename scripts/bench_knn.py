@@ -31,10 +31,10 @@ import warnings
 
 import numpy as np
 
-from runtime.data import ArrayBatchProvider
-from runtime.knn import KnnEngine
-from runtime.knn.kdtree import TREE_MAX_DIMENSIONS, KdTreeIndex
-from runtime.knn.update import apply, collect_examples, write_samples
+from runtime.model.engines.knn import KnnEngine
+from runtime.model.engines.knn.kdtree import TREE_MAX_DIMENSIONS, KdTreeIndex
+from runtime.training.knn_update import apply, collect_examples, write_samples
+from runtime.training.providers import ArrayBatchProvider
 
 N_SAMPLES, N_QUERIES, K, N_APPENDS = 10_000, 1_000, 3, 1_000
 

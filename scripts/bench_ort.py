@@ -121,11 +121,8 @@ def memory_mib(field: str = "VmRSS") -> float:
 def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     """Train one contender; returns per-epoch times, losses and memory figures."""
     import updatable
-    from runtime.loop import batch_count, batch_indices
-    from runtime.nn_update import TrainingBatch
-    from runtime.parameters import ModelConfiguration
-    from runtime.shuffle import ShuffleOrder
-    from runtime.task import Event
+    from runtime.model.configuration import ModelConfiguration
+    from runtime.training.events import Event
 
     spec = updatable.load(model_path)
     size = int(spec.description.input[0].type.multiArrayType.shape[-1])
@@ -133,16 +130,9 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     rng = np.random.default_rng(0)
     data = rng.standard_normal((images, 3, size, size)).astype(np.float32)
     labels = rng.integers(0, CLASSES, images)
-    order, plan = ShuffleOrder(images, 0, True), []
-    for _ in range(epochs):  # the mini-batches as feature batches, in Core ML's order
-        epoch = []
-        for b in range(batch_count(images, 8)):
-            indices = batch_indices(order.order, b, 8, False)
-            epoch.append(TrainingBatch({"data": data[indices]}, labels[indices], indices))
-        plan.append(epoch)
-        order.reshuffle()
+    plan = _batch_plan(data, labels, epochs)
     if CONTENDERS[contender] is None:
-        import runtime.update  # noqa: F401
+        import runtime.training.network_update  # noqa: F401
     else:
         from runtime.ort import deps
 
@@ -150,11 +140,11 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
     baseline = memory_mib()  # after the imports: "+train" is the training's own memory
     setup = time.perf_counter()
     if CONTENDERS[contender] is None:
-        from runtime.data import ArrayBatchProvider
-        from runtime.update import prepare_update
+        from runtime.training.providers import ArrayBatchProvider
+        from runtime.training.updates import open_update
 
         provider = ArrayBatchProvider({"data": list(data[:1]), "probs_true": list(labels[:1])})
-        update = prepare_update(spec, provider, ModelConfiguration(), Event.EPOCH_END, "numba")
+        update = open_update(spec, provider, ModelConfiguration(), Event.EPOCH_END, "numba")
 
         def step(batch):
             return update.backend.step(batch, lr)
@@ -181,6 +171,24 @@ def worker(contender: str, model_path: str, epochs: int, images: int) -> dict:
         "setup_s": setup,
         "baseline_rss_mib": baseline,
     }
+
+
+def _batch_plan(data, labels, epochs: int) -> list[list]:
+    """Every epoch's mini-batches of 8 as training batches, in Core ML's shuffle order."""
+    from runtime.training.examples import TrainingBatch
+    from runtime.training.loop import batch_count, batch_indices
+    from runtime.training.shuffle import ShuffleOrder
+
+    images = len(data)
+    order, plan = ShuffleOrder(images, 0, True), []
+    for _ in range(epochs):
+        epoch = []
+        for b in range(batch_count(images, 8)):
+            indices = batch_indices(order.order, b, 8, False)
+            epoch.append(TrainingBatch({"data": data[indices]}, labels[indices], indices))
+        plan.append(epoch)
+        order.reshuffle()
+    return plan
 
 
 def run_worker(contender: str, model_path: Path, args) -> dict | None:
@@ -213,6 +221,40 @@ def gemm_peak(size: int = 2048, repeats: int = 8) -> float:
         np.matmul(a, a)
         times.append(time.perf_counter() - start)
     return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def _measure(args, model_path: Path) -> dict[str, dict]:
+    """Every contender ``args.rounds`` times, round-robin, so drifting machine load hits all
+    alike; per contender the steady and first epoch times and the peak memory."""
+    rows: dict[str, dict] = {}
+    for _ in range(args.rounds):
+        for contender in args.contenders.split(","):
+            run = run_worker(contender, model_path, args)
+            if run is None:
+                continue
+            row = rows.setdefault(contender, {**run, "steady_s": [], "first_s": []})
+            row["steady_s"] += run["epoch_s"][1:] or run["epoch_s"]
+            row["first_s"].append(run["epoch_s"][0])
+            row["peak_rss_mib"] = max(row["peak_rss_mib"], run["peak_rss_mib"])
+    return rows
+
+
+def _print_rows(args, rows: dict[str, dict], gflop: float, peak: float) -> None:
+    base = rows.get("ort-split")
+    for contender, row in rows.items():
+        steady = float(np.median(row["steady_s"]))
+        ratio = steady / float(np.median(base["steady_s"])) if base else float("nan")
+        print(
+            f"{contender:18} {np.median(row['first_s']):9.2f} {steady:8.3f} "
+            f"{args.images / steady:7.1f} {gflop / steady:8.1f} "
+            f"{100 * gflop / steady / peak:6.0f} {row['peak_rss_mib']:8.0f} "
+            f"{row['peak_rss_mib'] - row['baseline_rss_mib']:10.0f} "
+            f"{ratio:8.2f} {row['losses'][-1]:10.6f}"
+        )
+    losses = [row["losses"] for row in rows.values()]
+    if len(losses) > 1:
+        spread = max(float(np.max(np.abs(np.subtract(a, losses[0])))) for a in losses)
+        print(f"largest loss difference between contenders over all batches: {spread:.2e}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,31 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{'% peak':>6} {'peak MiB':>8} {'+train MiB':>10} {'vs split':>8} "
             f"{'last loss':>10}"
         )
-        rows: dict[str, dict] = {}
-        for _ in range(args.rounds):  # round-robin, so drifting machine load hits all alike
-            for contender in args.contenders.split(","):
-                run = run_worker(contender, model_path, args)
-                if run is None:
-                    continue
-                row = rows.setdefault(contender, {**run, "steady_s": [], "first_s": []})
-                row["steady_s"] += run["epoch_s"][1:] or run["epoch_s"]
-                row["first_s"].append(run["epoch_s"][0])
-                row["peak_rss_mib"] = max(row["peak_rss_mib"], run["peak_rss_mib"])
-        base = rows.get("ort-split")
-        for contender, row in rows.items():
-            steady = float(np.median(row["steady_s"]))
-            ratio = steady / float(np.median(base["steady_s"])) if base else float("nan")
-            print(
-                f"{contender:18} {np.median(row['first_s']):9.2f} {steady:8.3f} "
-                f"{args.images / steady:7.1f} {gflop / steady:8.1f} "
-                f"{100 * gflop / steady / peak:6.0f} {row['peak_rss_mib']:8.0f} "
-                f"{row['peak_rss_mib'] - row['baseline_rss_mib']:10.0f} "
-                f"{ratio:8.2f} {row['losses'][-1]:10.6f}"
-            )
-        losses = [row["losses"] for row in rows.values()]
-        if len(losses) > 1:
-            spread = max(float(np.max(np.abs(np.subtract(a, losses[0])))) for a in losses)
-            print(f"largest loss difference between contenders over all batches: {spread:.2e}")
+        rows = _measure(args, model_path)
+        _print_rows(args, rows, gflop, peak)
         results[head] = rows
     shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -70,7 +70,7 @@ def workload():
 
 def epoch_batches() -> list[list[list[int]]]:
     """Core ML's batches for every epoch: the shuffle order, reshuffled after each epoch."""
-    from runtime.shuffle import ShuffleOrder
+    from runtime.training.shuffle import ShuffleOrder
 
     order, epochs = ShuffleOrder(IMAGES, SEED, True), []
     for _ in range(EPOCHS):
@@ -81,7 +81,7 @@ def epoch_batches() -> list[list[list[int]]]:
 
 def ours(spec, x, y, cache: bool):
     import runtime
-    from runtime.data import ArrayBatchProvider
+    from runtime.training.providers import ArrayBatchProvider
 
     def train():
         started = time.perf_counter()

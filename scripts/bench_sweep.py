@@ -48,7 +48,7 @@ def run_one(config: str, users: str, epochs: int, warmup: int) -> dict:
     """Time one configuration in this process; returns its measurements as a dict."""
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     from runtime.sweeps import run_sweep
-    from runtime.sweeps.data import load_examples
+    from runtime.sweeps.examples import load_examples
     from runtime.sweeps.runner import MEASURED_FIELDS
 
     spec, data = workload(epochs), load_examples("mnist")

@@ -66,7 +66,7 @@ def workload():
 
 def batches() -> list[list[int]]:
     """Core ML's first-epoch batches (the order is shuffled once at task creation)."""
-    from runtime.shuffle import ShuffleOrder
+    from runtime.training.shuffle import ShuffleOrder
 
     order = ShuffleOrder(IMAGES, SEED, True).order
     return [order[b : b + BATCH] for b in range(0, IMAGES, BATCH)]
@@ -79,8 +79,8 @@ def memory_mib(field: str = "VmRSS") -> float:
 
 
 def ours(spec, x, y):
-    from runtime.data import ArrayBatchProvider
-    from runtime.task import UpdateTask
+    from runtime.training.providers import ArrayBatchProvider
+    from runtime.training.task import UpdateTask
 
     data = ArrayBatchProvider({"data": x, "probs_true": y})
 

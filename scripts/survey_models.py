@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import runtime  # noqa: E402
 import updatable  # noqa: E402
-from runtime.layers import supported_kinds  # noqa: E402
+from runtime.nn.layers import supported_kinds  # noqa: E402
 from tests.builders import converter_style, torch_zoo  # noqa: E402
 from updatable import proto  # noqa: E402
 

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 import updatable
-from runtime.datasets import load_digits
 from runtime.demo import base, user
 from runtime.demo.events import EpochEnd, TrainingStarted
+from runtime.tools.datasets import load_digits
 from updatable.errors import UpdatableError
 
 

@@ -1,4 +1,4 @@
-"""Real MNIST digits for tests, parsed here independently of :mod:`runtime.datasets`.
+"""Real MNIST digits for tests, parsed here independently of :mod:`runtime.tools.datasets`.
 
 The file is the one the package ships (``runtime/mnist/mnist_5k.csv.gz``: 5,000 digits,
 500 per class, one row of 784 pixels and a label per image), read as float32 with numpy's

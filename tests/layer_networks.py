@@ -1,7 +1,7 @@
-"""Small networks for layer tests: built with coremltools' builder, run by ``runtime.graph``.
+"""Small networks for layer tests: built with coremltools' builder, run by ``runtime.nn.graph``.
 
 A network is built with ``NeuralNetworkBuilder`` (so the layer protobufs come from an
-independent writer), compiled with ``runtime.graph.compile_network`` and run in float64 on
+independent writer), compiled with ``runtime.nn.graph.compile_network`` and run in float64 on
 NCHW data (fed as NHWC); tests compare the NCHW results with torch or numpy references.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.graph import compile_network
+from runtime.nn.graph import compile_network
 from tests import builders
 from tests.optional import optional_import
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.layers import get_kind
-from runtime.layers.activation import with_activation
+from runtime.nn.layers import get_kind
+from runtime.nn.layers.activation import with_activation
 from tests.builders import single_layer_nn
 from tests.optional import optional_import
 

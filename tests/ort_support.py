@@ -8,8 +8,8 @@ import onnx
 import onnxruntime
 
 import runtime
-from runtime.loop import batch_count, batch_indices
-from runtime.shuffle import ShuffleOrder
+from runtime.training.loop import batch_count, batch_indices
+from runtime.training.shuffle import ShuffleOrder
 
 
 def run_onnx(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:

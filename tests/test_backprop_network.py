@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import backprop
-from runtime.model import Model
+from runtime.model.mlmodel import Model
+from runtime.training import backprop
 from tests import builders
 from tests.optional import needs, optional_import
 from tests.torch_coreml import TorchNetwork

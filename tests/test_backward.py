@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from runtime.kernels.softmax import softmax_cross_entropy
-from runtime.layers import get_kind
-from runtime.layers.activation import with_activation
+from runtime.nn.layers import get_kind
+from runtime.nn.layers.activation import with_activation
 from tests.builders import conv_adder, dense_adder, pool_adder, single_layer_nn
 from tests.layer_support import nhwc, torch_pads
 from tests.optional import needs, optional_import

@@ -15,8 +15,8 @@ from PIL import Image
 
 import runtime
 import updatable
-from runtime.datasets import load_mnist
-from runtime.evaluation import evaluate, label_order
+from runtime.tools.datasets import load_mnist
+from runtime.tools.evaluation import evaluate, label_order
 from tests import builders
 from tests.optional import needs
 from updatable import DoubleParam, IntParam

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime._jit import is_compiled
 from runtime.kernels import gemm as gemm_kernels
+from runtime.kernels.jit import is_compiled
 from runtime.kernels.matmul import matmul_into
-from runtime.layers import _conv_ops, get_kind
+from runtime.nn.layers import _conv_ops, get_kind
 from tests.builders import conv_adder, single_layer_nn
 from tests.layer_support import relu_layer, run_layer
 

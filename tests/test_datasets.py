@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from runtime import datasets
+from runtime.tools import datasets
 from tests.digits import MNIST_FILE, mnist_digits
 from tests.optional import needs
 from updatable.errors import MissingDependencyError, ModelFileError, ParameterError

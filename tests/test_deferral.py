@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime import backprop, deferral
-from runtime.data import ArrayBatchProvider
-from runtime.graph import compile_network
-from runtime.parameters import ModelConfiguration, ParameterKey
-from runtime.task import UpdateTask
+from runtime.model.configuration import ModelConfiguration, ParameterKey
+from runtime.nn import epilogues as deferral
+from runtime.nn.graph import compile_network
+from runtime.training import backprop
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.task import UpdateTask
 from scripts.architectures import squeezenet_1_1
 from tests import builders
 
@@ -173,7 +174,7 @@ def _trained_weights(spec, x, y):
         for layer in ("dense_1", "dense_2"):
             weights[layer] = context.model.parameter_value(ParameterKey.WEIGHTS.scoped(layer))
 
-    from runtime.task import Event, UpdateProgressHandlers
+    from runtime.training.task import Event, UpdateProgressHandlers
 
     task = UpdateTask(
         spec,

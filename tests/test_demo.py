@@ -13,9 +13,9 @@ from PIL import Image
 
 import runtime
 import updatable
-from runtime.datasets import Digits, load_digits
 from runtime.demo import DemoOptions, base, run_demo, surgery, user
 from runtime.demo.events import AccuracyTable, EpochEnd, Note, Step, TrainingStarted, Validation
+from runtime.tools.datasets import Digits, load_digits
 from tests import builders
 from tests.optional import installed, needs
 from tests.torch_coreml import TorchNetwork

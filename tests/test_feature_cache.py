@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime import feature_cache
-from runtime.data import ArrayBatchProvider
-from runtime.feature_cache import FeatureCache, FeatureCacheSettings, FrozenFeatures
-from runtime.feature_keys import content_keys
-from runtime.nn_update import TrainingBatch
+from runtime.jobs import feature_cache
+from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, FrozenFeatures
+from runtime.jobs.feature_keys import content_keys
+from runtime.training.examples import TrainingBatch
+from runtime.training.providers import ArrayBatchProvider
 from tests.test_session_fixtures import (
     Augmenting,
     assert_same_weights,
@@ -237,7 +237,7 @@ def test_inputs_that_are_not_arrays_are_keyed_after_conversion():
 
 
 def test_a_keyed_batch_converts_only_the_examples_asked_for():
-    from runtime.feature_keys import KeyedSource
+    from runtime.jobs.feature_keys import KeyedSource
 
     data = provider(count=5)
     update = _update(data)
@@ -251,7 +251,7 @@ def test_a_keyed_batch_converts_only_the_examples_asked_for():
 
 
 def _update(data):
-    from runtime.parameters import ModelConfiguration
-    from runtime.session_setup import prepare_update
+    from runtime.jobs.setup import open_job_update
+    from runtime.model.configuration import ModelConfiguration
 
-    return prepare_update(mnist_model(), data, ModelConfiguration())
+    return open_job_update(mnist_model(), data, ModelConfiguration())

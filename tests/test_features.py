@@ -9,7 +9,7 @@ from coremltools.models.neural_network import NeuralNetworkBuilder
 from PIL import Image
 
 import runtime
-from runtime import features, images
+from runtime.model import features, images
 from tests import builders
 from tests.optional import needs, optional_import
 from updatable import proto

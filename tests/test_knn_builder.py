@@ -10,8 +10,8 @@ from coremltools.models.nearest_neighbors import KNearestNeighborsClassifierBuil
 import updatable
 from tests import builders
 from updatable import IntParam, proto
+from updatable.edit.knn import add_samples, make_knn_classifier, set_number_of_neighbors
 from updatable.errors import ParameterError, UnknownArgumentError, UnsupportedModelError
-from updatable.knn import add_samples, make_knn_classifier, set_number_of_neighbors
 
 
 def copy(spec):

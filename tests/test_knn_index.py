@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from runtime.kernels import kdtree as tree_kernels
 from runtime.kernels import knn as kernels
-from runtime.knn.kdtree import KdTreeIndex
-from runtime.knn.linear import LinearIndex
-from runtime.knn.store import SampleStore
+from runtime.model.engines.knn.kdtree import KdTreeIndex
+from runtime.model.engines.knn.linear import LinearIndex
+from runtime.model.engines.knn.store import SampleStore
 
 
 def exact_neighbors(points, queries, k):

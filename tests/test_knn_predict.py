@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.knn import KnnEngine
-from runtime.knn.kdtree import KdTreeIndex
-from runtime.parameters import ParameterKey
+from runtime.model.configuration import ParameterKey
+from runtime.model.engines.knn import KnnEngine
+from runtime.model.engines.knn.kdtree import KdTreeIndex
 from tests import builders
 from tests.optional import needs
 from updatable.errors import FeatureError, ParameterError, UnsupportedModelError, ValidationError

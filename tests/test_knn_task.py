@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import updatable
-from runtime.data import ArrayBatchProvider, BatchProvider
-from runtime.model import Model
-from runtime.parameters import ModelConfiguration, ParameterKey
-from runtime.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
+from runtime.model.configuration import ModelConfiguration, ParameterKey
+from runtime.model.mlmodel import Model
+from runtime.training.providers import ArrayBatchProvider, BatchProvider
+from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
 from tests import builders
 from updatable.errors import ParameterError
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import updatable
-from runtime.data import ArrayBatchProvider, BatchProvider
-from runtime.knn import KnnEngine
-from runtime.knn.update import apply, collect_examples, write_samples
+from runtime.model.engines.knn import KnnEngine
+from runtime.training.knn_update import apply, collect_examples, write_samples
+from runtime.training.providers import ArrayBatchProvider, BatchProvider
 from tests import builders
 from updatable.errors import KnnUpdateError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.layers import get_kind
+from runtime.nn.layers import get_kind
 from tests.builders import conv_adder, dense_adder, pool_adder, single_layer_nn
 from tests.layer_support import RTOL, nchw, nhwc, relu_layer, run_layer, torch_pads, weights_of
 from tests.optional import needs, optional_import

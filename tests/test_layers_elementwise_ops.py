@@ -2,7 +2,7 @@
 l2normalize, lrn, scale, bias, unary, clip, reduce, dot, copy, loadConstant) against torch.
 
 Each case builds a small network with coremltools' builder (``tests.layer_networks``), runs it
-in float64 through ``runtime.graph`` and compares with torch float64 functional ops on the
+in float64 through ``runtime.nn.graph`` and compares with torch float64 functional ops on the
 NCHW tensor, or with an independent numpy expression where torch has no equivalent.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.graph import compile_network
+from runtime.nn.graph import compile_network
 from tests.layer_networks import close, network, rand, run
 from tests.optional import require
 from updatable.errors import ShapeError

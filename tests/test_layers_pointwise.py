@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.layers import get_kind
+from runtime.nn.layers import get_kind
 from tests.builders import single_layer_nn
 from tests.layer_support import RTOL, nchw, nhwc, run_layer
 from tests.optional import require

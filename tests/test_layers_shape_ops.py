@@ -2,7 +2,7 @@
 upsample) and the graph's layer rules, against torch.
 
 Each case builds a small network with coremltools' builder (``tests.layer_networks``), runs it
-in float64 through ``runtime.graph`` and compares with torch float64 functional ops on the
+in float64 through ``runtime.nn.graph`` and compares with torch float64 functional ops on the
 NCHW tensor, or with an independent numpy expression where torch has no equivalent.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.graph import compile_network
-from runtime.layers import supported_kinds
+from runtime.nn.graph import compile_network
+from runtime.nn.layers import supported_kinds
 from tests.layer_networks import close, network, rand, run
 from tests.optional import needs, optional_import
 from updatable.errors import ShapeError, UnsupportedLayerError

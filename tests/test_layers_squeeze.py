@@ -15,7 +15,7 @@ from coremltools.models.neural_network import NeuralNetworkBuilder
 
 import runtime
 import updatable
-from runtime.graph import compile_network
+from runtime.nn.graph import compile_network
 from updatable.errors import ShapeError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import updatable
-from runtime.linked import BUNDLE_MAIN_ENV, load_linked, lookup_parameter, resolve_linked
-from runtime.parameters import ParameterKey
+from runtime.model.configuration import ParameterKey, lookup_parameter
+from runtime.model.linked import BUNDLE_MAIN_ENV, load_linked, resolve_linked
 from tests import builders
 from updatable.errors import LinkedModelNotFoundError, ModelFileError
 

@@ -23,8 +23,8 @@ from PIL import Image
 
 import runtime
 import updatable
-from runtime.graph import compile_network
-from runtime.parameters import ModelConfiguration, ParameterKey
+from runtime.model.configuration import ModelConfiguration, ParameterKey
+from runtime.nn.graph import compile_network
 from scripts.architectures import mobilenet_v2_blocks, squeezenet_1_1
 from tests import builders
 from tests.digits import mnist_digits

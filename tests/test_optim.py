@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime import optim
 from runtime.kernels import optim as kernels
+from runtime.training import optim
 from tests.optional import needs, optional_import
 
 torch = optional_import("torch")

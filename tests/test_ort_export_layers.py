@@ -350,6 +350,6 @@ def test_each_layer_kind_matches_the_runtime(case):
 
 
 def test_every_layer_kind_the_runtime_runs_exports():
-    from runtime.layers import supported_kinds
+    from runtime.nn.layers import supported_kinds
 
     assert set(supported_kinds()) <= set(CONVERTERS)

@@ -142,9 +142,9 @@ def test_squeezenet_conv10_trains_like_torch(optimizer, lr):
 def test_update_task_on_onnxruntime_matches_the_numba_backend(tmp_path, optimizer, lr):
     """The same UpdateTask (Core ML events, metrics, batching, shuffle order) on both
     backends: the same events with losses and final weights equal to 1e-5."""
-    from runtime.data import ArrayBatchProvider
-    from runtime.parameters import ParameterKey
-    from runtime.task import Event, UpdateProgressHandlers, UpdateTask
+    from runtime.model.configuration import ParameterKey
+    from runtime.training.providers import ArrayBatchProvider
+    from runtime.training.task import Event, UpdateProgressHandlers, UpdateTask
 
     images, labels = mnist_digits(40, seed=3)
     spec = builders.updatable_mnist(optimizer, DENSE_HEAD, lr=lr, batch=8, epochs=3)
@@ -184,9 +184,9 @@ def test_update_task_on_onnxruntime_matches_the_numba_backend(tmp_path, optimize
 
 def test_pipeline_head_trains_on_onnxruntime_like_numba(tmp_path):
     """A pipeline trains its last model; the frozen extractor runs in front of ORT too."""
-    from runtime.data import ArrayBatchProvider
-    from runtime.parameters import ParameterKey
-    from runtime.task import UpdateTask
+    from runtime.model.configuration import ParameterKey
+    from runtime.training.providers import ArrayBatchProvider
+    from runtime.training.task import UpdateTask
 
     spec = builders.nn_head_pipeline()
     updatable.make_updatable(spec, ["dense"])
@@ -219,10 +219,10 @@ def test_pipeline_head_trains_on_onnxruntime_like_numba(tmp_path):
 
 
 def test_task_backend_evaluates_like_the_numba_backend(digits):
-    from runtime.data import ArrayBatchProvider
-    from runtime.parameters import ModelConfiguration
-    from runtime.task import Event
-    from runtime.update import prepare_update
+    from runtime.model.configuration import ModelConfiguration
+    from runtime.training.providers import ArrayBatchProvider
+    from runtime.training.task import Event
+    from runtime.training.updates import open_update
 
     feeds, labels = digits
     spec = builders.updatable_mnist("sgd", DENSE_HEAD)
@@ -231,7 +231,7 @@ def test_task_backend_evaluates_like_the_numba_backend(digits):
     )
     outputs = {}
     for backend in ("numba", "onnxruntime"):
-        update = prepare_update(spec, provider, ModelConfiguration(), Event(0), backend)
+        update = open_update(spec, provider, ModelConfiguration(), Event(0), backend)
         outputs[backend] = update.backend.evaluate(update.source.fetch(list(range(16))))
     (numba_loss, numba_logits), (ort_loss, ort_logits) = outputs["numba"], outputs["onnxruntime"]
     assert ort_loss == pytest.approx(numba_loss, rel=1e-5)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime import backprop, blas, parallel
-from runtime.graph import compile_network
+from runtime.kernels import blas, parallel
+from runtime.nn.graph import compile_network
+from runtime.training import backprop
 from tests import builders
 
 
@@ -136,7 +137,7 @@ def test_each_chunk_covers_the_batch_once_on_both_threads_and_reports_errors():
 def test_multiarray_inputs_reach_the_network_channels_last_whatever_their_layout():
     """The model's [C, H, W] multiArray batch becomes (N, H, W, C) blobs: split or not, from a
     float64 or a non-contiguous array alike."""
-    from runtime.nn_engine import _channels_last
+    from runtime.nn.engine import _channels_last
 
     rng = np.random.default_rng(3)
     chw = rng.standard_normal((5, 3, 7, 6))

@@ -10,9 +10,9 @@ from coremltools.models.pipeline import PipelineClassifier
 import updatable
 from tests import builders
 from updatable import proto
+from updatable.edit.knn import make_knn_classifier
 from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
-from updatable.knn import make_knn_classifier
-from updatable.nested import pipeline_models
+from updatable.spec import pipeline_models
 
 
 def copy(spec):

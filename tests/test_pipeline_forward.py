@@ -17,7 +17,7 @@ from PIL import Image
 
 import runtime
 import updatable
-from runtime.parameters import ModelConfiguration, ParameterKey
+from runtime.model.configuration import ModelConfiguration, ParameterKey
 from tests import builders
 from updatable import proto
 from updatable.errors import FeatureError, ParameterError, UnsupportedModelError

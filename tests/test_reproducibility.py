@@ -23,11 +23,10 @@ import pytest
 
 import runtime
 import updatable
-from runtime import blas, parallel
-from runtime._jit import is_compiled
-from runtime.graph import compile_network
-from runtime.kernels import microkernel
+from runtime.kernels import blas, microkernel, parallel
+from runtime.kernels.jit import is_compiled
 from runtime.kernels.matmul import matmul_into
+from runtime.nn.graph import compile_network
 from tests import builders
 from tests.test_session_fixtures import provider, run
 

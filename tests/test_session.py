@@ -9,9 +9,9 @@ import pytest
 
 import runtime
 import updatable
-from runtime.data import ArrayBatchProvider
-from runtime.parameters import ModelConfiguration, ParameterKey
-from runtime.task import Event, UpdateProgressHandlers, UpdateTask
+from runtime.model.configuration import ModelConfiguration, ParameterKey
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.task import Event, UpdateProgressHandlers, UpdateTask
 from tests import builders
 from tests.test_session_fixtures import (
     TRAINED,
@@ -227,7 +227,7 @@ def test_a_pipeline_ending_in_a_network_trains_with_its_first_model_cached():
 def _nn_head_pipeline():
     from copy import deepcopy
 
-    from updatable.nested import pipeline_models
+    from updatable.spec import pipeline_models
 
     extractor, head = pipeline_models(builders.nn_head_pipeline())
     head = deepcopy(head)

@@ -11,7 +11,7 @@ import numpy as np
 
 import runtime
 import updatable
-from runtime.data import ArrayBatchProvider, BatchProvider
+from runtime.training.providers import ArrayBatchProvider, BatchProvider
 from tests import builders
 from tests.digits import mnist_digits
 

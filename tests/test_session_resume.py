@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.checkpoints import CheckpointError
-from runtime.data import ArrayBatchProvider
+from runtime.jobs.checkpoints import CheckpointError
+from runtime.training.providers import ArrayBatchProvider
 from tests.test_session_fixtures import (
     assert_same_weights,
     digits,
@@ -92,7 +92,7 @@ WORKER = textwrap.dedent("""
     import numpy as np
     sys.path.insert(0, {root!r})
     import runtime
-    from runtime.data import BatchProvider
+    from runtime.training.providers import BatchProvider
 
     directory, hang_at = sys.argv[1], int(sys.argv[2])
     x = np.load(directory + "/x.npy")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.shuffle import MinstdRand, ShuffleOrder, seed_seq_generate
+from runtime.training.shuffle import MinstdRand, ShuffleOrder, seed_seq_generate
 
 # Index orders produced by real libc++ std::shuffle (see the file's description field).
 VECTORS = Path(__file__).resolve().parent / "data" / "coreml_shuffle_vectors.json"

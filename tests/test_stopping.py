@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 import runtime
-from runtime.data import ArrayBatchProvider
-from runtime.progress import Metric, Phase, Progress
-from runtime.stopping import (
+from runtime.jobs.progress import Metric, Phase, Progress
+from runtime.jobs.stopping import (
     EarlyStopping,
     MaxIterations,
     Predicate,
@@ -16,6 +15,7 @@ from runtime.stopping import (
     TimeBudget,
     as_criteria,
 )
+from runtime.training.providers import ArrayBatchProvider
 from tests.test_session_fixtures import (
     assert_same_weights,
     digits,

@@ -14,7 +14,7 @@ from updatable.errors import (
     UnsupportedLayerError,
     UnsupportedModelError,
 )
-from updatable.nested import pipeline_models
+from updatable.spec import pipeline_models
 
 
 def copy(spec):

@@ -14,7 +14,7 @@ import updatable
 from tests import builders
 from updatable import IntParam, proto
 from updatable.errors import ParameterError, SurgeryError
-from updatable.nested import pipeline_models
+from updatable.spec import pipeline_models
 
 
 def copy(spec):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import updatable
-from runtime.sweeps.data import load_examples
+from runtime.sweeps.examples import load_examples
 from runtime.sweeps.feed import feed_plan
 from runtime.sweeps.space import (
     combination_key,

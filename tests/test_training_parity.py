@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import updatable
-from runtime.data import ArrayBatchProvider
-from runtime.loop import batch_count, batch_indices
-from runtime.shuffle import ShuffleOrder
-from runtime.task import Event, UpdateProgressHandlers, UpdateTask
+from runtime.training.loop import batch_count, batch_indices
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.shuffle import ShuffleOrder
+from runtime.training.task import Event, UpdateProgressHandlers, UpdateTask
 from tests import builders
 from tests.digits import mnist_digits
 from tests.optional import needs, optional_import
@@ -80,7 +80,7 @@ def _train_ours(spec, x, labels):
 
 
 def updatable_key(name, layer):
-    from runtime.parameters import ParameterKey
+    from runtime.model.configuration import ParameterKey
 
     return ParameterKey(name).scoped(layer)
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import updatable
-from runtime.data import ArrayBatchProvider, BatchProvider
-from runtime.parameters import ModelConfiguration, ParameterKey
-from runtime.shuffle import ShuffleOrder
-from runtime.task import (
+from runtime.model.configuration import ModelConfiguration, ParameterKey
+from runtime.training.providers import ArrayBatchProvider, BatchProvider
+from runtime.training.shuffle import ShuffleOrder
+from runtime.training.task import (
     Event,
     MetricKey,
     ModelInvalidatedError,
@@ -300,7 +300,7 @@ def test_write_back_round_trip_gives_the_trained_predictions(tmp_path):
     task = UpdateTask(spec, provider, completion_handler=completion)
     task.resume()
     task.wait()
-    from runtime.model import Model
+    from runtime.model.mlmodel import Model
 
     written = updatable.load(out)
     reloaded = Model.load(out).predict_batch([{"image": x} for x in provider.x])
@@ -351,7 +351,7 @@ def test_a_finished_task_frees_its_network_without_waiting_for_the_cyclic_collec
     task.resume()
     task.wait()
     backend = weakref.ref(task._update.backend)
-    network = weakref.ref(task._update.head_engine.network)
+    network = weakref.ref(task._update.network_engine.network)
     gc.disable()  # reference cycles would keep the arrays alive until a collection
     try:
         del task

@@ -9,8 +9,8 @@ import pytest
 from tests import builders
 from tests.issue_checks import expect_issue
 from updatable import proto
-from updatable.rules_params import double_parameter_problem, int64_parameter_problem
 from updatable.validation import core_ml_issue
+from updatable.validation.hyperparameters import double_parameter_problem, int64_parameter_problem
 
 
 def int64(default, values=None, low=None, high=None):

@@ -1,4 +1,4 @@
-"""coreml-updatable, spec side: read, edit and check updatable Core ML models.
+"""Spec side, facade: read, edit and check updatable Core ML models (coreml-updatable).
 
 Public names are imported lazily (the table below), so ``import updatable`` is fast and a
 command that only inspects a model never loads the surgery or validation modules.
@@ -6,7 +6,7 @@ command that only inspects a model never loads the surgery or validation modules
 
 from __future__ import annotations
 
-import importlib
+from updatable.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -27,36 +27,25 @@ _EXPORTS = {
     "FeatureError": "updatable.errors",
     "IntParam": "updatable.params",
     "DoubleParam": "updatable.params",
-    "make_updatable": "updatable.surgery",
-    "set_loss": "updatable.loss",
-    "set_optimizer": "updatable.training_config",
-    "set_epochs": "updatable.training_config",
-    "set_shuffle": "updatable.training_config",
-    "expand_classifier": "updatable.classifier",
-    "reinitialize": "updatable.classifier",
-    "classifier_head": "updatable.classifier",
-    "make_knn_classifier": "updatable.knn",
-    "add_samples": "updatable.knn",
-    "set_number_of_neighbors": "updatable.knn",
+    "make_updatable": "updatable.edit.surgery",
+    "set_loss": "updatable.edit.loss",
+    "set_optimizer": "updatable.edit.training_config",
+    "set_epochs": "updatable.edit.training_config",
+    "set_shuffle": "updatable.edit.training_config",
+    "expand_classifier": "updatable.edit.classifier",
+    "reinitialize": "updatable.edit.classifier",
+    "classifier_head": "updatable.edit.classifier",
+    "make_knn_classifier": "updatable.edit.knn",
+    "add_samples": "updatable.edit.knn",
+    "set_number_of_neighbors": "updatable.edit.knn",
     "UnknownArgumentError": "updatable.errors",
-    "make_pipeline": "updatable.pipeline",
-    "make_linked_model": "updatable.pipeline",
-    "validate": "updatable.validation",
-    "check": "updatable.validation",
-    "Issue": "updatable.validation",
+    "make_pipeline": "updatable.edit.pipeline",
+    "make_linked_model": "updatable.edit.pipeline",
+    "validate": "updatable.validation.validator",
+    "check": "updatable.validation.validator",
+    "Issue": "updatable.validation.issues",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'updatable' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,4 @@
-"""Exception types of the toolkit.
+"""Spec side, base layer: exception types of the toolkit.
 
 Every error names the thing, what was expected and what arrived (house rule 7). They all
 derive from :class:`UpdatableError`, so a caller can catch the whole family; each also derives

@@ -1,4 +1,5 @@
-"""Hyperparameter constraints: a default value plus the values a user may choose at load time.
+"""Spec side, base layer: hyperparameter constraints: a default value plus the values a user may
+choose at load time.
 
 ``IntParam`` and ``DoubleParam`` mirror Core ML's ``Int64Parameter`` and ``DoubleParameter``
 (``Parameters.proto``): a ``defaultValue`` and an optional ``AllowedValues`` oneof, a

@@ -1,4 +1,4 @@
-"""The one place the Core ML protobuf classes come from.
+"""Spec side, base layer: the one place the Core ML protobuf classes come from.
 
 coremltools ships the generated ``*_pb2`` modules for the Core ML format, but importing
 ``coremltools`` itself takes seconds (it imports torch, scikit-learn and its converters) and

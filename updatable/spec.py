@@ -1,4 +1,4 @@
-"""Reading and writing ``.mlmodel`` files, and walking their networks.
+"""Spec side, base layer: reading and writing ``.mlmodel`` files, and walking their networks.
 
 ``load`` never lets a protobuf traceback escape: an empty, truncated, corrupt or foreign
 file raises :class:`ModelFileError` naming the file and what was wrong. ``save`` is atomic:
@@ -138,6 +138,53 @@ def network(spec: proto.Model):
             f"got {kind or 'a model with no type'}"
         )
     return getattr(spec, kind)
+
+
+def pipeline_of(spec: proto.Model):
+    """The ``Pipeline`` message of a pipeline, pipeline classifier or pipeline regressor.
+
+    Raises:
+        UnsupportedModelError: ``spec`` is not a pipeline.
+    """
+    kind = model_type(spec)
+    if kind == "pipeline":
+        return spec.pipeline
+    if kind in PIPELINE_TYPES:
+        return getattr(spec, kind).pipeline
+    raise UnsupportedModelError(
+        f"expected a pipeline model ({', '.join(PIPELINE_TYPES)}); got {kind or 'no type'}"
+    )
+
+
+def pipeline_models(spec: proto.Model):
+    """The sub-models of a pipeline, in order (the repeated ``models`` field); empty for any
+    other model type."""
+    return pipeline_of(spec).models if model_type(spec) in PIPELINE_TYPES else ()
+
+
+def trained_model(spec: proto.Model) -> tuple[proto.Model, list[int]]:
+    """The model an update trains and the pipeline positions that lead to it.
+
+    Core ML trains only the last model of a pipeline (``PipelineValidator.cpp``), and pipelines
+    nest, so the trained model of ``pipeline[..., pipeline[..., nn]]`` is found by following the
+    last model down: ``(nn, [len - 1, len - 1])``. For a model that is not a pipeline it is
+    ``(spec, [])``. An empty pipeline ends the walk (the validator refuses it first).
+    """
+    model, positions = spec, []
+    while model_type(model) in PIPELINE_TYPES and pipeline_models(model):
+        models = pipeline_models(model)
+        positions.append(len(models) - 1)
+        model = models[-1]
+    return model, positions
+
+
+def sub_model(spec: proto.Model, positions: list[int]) -> proto.Model:
+    """The sub-model at ``positions``, a path of pipeline indices (as :func:`trained_model`
+    returns)."""
+    model = spec
+    for position in positions:
+        model = pipeline_of(model).models[position]
+    return model
 
 
 def layer_kind(layer) -> str:

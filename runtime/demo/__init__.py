@@ -1,4 +1,5 @@
-"""The on-device personalisation demo behind ``updatable demo`` (and ``make demo``).
+"""Runtime, demo layer: the on-device personalisation demo behind ``updatable demo`` (and ``make
+demo``).
 
 :func:`run_demo` tells the whole story on real MNIST digits (see :mod:`runtime.demo.story`):
 a base classifier for 0..6, model surgery for the user's digits 7, 8 and 9, an update of the
@@ -12,6 +13,7 @@ update tasks), :mod:`~runtime.demo.report` (plot and report), :mod:`~runtime.dem
 
 from __future__ import annotations
 
-from runtime.demo.story import DemoOptions, DemoResult, run_demo
+from runtime.demo.records import DemoOptions, DemoResult
+from runtime.demo.story import run_demo
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]

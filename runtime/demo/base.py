@@ -1,5 +1,5 @@
-"""The demo's base model: a small convolutional digit classifier for 0..6, trained on device
-terms by this toolkit's own runtime.
+"""Runtime, demo layer: the demo's base model: a small convolutional digit classifier for 0..6,
+trained on device terms by this toolkit's own runtime.
 
 Architecture (the shape of Apple's updatable-MNIST example, smaller)::
 
@@ -188,7 +188,7 @@ def train_base(
     accuracy on the validation digits, measured after every epoch from ``context.model``.
     """
     from runtime.demo.flows import image_provider, run_update
-    from runtime.evaluation import evaluate
+    from runtime.tools.evaluation import evaluate
 
     validation_examples = [{IMAGE: image} for image in validation_images]
     validation_truth = [str(label) for label in validation_labels]

@@ -1,4 +1,4 @@
-"""What the demo reports while it runs, as plain data.
+"""Runtime, demo layer: what the demo reports while it runs, as plain data.
 
 The library never prints: :func:`runtime.demo.run_demo` hands each of these values to an
 ``emit`` callback, and the ``updatable demo`` command renders them (rich panels and tables on a

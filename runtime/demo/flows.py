@@ -1,4 +1,5 @@
-"""The two ways the demo updates a model on the user's drawings, both through ``UpdateTask``.
+"""Runtime, demo layer: the two ways the demo updates a model on the user's drawings, both through
+``UpdateTask``.
 
 * :func:`run_update` trains an updatable neural network exactly as Core ML's
   ``MLUpdateTask`` would, subscribed to ``miniBatchEnd`` and ``epochEnd`` so that the losses
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.data import ArrayBatchProvider
 from runtime.demo.events import EpochEnd, MiniBatchEnd, TrainingFinished, TrainingStarted
-from runtime.parameters import ParameterKey
-from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
+from runtime.model.configuration import ParameterKey
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
 from updatable import proto
 
 Emit = Callable[[object], None]
@@ -102,14 +103,7 @@ def run_update(
                 )
             )
         elif context.event is Event.EPOCH_END:
-            loss = float(context.metrics[MetricKey.LOSS_VALUE])
-            mean = float(np.mean(epoch_batches)) if epoch_batches else loss
-            epoch_batches.clear()
-            accuracy = validation(context.model) if validation is not None else None
-            outcome.epoch_losses.append(loss)
-            outcome.epoch_mean_losses.append(mean)
-            if accuracy is not None:
-                outcome.validation_accuracy.append(accuracy)
+            loss, mean, accuracy = _record_epoch(context, outcome, epoch_batches, validation)
             epochs = int(context.parameters[ParameterKey.EPOCHS])
             emit(
                 EpochEnd(
@@ -132,6 +126,20 @@ def run_update(
     final = outcome.epoch_losses[-1] if outcome.epoch_losses else None
     emit(TrainingFinished(flow, outcome.seconds, final))
     return outcome
+
+
+def _record_epoch(context, outcome: UpdateOutcome, epoch_batches: list, validation):
+    """An epoch's ``(loss, mean mini-batch loss, validation accuracy or None)``, recorded in
+    ``outcome``; ``epoch_batches`` starts over."""
+    loss = float(context.metrics[MetricKey.LOSS_VALUE])
+    mean = float(np.mean(epoch_batches)) if epoch_batches else loss
+    epoch_batches.clear()
+    accuracy = validation(context.model) if validation is not None else None
+    outcome.epoch_losses.append(loss)
+    outcome.epoch_mean_losses.append(mean)
+    if accuracy is not None:
+        outcome.validation_accuracy.append(accuracy)
+    return loss, mean, accuracy
 
 
 def update_knn(spec: proto.Model, provider, flow: str, emit: Emit) -> UpdateOutcome:

@@ -1,4 +1,5 @@
-"""What the demo leaves behind besides the models: a loss-curve PNG and a Markdown report."""
+"""Runtime, demo layer: what the demo leaves behind besides the models: a loss-curve PNG and a
+Markdown report."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.parameters import describe
-from runtime.plots import Curve, Panel, save_loss_curves
+from runtime.model.hyperparameters import describe
+from runtime.tools.plots import Curve, Panel, save_loss_curves
 
 if TYPE_CHECKING:
     from runtime.demo.flows import UpdateOutcome
-    from runtime.demo.story import DemoResult
+    from runtime.demo.records import DemoResult
 
 
 def _epoch_curves(outcome: UpdateOutcome, with_batches: bool) -> list[Curve]:
@@ -143,9 +144,15 @@ def write_report(result: DemoResult, path: Path) -> Path:
         "showed it.",
         "",
         *([f"![losses]({files['plot']})", ""] if "plot" in files else []),
-        "## What happened",
-        "",
+        *_what_happened(result, files),
     ]
+    write_atomic("\n".join(lines).encode(), path)
+    return path
+
+
+def _what_happened(result: DemoResult, files: dict[str, str]) -> list[str]:
+    """The report's story of the run, step by step, and its note on fidelity."""
+    lines = ["## What happened", ""]
     if result.base_outcome is not None:
         base = result.base_outcome
         lines.append(
@@ -180,5 +187,4 @@ def write_report(result: DemoResult, path: Path) -> Path:
         "predicting the held-out digits with each model.",
         "",
     ]
-    write_atomic("\n".join(lines).encode(), path)
-    return path
+    return lines

@@ -1,4 +1,4 @@
-"""The personalisation story, start to finish: :func:`run_demo`.
+"""Runtime, demo layer: the personalisation story, start to finish: :func:`run_demo`.
 
 1. **Data**: real MNIST digits, split into base, user and held-out parts; the user's and the
    held-out digits are redrawn in the user's hand (:mod:`runtime.demo.user`).
@@ -19,15 +19,15 @@ Nothing here prints: every step is reported through ``emit`` (:mod:`runtime.demo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from runtime.demo import base as base_model
 from runtime.demo import surgery, user
 from runtime.demo.events import AccuracyTable, Finished, Note, Step, Validation
-from runtime.demo.flows import Emit, UpdateOutcome, image_provider, run_update, update_knn
+from runtime.demo.flows import Emit, image_provider, run_update, update_knn
+from runtime.demo.records import DEFAULT_OPTIONS, DemoOptions, DemoResult
 from updatable import proto
 
 STEPS = 6
@@ -43,48 +43,7 @@ FILES = {
     "held_out": "held-out",
 }
 COLUMNS = ("base model", "fine-tuned head", "kNN")
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """What to run: ``quick`` is the reduced mode (fewer digits and epochs) used in tests."""
-
-    out: Path = Path("demo-output")
-    quick: bool = False
-    rebuild_base: bool = False
-    optimizer: str = "sgd"
-    seed: int = 0
-    source: str = "auto"  # digits: "auto", "mnist" or "sklearn" (runtime.datasets)
-    style: user.UserStyle = field(default_factory=user.UserStyle)
-
-    @property
-    def sizes(self) -> user.SplitSizes:
-        return user.QUICK_SIZES if self.quick else user.SplitSizes()
-
-    @property
-    def base_epochs(self) -> int:
-        return 2 if self.quick else 5
-
-    @property
-    def head_epochs(self) -> int:
-        return 20 if self.quick else 30
-
-
-@dataclass
-class DemoResult:
-    """Everything the demo measured and wrote."""
-
-    options: DemoOptions
-    source: str
-    split_sizes: dict[str, int]
-    base_trained_now: bool
-    base_outcome: UpdateOutcome | None
-    head: UpdateOutcome | None = None
-    knn: UpdateOutcome | None = None
-    table: AccuracyTable | None = None
-    validations: list[Validation] = field(default_factory=list)
-    files: dict[str, Path] = field(default_factory=dict)
-    seconds: float = 0.0
+NEW = tuple(str(d) for d in user.NEW_CLASSES)  # the digits the user teaches
 
 
 def _validate(spec: proto.Model, name: str, emit: Emit) -> Validation:
@@ -141,7 +100,7 @@ def _base(options: DemoOptions, digits, parts, emit: Emit):
 
 
 def _accuracy_table(models: dict, images, truth, new: tuple[str, ...]) -> AccuracyTable:
-    from runtime.evaluation import evaluate, label_order
+    from runtime.tools.evaluation import evaluate, label_order
 
     examples = [{base_model.IMAGE: image} for image in images]
     columns, overall, counts = {}, {}, {}
@@ -155,29 +114,77 @@ def _accuracy_table(models: dict, images, truth, new: tuple[str, ...]) -> Accura
     )
 
 
-def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: None) -> DemoResult:
+def run_demo(options: DemoOptions = DEFAULT_OPTIONS, emit: Emit = lambda event: None) -> DemoResult:
     """Run the whole story (see the module docstring) and return what it measured.
 
     Raises:
         MissingDependencyError: ``source`` is ``"sklearn"`` and scikit-learn is not installed.
         ModelFileError: the output directory cannot be written.
     """
-    import runtime
-    import updatable
-    from runtime.datasets import load_digits
     from runtime.demo.report import write_plot, write_report
-    from runtime.plots import missing_plot_dependency
+    from runtime.model.mlmodel import Model
+    from runtime.tools.plots import missing_plot_dependency
 
     started = time.perf_counter()
     surgery.optimizer_settings(options.optimizer)  # refuse a bad optimizer before any work
     options.out.mkdir(parents=True, exist_ok=True)
-    new = tuple(str(d) for d in user.NEW_CLASSES)
 
     # the plot is the one optional output: say so now, not after the training
     no_plot = missing_plot_dependency()
     if no_plot is not None:
         emit(Note(f"No {FILES['plot']} this run: {no_plot}."))
     emit(Step(1, STEPS, "The data", "Real handwritten digits, and a simulated user"))
+    data = _the_data(options, emit)
+    emit(Step(2, STEPS, "The app's model", "A classifier for the digits 0..6"))
+    base, base_outcome, reused = _base(options, data.digits, data.parts, emit)
+    parts = data.parts
+    result = DemoResult(
+        options,
+        data.digits.source,
+        {k: len(getattr(parts, k)) for k in ("base_train", "base_validation", "user", "held_out")},
+        not reused,
+        base_outcome,
+    )
+    for key in ("base", "drawings", "held_out"):
+        result.files[key] = options.out / FILES[key]
+
+    emit(Step(3, STEPS, "Surgery", "Make room for the user's digits, and make it learn"))
+    classifier, knn = _surgery(options, base, result, emit)
+    _updates(data, (classifier, knn), result, emit)
+
+    emit(Step(6, STEPS, "Results", "Accuracy per class, before and after the updates"))
+    models = {
+        COLUMNS[0]: Model.load(base),
+        COLUMNS[1]: Model.load(result.head.spec),
+        COLUMNS[2]: Model.load(result.knn.spec),
+    }
+    result.table = _accuracy_table(models, data.held_images, data.held_truth, NEW)
+    emit(result.table)
+    if no_plot is None:
+        result.files["plot"] = write_plot(result, options.out / FILES["plot"])
+    result.seconds = time.perf_counter() - started
+    result.files["report"] = write_report(result, options.out / FILES["report"])
+    emit(Finished(options.out, dict(result.files), result.seconds))
+    return result
+
+
+@dataclass
+class _Data:
+    """The digits, their split, and the user's drawings and held-out digits in their hand."""
+
+    digits: object
+    parts: object
+    user_images: np.ndarray
+    user_labels: list[str]
+    held_images: np.ndarray
+    held_truth: list[str]
+
+
+def _the_data(options: DemoOptions, emit: Emit) -> _Data:
+    """Step 1: the digits, the simulated user's drawings and held-out digits, saved as label
+    folders."""
+    from runtime.tools.datasets import load_digits
+
     digits = load_digits(options.source)
     parts = user.split(digits, options.sizes, options.seed)
     rng = np.random.default_rng(options.seed + 1)
@@ -196,7 +203,7 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
         Note(
             f"The user writes with strokes {options.style.thickness:+d} px thicker and a "
             f"{options.style.rotation:g}° slant (±{options.style.jitter:g}°). They draw "
-            f"{options.sizes.user_new} of each new digit ({', '.join(new)}) and "
+            f"{options.sizes.user_new} of each new digit ({', '.join(NEW)}) and "
             f"{options.sizes.user_known} of each known one: {len(user_labels)} drawings."
         )
     )
@@ -206,23 +213,15 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
             "user's hand) measure accuracy; no model trains on them."
         )
     )
+    return _Data(digits, parts, user_images, user_labels, held_images, held_truth)
 
-    emit(Step(2, STEPS, "The app's model", "A classifier for the digits 0..6"))
-    base, base_outcome, reused = _base(options, digits, parts, emit)
-    result = DemoResult(
-        options,
-        digits.source,
-        {k: len(getattr(parts, k)) for k in ("base_train", "base_validation", "user", "held_out")},
-        not reused,
-        base_outcome,
-    )
-    result.files["base"] = options.out / FILES["base"]
-    for key in ("drawings", "held_out"):
-        result.files[key] = options.out / FILES[key]
 
-    emit(Step(3, STEPS, "Surgery", "Make room for the user's digits, and make it learn"))
+def _surgery(options: DemoOptions, base, result: DemoResult, emit: Emit):
+    """Step 3: the personalizable classifier and the kNN pipeline, validated and saved."""
+    import updatable
+
     classifier = surgery.personalizable_classifier(
-        base, new, options.optimizer, options.head_epochs, options.seed
+        base, NEW, options.optimizer, options.head_epochs, options.seed
     )
     knn = surgery.knn_pipeline(base)
     emit(
@@ -243,16 +242,24 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
     for key, spec in (("classifier", classifier), ("knn", knn)):
         updatable.save(spec, options.out / FILES[key])
         result.files[key] = options.out / FILES[key]
+    return classifier, knn
 
+
+def _updates(data: _Data, models: tuple, result: DemoResult, emit: Emit) -> None:
+    """Steps 4 and 5: the two update tasks on the user's drawings, their models saved."""
+    import updatable
+
+    classifier, knn = models
     emit(
         Step(
             4,
             STEPS,
             "Update 1: fine-tune the network head",
-            f"An UpdateTask on the user's {len(user_labels)} drawings",
+            f"An UpdateTask on the user's {len(data.user_labels)} drawings",
         )
     )
-    result.head = run_update(classifier, image_provider(user_images, user_labels), "head", emit)
+    drawings = image_provider(data.user_images, data.user_labels)
+    result.head = run_update(classifier, drawings, "head", emit)
     emit(
         Step(
             5,
@@ -261,22 +268,8 @@ def run_demo(options: DemoOptions = DemoOptions(), emit: Emit = lambda event: No
             "The same drawings through the feature extractor into the kNN (one pass)",
         )
     )
-    result.knn = update_knn(knn, image_provider(user_images, user_labels), "knn", emit)
+    drawings = image_provider(data.user_images, data.user_labels)
+    result.knn = update_knn(knn, drawings, "knn", emit)
     for key, outcome in (("updated_classifier", result.head), ("updated_knn", result.knn)):
-        updatable.save(outcome.spec, options.out / FILES[key])
-        result.files[key] = options.out / FILES[key]
-
-    emit(Step(6, STEPS, "Results", "Accuracy per class, before and after the updates"))
-    models = {
-        COLUMNS[0]: runtime.Model.load(base),
-        COLUMNS[1]: runtime.Model.load(result.head.spec),
-        COLUMNS[2]: runtime.Model.load(result.knn.spec),
-    }
-    result.table = _accuracy_table(models, held_images, held_truth, new)
-    emit(result.table)
-    if no_plot is None:
-        result.files["plot"] = write_plot(result, options.out / FILES["plot"])
-    result.seconds = time.perf_counter() - started
-    result.files["report"] = write_report(result, options.out / FILES["report"])
-    emit(Finished(options.out, dict(result.files), result.seconds))
-    return result
+        updatable.save(outcome.spec, result.options.out / FILES[key])
+        result.files[key] = result.options.out / FILES[key]

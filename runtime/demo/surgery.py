@@ -1,4 +1,5 @@
-"""Model surgery of the demo: the two personalisable models made from the base classifier.
+"""Runtime, demo layer: model surgery of the demo: the two personalisable models made from the base
+classifier.
 
 * :func:`personalizable_classifier` widens the classifier to ten classes for the user's new
   digits (new weights zero, so the shipped predictions keep their ranking until training

@@ -1,4 +1,5 @@
-"""The simulated user of the demo: how they write, and which digits each part of the story sees.
+"""Runtime, demo layer: the simulated user of the demo: how they write, and which digits each part
+of the story sees.
 
 The story (Apple's updatable-MNIST scenario): an app ships a digit classifier that knows
 0..6; a user adds 7, 8 and 9 with a handful of drawings each, and writes in their own hand
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.datasets import Digits
+from runtime.tools.datasets import Digits
 from updatable.errors import ParameterError
 
 KNOWN_CLASSES = (0, 1, 2, 3, 4, 5, 6)
@@ -64,7 +65,7 @@ class UserStyle:
 
 @dataclass(frozen=True)
 class Split:
-    """Indices into a :class:`~runtime.datasets.Digits` for each part of the story."""
+    """Indices into a :class:`~runtime.tools.datasets.Digits` for each part of the story."""
 
     base_train: np.ndarray
     base_validation: np.ndarray

@@ -1,4 +1,4 @@
-"""Kernel registry: every numba kernel and its numpy twin, by name.
+"""Runtime, kernels layer: kernel registry: every numba kernel and its numpy twin, by name.
 
 Each kernel module defines ``JIT`` and ``NUMPY`` dicts with identical keys and signatures.
 ``MODULES`` lists them explicitly; ``pairs()`` yields ``(name, jit, numpy)`` for parity tests.

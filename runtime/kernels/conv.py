@@ -1,5 +1,5 @@
-"""Convolution kernels on NHWC blobs: im2col / col2im for the GEMM path, and a direct
-depthwise convolution with its two backward kernels.
+"""Runtime, kernels layer: convolution kernels on NHWC blobs: im2col / col2im for the GEMM path,
+and a direct depthwise convolution with its two backward kernels.
 
 Geometry arguments are shared by every kernel: kernel ``(kh, kw)``, stride ``(sh, sw)``,
 dilation ``(dh, dw)`` and the top/left padding ``(pad_top, pad_left)``; the output size is read
@@ -11,9 +11,10 @@ Column layout: ``cols[n, oh, ow, (i*kw + j)*cg + c]`` holds
 ``(N*Ho*Wo, kh*kw*cg)``, one GEMM ``cols @ W`` with ``W`` of shape ``(kh*kw*cg, Cout)``
 convolves the whole batch.
 
-Kernels are serial; a batch runs in chunks on separate threads instead (``runtime.parallel``).
-Float32 convolutions mostly run through the tiled kernels of ``runtime.kernels.gemm``, which
-share this module's column layout; ``im2col`` serves the other cases and the backward pass.
+Kernels are serial; a batch runs in chunks on separate threads instead
+(``runtime.kernels.parallel``). Float32 convolutions mostly run through the tiled kernels of
+``runtime.kernels.gemm``, which share this module's column layout; ``im2col`` serves the other
+cases and the backward pass.
 
 ``workspace`` hands out reusable scratch arrays (one growing buffer per tag and thread, kept
 for the thread's lifetime), so large im2col matrices are not re-allocated on every call.
@@ -28,7 +29,7 @@ import threading
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 _scratch = threading.local()
 

@@ -1,4 +1,4 @@
-"""Content digests of example rows (the frozen-feature cache's keys).
+"""Runtime, kernels layer: content digests of example rows (the frozen-feature cache's keys).
 
 ``row_digests(words, out)``: for each row of 64-bit words ``w_i``, two 64-bit lanes
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import is_compiled, njit
+from runtime.kernels.jit import is_compiled, njit
 
 _SEEDS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03))
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)

@@ -1,5 +1,5 @@
-"""Per-channel elementwise kernels on ``(rows, C)`` views: bias + activation epilogues,
-activation derivatives and batchnorm's scale + shift.
+"""Runtime, kernels layer: per-channel elementwise kernels on ``(rows, C)`` views: bias +
+activation epilogues, activation derivatives and batchnorm's scale + shift.
 
 Every kernel takes 2-D arrays whose last axis is the channel axis (an NHWC blob seen as
 ``(N*H*W, C)``), reads ``x`` and writes ``out``; ``out`` may be ``x`` itself (in place) or a
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 # Activation codes (kernel-level ids of the ``ActivationParams.NonlinearityType`` cases).
 IDENTITY = 0

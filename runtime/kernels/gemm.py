@@ -1,15 +1,15 @@
-"""Tiled convolution kernels: im2col, the reproducible matrix product and the bias +
-activation epilogue, one tile of output rows at a time, in a single ``nogil`` call.
+"""Runtime, kernels layer: tiled convolution kernels: im2col, the reproducible matrix product
+and the bias + activation epilogue, one tile of output rows at a time, in a single ``nogil`` call.
 
 Matrices are row-major: ``a`` / ``cols`` ``(rows, K)``, ``w`` ``(K, N)``, and the output is
 channels ``o0 : o0 + N`` of a C-contiguous buffer with ``C_total`` channels (a concat buffer or
 the layer's own output). Products go through ``runtime.kernels.matmul.matmul_into``, so every
 output element is the same whatever tile, chunk or thread computes it. The epilogue runs on
 each tile right after its product, while the rows are in cache; ``epilogue=False`` leaves the
-bare product (a bias deferred past a max pooling, ``runtime.deferral``).
+bare product (a bias deferred past a max pooling, ``runtime.nn.epilogues``).
 
 Why tiles: the im2col rows of a tile stay in L2 while the product reads them, and one kernel
-call per layer leaves the GIL free for the other chunk's thread (``runtime.parallel``).
+call per layer leaves the GIL free for the other chunk's thread (``runtime.kernels.parallel``).
 
 Numpy twins take the same arguments and ignore the tile size and the scratch.
 """
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
 from runtime.kernels.conv import _np_im2col
 from runtime.kernels.elementwise import _epilogue_row_in_place, _np_activate
+from runtime.kernels.jit import njit
 from runtime.kernels.matmul import matmul_into
 
 SHORT_RUN = 16  # tap runs (kw * channels) shorter than this take _im2col_short

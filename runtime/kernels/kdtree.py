@@ -1,4 +1,5 @@
-"""kd-tree kernels: build an implicit tree over the samples, and query it exactly.
+"""Runtime, kernels layer: kd-tree kernels: build an implicit tree over the samples, and query it
+exactly.
 
 The tree is a complete binary tree stored in arrays (children of node ``i`` are ``2i + 1`` and
 ``2i + 2``) over a permutation ``perm`` of the samples: node ``i`` holds ``perm[start[i]:end[i]]``
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 from runtime.kernels.knn import NUMPY as KNN_NUMPY
 from runtime.kernels.knn import insert_neighbor, kth_distance, sq_dist
 

@@ -1,4 +1,5 @@
-"""k-nearest-neighbour kernels: exact distances, linear top-k selection, exact scans, vote.
+"""Runtime, kernels layer: k-nearest-neighbour kernels: exact distances, linear top-k selection,
+exact scans, vote.
 
 Every kernel returns neighbours ordered by ``(distance, sample index)``: the distance of a
 query ``x`` to a sample ``y`` is *defined* as ``sum_i (x_i - y_i)^2`` accumulated in float64 in
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 # Inverse-distance weight 1 / (d + EPSILON), d the squared distance (update-task-semantics §A.9).
 INVERSE_DISTANCE_EPSILON = 1e-6

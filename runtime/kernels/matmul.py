@@ -1,4 +1,5 @@
-"""Float32 matrix products whose every element is reproducible by construction.
+"""Runtime, kernels layer: float32 matrix products whose every element is reproducible by
+construction.
 
 ``matmul_into(a, b, out)`` writes ``out = a @ b`` with the micro-kernel of
 ``runtime.kernels.microkernel``: each element is one ``fma`` chain over ``k`` in order, so it
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import is_compiled, njit
+from runtime.kernels.jit import is_compiled, njit
 
 from .microkernel import MR, NR, ragged_tile, tile
 

@@ -1,5 +1,5 @@
-"""The float32 GEMM micro-kernel: one register-blocked ``MR x NR`` block of ``C = A B``, emitted
-as LLVM vector IR from numba.
+"""Runtime, kernels layer: the float32 GEMM micro-kernel, one register-blocked ``MR x NR``
+block of ``C = A B``, emitted as LLVM vector IR from numba.
 
 ``tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc)`` (addresses and element strides) computes::
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import platform
 
-from runtime._jit import HAVE_NUMBA
+from runtime.kernels.jit import HAVE_NUMBA
 
 
 def _vector_width() -> int:

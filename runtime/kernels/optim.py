@@ -1,4 +1,4 @@
-"""Optimizer update kernels: one fused pass per parameter array.
+"""Runtime, kernels layer: optimizer update kernels: one fused pass per parameter array.
 
 Each returns new arrays (state in, state out); the numpy twins have the same signatures.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 
 def sgd_step_numpy(w, g, v, lr, momentum):

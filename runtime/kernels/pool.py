@@ -1,4 +1,5 @@
-"""Spatial pooling kernels on NHWC blobs (max, average, L2) and their backward kernels.
+"""Runtime, kernels layer: spatial pooling kernels on NHWC blobs (max, average, L2) and their
+backward kernels.
 
 Geometry: kernel ``(kh, kw)``, stride ``(sh, sw)``, top/left padding ``(pad_top, pad_left)``;
 the output size is read from ``out``. Window ``(oh, ow)`` covers input rows
@@ -19,8 +20,8 @@ import math
 
 import numpy as np
 
-from runtime._jit import njit
 from runtime.kernels.elementwise import IDENTITY, RELU, _activate, _np_activate
+from runtime.kernels.jit import njit
 
 
 @njit
@@ -69,7 +70,7 @@ def max_pool(x, kh, kw, sh, sw, pad_top, pad_left, out, argmax):
 def max_pool_bias_activation(x, kh, kw, sh, sw, pad_top, pad_left, bias, code, alpha, beta, out):
     """``out = f(max + bias[c])`` over each window (0 for a window with no input pixel): a
     producer's bias and non-decreasing activation applied after the pooling
-    (``runtime.deferral``); ``code``, ``alpha`` and ``beta`` as in ``elementwise``."""
+    (``runtime.nn.epilogues``); ``code``, ``alpha`` and ``beta`` as in ``elementwise``."""
     n_batch, height, width, channels = x.shape
     _, ho, wo, _ = out.shape
     for n in range(n_batch):

@@ -1,4 +1,5 @@
-"""Softmax over the channel axis and the fused softmax + categorical cross-entropy.
+"""Runtime, kernels layer: softmax over the channel axis and the fused softmax + categorical
+cross-entropy.
 
 Both work on rows: an NHWC blob seen as ``(N*H*W, C)``; Core ML's softmax layer normalises
 along C (``SoftmaxLayerParams``: axis -3 of ``[C, H, W]``), which is the last NHWC axis.
@@ -10,7 +11,7 @@ import math
 
 import numpy as np
 
-from runtime._jit import njit
+from runtime.kernels.jit import njit
 
 
 @njit

@@ -1,4 +1,5 @@
-"""ONNX export and ONNX Runtime on-device training for updatable Core ML networks.
+"""Runtime, ONNX layer: ONNX export and ONNX Runtime on-device training for updatable Core ML
+networks.
 
 * :func:`export_onnx` -- a Core ML neural network as an ONNX inference graph.
 * :func:`write_artifacts` -- ORT on-device training artifacts (training, eval and optimizer
@@ -15,9 +16,8 @@ imported on first use, and a missing extra raises
 
 from __future__ import annotations
 
-import importlib
-
 from runtime.ort.deps import require_onnx
+from updatable.lazy import lazy_exports
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -34,16 +34,6 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runtime.ort' has no attribute '{name}'")
-    require_onnx(f"runtime.ort.{name}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, before=lambda name: require_onnx(f"runtime.ort.{name}")
+)

@@ -1,4 +1,5 @@
-"""ONNX Runtime on-device training artifacts for an updatable Core ML neural network.
+"""Runtime, ONNX layer: ONNX Runtime on-device training artifacts for an updatable Core ML neural
+network.
 
 :func:`write_artifacts` writes a directory that ORT's training API (Python, C/C++, C#, Java,
 Objective-C/Swift) loads as is::
@@ -22,7 +23,7 @@ with weight decay 0 and ``adam_mode = 0`` (PyTorch's formula)::
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
     w -= lr * m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)
 
-which is the toolkit's Adam (:mod:`runtime.optim`): bias correction on both moments and eps
+which is the toolkit's Adam (:mod:`runtime.training.optim`): bias correction on both moments and eps
 added outside the bias-corrected square root. ``generate_artifacts``' own AdamW uses
 ``adam_mode = 1`` (Hugging Face's), which folds the corrections into the step size,
 ``lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``: eps then acts as
@@ -47,11 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.model.configuration import ParameterKey, as_key
+from runtime.model.hyperparameters import network_hyperparameters, resolve
 from runtime.ort import deps
 from runtime.ort.export import Fetch, convert_network
 from runtime.ort.onnx_graph import IR_VERSION
 from runtime.ort.plan import CROSS_ENTROPY, TrainingPlan, plan_training
-from runtime.parameters import ParameterKey, as_key, network_hyperparameters, resolve
 from updatable import spec as spec_io
 from updatable.errors import ModelFileError, ParameterError, UnsupportedModelError
 
@@ -241,11 +243,11 @@ def _hyperparameter_table(table) -> dict[str, dict]:
     described = {}
     for name, parameter in table.items():
         entry: dict[str, Any] = {"default": parameter.default, "type": parameter.kind.__name__}
-        constraint = parameter.constraint
-        if constraint.kind == "range":
-            entry["range"] = [constraint.low, constraint.high]
-        elif constraint.kind == "set":
-            entry["set"] = list(constraint.values)
+        allowed = parameter.allowed
+        if allowed is not None and allowed.range is not None:
+            entry["range"] = list(allowed.range)
+        elif getattr(allowed, "choices", None) is not None:
+            entry["set"] = list(allowed.choices)
         described[name] = entry
     return described
 

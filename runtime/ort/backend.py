@@ -1,4 +1,5 @@
-"""Training backends that run mini-batches in ONNX Runtime's on-device training API.
+"""Runtime, ONNX layer: training backends that run mini-batches in ONNX Runtime's on-device
+training API.
 
 :class:`OrtTrainingBackend` implements the training-backend interface::
 
@@ -9,7 +10,7 @@
 ``batch`` is a feature batch (docs/ARCHITECTURE.md) of the model inputs; ``target`` holds class
 indices ``(N,)`` for cross-entropy or values ``(N, *shape)`` for MSE. ``outputs`` are the values
 of the loss layer's input blob, ``(N, *shape)``: the softmax probabilities for cross-entropy.
-:class:`OrtTaskBackend` adapts it to the update loop (``runtime.loop``), so
+:class:`OrtTaskBackend` adapts it to the update loop (``runtime.training.loop``), so
 ``UpdateTask(..., backend="onnxruntime")`` keeps Core ML's events, metrics, batching and
 shuffle order and only swaps the arithmetic. SGD with momentum is refused (ORT's SGD has
 none; see :mod:`runtime.ort.artifacts`).
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.model.engines.pipeline import split_at
 from runtime.ort import deps
 from runtime.ort.artifacts import TrainingArtifacts, write_artifacts
 from runtime.ort.plan import CROSS_ENTROPY
@@ -198,12 +200,11 @@ class OrtTaskBackend:
 
     @classmethod
     def for_update(cls, update) -> OrtTaskBackend:
-        """Build from a prepared neural-network update (``runtime.update``): its network (the
-        last model of a pipeline), its resolved hyperparameters and its frozen stages."""
-        from runtime.heads import head_engine, sub_model
-
-        head = sub_model(update.spec, update.positions)
-        _, frozen_features = head_engine(update.model.engine, update.positions)
+        """Build from a prepared neural-network update (``runtime.training.network_update``): its
+        network (the last model of a pipeline), its resolved hyperparameters and its frozen
+        stages."""
+        head = spec_io.sub_model(update.spec, update.positions)
+        _, frozen_features = split_at(update.model.engine, update.positions)
         trainer = OrtTrainingBackend.create(head, update.values)
         return cls(trainer, frozen_features if update.positions else dict)
 

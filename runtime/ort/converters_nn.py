@@ -1,5 +1,5 @@
-"""ONNX converters for Core ML's compute layers: convolution, innerProduct, batchnorm,
-activation, pooling, softmax, flatten, lrn, l2normalize.
+"""Runtime, ONNX layer: ONNX converters for Core ML's compute layers: convolution, innerProduct,
+batchnorm, activation, pooling, softmax, flatten, lrn, l2normalize.
 
 Each converter has the signature ``convert(g, layer, xs, shapes, ys) -> out_shapes``: it reads
 the layer's parameters from the ``NeuralNetworkLayer`` proto, emits ONNX nodes into the

@@ -1,4 +1,4 @@
-"""ONNX converters for Core ML's elementwise and data-reorganisation layers.
+"""Runtime, ONNX layer: ONNX converters for Core ML's elementwise and data-reorganisation layers.
 
 Same contract as :mod:`runtime.ort.converters_nn`: ``convert(g, layer, xs, shapes, ys) ->
 out_shapes`` with per-example shapes in Core ML ``(C, H, W)`` order and ONNX tensors
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from runtime.layers import squeeze as squeeze_layer
+from runtime.nn.layers import squeeze as squeeze_layer
 from runtime.ort import weights as wp
 from runtime.ort.converters_nn import border_amounts
 from runtime.ort.onnx_graph import CHW, GraphBuilder
@@ -224,7 +224,7 @@ def unary(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
         g.node("Pow", [x, g.const(p.alpha)], y)
     elif op == "EXP":
         g.node("Exp", [x], y)
-    elif op == "LOG":  # log(x + eps): see runtime/layers/unary.py for why eps applies here
+    elif op == "LOG":  # log(x + eps): see runtime/nn/layers/unary.py for why eps applies here
         g.node("Log", [g.node("Add", [x, eps])], y)
     elif op == "ABS":
         g.node("Abs", [x], y)
@@ -346,7 +346,7 @@ def load_constant(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
 
 def squeeze_or_expand(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) -> list[CHW]:
     """squeeze / expandDims: the values keep their order, only ``[C, H, W]`` changes, as
-    ``runtime.layers.squeeze.result`` works it out from the input's Core ML ``rank``."""
+    ``runtime.nn.layers.squeeze.result`` works it out from the input's Core ML ``rank``."""
     out_chw, _ = squeeze_layer.result(layer, list(shapes[0]), rank)
     g.reshape(xs[0], [0, *out_chw], ys[0])
     return [tuple(out_chw)]

@@ -1,4 +1,5 @@
-"""Importing the ``ort`` extra: onnx and onnxruntime(-training), without torch.
+"""Runtime, ONNX layer: importing the ``ort`` extra: onnx and onnxruntime(-training), without
+torch.
 
 The extra brings onnxruntime-training where it has wheels (Linux x86_64, Python 3.11) and
 plain onnxruntime elsewhere: export and inference need only onnx and either of them

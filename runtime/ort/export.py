@@ -1,4 +1,4 @@
-"""Core ML neural network -> ONNX graph.
+"""Runtime, ONNX layer: Core ML neural network -> ONNX graph.
 
 One converter per Core ML layer kind, in the explicit table :data:`CONVERTERS` keyed by the
 ``NeuralNetworkLayer.layer`` oneof name (house rule 1). A layer of any other kind raises
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from runtime.graph import EXACT_ARRAY_MAPPING, compile_network, input_shape
+from runtime.nn.graph import EXACT_ARRAY_MAPPING, compile_network, input_shape
 from runtime.ort import converters_nn as nn
 from runtime.ort import converters_tensor as tensor
 from runtime.ort.onnx_graph import BATCH, CHW, GraphBuilder
@@ -65,7 +65,7 @@ CONVERTERS = {
     "squeeze": tensor.squeeze_or_expand,
     "expandDims": tensor.squeeze_or_expand,
 }
-# kinds whose converter takes the input's Core ML rank (runtime.layers.squeeze)
+# kinds whose converter takes the input's Core ML rank (runtime.nn.layers.squeeze)
 RANK_CHANGING = ("squeeze", "expandDims")
 
 

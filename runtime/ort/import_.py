@@ -1,4 +1,5 @@
-"""Write the weights of an ONNX Runtime training checkpoint back into a Core ML model.
+"""Runtime, ONNX layer: write the weights of an ONNX Runtime training checkpoint back into a Core
+ML model.
 
 A model exported with :func:`runtime.ort.write_artifacts` and personalised with ORT's training
 API on any platform (Android, Windows, a server...) comes back as a ``checkpoint``; this

@@ -1,4 +1,5 @@
-"""A small ONNX graph builder that tracks Core ML blob names and per-example shapes.
+"""Runtime, ONNX layer: A small ONNX graph builder that tracks Core ML blob names and per-example
+shapes.
 
 Core ML (non-ND) layers see every blob as ``[Seq, Batch, C, H, W]`` with ``Seq = 1``; in the
 exported graph a blob is an ONNX tensor ``(N, C, H, W)`` (batch first, channels first: the

@@ -1,4 +1,5 @@
-"""Which part of an updatable network trains, and how its ONNX training graph is cut.
+"""Runtime, ONNX layer: which part of an updatable network trains, and how its ONNX training graph
+is cut.
 
 The loss. Core ML's categorical cross-entropy reads the *output* of a softmax (validator rule
 C4) and is ``-log p[target]``. The ONNX training graph stops at the softmax's *input* z and
@@ -83,6 +84,23 @@ def _producer(layers, blob: str):
     return None
 
 
+def _single_loss(network):
+    """The network's one loss layer, cross-entropy or MSE."""
+    losses = list(network.updateParams.lossLayers)
+    if len(losses) != 1:
+        raise UnsupportedModelError(
+            f"the model has {len(losses)} loss layers; a training graph needs exactly one "
+            "(make the model updatable and set its loss first)"
+        )
+    kind = losses[0].WhichOneof("LossLayerType")
+    if kind not in (CROSS_ENTROPY, MEAN_SQUARED_ERROR):
+        raise UnsupportedModelError(
+            f"loss layer '{losses[0].name}' has type {kind}; expected {CROSS_ENTROPY} or "
+            f"{MEAN_SQUARED_ERROR}"
+        )
+    return losses[0]
+
+
 def plan_training(spec) -> TrainingPlan:
     """Analyse an updatable neural network (plain, classifier or regressor).
 
@@ -92,19 +110,8 @@ def plan_training(spec) -> TrainingPlan:
     """
     network = spec_io.network(spec)
     layers = list(network.layers)
-    losses = list(network.updateParams.lossLayers)
-    if len(losses) != 1:
-        raise UnsupportedModelError(
-            f"the model has {len(losses)} loss layers; a training graph needs exactly one "
-            "(make the model updatable and set its loss first)"
-        )
-    loss = losses[0]
+    loss = _single_loss(network)
     kind = loss.WhichOneof("LossLayerType")
-    if kind not in (CROSS_ENTROPY, MEAN_SQUARED_ERROR):
-        raise UnsupportedModelError(
-            f"loss layer '{loss.name}' has type {kind}; expected {CROSS_ENTROPY} or "
-            f"{MEAN_SQUARED_ERROR}"
-        )
     params = getattr(loss, kind)
     logits = params.input
     if kind == CROSS_ENTROPY:

@@ -1,4 +1,5 @@
-"""Core ML ``WeightParams`` <-> float32 numpy arrays, for the ONNX exporter and importer.
+"""Runtime, ONNX layer: Core ML ``WeightParams`` <-> float32 numpy arrays, for the ONNX exporter
+and importer.
 
 A ``WeightParams`` stores its values in one of ``floatValue`` (repeated float32),
 ``float16Value`` (little-endian half-precision bytes) or ``rawValue`` (bytes; float32 for

@@ -1,4 +1,5 @@
-"""Hyperparameter-constraint sweeps: does every value a model allows train well for every user?
+"""Runtime, sweeps layer: hyperparameter-constraint sweeps: does every value a model allows train
+well for every user?
 
 ``runtime.sweep(model, users, data, ...)`` enumerates the model's allowed hyperparameter space
 (:mod:`~runtime.sweeps.space`), runs Core ML's update task for each (combination, simulated
@@ -12,7 +13,7 @@ re-run resumes (:mod:`~runtime.sweeps.store`), and reports per-combination stati
 from __future__ import annotations
 
 from runtime.sweeps.api import SweepTable, run_sweep
-from runtime.sweeps.data import Examples, load_examples
+from runtime.sweeps.examples import Examples, load_examples
 from runtime.sweeps.executors import DaskExecutor, LocalExecutor, SerialExecutor
 from runtime.sweeps.space import SweepSpace, enumerate_space
 from runtime.sweeps.summary import Thresholds

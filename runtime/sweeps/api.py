@@ -1,4 +1,5 @@
-"""``runtime.sweep(...)``: check every allowed hyperparameter combination on simulated users.
+"""Runtime, sweeps layer: ``runtime.sweep(...)``: check every allowed hyperparameter combination on
+simulated users.
 
 The steps: read and validate the model; enumerate its allowed space
 (:mod:`runtime.sweeps.space`); load the data and draw the users (:mod:`runtime.sweeps.users`);
@@ -15,12 +16,15 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from runtime.sweeps.data import Examples, load_examples
+from runtime.sweeps.examples import Examples, load_examples
 from runtime.sweeps.executors import DEFAULT_RETRIES, make_executor
 from runtime.sweeps.feed import feed_plan
 from runtime.sweeps.recommend import Recommendation, recommend
+from runtime.sweeps.report import write_reports
 from runtime.sweeps.runner import SweepContext, SweepTask, run_task
 from runtime.sweeps.space import SweepSpace, combination_key, enumerate_space
 from runtime.sweeps.store import ResultStore
@@ -107,7 +111,7 @@ def run_sweep(
         users: a users spec such as ``"20x3classes:5shots:10test:seed=0"``
             (:class:`UsersSpec`).
         data: ``"mnist"``, ``"sklearn"``, ``"digits"``, an ``.npz`` path with ``x``/``y``,
-            an ``(x, y)`` pair or :class:`Examples` (:mod:`runtime.sweeps.data`).
+            an ``(x, y)`` pair or :class:`Examples` (:mod:`runtime.sweeps.examples`).
         values, params, lr_grid, grid, int_grid: the grid (:func:`enumerate_space`).
         out: output directory for the append-only results, the manifest and the reports;
             re-running with the same directory skips finished tasks. ``None``: memory only.
@@ -128,33 +132,16 @@ def run_sweep(
         SweepError: data that does not fit the model, users that cannot be drawn, or an
             output directory of another sweep.
     """
-    import updatable
-
     started = time.perf_counter()
-    spec, name = _read_model(model)
-    updatable.check(spec)
-    if not spec.isUpdatable:
-        raise UnsupportedModelError(
-            f"{name} is not updatable; prepare it with `updatable make-updatable` first"
-        )
+    spec, name = _open_model(model)
     space = enumerate_space(
         spec, values=values, params=params, lr_grid=lr_grid, grid=grid, int_grid=int_grid
     )
     examples = load_examples(data)
     users_spec = users if isinstance(users, UsersSpec) else UsersSpec.parse(users)
-    plan = feed_plan(spec, examples)
     drawn = draw_users(users_spec, examples.y)
     model_bytes = spec.SerializeToString(deterministic=True)
-    fingerprint = hashlib.sha256(
-        b"\0".join(
-            [
-                model_bytes,
-                examples.identity.encode(),
-                str(users_spec).encode(),
-                RUNNER_VERSION.encode(),
-            ]
-        )
-    ).hexdigest()[:16]
+    fingerprint = _fingerprint(model_bytes, examples, users_spec)
     details = {"model": name, "data": examples.name, "users": str(users_spec)}
     store = ResultStore(out, fingerprint, details).open()
     tasks = [
@@ -162,8 +149,61 @@ def run_sweep(
         for c in space.combinations()
         for u in drawn
     ]
+    context = SweepContext(
+        fingerprint, model_bytes, examples.x, examples.y, feed_plan(spec, examples),
+        measure_memory,
+    )
+    execution = _Execution(executor, workers, scheduler, retries)
+    ran = _run_missing(tasks, store, context, execution, progress)
+    rows = [dict(store.rows[t.key]) for t in tasks]
+    for row in rows:
+        row["diverged"] = row_diverged(row, thresholds.divergence_tolerance)
+    table = SweepTable(rows)
+    table.space, table.spec, table.details = space, spec, {**details, "fingerprint": fingerprint}
+    table.summaries = summarize(rows, space, thresholds)
+    table.recommendation = recommend(space, table.summaries)
+    table.out = store.directory
+    table.ran, table.reused = ran, len(tasks) - ran
+    table.elapsed = time.perf_counter() - started
+    if table.out is not None:
+        write_reports(table, table.out)
+    return table
+
+
+@dataclass(frozen=True)
+class _Execution:
+    """Where the tasks run (see ``make_executor``)."""
+
+    executor: Any
+    workers: int | None
+    scheduler: Any
+    retries: int
+
+
+def _open_model(model) -> tuple[proto.Model, str]:
+    """The model's spec and name, checked: Core ML accepts it and it is updatable."""
+    import updatable
+
+    spec, name = _read_model(model)
+    updatable.check(spec)
+    if not spec.isUpdatable:
+        raise UnsupportedModelError(
+            f"{name} is not updatable; prepare it with `updatable make-updatable` first"
+        )
+    return spec, name
+
+
+def _fingerprint(model_bytes: bytes, examples: Examples, users_spec: UsersSpec) -> str:
+    """What a results directory belongs to: the model, the data, the users, the runner."""
+    parts = [model_bytes, examples.identity.encode(), str(users_spec).encode(),
+             RUNNER_VERSION.encode()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _run_missing(tasks, store, context, execution: _Execution, progress) -> int:
+    """Run the tasks ``store`` has no row for (the first one here, to refuse data that does
+    not fit before any worker starts); returns how many ran."""
     todo = [t for t in tasks if t.key not in store.rows]
-    context = SweepContext(fingerprint, model_bytes, examples.x, examples.y, plan, measure_memory)
     done = len(tasks) - len(todo)
 
     def finish(row: dict) -> None:
@@ -179,26 +219,13 @@ def run_sweep(
             raise SweepError(f"the data does not fit the model: {first['error']}")
         finish(first)
     if len(todo) > 1:
-        runner = make_executor(executor, workers=workers, scheduler=scheduler, retries=retries)
+        runner = make_executor(execution.executor, workers=execution.workers,
+                               scheduler=execution.scheduler, retries=execution.retries)
         # closing(): an interrupt in `progress` still shuts the workers down at once
         with contextlib.closing(runner.run(run_task, context, todo[1:])) as results:
             for _, row in results:
                 finish(row)
-    rows = [dict(store.rows[t.key]) for t in tasks]
-    for row in rows:
-        row["diverged"] = row_diverged(row, thresholds.divergence_tolerance)
-    table = SweepTable(rows)
-    table.space, table.spec, table.details = space, spec, {**details, "fingerprint": fingerprint}
-    table.summaries = summarize(rows, space, thresholds)
-    table.recommendation = recommend(space, table.summaries)
-    table.out = store.directory
-    table.ran, table.reused = len(todo), len(tasks) - len(todo)
-    table.elapsed = time.perf_counter() - started
-    if table.out is not None:
-        from runtime.sweeps.report import write_reports
-
-        write_reports(table, table.out)
-    return table
+    return len(todo)
 
 
 def _read_model(model) -> tuple[proto.Model, str]:

@@ -1,4 +1,5 @@
-"""Where sweep tasks run: in this process, on a local process pool, or on a Dask cluster.
+"""Runtime, sweeps layer: where sweep tasks run: in this process, on a local process pool, or on a
+Dask cluster.
 
 Every executor has one method, ``run(function, shared, items)``, which calls
 ``function(shared, item)`` for every item and yields ``(item, result)`` pairs as they finish

@@ -1,4 +1,5 @@
-"""How a sweep's examples become the feature dicts a model trains and predicts on.
+"""Runtime, sweeps layer: how a sweep's examples become the feature dicts a model trains and
+predicts on.
 
 :func:`feed_plan` reads the model once (in the coordinating process) and fixes: the one input
 the examples feed (a multiArray gets each example reshaped to its declared shape, an image gets
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.sweeps.data import Examples
+from runtime.sweeps.examples import Examples
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import SweepError
-from updatable.nested import KNN_TYPES, locate
 from updatable.spec import NEURAL_NETWORK_TYPES, model_type, network
 
 CROSS_ENTROPY = "categoricalCrossEntropyLossLayer"
@@ -110,7 +111,7 @@ def _input_shape(feature) -> tuple[int, ...]:
 
 
 def _describe(feature) -> str:
-    from runtime.features import type_name
+    from runtime.model.features import type_name
 
     return type_name(feature)
 

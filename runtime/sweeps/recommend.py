@@ -1,4 +1,5 @@
-"""A tighter constraint set that keeps only combinations that trained well, and ``--apply``.
+"""Runtime, sweeps layer: A tighter constraint set that keeps only combinations that trained well,
+and ``--apply``.
 
 The recommendation is the largest sub-grid of the swept values (most combinations kept) in
 which no combination is flagged bad (diverged, failed or underperforming; see
@@ -55,7 +56,7 @@ class Recommendation:
             ValidationError: the result would not pass Core ML's validator.
         """
         import updatable
-        from updatable.nested import KNN_TYPES, locate
+        from updatable.edit.nested import KNN_TYPES, locate
         from updatable.spec import NEURAL_NETWORK_TYPES, model_type, network
 
         result = proto.Model()
@@ -162,7 +163,7 @@ def _options(dimension: Dimension) -> list[tuple] | None:
     """Candidate retained values: sub-intervals of a range's grid, subsets of a set (None
     when a set is too large to enumerate)."""
     values = list(dimension.values)
-    if dimension.constraint.kind == "set":
+    if dimension.set_values:
         if len(values) > MAX_SET_SEARCH:
             return None
         return [
@@ -183,7 +184,7 @@ def _greedy(space: SweepSpace, status: dict) -> dict[str, list]:
             values = retained[dimension.name]
             if len(values) < 2 or not bad:
                 continue
-            ends = values if dimension.constraint.kind == "set" else [values[0], values[-1]]
+            ends = values if dimension.set_values else [values[0], values[-1]]
             for value in dict.fromkeys(ends):
                 keys = [k for k, c in current.items() if c[dimension.name] == value]
                 bad_here = sum(k in bad for k in keys)
@@ -236,7 +237,7 @@ def _reason(holding: list[CombinationSummary]) -> str:
 def _constraint(dimension: Dimension, kept: list, gone: list) -> IntParam | DoubleParam:
     default = dimension.default
     name = dimension.name
-    if dimension.constraint.kind == "set":
+    if dimension.set_values:
         values = [v for v in _set_values(dimension) if v not in gone]
         if default not in values:
             default = min(kept, key=lambda v: _distance(v, dimension.default))
@@ -251,7 +252,7 @@ def _constraint(dimension: Dimension, kept: list, gone: list) -> IntParam | Doub
 
 def _set_values(dimension: Dimension) -> list:
     """A set parameter's allowed values (untested ones too, when values were explicit)."""
-    return [dimension.kind(v) for v in dimension.constraint.values] or list(dimension.values)
+    return [dimension.kind(v) for v in dimension.set_values] or list(dimension.values)
 
 
 def _allowed_text(param: IntParam | DoubleParam) -> str:

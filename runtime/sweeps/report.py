@@ -1,4 +1,5 @@
-"""A sweep's reports: ``summary.json``, ``report.md``, ``report.html`` and ``heatmap.png``.
+"""Runtime, sweeps layer: A sweep's reports: ``summary.json``, ``report.md``, ``report.html`` and
+``heatmap.png``.
 
 All are written atomically into the output directory next to ``results.jsonl``. The JSON
 holds everything the other two show (space, per-combination statistics and flags, the
@@ -13,10 +14,9 @@ import dataclasses
 import html
 from pathlib import Path
 
+from runtime.sweeps.heatmap import write_heatmap
 from runtime.sweeps.store import write_json
 from updatable.spec import write_atomic
-
-FLAG_MARKS = {"diverged": "DIV", "failed": "FAIL", "underperforming": "LOW", "dominated": "dom"}
 
 
 def write_reports(table, out: Path) -> dict[str, Path | None]:
@@ -31,8 +31,6 @@ def write_reports(table, out: Path) -> dict[str, Path | None]:
     header, rows = summary_rows(table)
     write_atomic(markdown(table, header, rows).encode(), paths["markdown"])
     write_atomic(html_page(table, header, rows).encode(), paths["html"])
-    from runtime.sweeps.heatmap import write_heatmap
-
     paths["heatmap"] = write_heatmap(table, out / "heatmap.png")
     return paths
 

@@ -1,6 +1,7 @@
-"""One sweep task: a simulated user updates the model with one combination, then is scored.
+"""Runtime, sweeps layer: one sweep task: a simulated user updates the model with one combination,
+then is scored.
 
-:func:`run_task` runs the real :class:`runtime.task.UpdateTask` (Core ML's ``MLUpdateTask``
+:func:`run_task` runs the real :class:`runtime.training.task.UpdateTask` (Core ML's ``MLUpdateTask``
 semantics) on the user's training examples with the combination as load-time
 ``ModelConfiguration.parameters``, subscribed to ``epochEnd`` to record the epoch losses, as an
 app showing progress would (Core ML's default engine reshuffles between epochs only then,
@@ -34,11 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.data import ArrayBatchProvider
-from runtime.parameters import ModelConfiguration
+from runtime.model.configuration import ModelConfiguration
 from runtime.sweeps.feed import FeedPlan
 from runtime.sweeps.users import User
-from runtime.task import Event, MetricKey, UpdateProgressHandlers, UpdateTask
+from runtime.training.providers import ArrayBatchProvider
+from runtime.training.task import Event, MetricKey, UpdateProgressHandlers, UpdateTask
 from updatable import spec as spec_io
 
 MEASURED_FIELDS = ("seconds", "eval_seconds", "peak_memory_mb", "worker")
@@ -175,8 +176,8 @@ def _failure(error) -> dict:
     """Status columns: ``ok``, or ``failed`` with the error and its kind."""
     if error is None:
         return {"status": "ok", "error": None, "error_kind": None}
-    from runtime.loop import TrainingError
-    from runtime.nn_update import ExampleError
+    from runtime.training.examples import ExampleError
+    from runtime.training.loop import TrainingError
     from updatable.errors import FeatureError, KnnUpdateError
 
     if isinstance(error, ExampleError | FeatureError | KnnUpdateError):
@@ -210,9 +211,9 @@ def _scores(context, spec, user: User, combination: dict, when: str) -> dict:
             f"test_loss{suffix}": None,
             f"test_accuracy{suffix}": accuracy,
         }
-    from runtime.update import prepare_update
+    from runtime.training.updates import open_update
 
-    update = prepare_update(
+    update = open_update(
         spec, _provider(context, user.train), ModelConfiguration(), Event(0), "numba"
     )
     train_loss, _ = _network_scores(update, update.source.provider, accuracy=False)
@@ -228,7 +229,7 @@ def _scores(context, spec, user: User, combination: dict, when: str) -> dict:
 
 def _network_scores(update, provider, *, accuracy: bool) -> tuple[float | None, float | None]:
     """Mean loss (as training computes it) and argmax accuracy over a provider's examples."""
-    from runtime.nn_update import TrainingSource
+    from runtime.training.examples import TrainingSource
 
     base = update.source
     source = TrainingSource(
@@ -245,7 +246,7 @@ def _network_scores(update, provider, *, accuracy: bool) -> tuple[float | None, 
 
 
 def _knn_accuracy(context, spec, indices, combination: dict) -> float:
-    from runtime.model import Model
+    from runtime.model.mlmodel import Model
 
     parameters = {k: v for k, v in combination.items() if k == "numberOfNeighbors"}
     model = Model.load(spec, ModelConfiguration(parameters=parameters))

@@ -1,4 +1,5 @@
-"""The hyperparameter space a model allows an app to choose from, as a finite grid.
+"""Runtime, sweeps layer: the hyperparameter space a model allows an app to choose from, as a
+finite grid.
 
 Core ML lets an app override a model's training parameters at load time, within the allowed
 values the model stores (update-task-semantics.md §A.4; coreml-format.md §1.3-1.5): an
@@ -33,10 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.parameters import Constraint, Hyperparameter, network_hyperparameters
+from runtime.model.hyperparameters import Hyperparameter, network_hyperparameters
 from updatable import proto
+from updatable.edit.nested import KNN_TYPES, locate
 from updatable.errors import ParameterError
-from updatable.nested import KNN_TYPES, locate
+from updatable.params import DoubleParam, IntParam
 from updatable.spec import NEURAL_NETWORK_TYPES, model_type, network
 
 # every parameter a sweep can vary, in the order combinations are listed
@@ -85,7 +87,7 @@ class Dimension:
     name: str
     kind: type  # int or float
     default: float | int
-    constraint: Constraint
+    allowed: IntParam | DoubleParam | None  # the model's constraint; None: any value
     values: tuple
     origin: str
 
@@ -93,12 +95,18 @@ class Dimension:
     def swept(self) -> bool:
         return self.origin != "default"
 
+    @property
+    def set_values(self) -> tuple:
+        """The allowed values of a set-constrained parameter; empty for a range or none."""
+        return tuple(getattr(self.allowed, "choices", None) or ())
+
     def allowed_text(self) -> str:
         """``"range [0, 0.1]"``, ``"set {1, 8, 32}"`` or ``"any value"``."""
-        if self.constraint.kind == "range":
-            return f"range [{self.constraint.low:g}, {self.constraint.high:g}]"
-        if self.constraint.kind == "set":
-            return "set {" + ", ".join(str(v) for v in self.constraint.values) + "}"
+        if self.allowed is not None and self.allowed.range is not None:
+            low, high = self.allowed.range
+            return f"range [{low:g}, {high:g}]"
+        if getattr(self.allowed, "choices", None) is not None:
+            return "set {" + ", ".join(str(v) for v in self.allowed.choices) + "}"
         return "any value"
 
 
@@ -155,9 +163,7 @@ def model_hyperparameters(spec: proto.Model) -> tuple[str, str | None, dict[str,
     kind = model_type(head)
     if kind in KNN_TYPES:
         message = head.kNearestNeighborsClassifier.numberOfNeighbors
-        k = Hyperparameter(
-            "numberOfNeighbors", int(message.defaultValue), Constraint.of(message), int
-        )
+        k = Hyperparameter.of("numberOfNeighbors", message, int)
         return kind, None, {"numberOfNeighbors": k}
     update = network(head).updateParams
     optimizer = {"sgdOptimizer": "sgd", "adamOptimizer": "adam"}.get(
@@ -215,29 +221,29 @@ def enumerate_space(
         wanted = (
             name in requested
             if requested is not None
-            else (name in PRIMARY or parameter.constraint.kind != "none")
+            else (name in PRIMARY or parameter.allowed is not None)
         )
         if not wanted:
             dimensions.append(_dimension(parameter, (parameter.default,), "default"))
             continue
-        if parameter.constraint.kind == "none":
+        if parameter.allowed is None:
             raise ParameterError(_missing_constraint(parameter, optimizer))
         points = lr_grid if name == "learningRate" else int_grid if parameter.kind is int else grid
         dimensions.append(
-            _dimension(parameter, allowed_grid(parameter, points), parameter.constraint.kind)
+            _dimension(parameter, allowed_grid(parameter, points), _allowed_kind(parameter))
         )
     return SweepSpace(kind, optimizer, tuple(dimensions))
 
 
 def allowed_grid(parameter: Hyperparameter, points: int) -> tuple:
     """The grid of one constrained parameter, its default included, in increasing order."""
-    constraint = parameter.constraint
-    if constraint.kind == "set":
-        grid = [parameter.kind(v) for v in constraint.values]
+    allowed = parameter.allowed
+    if _allowed_kind(parameter) == "set":
+        grid = [parameter.kind(v) for v in allowed.choices]
     elif parameter.kind is int:
-        grid = int_range_grid(int(constraint.low), int(constraint.high), points)
+        grid = int_range_grid(int(allowed.range[0]), int(allowed.range[1]), points)
     else:
-        grid = double_range_grid(float(constraint.low), float(constraint.high), points)
+        grid = double_range_grid(float(allowed.range[0]), float(allowed.range[1]), points)
     return tuple(sorted(set(grid) | {parameter.kind(parameter.default)}))
 
 
@@ -278,10 +284,15 @@ def _dimension(parameter: Hyperparameter, values: tuple, origin: str) -> Dimensi
         parameter.name,
         parameter.kind,
         parameter.kind(parameter.default),
-        parameter.constraint,
+        parameter.allowed,
         values,
         origin,
     )
+
+
+def _allowed_kind(parameter: Hyperparameter) -> str:
+    """``"range"`` or ``"set"``: the AllowedValues case of a constrained parameter."""
+    return "set" if getattr(parameter.allowed, "choices", None) is not None else "range"
 
 
 def _missing_constraint(parameter: Hyperparameter, optimizer: str | None) -> str:

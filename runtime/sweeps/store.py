@@ -1,4 +1,4 @@
-"""A sweep's output directory: its manifest and the append-only results file.
+"""Runtime, sweeps layer: A sweep's output directory: its manifest and the append-only results file.
 
 ``sweep.json`` (written atomically) names the sweep: the fingerprint of the model, the data,
 the users spec and the runner, plus readable details. ``results.jsonl`` gets one JSON row per

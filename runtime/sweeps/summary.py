@@ -1,4 +1,5 @@
-"""Per-combination statistics over users, and the flags that mark a bad combination.
+"""Runtime, sweeps layer: per-combination statistics over users, and the flags that mark a bad
+combination.
 
 For each combination, over its users: held-out accuracy and loss (median, quartiles, min,
 max), the training loss after the update, the update's time and peak memory, and counts of
@@ -27,6 +28,8 @@ import numpy as np
 from runtime.sweeps.space import SweepSpace, combination_key
 
 BAD_FLAGS = ("diverged", "failed", "underperforming")
+# how the reports mark each flag in a table cell
+FLAG_MARKS = {"diverged": "DIV", "failed": "FAIL", "underperforming": "LOW", "dominated": "dom"}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Simulated users: each a small personal data set drawn from the sweep's examples.
+"""Runtime, sweeps layer: simulated users: each a small personal data set drawn from the sweep's
+examples.
 
 A users spec is a ``:``-separated list of settings, each ``<number><unit>`` or ``key=value``::
 

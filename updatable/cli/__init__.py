@@ -1,4 +1,4 @@
-"""The ``updatable`` command: prepare, check and inspect Core ML updatable models.
+"""Command line: the ``updatable`` command: prepare, check and inspect Core ML updatable models.
 
 Each verb lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
 ``VERBS`` lists them, so adding a verb is one line here plus one module. Verb modules import

@@ -1,4 +1,4 @@
-"""``python -m updatable.cli``: the same as the ``updatable`` console script."""
+"""Command line: ``python -m updatable.cli``: the same as the ``updatable`` console script."""
 
 from __future__ import annotations
 

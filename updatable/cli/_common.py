@@ -1,4 +1,4 @@
-"""What every verb shares: its parser skeleton, error handling and exit codes."""
+"""Command line: what every verb shares: its parser skeleton, error handling and exit codes."""
 
 from __future__ import annotations
 

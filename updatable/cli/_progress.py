@@ -1,4 +1,5 @@
-"""Terminal output of the training verbs and the demo: headings, tables, progress bars.
+"""Command line: terminal output of the training verbs and the demo: headings, tables, progress
+bars.
 
 On a terminal, with ``rich`` installed (the ``cli`` extra), output is drawn with rich: a
 progress bar while a model trains, with the epoch table streaming above it. Otherwise (output

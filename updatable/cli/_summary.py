@@ -1,4 +1,4 @@
-"""A JSON-ready summary of a model, for ``updatable inspect``.
+"""Command line: A JSON-ready summary of a model, for ``updatable inspect``.
 
 It reads any spec, including invalid ones (inspecting a broken model is how one finds out
 what is wrong), so it reads the protobuf fields directly instead of building checked objects.
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import Counter
 
 from updatable import proto
-from updatable.nested import pipeline_models
 from updatable.params import describe_proto
 from updatable.spec import (
     NEURAL_NETWORK_TYPES,
     PIPELINE_TYPES,
     layer_kind,
     model_type,
+    pipeline_models,
     weight_params,
 )
 

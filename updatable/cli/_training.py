@@ -1,4 +1,5 @@
-"""The three training paths of ``updatable train``: update task, training job, kNN update.
+"""Command line: the three training paths of ``updatable train``: update task, training job, kNN
+update.
 
 Each returns ``(exit code, history)``; the history is one dict per epoch (``epoch``,
 ``loss``, and when known ``mean_loss``, ``validation_loss``, ``validation_accuracy``) for the
@@ -16,10 +17,16 @@ from typing import TYPE_CHECKING
 from updatable.cli._progress import Output, fmt_loss, fmt_percent
 
 if TYPE_CHECKING:
-    from updatable.cli._data import Dataset
+    from updatable.cli._data_files import Dataset
 
 EXIT_CANCELLED = 130
 POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled promptly
+
+
+def overrides(args) -> dict:
+    """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
+    values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _check_writable(out) -> None:
@@ -38,7 +45,7 @@ def _wait(task) -> None:
 
 
 def _settings(values: dict) -> str:
-    from runtime.parameters import describe
+    from runtime.model.hyperparameters import describe
 
     return describe(values)
 
@@ -47,66 +54,78 @@ def train_task(
     args: argparse.Namespace, data: Dataset, out: Path, output: Output
 ) -> tuple[int | None, list[dict]]:
     """Core ML's update task: events stream into a progress bar and the epoch table."""
-    from runtime.parameters import ModelConfiguration
-    from runtime.task import Event, MetricKey, TaskState, UpdateProgressHandlers, UpdateTask
+    from runtime.model.configuration import ModelConfiguration
+    from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
     from updatable import spec as spec_io
-    from updatable.cli.train import overrides
 
     _check_writable(out)
-    history: list[dict] = []
-    state: dict = {"display": None, "batches": [], "spec": None}
     provider = data.provider()
-
-    def progress(context) -> None:
-        event, metrics = context.event, context.metrics
-        if event is Event.TRAINING_BEGIN:
-            values = {str(k): v for k, v in context.parameters.items()}
-            steps = int(values["epochs"]) * math.ceil(provider.count / int(values["miniBatchSize"]))
-            output.line(f"UpdateTask: {_settings(values)}")
-            state["display"] = output.training(
-                "training", steps, "mini-batches", ["epoch", "loss", "mean loss"]
-            ).__enter__()
-            state["epochs"] = int(values["epochs"])
-        elif event is Event.MINI_BATCH_END:
-            state["batches"].append(float(metrics[MetricKey.LOSS_VALUE]))
-            state["display"].advance()
-        elif event is Event.EPOCH_END:
-            epoch, loss = int(metrics[MetricKey.EPOCH_INDEX]), float(metrics[MetricKey.LOSS_VALUE])
-            mean = sum(state["batches"]) / len(state["batches"])
-            state["batches"].clear()
-            history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
-            state["display"].row([f"{epoch + 1}/{state['epochs']}", fmt_loss(loss), fmt_loss(mean)])
-
-    def completion(context) -> None:
-        state["spec"] = context.model.spec()
-
+    report = _TaskReport(output, provider.count)
     events = Event.TRAINING_BEGIN | Event.MINI_BATCH_END | Event.EPOCH_END
     task = UpdateTask(
         args.model,
         provider,
         ModelConfiguration(parameters=overrides(args)),
-        UpdateProgressHandlers(events, progress, completion),
+        UpdateProgressHandlers(events, report.progress, report.completion),
     )
     task.resume()
+    history = report.history
     try:
         _wait(task)
     except KeyboardInterrupt:
         task.cancel()
         task.wait()
-        _close(state["display"])
+        _close(report.display)
         output.line(
             f"cancelled after {len(history)} epoch(s): nothing written (a cancelled Core ML "
             "update task calls no completion handler)",
             "yellow",
         )
         return EXIT_CANCELLED, history
-    _close(state["display"])
+    _close(report.display)
     if task.state is TaskState.FAILED:
         raise task.error
-    spec_io.save(state["spec"], out)
+    spec_io.save(report.spec, out)
     last = history[-1]["loss"] if history else float("nan")
     output.line(f"wrote {out} ({len(history)} epochs, last epoch loss {last:.4f})", "green")
     return None, history
+
+
+class _TaskReport:
+    """An update task's progress handlers: the progress bar, the epoch table, the history."""
+
+    def __init__(self, output: Output, count: int):
+        self.output, self.count = output, count
+        self.history: list[dict] = []
+        self.batches: list[float] = []
+        self.display = None
+        self.epochs = 0
+        self.spec = None
+
+    def progress(self, context) -> None:
+        from runtime.training.events import Event, MetricKey
+
+        event, metrics = context.event, context.metrics
+        if event is Event.TRAINING_BEGIN:
+            values = {str(k): v for k, v in context.parameters.items()}
+            self.epochs = int(values["epochs"])
+            steps = self.epochs * math.ceil(self.count / int(values["miniBatchSize"]))
+            self.output.line(f"UpdateTask: {_settings(values)}")
+            self.display = self.output.training(
+                "training", steps, "mini-batches", ["epoch", "loss", "mean loss"]
+            ).__enter__()
+        elif event is Event.MINI_BATCH_END:
+            self.batches.append(float(metrics[MetricKey.LOSS_VALUE]))
+            self.display.advance()
+        elif event is Event.EPOCH_END:
+            epoch, loss = int(metrics[MetricKey.EPOCH_INDEX]), float(metrics[MetricKey.LOSS_VALUE])
+            mean = sum(self.batches) / len(self.batches)
+            self.batches.clear()
+            self.history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
+            self.display.row([f"{epoch + 1}/{self.epochs}", fmt_loss(loss), fmt_loss(mean)])
+
+    def completion(self, context) -> None:
+        self.spec = context.model.spec()
 
 
 def _close(display) -> None:
@@ -116,24 +135,22 @@ def _close(display) -> None:
 
 def model_epochs(spec) -> int:
     """The default of the model's ``epochs`` parameter."""
-    from runtime.heads import head_of
-    from runtime.parameters import network_hyperparameters
-    from updatable.spec import network
+    from runtime.model.hyperparameters import network_hyperparameters
+    from updatable.spec import network, trained_model
 
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     return int(network_hyperparameters(network(head).updateParams)["epochs"].default)
 
 
 def _start_job(args, spec, data, validation, output):
     """A new or resumed job, its first iteration and its iteration limit."""
-    from runtime.parameters import ModelConfiguration
-    from runtime.session import (
+    from runtime.jobs.session import (
         TrainingSessionParameters,
         restore_training_session,
         resume,
         train,
     )
-    from updatable.cli.train import overrides
+    from runtime.model.configuration import ModelConfiguration
 
     validation_provider = validation.provider() if validation is not None else None
     if args.resume:
@@ -177,9 +194,9 @@ def train_job(
     output: Output,
 ) -> tuple[int | None, list[dict]]:
     """A Create ML style job: epoch mean loss, validation metrics, checkpoints, resume."""
-    from runtime.checkpoints import Checkpoint
-    from runtime.progress import Metric, Phase, Progress
-    from runtime.session import model_from_checkpoint
+    from runtime.jobs.checkpoints import Checkpoint
+    from runtime.jobs.progress import Metric, Phase, Progress
+    from runtime.jobs.session import model_from_checkpoint
 
     _check_writable(out)
     job, session, iterations = _start_job(args, spec, data, validation, output)
@@ -199,39 +216,11 @@ def train_job(
         try:
             for event in job:
                 if isinstance(event, Progress) and event.phase is Phase.TRAINING:
-                    metrics = event.metrics
-                    row = {
-                        "epoch": event.item_count,
-                        "loss": metrics[Metric.LOSS],
-                        "validation_loss": metrics.get(Metric.VALIDATION_LOSS),
-                        "validation_accuracy": metrics.get(Metric.VALIDATION_ACCURACY),
-                    }
-                    history.append(row)
-                    cells = [f"{event.item_count}/{iterations}", fmt_loss(row["loss"])]
-                    if validation:
-                        cells += [
-                            fmt_loss(row["validation_loss"]),
-                            fmt_percent(row["validation_accuracy"]),
-                        ]
-                    display.row(cells)
-                    display.advance()
+                    history.append(_epoch_row(event, iterations, validation, display))
                 elif isinstance(event, Checkpoint):
                     display.note(f"checkpoint: epoch {event.iteration} -> {event.url}")
         except KeyboardInterrupt:
-            job.cancel()
-            result = job.wait()
-            kept = (
-                f"; the session keeps epoch {result.iteration} in {args.session}"
-                if args.session
-                else ""
-            )
-            display.note(f"cancelled after epoch {result.iteration}{kept}")
-            if args.session:
-                also = f" --validation {args.validation}" if args.validation else ""
-                display.note(
-                    f"continue with: updatable train {args.model} --data {args.data}"
-                    f"{also} --session {args.session} --resume"
-                )
+            _cancel_job(job, args, display)
             return EXIT_CANCELLED, history
     result = job.wait()
     result.write(out)
@@ -244,6 +233,39 @@ def train_job(
     return None, history
 
 
+def _epoch_row(event, iterations: int, validation, display) -> dict:
+    """One epoch of a job in the table; its row of the history."""
+    from runtime.jobs.progress import Metric
+
+    metrics = event.metrics
+    row = {
+        "epoch": event.item_count,
+        "loss": metrics[Metric.LOSS],
+        "validation_loss": metrics.get(Metric.VALIDATION_LOSS),
+        "validation_accuracy": metrics.get(Metric.VALIDATION_ACCURACY),
+    }
+    cells = [f"{event.item_count}/{iterations}", fmt_loss(row["loss"])]
+    if validation:
+        cells += [fmt_loss(row["validation_loss"]), fmt_percent(row["validation_accuracy"])]
+    display.row(cells)
+    display.advance()
+    return row
+
+
+def _cancel_job(job, args, display) -> None:
+    """Ctrl-C: stop the job at the next mini-batch and say how to continue."""
+    job.cancel()
+    result = job.wait()
+    kept = f"; the session keeps epoch {result.iteration} in {args.session}" if args.session else ""
+    display.note(f"cancelled after epoch {result.iteration}{kept}")
+    if args.session:
+        also = f" --validation {args.validation}" if args.validation else ""
+        display.note(
+            f"continue with: updatable train {args.model} --data {args.data}"
+            f"{also} --session {args.session} --resume"
+        )
+
+
 def train_knn(
     args: argparse.Namespace,
     data: Dataset,
@@ -254,9 +276,9 @@ def train_knn(
     """Core ML's kNN update: every example appended in one pass, or none."""
     from collections import Counter
 
-    from runtime.evaluation import evaluate
-    from runtime.model import Model
-    from runtime.task import TaskState, UpdateTask
+    from runtime.model.mlmodel import Model
+    from runtime.tools.evaluation import evaluate
+    from runtime.training.task import TaskState, UpdateTask
     from updatable import spec as spec_io
 
     _check_writable(out)
@@ -282,7 +304,7 @@ def train_knn(
 
 def plot(history: list[dict], path: Path, title: str) -> None:
     """Training (and validation) loss per epoch, validation accuracy on a second axis."""
-    from runtime.plots import Curve, Panel, save_loss_curves
+    from runtime.tools.plots import Curve, Panel, save_loss_curves
 
     epochs = [row["epoch"] for row in history]
     curves = [Curve("training loss", epochs, [row["loss"] for row in history])]

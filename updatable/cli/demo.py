@@ -1,4 +1,5 @@
-"""``updatable demo``: on-device personalisation of a digit classifier, start to finish."""
+"""Command line: ``updatable demo``: on-device personalisation of a digit classifier, start to
+finish."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``updatable evaluate MODEL --data DATA``: accuracy, per class, confusion matrix and loss."""
+"""Command line: ``updatable evaluate MODEL --data DATA``: accuracy, per class, confusion matrix
+and loss."""
 
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print."""
-    from runtime.evaluation import evaluate
-    from runtime.model import Model
-    from updatable.cli._data import evaluation_schema, read_data
+    from runtime.model.mlmodel import Model
+    from runtime.tools.evaluation import evaluate
+    from updatable.cli._data_files import evaluation_schema, read_data
     from updatable.spec import load
 
     spec = load(args.model)

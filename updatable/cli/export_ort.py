@@ -1,4 +1,5 @@
-"""``updatable export-ort MODEL OUT``: ONNX Runtime on-device training artifacts (or ONNX)."""
+"""Command line: ``updatable export-ort MODEL OUT``: ONNX Runtime on-device training artifacts (or
+ONNX)."""
 
 from __future__ import annotations
 

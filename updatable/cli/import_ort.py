@@ -1,4 +1,5 @@
-"""``updatable import-ort MODEL CHECKPOINT``: trained weights from ONNX Runtime back in."""
+"""Command line: ``updatable import-ort MODEL CHECKPOINT``: trained weights from ONNX Runtime back
+in."""
 
 from __future__ import annotations
 

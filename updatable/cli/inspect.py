@@ -1,4 +1,4 @@
-"""``updatable inspect MODEL``: what a model is, what it can learn and how."""
+"""Command line: ``updatable inspect MODEL``: what a model is, what it can learn and how."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``updatable make-updatable MODEL OUT``: prepare a neural network for on-device training."""
+"""Command line: ``updatable make-updatable MODEL OUT``: prepare a neural network for on-device
+training."""
 
 from __future__ import annotations
 
@@ -46,7 +47,15 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
     parser.add_argument("out", metavar="OUT", help="where to write the updatable model")
-    layers = parser.add_argument_group("layers")
+    _add_layer_options(parser.add_argument_group("layers"))
+    _add_loss_options(parser.add_argument_group("loss"))
+    _add_optimizer_options(
+        parser.add_argument_group("optimizer (each value with its allowed range or set)")
+    )
+    parser.set_defaults(run=run)
+
+
+def _add_layer_options(layers) -> None:
     layers.add_argument(
         "--layers",
         nargs="+",
@@ -78,7 +87,9 @@ def add_parser(subparsers) -> None:
         "--reinit-scheme", choices=("kaiming_uniform", "zeros"), default="kaiming_uniform"
     )
     layers.add_argument("--reinit-seed", type=int, default=0, metavar="N")
-    loss = parser.add_argument_group("loss")
+
+
+def _add_loss_options(loss) -> None:
     loss.add_argument("--loss", choices=("cross-entropy", "mse"), default="cross-entropy")
     loss.add_argument(
         "--loss-input",
@@ -92,7 +103,9 @@ def add_parser(subparsers) -> None:
         help="MSE target shape (default: the output's declared shape)",
     )
     loss.add_argument("--loss-name", default="lossLayer", metavar="NAME")
-    opt = parser.add_argument_group("optimizer (each value with its allowed range or set)")
+
+
+def _add_optimizer_options(opt) -> None:
     opt.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     opt.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     opt.add_argument(
@@ -121,65 +134,28 @@ def add_parser(subparsers) -> None:
         help="shuffle the training data every epoch (default on)",
     )
     opt.add_argument("--seed", type=int, help="shuffle seed (Int64, may be negative)")
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     """Apply the edits in order, validate, then write OUT."""
     import updatable
     from updatable.cli.validate import format_issues
-    from updatable.errors import ParameterError, UnsupportedModelError
-    from updatable.params import DoubleParam, IntParam
 
-    def int_value(name, default, allowed, bounds):
-        if allowed is not None:
-            return IntParam(default, choices=allowed, positive=True, name=name)
-        if bounds is not None:
-            return IntParam(default, range=bounds, positive=True, name=name)
-        return default
-
-    def double_value(name, value, bounds):
-        return value if bounds is None or value is None else DoubleParam(value, bounds, name=name)
-
-    if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
-        raise ParameterError("--momentum applies to --optimizer sgd; Adam takes --beta1/2, --eps")
-    if args.optimizer == "sgd" and any(v is not None for v in (args.beta1, args.beta2, args.eps)):
-        raise ParameterError("--beta1, --beta2 and --eps apply to --optimizer adam")
-    if args.labels and not args.expand_classes:
-        raise ParameterError("--labels names the new classes of --expand-classes N")
+    _check_combinations(args)
     spec = updatable.load(args.model)
     if args.expand_classes:
         layer = args.expand_layer or updatable.classifier_head(spec)
         updatable.expand_classifier(spec, layer, args.expand_classes, _labels(spec, args.labels))
     for name in [n for item in args.reinit for n in split_list(item)]:
         updatable.reinitialize(spec, name, args.reinit_scheme, args.reinit_seed)
-    layers = [n for item in args.layers or [] for n in split_list(item)]
-    if not layers:
-        try:
-            layers = [updatable.classifier_head(spec)]
-        except UnsupportedModelError:
-            raise ParameterError(
-                "--layers is required when the model is not a classifier"
-            ) from None
+    layers = _trained_layers(spec, args.layers)
     updatable.make_updatable(spec, layers)
     updatable.set_loss(
         spec, args.loss, input=args.loss_input, name=args.loss_name, shape=args.loss_shape
     )
-    hyper = {
-        "learning_rate": double_value("learningRate", args.lr, args.lr_range or (0.0, 1.0)),
-        "mini_batch_size": int_value(
-            "miniBatchSize", args.batch, args.batch_allowed, args.batch_range
-        ),
-    }
-    if args.optimizer == "sgd":
-        hyper["momentum"] = double_value(
-            "momentum", 0.0 if args.momentum is None else args.momentum, args.momentum_range
-        )
-    else:
-        hyper.update(beta1=args.beta1, beta2=args.beta2, eps=args.eps)
-    updatable.set_optimizer(spec, args.optimizer, **hyper)
+    updatable.set_optimizer(spec, args.optimizer, **_optimizer_values(args))
     updatable.set_epochs(
-        spec, int_value("epochs", args.epochs, args.epochs_allowed, args.epochs_range)
+        spec, _int_value("epochs", args.epochs, args.epochs_allowed, args.epochs_range)
     )
     updatable.set_shuffle(spec, args.shuffle, seed=args.seed)
 
@@ -202,12 +178,70 @@ def run(args) -> int:
     return EXIT_OK
 
 
+def _check_combinations(args) -> None:
+    from updatable.errors import ParameterError
+
+    if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
+        raise ParameterError("--momentum applies to --optimizer sgd; Adam takes --beta1/2, --eps")
+    if args.optimizer == "sgd" and any(v is not None for v in (args.beta1, args.beta2, args.eps)):
+        raise ParameterError("--beta1, --beta2 and --eps apply to --optimizer adam")
+    if args.labels and not args.expand_classes:
+        raise ParameterError("--labels names the new classes of --expand-classes N")
+
+
+def _trained_layers(spec, given) -> list[str]:
+    """``--layers`` (space or comma separated), or the classifier's last layer."""
+    import updatable
+    from updatable.errors import ParameterError, UnsupportedModelError
+
+    layers = [n for item in given or [] for n in split_list(item)]
+    if layers:
+        return layers
+    try:
+        return [updatable.classifier_head(spec)]
+    except UnsupportedModelError:
+        raise ParameterError("--layers is required when the model is not a classifier") from None
+
+
+def _int_value(name, default, allowed, bounds):
+    from updatable.params import IntParam
+
+    if allowed is not None:
+        return IntParam(default, choices=allowed, positive=True, name=name)
+    if bounds is not None:
+        return IntParam(default, range=bounds, positive=True, name=name)
+    return default
+
+
+def _double_value(name, value, bounds):
+    from updatable.params import DoubleParam
+
+    return value if bounds is None or value is None else DoubleParam(value, bounds, name=name)
+
+
+def _optimizer_values(args) -> dict:
+    """``set_optimizer``'s keyword arguments from the options."""
+    hyper = {
+        "learning_rate": _double_value("learningRate", args.lr, args.lr_range or (0.0, 1.0)),
+        "mini_batch_size": _int_value(
+            "miniBatchSize", args.batch, args.batch_allowed, args.batch_range
+        ),
+    }
+    if args.optimizer == "sgd":
+        hyper["momentum"] = _double_value(
+            "momentum", 0.0 if args.momentum is None else args.momentum, args.momentum_range
+        )
+    else:
+        hyper.update(beta1=args.beta1, beta2=args.beta2, eps=args.eps)
+    return hyper
+
+
 def _labels(spec, labels):
     """CLI labels are text; an Int64 classifier needs them as integers."""
     if labels is None:
         return None
+    from updatable.edit.nested import locate
     from updatable.errors import ParameterError
-    from updatable.nested import locate
 
     model, _ = locate(spec, ("neuralNetworkClassifier",), "--labels")
     if model.neuralNetworkClassifier.WhichOneof("ClassLabels") != "int64ClassLabels":

@@ -1,4 +1,4 @@
-"""``updatable predict MODEL INPUT...``: the predicted label and top probabilities."""
+"""Command line: ``updatable predict MODEL INPUT...``: the predicted label and top probabilities."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _plain(value):
 
 def run(args: argparse.Namespace) -> int:
     """Predict each input and print the results."""
-    from runtime.model import Model
+    from runtime.model.mlmodel import Model
     from updatable.errors import DataFileError, ParameterError
     from updatable.spec import load
 

@@ -1,4 +1,5 @@
-"""``updatable sweep MODEL``: train every allowed hyperparameter combination on simulated users."""
+"""Command line: ``updatable sweep MODEL``: train every allowed hyperparameter combination on
+simulated users."""
 
 from __future__ import annotations
 
@@ -57,7 +58,19 @@ def add_parser(subparsers) -> None:
         metavar="SOURCE",
         help="mnist, sklearn, digits or an .npz with x and y",
     )
-    grid = parser.add_argument_group("grid")
+    _add_grid_options(parser.add_argument_group("grid"))
+    _add_execution_options(parser.add_argument_group("execution"))
+    _add_judging_options(parser.add_argument_group("judging"))
+    parser.add_argument(
+        "--apply",
+        metavar="OUT.mlmodel",
+        help="write a copy of MODEL with the recommended constraints",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(run=run)
+
+
+def _add_grid_options(grid) -> None:
     grid.add_argument(
         "--lr-grid",
         type=int,
@@ -93,7 +106,9 @@ def add_parser(subparsers) -> None:
         help="explicit values for a parameter (repeatable); needed for a "
         "parameter the model leaves unbounded",
     )
-    run_group = parser.add_argument_group("execution")
+
+
+def _add_execution_options(run_group) -> None:
     run_group.add_argument(
         "--out", metavar="DIR", help="output directory (default: MODEL's name + '-sweep')"
     )
@@ -120,7 +135,9 @@ def add_parser(subparsers) -> None:
     run_group.add_argument(
         "--dry-run", action="store_true", help="print the space and the task count, run nothing"
     )
-    judge = parser.add_argument_group("judging")
+
+
+def _add_judging_options(judge) -> None:
     judge.add_argument(
         "--accuracy-slack",
         type=float,
@@ -135,13 +152,6 @@ def add_parser(subparsers) -> None:
         metavar="F",
         help="diverged: training loss up by more than F (relative; default 0.01)",
     )
-    parser.add_argument(
-        "--apply",
-        metavar="OUT.mlmodel",
-        help="write a copy of MODEL with the recommended constraints",
-    )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:
@@ -151,48 +161,13 @@ def run(args) -> int:
 
     # diverging updates overflow on purpose; the rows record it
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-    from runtime.sweeps import Thresholds, UsersSpec, enumerate_space, run_sweep
-    from updatable.spec import load
-
     values = _values(args.values)
     if args.dry_run:
-        space = enumerate_space(
-            load(args.model),
-            values=values,
-            params=args.params,
-            lr_grid=args.lr_grid,
-            grid=args.grid,
-            int_grid=args.int_grid,
-        )
-        users = UsersSpec.parse(args.users)
-        for line in _space_lines(space):
-            print(line)
-        print(
-            f"{len(space)} combinations x {users.users} users = "
-            f"{len(space) * users.users} user updates"
-        )
-        return EXIT_OK
+        return _dry_run(args, values)
     out = Path(args.out) if args.out else Path(f"{Path(args.model).stem}-sweep")
     reporter = _Progress()
     try:
-        table = run_sweep(
-            args.model,
-            args.users,
-            args.data,
-            values=values,
-            params=args.params,
-            lr_grid=args.lr_grid,
-            grid=args.grid,
-            int_grid=args.int_grid,
-            out=out,
-            executor="serial" if args.serial else None,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            retries=args.retries,
-            measure_memory=not args.no_memory,
-            thresholds=Thresholds(args.divergence_tolerance, args.accuracy_slack),
-            progress=reporter,
-        )
+        table = _sweep(args, values, out, reporter)
     except KeyboardInterrupt:
         reporter.close()
         print(
@@ -216,6 +191,47 @@ def run(args) -> int:
         print(f"wrote {args.apply} with: {table.recommendation.summary}")
     bad = [s for s in table.summaries if s.bad]
     return EXIT_INVALID if bad else EXIT_OK
+
+
+def _grid(args, values) -> dict:
+    """The grid options, as ``enumerate_space`` and ``run_sweep`` take them."""
+    return {"values": values, "params": args.params, "lr_grid": args.lr_grid,
+            "grid": args.grid, "int_grid": args.int_grid}
+
+
+def _dry_run(args, values) -> int:
+    """Print the space and the number of user updates; run nothing."""
+    from runtime.sweeps import UsersSpec, enumerate_space
+    from updatable.spec import load
+
+    space = enumerate_space(load(args.model), **_grid(args, values))
+    users = UsersSpec.parse(args.users)
+    for line in _space_lines(space):
+        print(line)
+    print(
+        f"{len(space)} combinations x {users.users} users = "
+        f"{len(space) * users.users} user updates"
+    )
+    return EXIT_OK
+
+
+def _sweep(args, values, out, reporter):
+    from runtime.sweeps import Thresholds, run_sweep
+
+    return run_sweep(
+        args.model,
+        args.users,
+        args.data,
+        **_grid(args, values),
+        out=out,
+        executor="serial" if args.serial else None,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        retries=args.retries,
+        measure_memory=not args.no_memory,
+        thresholds=Thresholds(args.divergence_tolerance, args.accuracy_slack),
+        progress=reporter,
+    )
 
 
 def _values(items: list[str]) -> dict[str, list[float]]:

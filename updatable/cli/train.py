@@ -1,4 +1,5 @@
-"""``updatable train MODEL --data DATA``: update a model on labelled data, as a device would.
+"""Command line: ``updatable train MODEL --data DATA``: update a model on labelled data, as a
+device would.
 
 Three paths, chosen by the options:
 
@@ -120,27 +121,20 @@ def _check_options(args, is_knn: bool) -> None:
         )
 
 
-def overrides(args) -> dict:
-    """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
-    values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def run(args: argparse.Namespace) -> int:
     """Read the model and data, train on the path the options choose, write the result."""
-    from runtime.heads import head_of
-    from updatable.cli._data import read_data, training_schema
+    from updatable.cli._data_files import read_data, training_schema
     from updatable.cli._progress import Output
     from updatable.errors import MissingDependencyError
-    from updatable.spec import load, model_type
+    from updatable.spec import load, model_type, trained_model
 
     if args.plot:  # asked for a plot: refuse before training rather than after
-        from runtime.plots import missing_plot_dependency
+        from runtime.tools.plots import missing_plot_dependency
 
         if (missing := missing_plot_dependency()) is not None:
             raise MissingDependencyError(f"--plot: {missing}")
     spec = load(args.model)
-    head, _ = head_of(spec)
+    head, _ = trained_model(spec)
     is_knn = model_type(head) == "kNearestNeighborsClassifier"
     _check_options(args, is_knn)
     schema = training_schema(spec)

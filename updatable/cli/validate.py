@@ -1,4 +1,5 @@
-"""``updatable validate MODEL``: would Core ML accept this model, and will it train?"""
+"""Command line: ``updatable validate MODEL``: would Core ML accept this model, and will it
+train?"""
 
 from __future__ import annotations
 

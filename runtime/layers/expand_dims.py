@@ -1,5 +1,0 @@
-"""Core ML ``expandDims`` layer: see ``runtime.layers.squeeze``, which runs both."""
-
-from .squeeze import EXPAND_DIMS as KIND
-
-__all__ = ["KIND"]

@@ -1,0 +1,149 @@
+"""Runtime, model layer: Linked models: find the ``.mlmodel`` a ``LinkedModel`` points at, and read
+load-time keys.
+
+A ``LinkedModel`` (``LinkedModel.proto``) names a compiled model by ``linkedModelFileName``
+and ``linkedModelSearchPath``, both ``StringParameter`` defaults that can be overridden at load
+time with the ``linkedModelFileName`` / ``linkedModelSearchPath`` parameter keys, optionally
+scoped to the pipeline sub-model's name (update-task-semantics.md §A.10).
+
+Resolution, in order:
+
+* The search path is split on ``:``; each entry is a directory, absolute or relative to the
+  directory of the model that holds the link (``base_dir``; the current directory when the
+  model did not come from a file). An empty search path, or an empty entry, means ``"."``.
+* ``$BUNDLE_MAIN`` (alone or followed by ``/subdir``) is the app's main bundle. Off-device it
+  maps to ``bundle_main``, else to the directory in the environment variable
+  ``UPDATABLE_BUNDLE_MAIN``, else to ``base_dir`` (an app usually ships the pipeline and its
+  linked model side by side in the main bundle).
+  ``$BUNDLE_IDENTIFIER(id)`` maps through ``bundles={id: directory}``; an unmapped identifier is
+  skipped and named in the error.
+* A ``.mlmodelc`` name (what Core ML links to) stands for the ``.mlmodel`` of the same stem in
+  that directory, since a compiled model cannot be read here; other names are taken as they are.
+* The first entry where the file exists wins. None: :class:`LinkedModelNotFoundError` listing
+  every path tried.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runtime.model.configuration import lookup_parameter
+from updatable import proto
+from updatable.errors import LinkedModelNotFoundError, ModelFileError
+from updatable.spec import load
+
+FILE_NAME_KEY = "linkedModelFileName"
+SEARCH_PATH_KEY = "linkedModelSearchPath"
+BUNDLE_MAIN_ENV = "UPDATABLE_BUNDLE_MAIN"
+_BUNDLE_IDENTIFIER = re.compile(r"^\$BUNDLE_IDENTIFIER\((.*)\)$")
+
+
+def resolve_linked(
+    linked_model: proto.Model | Any,
+    *,
+    base_dir: str | os.PathLike | None,
+    parameters: Mapping[Any, Any] | None = None,
+    scope: str | None = None,
+    bundle_main: str | os.PathLike | None = None,
+    bundles: Mapping[str, str | os.PathLike] | None = None,
+) -> Path:
+    """The path of the ``.mlmodel`` file a ``LinkedModel`` resolves to (see the module doc).
+
+    Args:
+        linked_model: a ``LinkedModel`` message, or a ``Model`` whose type is ``linkedModel``.
+        base_dir: directory of the model holding the link.
+        parameters: load-time overrides (``ModelConfiguration.parameters``).
+        scope: the sub-model's name, for scoped override keys.
+        bundle_main / bundles: what ``$BUNDLE_MAIN`` / ``$BUNDLE_IDENTIFIER(id)`` stand for.
+
+    Raises:
+        ModelFileError: the link is not a file link or its file name is empty.
+        LinkedModelNotFoundError: no candidate exists; ``tried`` lists the paths.
+    """
+    link = _link_file(linked_model)
+    name = lookup_parameter(parameters, FILE_NAME_KEY, scope=scope)
+    name = link.linkedModelFileName.defaultValue if name is None else str(name)
+    if not name:
+        raise ModelFileError(
+            "LinkedModel.linkedModelFile.linkedModeFileName.defaultValue cannot be empty."
+        )
+    search_override = lookup_parameter(parameters, SEARCH_PATH_KEY, scope=scope)
+    search = (
+        link.linkedModelSearchPath.defaultValue if search_override is None else str(search_override)
+    )
+    base = Path(base_dir) if base_dir is not None else Path(".")
+    main = bundle_main if bundle_main is not None else os.environ.get(BUNDLE_MAIN_ENV) or base
+    stem_name = name[: -len(".mlmodelc")] + ".mlmodel" if name.endswith(".mlmodelc") else name
+    tried: list[str] = []
+    for entry in search.split(":"):
+        directory = _directory(entry, base, Path(main), bundles or {})
+        if directory is None:
+            tried.append(f"{entry} (not mapped: pass bundles={{id: directory}})")
+            continue
+        candidate = directory / stem_name
+        tried.append(str(candidate))
+        if candidate.is_file():
+            return candidate
+    origin = "the model" if search_override is None else "an override"
+    raise LinkedModelNotFoundError(
+        f"linked model '{name}' not found on search path '{search}' (from {origin}); tried: "
+        f"{', '.join(tried)}. Put the .mlmodel there, or override the "
+        f"'{FILE_NAME_KEY}' / '{SEARCH_PATH_KEY}' parameters",
+        tried,
+    )
+
+
+def load_linked(
+    linked_model: proto.Model | Any,
+    *,
+    base_dir: str | os.PathLike | None,
+    parameters: Mapping[Any, Any] | None = None,
+    scope: str | None = None,
+    bundle_main: str | os.PathLike | None = None,
+    bundles: Mapping[str, str | os.PathLike] | None = None,
+) -> proto.Model:
+    """Load the model a ``LinkedModel`` points at (:func:`resolve_linked`, then ``load``).
+
+    The returned model's own links, if any, resolve relative to
+    ``resolve_linked(...).parent``.
+    """
+    path = resolve_linked(
+        linked_model,
+        base_dir=base_dir,
+        parameters=parameters,
+        scope=scope,
+        bundle_main=bundle_main,
+        bundles=bundles,
+    )
+    return load(path)
+
+
+def _link_file(linked_model):
+    if isinstance(linked_model, proto.Model):
+        if linked_model.WhichOneof("Type") != "linkedModel":
+            raise ModelFileError(
+                f"expected a linked model, got a model of type '{linked_model.WhichOneof('Type')}'"
+            )
+        linked_model = linked_model.linkedModel
+    if linked_model.WhichOneof("LinkType") != "linkedModelFile":
+        raise ModelFileError("the LinkedModel has no linkedModelFile; it links to nothing")
+    return linked_model.linkedModelFile
+
+
+def _directory(entry: str, base: Path, main: Path, bundles: Mapping) -> Path | None:
+    if entry in ("", "."):
+        return base
+    if entry == "$BUNDLE_MAIN":
+        return main
+    if entry.startswith("$BUNDLE_MAIN/"):
+        return main / entry[len("$BUNDLE_MAIN/") :]
+    match = _BUNDLE_IDENTIFIER.match(entry)
+    if match:
+        mapped = bundles.get(match.group(1))
+        return Path(mapped) if mapped is not None else None
+    path = Path(entry)
+    return path if path.is_absolute() else base / path

@@ -1,0 +1,209 @@
+"""Runtime, neural-network layer: the engine that runs NeuralNetwork, NeuralNetworkClassifier and
+NeuralNetworkRegressor models.
+
+Feature batches in, feature batches out (docs/ARCHITECTURE.md, "Features at the API boundary"):
+
+* ``to_blobs`` turns multiArrays ``(N, *declared shape)`` into ``(N, H, W, C)`` blobs under
+  Core ML's rank-5 mapping (``[C]`` is ``[1, 1, C, 1, 1]``, ``[C, H, W]`` is
+  ``[1, 1, C, H, W]``) and applies each image input's preprocessing;
+* ``from_blobs`` turns output blobs back into the declared shapes, element order ``C, H, W``.
+  An output declared without a shape comes back as ``[C, H, W]``.
+* A classifier (``NeuralNetworkClassifier``) also returns, like Core ML, the predicted label
+  (``predictedFeatureName``: the class with the highest probability, the first one on a tie)
+  and, when the description lists ``predictedProbabilitiesName`` as a dictionary, the
+  ``{label: probability}`` dictionary. The probabilities are the blob
+  ``labelProbabilityLayerName`` (the last layer's output when unset).
+
+Load-time parameters ``WEIGHTS.scoped(layer)`` / ``BIASES.scoped(layer)`` replace a layer's
+initial weights, given in Core ML's layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.kernels import elementwise, parallel
+from runtime.kernels.jit import is_compiled
+from runtime.nn.graph import Network, compile_network, probability_blob
+from updatable import spec as spec_io
+from updatable.errors import FeatureError, ParameterError, ShapeError
+
+# load-time parameter name -> key of a LayerKind.export / import_ dictionary
+WEIGHT_PARAMETERS = {"weights": "weights", "biases": "bias"}
+
+
+def _channels_last(value: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
+    """A batch of Core ML ``[C, H, W]`` multiArrays -> ``(N, H, W, C)`` float32 blobs."""
+    channels, height, width = chw
+    source = np.ascontiguousarray(value, dtype=np.float32).reshape(-1, channels, height, width)
+    blob = np.empty((source.shape[0], height, width, channels), np.float32)
+    # compiled: the kernel on both chunk threads; without numba (or with its JIT disabled) the
+    # same loop in Python would take seconds per batch of images, so numpy's transpose does it
+    if is_compiled(elementwise.channels_last):
+        kernel = elementwise.channels_last
+        parallel.each_chunk(lambda lo, hi: kernel(source[lo:hi], blob[lo:hi]), len(blob))
+    else:
+        elementwise.NUMPY["channels_last"](source, blob)
+    return blob
+
+
+@dataclass
+class NeuralNetworkEngine:
+    """A compiled neural network with its feature conversions (see the module docstring)."""
+
+    spec: object
+    network: Network
+    labels: list | None  # class labels of a classifier, in probability order
+    probabilities: str | None  # the classifier's probability blob
+
+    @classmethod
+    def compile(cls, spec, *, parameters=None, base_dir=None, fuse: bool = True):
+        """Compile ``spec`` (a neural network ``Model``); ``base_dir`` is unused here."""
+        del base_dir
+        network = compile_network(spec, fuse=fuse)
+        labels = probabilities = None
+        if spec_io.model_type(spec) == "neuralNetworkClassifier":
+            classifier = spec.neuralNetworkClassifier
+            which = classifier.WhichOneof("ClassLabels")
+            labels = list(getattr(classifier, which).vector) if which else []
+            probabilities = probability_blob(spec)
+            _check_probabilities(network, probabilities, labels)
+        engine = cls(spec, network, labels, probabilities)
+        _check_outputs(engine)
+        _apply_weight_parameters(network, parameters or {})
+        return engine
+
+    def run(self, batch: dict) -> dict:
+        """Feature batch in, feature batch out (every output of the model description)."""
+        return self.from_blobs(self.network.run(self.to_blobs(batch)))
+
+    def to_blobs(self, batch: dict) -> dict[str, np.ndarray]:
+        """Model-input features -> ``(N, H, W, C)`` float32 blobs (images preprocessed)."""
+        feeds = {}
+        for feature in self.spec.description.input:
+            name = feature.name
+            if name not in self.network.inputs:
+                continue
+            if name not in batch:
+                raise FeatureError(
+                    f"input '{name}' is missing; the network reads {sorted(self.network.inputs)}"
+                )
+            value = np.asarray(batch[name])
+            height, width, channels = self.network.inputs[name]
+            is_image = feature.type.WhichOneof("Type") == "imageType"
+            expected = (
+                (height, width, channels)
+                if is_image
+                else tuple(int(d) for d in feature.type.multiArrayType.shape)
+            )
+            if value.ndim != len(expected) + 1 or tuple(value.shape[1:]) != expected:
+                raise FeatureError(
+                    f"input '{name}': expected a batch of shape (N, *{list(expected)}); got "
+                    f"{tuple(value.shape)}"
+                )
+            blob = value if is_image else _channels_last(value, (channels, height, width))
+            preprocessing = self.network.preprocessing.get(name)
+            if preprocessing is not None:
+                blob = preprocessing.apply(blob)
+            feeds[name] = np.ascontiguousarray(blob, dtype=np.float32)
+        return feeds
+
+    def from_blobs(self, blobs: dict[str, np.ndarray]) -> dict:
+        """Network blobs -> the model's output features (declared shapes, labels, dicts)."""
+        description = self.spec.description
+        batch: dict = {}
+        for feature in description.output:
+            name, kind = feature.name, feature.type.WhichOneof("Type")
+            if self.labels is not None and name == description.predictedFeatureName:
+                scores = _rows(blobs[self.probabilities])
+                labels = np.asarray(self.labels, dtype=object if kind == "stringType" else np.int64)
+                batch[name] = labels[np.argmax(scores, axis=1)]
+            elif (
+                self.labels is not None
+                and name == description.predictedProbabilitiesName
+                and kind == "dictionaryType"
+            ):
+                scores = _rows(blobs[self.probabilities])
+                batch[name] = [
+                    dict(zip(self.labels, map(float, row), strict=True)) for row in scores
+                ]
+            elif kind == "doubleType":
+                batch[name] = _rows(blobs[name])[:, 0].astype(np.float64)
+            else:
+                dims = [int(d) for d in feature.type.multiArrayType.shape]
+                blob = blobs[name]
+                channel_first = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
+                shape = dims or list(channel_first.shape[1:])
+                batch[name] = channel_first.reshape(blob.shape[0], *shape)
+        return batch
+
+
+def _rows(blob: np.ndarray) -> np.ndarray:
+    """``(N, H, W, C)`` -> ``(N, C*H*W)`` in Core ML's element order."""
+    return np.ascontiguousarray(blob.transpose(0, 3, 1, 2)).reshape(blob.shape[0], -1)
+
+
+def _check_probabilities(network: Network, blob: str, labels: list) -> None:
+    if blob not in network.shapes:
+        raise ShapeError(
+            f"the classifier's probabilities come from blob '{blob}', which no layer produces"
+        )
+    count = int(np.prod(network.shapes[blob]))
+    if count != len(labels):
+        raise ShapeError(
+            f"the classifier has {len(labels)} class labels but its probability blob '{blob}' "
+            f"holds {count} values per example"
+        )
+
+
+def _check_outputs(engine: NeuralNetworkEngine) -> None:
+    description = engine.spec.description
+    derived = set()
+    if engine.labels is not None:
+        derived = {description.predictedFeatureName, description.predictedProbabilitiesName}
+    for feature in description.output:
+        name, kind = feature.name, feature.type.WhichOneof("Type")
+        if name in derived and (kind != "multiArrayType" or name not in engine.network.shapes):
+            continue
+        if name not in engine.network.shapes:
+            raise ShapeError(f"output '{name}' is not produced by any layer of the network")
+        count = int(np.prod(engine.network.shapes[name]))
+        if kind == "doubleType" and count == 1:
+            continue
+        if kind != "multiArrayType":
+            raise FeatureError(
+                f"output '{name}' is declared {kind}; a network output must be a multiArray"
+                + (" or a Double holding one value" if kind == "doubleType" else "")
+            )
+        dims = [int(d) for d in feature.type.multiArrayType.shape]
+        if dims and int(np.prod(dims)) != count:
+            height, width, channels = engine.network.shapes[name]
+            raise ShapeError(
+                f"output '{name}' is declared with shape {dims} ({int(np.prod(dims))} values) "
+                f"but the network produces [C, H, W] = {[channels, height, width]}"
+            )
+
+
+def _apply_weight_parameters(network: Network, parameters) -> None:
+    """Replace initial weights given as ``WEIGHTS.scoped(layer)`` / ``BIASES.scoped(layer)``."""
+    for key, value in parameters.items():
+        name, scope = getattr(key, "name", key), getattr(key, "scope", None)
+        if name not in WEIGHT_PARAMETERS or scope is None:
+            continue  # other engines' and the update task's parameters
+        try:
+            step = network.steps[network.index_of(scope)]
+        except KeyError:
+            raise ParameterError(
+                f"parameter '{name}' is scoped to layer '{scope}', which the network does not "
+                f"have; layers: {[s.name for s in network.steps]}"
+            ) from None
+        if step.kind.export is None or step.kind.import_ is None:
+            raise ParameterError(
+                f"parameter '{name}' scoped to layer '{scope}': {step.kind.oneof} layers have no "
+                "weights to set"
+            )
+        arrays = dict(step.kind.export(step.attrs, step.params))
+        arrays[WEIGHT_PARAMETERS[name]] = np.asarray(value, dtype=np.float32)
+        step.params = step.kind.import_(step.attrs, arrays)

@@ -1,0 +1,13 @@
+"""Runtime, neural-network layer: Core ML ``average`` layer: elementwise mean of the inputs, ``(x1
++ ... + xk) / k``.
+
+Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source:
+``AverageLayerParams`` in NeuralNetwork.proto.
+"""
+
+from __future__ import annotations
+
+from . import _elementwise
+from .base import LayerKind
+
+KIND = LayerKind(oneof="average", build=_elementwise.build, forward=_elementwise.forward)

@@ -1,0 +1,2 @@
+"""Runtime, tools layer: what apps and demos use around the runtime (datasets, evaluation,
+plots)."""

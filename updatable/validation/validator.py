@@ -1,0 +1,216 @@
+"""Spec side, validation layer: Core ML's validator as tables of rule functions, plus our lint.
+
+``validate(spec)`` answers two questions about a ``.mlmodel`` before any device sees it:
+
+1. **Would Core ML reject it, and with which message?** The Core ML rules reproduce the
+   validator in coremltools' ``mlmodel/src`` (``Model.cpp``, ``Validation/*.cpp``) in its check
+   order, with its exact messages (typos, missing periods and unbalanced quotes included) and
+   its result type names. Core ML stops at the first failure and so do we: at most one Core ML
+   issue is reported, and it is the one Core ML would report.
+2. **Will it probably not train?** Our own lint rules (codes ``X1``...) cover what Core ML
+   leaves unchecked (coreml-format.md §3). They always run, on every model of a pipeline, and
+   are appended after the Core ML issue; their ``result_type`` is empty.
+
+Why stop the Core ML rules at the first error: after a structural failure (a missing blob, a
+second loss layer) the later Core ML checks would read a model Core ML never accepts, and their
+messages would be follow-on noise. The lint checks are independent of each other and of Core
+ML's order, so they are safe to report together.
+
+Rule ids (``Issue.code``), in Core ML's order per model type:
+
+====== ====================================================================================
+G1-G7  every model: version present, not too new, description (``features``),
+       updatable version >= 4, updatable model type, optional features, a model type
+       (``generic``)
+N1-N11 neural networks: interface, inputs, topology, outputs (``nn``)
+A1-A4  updatable layers; B1 layer / loss names; D1-D5 training inputs (``nn``)
+C1-C7  loss layers; C17-C18 backpropagation reachability (``backprop``)
+C8-C16 optimizer, epochs and seed parameters (``hyperparameters``)
+K1-K11 k-nearest-neighbours classifier (``knn``)
+P0-P9  pipelines, with recursion into sub-models; L1-L3 linked models (``pipeline``)
+X1-X12 our lint (``lint``)
+====== ====================================================================================
+
+A rule is a function ``rule(model, at) -> Iterator[Issue]``; ``at`` says where ``model`` sits
+(``models[1]/`` inside a pipeline). Rules are data: each model type maps to a tuple of rules
+that a small driver runs in order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+
+from updatable import proto
+from updatable.errors import ValidationError
+from updatable.spec import pipeline_models
+from updatable.validation import backprop as bp
+from updatable.validation import generic as g
+from updatable.validation import knn, nn
+from updatable.validation import lint as x
+from updatable.validation import pipeline as pipe
+from updatable.validation.hyperparameters import epochs_and_seed_valid, optimizer_valid
+from updatable.validation.issues import TOP, At, Issue, Rule
+
+
+def _when_updatable(rule: Rule) -> Rule:
+    """``rule``, run only when the model is marked updatable."""
+
+    @functools.wraps(rule)
+    def run(model: proto.Model, at: At) -> Iterator[Issue]:
+        if model.isUpdatable:
+            yield from rule(model, at)
+
+    return run
+
+
+# Model::validateGeneric, for every model
+GENERIC: tuple[Rule, ...] = (
+    g.version_present,
+    g.version_supported,
+    g.description_valid,
+    g.updatable_version,
+    g.updatable_type,
+    g.optional_features,
+)
+# validateUpdatableNeuralNetwork (A, B, C), then validateTrainingInputs (D)
+UPDATABLE_NETWORK: tuple[Rule, ...] = tuple(
+    _when_updatable(rule)
+    for rule in (
+        nn.layers_support_update,
+        nn.names_unique,
+        bp.single_loss,
+        bp.loss_layers_valid,
+        optimizer_valid,
+        epochs_and_seed_valid,
+        bp.backprop_reachable,
+        nn.training_inputs_valid,
+    )
+)
+# validateNeuralNetworkTopLevel
+NETWORK_TOP_LEVEL: tuple[Rule, ...] = (
+    nn.shape_mappings,
+    nn.interface_present,
+    nn.input_types,
+    nn.input_shapes,
+    nn.topology,
+    *UPDATABLE_NETWORK,
+)
+KNN: tuple[Rule, ...] = (
+    knn.neighbours_valid,
+    knn.weighting_set,
+    knn.default_label_valid,
+    knn.classifier_interface,
+    knn.index_valid,
+)
+
+
+@functools.cache
+def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
+    """The ordered Core ML rules of each model type (``"*"``: any other type)."""
+    # a pipeline validates each sub-model with the whole table: it gets this module's entry
+    pipeline = (
+        pipe.models_present,
+        pipe.sub_models_valid(core_ml_issue),
+        pipe.updatable_position,
+        pipe.names_valid,
+    )
+    return {
+        "*": GENERIC,
+        "": (*GENERIC, g.model_type_set),
+        "neuralNetwork": (*GENERIC, nn.output_types, *NETWORK_TOP_LEVEL, nn.outputs_produced),
+        "neuralNetworkClassifier": (
+            *GENERIC,
+            nn.classifier_interface,
+            *NETWORK_TOP_LEVEL,
+            nn.probability_layer_found,
+            nn.classifier_outputs_produced,
+        ),
+        "neuralNetworkRegressor": (*GENERIC, nn.regressor_interface, *NETWORK_TOP_LEVEL),
+        "kNearestNeighborsClassifier": (*GENERIC, *KNN),
+        "pipeline": GENERIC + pipeline,
+        "pipelineClassifier": GENERIC + pipeline,
+        "pipelineRegressor": GENERIC + pipeline,
+        "linkedModel": (*GENERIC, pipe.linked_model_valid),
+    }
+
+
+def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
+    """The issue Core ML's validator reports for ``model``, or ``None`` if it accepts it.
+
+    Model types without an updatable form (tree ensembles, ML Programs...) get the generic
+    checks G1-G6 only; their type-specific Core ML checks are not reproduced. A model without
+    a type gets G7.
+    """
+    table = _core_ml_rules()
+    rules = table.get(model.WhichOneof("Type") or "", table["*"])
+    for rule in rules:
+        for issue in rule(model, at):
+            return issue  # Core ML returns the first failure only
+    return None
+
+
+@functools.cache
+def _lint_rules() -> tuple[Rule, ...]:
+    """Our own rules, run on every model (``lint`` documents each id)."""
+    return (
+        x.loss_present,
+        x.no_half_precision,
+        x.layer_kinds_portable,
+        x.hyperparameters_plausible,
+        x.loss_target_types,
+        x.training_inputs_listed,
+        x.int64_sets_clean,
+        x.feature_names_unique,
+    )
+
+
+def lint_issues(model: proto.Model, at: At = TOP) -> Iterator[Issue]:
+    """Every finding of our own lint rules, for ``model`` and each model of a pipeline."""
+    for rule in _lint_rules():
+        yield from rule(model, at)
+    for index, sub_model in enumerate(pipeline_models(model)):
+        yield from lint_issues(sub_model, at.sub(index))
+
+
+def validate(spec: proto.Model | str | os.PathLike, *, lint: bool = True) -> list[Issue]:
+    """Validate a model the way Core ML does, then run our own lint.
+
+    Args:
+        spec: a ``Model`` protobuf message, or the path of a ``.mlmodel`` file.
+        lint: also run the lint rules (``X*``).
+
+    Returns:
+        Core ML's first error (if any) followed by every lint finding. An empty list means
+        that Core ML accepts the model and the lint found nothing.
+    """
+    if not isinstance(spec, proto.Model):
+        from updatable.spec import load
+
+        spec = load(spec)
+    issues: list[Issue] = []
+    first = core_ml_issue(spec)
+    if first is not None:
+        issues.append(first)
+    if lint:
+        issues.extend(lint_issues(spec))
+    return issues
+
+
+def check(spec: proto.Model | str | os.PathLike, *, lint: bool = True) -> list[Issue]:
+    """Like :func:`validate`, but raise when any issue is an error.
+
+    Raises:
+        ValidationError: its message is the first error's code and message, e.g.
+            ``"C11: SGD optimizer should include miniBatchSize parameter."``; ``.issues``
+            holds every issue found, warnings included.
+
+    Returns:
+        The warnings, when there is no error.
+    """
+    issues = validate(spec, lint=lint)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        raise ValidationError(f"{errors[0].code}: {errors[0].message}", issues)
+    return issues
