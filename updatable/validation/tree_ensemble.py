@@ -31,6 +31,7 @@ from updatable import proto
 from updatable.validation.issues import INTERFACE, At, Issue
 
 _NODE = proto.Model_pb2.TreeEnsembleParameters.TreeNode
+_BEHAVIORS = frozenset(_NODE.TreeNodeBehavior.values())
 _MAX_ERRORS = 50
 
 
@@ -104,7 +105,7 @@ def _read_nodes(params, dimension: int, errors: _Errors) -> dict:
             continue
         if node.nodeBehavior == _NODE.LeafNode:
             _check_leaf(node, dimension, errors)
-        elif node.nodeBehavior not in _NODE.TreeNodeBehavior.values():
+        elif node.nodeBehavior not in _BEHAVIORS:
             raise _Fatal("Branch mode hit bad value -- this is confusing; error in validator?")
         nodes[key] = node
     return nodes

@@ -66,9 +66,10 @@ class ArrayFeatureExtractorEngine:
         if self.output.type.WhichOneof("Type") == "int64Type":
             bad = np.flatnonzero(~np.isfinite(extracted[:, 0]))
             if len(bad):
+                value = float(extracted[bad[0], 0])
                 raise FeatureError(
-                    f"{KIND}: example {int(bad[0])} extracts {extracted[bad[0], 0]!r}, which "
-                    f"Int64 output '{self.output.name}' cannot hold"
+                    f"{KIND}: example {int(bad[0])} extracts {value!r}, which Int64 output "
+                    f"'{self.output.name}' cannot hold"
                 )
             extracted = np.trunc(extracted)
         return {self.output.name: output_value(self.output, extracted)}

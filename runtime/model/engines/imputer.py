@@ -11,8 +11,9 @@ proto's example) and an Int64 or String is missing only when absent. A missing v
 * ``imputedInt64Value`` / ``imputedStringValue``: that value;
 * ``imputedStringDictionary`` / ``imputedInt64Dictionary``: that dictionary, for an absent one.
 
-An absent input needs the batch to tell the number of examples: a model whose only input is
-absent from every example of the batch cannot (give NaN for a missing Double or array element).
+An input absent from the batch is missing in every example of it (the batch's ``count`` says
+how many); ``runtime.model.features.to_batch`` leaves an optional input out only when no example
+has it, so within one batch a Double or array element is marked missing by NaN.
 """
 
 from __future__ import annotations

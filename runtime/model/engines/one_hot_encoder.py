@@ -87,9 +87,10 @@ class OneHotEncoderEngine:
         unknown = np.flatnonzero(found < 0)
         if len(unknown) and not self.ignore_unknown:
             row = int(unknown[0])
+            value = np.asarray(values).tolist()[row]
             raise FeatureError(
-                f"{KIND}: input '{self.input_name}' in example {row} is {values[row]!r}, which is "
-                f"not one of its {self.size} categories (the model errors on unknown values)"
+                f"{KIND}: input '{self.input_name}' in example {row} is {value!r}, which is not "
+                f"one of its {self.size} categories (the model errors on unknown values)"
             )
         if self.output.type.WhichOneof("Type") == "dictionaryType":
             return {self.output.name: [{int(p): 1.0} if p >= 0 else {} for p in found.tolist()]}

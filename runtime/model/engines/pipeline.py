@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from runtime.model.engines.values import batch_size
+from runtime.model.features import FeatureBatch
 from runtime.model.linked import resolve_linked
 from updatable import spec as spec_io
 from updatable.errors import (
@@ -110,8 +112,9 @@ class PipelineEngine:
     def run(self, batch: dict) -> dict:
         """Feature batch of the pipeline's inputs -> batch of its outputs."""
         pool = dict(batch)
+        count = batch_size(batch, "pipeline") if batch else getattr(batch, "count", None)
         for position, stage in enumerate(self.stages):
-            selected = _select(pool, stage)
+            selected = FeatureBatch(_select(pool, stage), count=count)
             try:
                 pool.update(stage.engine.run(selected))
             except (FeatureError, ShapeError) as error:

@@ -54,8 +54,9 @@ class ScalerEngine:
             lossy = np.flatnonzero(scaled[:, 0] != np.round(scaled[:, 0]))
             if len(lossy):
                 row = int(lossy[0])
+                value = float(scaled[row, 0])
                 raise FeatureError(
-                    f"{KIND}: example {row} scales to {scaled[row, 0]!r}, which Int64 output "
+                    f"{KIND}: example {row} scales to {value!r}, which Int64 output "
                     f"'{self.output.name}' cannot hold without losing its fraction"
                 )
         return {self.output.name: output_value(self.output, scaled)}

@@ -49,46 +49,51 @@ class TreeArrays:
     @classmethod
     def of(cls, params) -> TreeArrays:
         """Flatten ``TreeEnsembleParameters`` (already valid: one root per tree, every child
-        declared, no cycle)."""
-        nodes = sorted(params.nodes, key=lambda n: (n.treeId, n.nodeId))
-        index = {(n.treeId, n.nodeId): i for i, n in enumerate(nodes)}
-        dims = int(params.numPredictionDimensions)
-        leaf = np.array([n.nodeBehavior == _NODE.LeafNode for n in nodes], dtype=bool)
-        own = np.arange(len(nodes))
+        declared, no cycle). Each node's fields are read once: protobuf field access is the
+        cost of compiling a large forest."""
+        fields = sorted(
+            (
+                n.treeId,
+                n.nodeId,
+                n.nodeBehavior,
+                n.branchFeatureIndex,
+                n.branchFeatureValue,
+                n.trueChildNodeId,
+                n.falseChildNodeId,
+                n.missingValueTracksTrueChild,
+                [(info.evaluationIndex, info.evaluationValue) for info in n.evaluationInfo],
+            )
+            for n in params.nodes
+        )
+        index = {(f[0], f[1]): i for i, f in enumerate(fields)}
+        leaf = np.array([f[2] == _NODE.LeafNode for f in fields], dtype=bool)
         true_child = np.array(
-            [
-                own[i] if leaf[i] else index[(n.treeId, n.trueChildNodeId)]
-                for i, n in enumerate(nodes)
-            ],
-            dtype=np.intp,
+            [i if leaf[i] else index[(f[0], f[5])] for i, f in enumerate(fields)], dtype=np.intp
         )
         false_child = np.array(
-            [
-                own[i] if leaf[i] else index[(n.treeId, n.falseChildNodeId)]
-                for i, n in enumerate(nodes)
-            ],
-            dtype=np.intp,
+            [i if leaf[i] else index[(f[0], f[6])] for i, f in enumerate(fields)], dtype=np.intp
         )
-        values = np.zeros((len(nodes), dims))
-        for i, node in enumerate(nodes):
-            for info in node.evaluationInfo:
-                values[i, info.evaluationIndex] = info.evaluationValue
-        children = set(true_child[~leaf].tolist()) | set(false_child[~leaf].tolist())
-        roots = np.array([i for i in own if i not in children], dtype=np.intp)
+        values = np.zeros((len(fields), int(params.numPredictionDimensions)))
+        for i, f in enumerate(fields):
+            for dimension, value in f[8]:
+                values[i, dimension] = value
+        children = np.zeros(len(fields), dtype=bool)
+        children[true_child[~leaf]] = children[false_child[~leaf]] = True
+        roots = np.flatnonzero(~children)
         base = np.asarray(params.basePredictionValue, dtype=np.float64)
         return cls(
             roots=roots,
             leaf=leaf,
             feature=np.array(
-                [0 if leaf[i] else n.branchFeatureIndex for i, n in enumerate(nodes)], dtype=np.intp
+                [0 if f[2] == _NODE.LeafNode else f[3] for f in fields], dtype=np.intp
             ),
-            threshold=np.array([n.branchFeatureValue for n in nodes], dtype=np.float64),
-            mode=np.array([n.nodeBehavior for n in nodes], dtype=np.int8),
+            threshold=np.array([f[4] for f in fields], dtype=np.float64),
+            mode=np.array([f[2] for f in fields], dtype=np.int8),
             true_child=true_child,
             false_child=false_child,
-            missing_true=np.array([n.missingValueTracksTrueChild for n in nodes], dtype=bool),
+            missing_true=np.array([f[7] for f in fields], dtype=bool),
             values=values,
-            base=base if len(base) else np.zeros(dims),
+            base=base if len(base) else np.zeros(values.shape[1]),
             depth=_depth(roots, leaf, true_child, false_child),
         )
 

@@ -51,12 +51,16 @@ def declared_width(feature) -> int | None:
 
 
 def batch_size(batch: Mapping, kind: str) -> int:
-    """The number of examples in ``batch`` (every value holds one per example)."""
+    """The number of examples in ``batch``: its ``count`` (a ``FeatureBatch``), else the length
+    of any of its values (each holds one per example)."""
+    count = getattr(batch, "count", None)
+    if count is not None:
+        return count
     for value in batch.values():
         return len(value)
     raise FeatureError(
         f"{kind}: none of its inputs is in the batch, so the number of examples is unknown; "
-        "give a missing Double or multiArray value as NaN instead of leaving it out"
+        "pass a FeatureBatch with its count"
     )
 
 
