@@ -1,10 +1,11 @@
 """Spec side, base layer: what each Core ML model type is, in one line, for people.
 
 ``MODEL_TYPES`` holds every case of ``Model.Type`` (``Model.proto``): its oneof name, a short
-description of what it computes, and whether it is one of Apple's proprietary models, whose
+description of what it computes, whether it is one of Apple's proprietary models, whose
 parameters live in the operating system's frameworks rather than in the file (so nothing can
-run it off the device). ``updatable inspect`` shows the description of each (sub-)model, and
-the runtime names it when it refuses a model type it cannot run.
+run it off the device), and whether this toolkit's runtime runs it. ``updatable inspect``
+shows the description of each (sub-)model, and the runtime names it when it refuses a model
+type it cannot run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class ModelType(NamedTuple):
 
     what: str  # what the model computes
     proprietary: bool = False  # Apple's model, computed by a system framework
+    runs: bool = True  # the runtime runs it (a test holds this to runtime's table of engines)
 
 
 MODEL_TYPES: dict[str, ModelType] = {
@@ -40,16 +42,21 @@ MODEL_TYPES: dict[str, ModelType] = {
         "a tree ensemble classifier (decision trees, forests, boosting)"
     ),
     "bayesianProbitRegressor": ModelType(
-        "a Bayesian probit regressor (online click-through model)"
+        "a Bayesian probit regressor (online click-through model)", runs=False
     ),
-    "itemSimilarityRecommender": ModelType("an item-similarity recommender"),
-    "mlProgram": ModelType("an ML Program (a MIL program whose weights live in an .mlpackage)"),
+    "itemSimilarityRecommender": ModelType("an item-similarity recommender", runs=False),
+    "mlProgram": ModelType(
+        "an ML Program (a MIL program whose weights live in an .mlpackage)", runs=False
+    ),
     "customModel": ModelType(
-        "a custom model: code the app supplies (an MLCustomModel class); the file holds its name"
+        "a custom model: code the app supplies (an MLCustomModel class); the file holds its name",
+        runs=False,
     ),
-    "linkedModel": ModelType("a link to another .mlmodel file"),
+    # runs inside a pipeline, which resolves its file; not as a model of its own
+    "linkedModel": ModelType("a link to another .mlmodel file", runs=False),
     "classConfidenceThresholding": ModelType(
-        "class confidence thresholding (precision-recall thresholds for a classifier's scores)"
+        "class confidence thresholding (precision-recall thresholds for a classifier's scores)",
+        runs=False,
     ),
     "oneHotEncoder": ModelType("a one-hot encoder: a category becomes a vector with a single 1"),
     "imputer": ModelType("an imputer: fills in missing values"),
@@ -60,27 +67,35 @@ MODEL_TYPES: dict[str, ModelType] = {
     "normalizer": ModelType("a normalizer: divides an array by its L1, L2 or max norm"),
     "arrayFeatureExtractor": ModelType("an array feature extractor: picks values out of an array"),
     "nonMaximumSuppression": ModelType(
-        "non-maximum suppression (object detection: keeps the best of overlapping boxes)"
+        "non-maximum suppression (object detection: keeps the best of overlapping boxes)",
+        runs=False,
     ),
     "identity": ModelType("an identity model: outputs its inputs unchanged"),
-    "textClassifier": ModelType("Apple's Natural Language text classifier", proprietary=True),
-    "wordTagger": ModelType("Apple's Natural Language word tagger", proprietary=True),
+    "textClassifier": ModelType(
+        "Apple's Natural Language text classifier", proprietary=True, runs=False
+    ),
+    "wordTagger": ModelType("Apple's Natural Language word tagger", proprietary=True, runs=False),
     "visionFeaturePrint": ModelType(
-        "Apple's Vision feature print (a proprietary image embedding)", proprietary=True
+        "Apple's Vision feature print (a proprietary image embedding)", proprietary=True, runs=False
     ),
     "soundAnalysisPreprocessing": ModelType(
         "Apple's Sound Analysis preprocessing (the audio front end of sound classifiers)",
         proprietary=True,
+        runs=False,
     ),
     "gazetteer": ModelType(
-        "Apple's Natural Language gazetteer (a compiled word list)", proprietary=True
+        "Apple's Natural Language gazetteer (a compiled word list)", proprietary=True, runs=False
     ),
-    "wordEmbedding": ModelType("Apple's Natural Language word embedding", proprietary=True),
+    "wordEmbedding": ModelType(
+        "Apple's Natural Language word embedding", proprietary=True, runs=False
+    ),
     "audioFeaturePrint": ModelType(
-        "Apple's audio feature print (a proprietary sound embedding)", proprietary=True
+        "Apple's audio feature print (a proprietary sound embedding)", proprietary=True, runs=False
     ),
     "serializedModel": ModelType(
-        "a serialized model (Apple's private format, reserved and undocumented)", proprietary=True
+        "a serialized model (Apple's private format, reserved and undocumented)",
+        proprietary=True,
+        runs=False,
     ),
 }
 
