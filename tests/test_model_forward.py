@@ -228,7 +228,7 @@ def test_models_the_runtime_cannot_run_are_refused_at_load():
     spec = builders.classifier_nn()
     spec.neuralNetworkClassifier.arrayInputShapeMapping = 1  # EXACT: `image` is rank 1
     with pytest.raises(
-        ShapeError, match=r"layer 'dense1' \(innerProduct\) reads blob 'image' of rank 1"
+        ShapeError, match=r"layer 'dense1' \(innerProduct\) reads 'image' of shape \[4\]"
     ):
         runtime.Model.load(spec)
     spec = builders.classifier_nn()

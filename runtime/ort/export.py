@@ -193,7 +193,7 @@ def convert_network(
 
 def _ranks(spec) -> dict[str, int]:
     """Core ML's rank of every blob, as the runtime's compiled network tracks it."""
-    return compile_network(spec).ranks
+    return {name: tensor.rank for name, tensor in compile_network(spec).tensors.items()}
 
 
 def _add_model_input(g: GraphBuilder, network, feature) -> CHW:

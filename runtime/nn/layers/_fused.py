@@ -114,8 +114,18 @@ def activation_vectors(activation: Activation | None, channels: int, dtype):
 
 def rows(x: np.ndarray) -> np.ndarray:
     """``x`` as a ``(-1, C)`` view (never a copy: writes through it must reach ``x``)."""
-    view = x.view()
-    view.shape = (-1, x.shape[-1])  # raises instead of copying when impossible
+    return view_as(x, (-1, x.shape[-1]))
+
+
+def view_as(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` reshaped to ``shape`` as a view; ``ValueError`` where that would need a copy
+    (``reshape`` would silently copy, and writes through the copy would be lost)."""
+    view = x.reshape(shape)
+    if view.size and not np.may_share_memory(view, x):
+        raise ValueError(
+            f"an array of shape {x.shape} and strides {x.strides} cannot be "
+            f"viewed as {shape} without a copy"
+        )
     return view
 
 

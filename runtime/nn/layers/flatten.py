@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._fused import view_as
 from .base import Built, LayerKind, Shape
 
 MODES = ("CHANNEL_FIRST", "CHANNEL_LAST")  # FlattenLayerParams.FlattenOrder, in enum order
@@ -44,9 +45,7 @@ def forward(attrs: FlattenAttrs, params, xs, keep=False, out=None):
         y = out[0]
         h, w, c = attrs.in_shape
         split = (n, c, h, w) if attrs.mode == "CHANNEL_FIRST" else (n, h, w, c)
-        target = y.view()
-        target.shape = split  # a view of the output slice, written in one copy
-        target[...] = _ordered(attrs, x)
+        view_as(y, split)[...] = _ordered(attrs, x)  # one copy into the output slice
         return [y], None
     return [np.ascontiguousarray(_ordered(attrs, x)).reshape(n, 1, 1, -1)], None
 
