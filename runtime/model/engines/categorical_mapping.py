@@ -23,7 +23,7 @@ KIND = "categoricalMapping"
 class CategoricalMappingEngine:
     input_name: str
     keys: list
-    targets: np.ndarray  # the mapped values, aligned with keys, then the default (if any)
+    targets: np.ndarray  # the mapped values, aligned with keys
     default: object  # None: an unknown value is an error
     sequence: bool
     output: object
@@ -65,10 +65,10 @@ class CategoricalMappingEngine:
                 f"{KIND}: input '{self.input_name}' holds {value!r}, which the mapping does not "
                 "hold, and the model sets no value for unknown inputs"
             )
-        result = self.targets[np.maximum(found, 0)] if len(found) else self.targets[:0]
-        if len(unknown):
-            result = result.copy()
-            result[unknown] = self.default
+        result = np.empty(len(found), dtype=self.targets.dtype)
+        known = found >= 0
+        result[known] = self.targets[found[known]]
+        result[~known] = self.default
         return result
 
     def run(self, batch: dict) -> dict:

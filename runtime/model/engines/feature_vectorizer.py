@@ -19,6 +19,7 @@ from runtime.model.engines.values import (
     batch_size,
     declared_width,
     only_output,
+    require_size,
     require_valid,
 )
 from runtime.model.features import type_name
@@ -57,6 +58,7 @@ class FeatureVectorizerEngine:
         columns = tuple(_column(entry, inputs) for entry in spec.featureVectorizer.inputList)
         output = only_output(spec, KIND, ("multiArrayType",))
         total, declared = sum(c.width for c in columns), declared_width(output)
+        require_size(total, "the output width", KIND)
         if declared is not None and declared != total:
             raise ValidationError(
                 f"{KIND}: its columns give {total} values, but output '{output.name}' is "

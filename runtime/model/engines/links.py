@@ -21,7 +21,8 @@ _ERFC = np.frompyfunc(math.erfc, 1, 1)
 
 def logistic(x: NDArray) -> NDArray[np.float64]:
     """``1 / (1 + exp(-x))``, elementwise."""
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
+    with np.errstate(invalid="ignore"):  # NaN in, NaN out
+        return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
 
 
 def probit(x: NDArray) -> NDArray[np.float64]:

@@ -73,6 +73,11 @@ class SvmClassifierEngine:
             raise ValidationError(
                 f"{KIND}: rho holds {len(svm.rho)} values; {len(labels)} classes make {pairs} pairs"
             )
+        if any(count < 0 for count in svm.numberOfSupportVectorsPerClass):
+            raise ValidationError(
+                f"{KIND}: numberOfSupportVectorsPerClass holds a negative count: "
+                f"{list(svm.numberOfSupportVectorsPerClass)}"
+            )
         if outputs.probabilities_name and not len(svm.probA):
             raise UnsupportedModelError(
                 f"{KIND}: the description asks for probabilities "

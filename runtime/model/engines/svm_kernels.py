@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.model.engines.links import logistic
+from runtime.model.engines.values import require_size
 from updatable.errors import FeatureError, ValidationError
 
 _CLIP = 1e-7  # libsvm's min_prob
@@ -49,7 +50,12 @@ class Kernel:
     def matrix(
         self, rows: NDArray[np.float64], vectors: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """``K(x_n, s_m)`` for every example and support vector: ``(N, S)``."""
+        """``K(x_n, s_m)`` for every example and support vector: ``(N, S)``. Values beyond the
+        float range saturate (to infinity; the RBF kernel to 0) without a warning."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._matrix(rows, vectors)
+
+    def _matrix(self, rows, vectors):
         if self.kind == "rbfKernel":
             squared = (
                 (rows**2).sum(axis=1)[:, None]
@@ -83,6 +89,7 @@ def support_vectors(params, width: int | None, kind: str) -> NDArray[np.float64]
         raise ValidationError(
             f"{kind}: sparse support vector indexes are 1-based; found {min(indexes)}"
         )
+    require_size(len(sparse) * max([width or 0, *indexes]), "support vectors x their width", kind)
     dense = np.zeros((len(sparse), max([width or 0, *indexes])))
     for row, vector in enumerate(sparse):
         for node in vector.nodes:

@@ -31,12 +31,18 @@ from numpy.typing import NDArray
 from runtime.model.engines.classes import ClassOutputs, class_labels
 from runtime.model.engines.links import logistic, softmax
 from runtime.model.engines.tree_arrays import TreeArrays
-from runtime.model.engines.values import Vectorizer, output_value, require_valid
+from runtime.model.engines.values import (
+    Vectorizer,
+    output_value,
+    require_size,
+    require_valid,
+)
 from runtime.model.features import type_name
 from updatable import proto
 from updatable.errors import FeatureError, UnsupportedModelError, ValidationError
 
 _TRANSFORM = proto.Model_pb2.TreeEnsemblePostEvaluationTransform
+_LEAF = proto.Model_pb2.TreeEnsembleParameters.TreeNode.LeafNode
 
 
 def _zero_class_reference(raw: NDArray) -> NDArray:
@@ -82,13 +88,19 @@ class TreeEnsembleEngine:
                 f"{kind}: postEvaluationTransform {params.postEvaluationTransform} is not one of "
                 f"{sorted(_TRANSFORM.keys())}"
             )
-        trees = TreeArrays.of(params.treeEnsemble)
+        ensemble = params.treeEnsemble
+        dims = int(ensemble.numPredictionDimensions)
+        require_size(dims * max(len(ensemble.nodes), 1), "output dimensions x nodes", kind)
         inputs = Vectorizer.of(spec.description, kind)
-        if inputs.width is not None and trees.features_read > inputs.width:
+        read = max(
+            (n.branchFeatureIndex for n in ensemble.nodes if n.nodeBehavior != _LEAF), default=-1
+        )
+        if inputs.width is not None and read >= inputs.width:
             raise ValidationError(
-                f"{kind}: a branch reads feature index {trees.features_read - 1}, but its inputs "
+                f"{kind}: a branch reads feature index {read}, but its inputs "
                 f"{list(inputs.names)} hold {inputs.width} values per example"
             )
+        trees = TreeArrays.of(ensemble)
         outputs = prediction = None
         if kind == "treeEnsembleClassifier":
             outputs = _class_outputs(spec, params, len(trees.base))

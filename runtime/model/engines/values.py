@@ -28,6 +28,20 @@ from updatable.errors import FeatureError, UnsupportedModelError, ValidationErro
 from updatable.validation import core_ml_issue
 
 NUMBER_KINDS = ("doubleType", "int64Type", "multiArrayType")
+# The most values a classic model may ask the runtime to hold per node, example or support
+# vector (a tree's output dimensions, a vectorizer's width, a sparse vector's highest index):
+# far beyond any real model, and small enough that a corrupt count fails here rather than in
+# an allocation of terabytes.
+MAX_VALUES = 10_000_000
+
+
+def require_size(count: int, what: str, kind: str) -> None:
+    """Refuse a size read from the model file that no real model has (``MAX_VALUES``)."""
+    if count > MAX_VALUES:
+        raise UnsupportedModelError(
+            f"{kind}: {what} is {count}; the runtime runs models of up to {MAX_VALUES:,} "
+            "(a larger count is almost certainly a corrupt file)"
+        )
 
 
 def require_valid(spec, kind: str) -> None:
