@@ -101,7 +101,12 @@ class SvmClassifierEngine:
         )
 
     def decisions(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``(N, K(K-1)/2)`` decision values ``d_ij`` in libsvm's pair order."""
+        """``(N, K(K-1)/2)`` decision values ``d_ij`` in libsvm's pair order (infinite kernel
+        values give infinite or NaN decisions, quietly)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._decisions(rows)
+
+    def _decisions(self, rows):
         kernel = self.kernel.matrix(
             fitted(rows, self.vectors, sparse=self.sparse, kind=KIND), self.vectors
         )

@@ -57,5 +57,6 @@ class SvmRegressorEngine:
     def run(self, batch: dict) -> dict:
         """Feature batch in, ``{predictedFeatureName: (N,) float64}`` out."""
         rows = fitted(self.inputs.rows(batch), self.vectors, sparse=self.sparse, kind=KIND)
-        values = self.kernel.matrix(rows, self.vectors) @ self.alphas - self.rho
+        with np.errstate(invalid="ignore", over="ignore"):  # infinite kernels give NaN, quietly
+            values = self.kernel.matrix(rows, self.vectors) @ self.alphas - self.rho
         return {self.output.name: output_value(self.output, values)}
