@@ -60,6 +60,7 @@ with warnings.catch_warnings():
     from sklearn.impute import SimpleImputer
 
 import runtime  # noqa: E402
+import updatable  # noqa: E402
 
 # scikit-learn 1.5's deprecations (multi_class) and scipy's, inside model fitting
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
@@ -85,6 +86,9 @@ def named(x):
 
 
 def run(spec, columns):
+    """The runtime's predictions; the converter's output is a model Core ML accepts, so our
+    port of its validator must find nothing either."""
+    assert updatable.validate(spec) == []
     return runtime.Model.load(spec).predict_batch(columns)
 
 
