@@ -105,7 +105,8 @@ def write_artifacts(
     """Write ORT on-device training artifacts for ``spec`` into ``directory``.
 
     Args:
-        spec: an updatable neural-network ``Model`` (one loss layer, SGD or Adam).
+        spec: an updatable neural-network ``Model`` (one loss layer, SGD or Adam), or its
+            ``.mlmodel`` path or coremltools ``MLModel``.
         directory: created by this call; it must not exist unless ``overwrite``.
         layout: ``"split"`` (frozen prefix in ``frozen_model.onnx``, the training graph holds
             only the head; fastest) or ``"whole"`` (one training graph from the model inputs).
@@ -128,8 +129,7 @@ def write_artifacts(
     """
     if layout not in LAYOUTS:
         raise ParameterError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if isinstance(spec, str | os.PathLike):
-        spec = spec_io.load(spec)
+    spec = spec_io.as_spec(spec, "write_artifacts")
     target = Path(directory)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():

@@ -129,7 +129,8 @@ class UpdateTask:
 
     Args:
         model: path of an updatable ``.mlmodel`` (Core ML takes the compiled ``.mlmodelc``;
-            the uncompiled file is the off-device equivalent), or a ``Model`` protobuf.
+            the uncompiled file is the off-device equivalent), a ``Model`` protobuf or a
+            coremltools ``MLModel``.
         training_data: a :class:`runtime.training.providers.BatchProvider`.
         configuration: :class:`ModelConfiguration` with parameter overrides.
         progress_handlers: :class:`UpdateProgressHandlers`.
