@@ -44,7 +44,7 @@ def array_type(shape, dtype):
 
 
 def test_worked_example_matches_coremltools_byte_for_byte():
-    """coreml-format.md §5.6: the §5.6 classifier through both tool chains."""
+    """docs/mlmodel-format.md §5.6: the §5.6 classifier through both tool chains."""
     spec = builders.classifier_nn()
     updatable.make_updatable(spec, ["dense1", "dense2"])
     updatable.set_loss(spec, "cross_entropy", input="probs", name="lossLayer")

@@ -1,4 +1,5 @@
-"""Our own lint rules X1-X12 (coreml-format.md §3): what Core ML accepts but bites on devices."""
+"""Our own lint rules X1-X12 (docs/mlmodel-format.md §3): what Core ML accepts but bites on
+devices."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Runtime, jobs layer: Create ML style training sessions: ``train``, ``restore_training_session``,
 ``resume``.
 
-The Create ML API (update-task-semantics.md §B) applied to an updatable neural network, or a
+The Create ML API (docs/update-task-semantics.md §12) applied to an updatable neural network, or a
 pipeline ending in one:
 
 * :class:`TrainingSessionParameters` (``MLTrainingSessionParameters``): an iteration is an

@@ -143,7 +143,7 @@ def set_shuffle(
     ``seed`` is an Int64 that Core ML does not require to be positive (rule C16); a plain
     integer is written without constraints, as coremltools does. ``seed=None`` keeps any seed
     already present: without one, Core ML's shuffle order is still deterministic (a
-    default-constructed ``std::minstd_rand``), see ``spec/update-task-semantics.md``.
+    default-constructed ``std::minstd_rand``), see ``docs/update-task-semantics.md``.
     """
     if not isinstance(enabled, bool):
         raise ParameterError(f"shuffle 'enabled' must be True or False; got {enabled!r}")

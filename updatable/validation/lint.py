@@ -2,7 +2,7 @@
 on a device.
 
 These are not Core ML rules and never change a Core ML message; they have their own ids and
-no result type (coreml-format.md §3). Errors mean the model cannot train as built; warnings
+no result type (docs/mlmodel-format.md §3). Errors mean the model cannot train as built; warnings
 mean it probably trains badly, or not on every device.
 
 =====  ========  ==============================================================================
