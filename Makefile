@@ -5,7 +5,7 @@
 # wheel, install it outside the repo, run it), make test-reproducibility (the bit-identity
 # tests under each OpenBLAS core type), make test-slow (the slow end-to-end tests),
 # make test-sklearn (scikit-learn pipelines converted by coremltools, in .venv-sklearn),
-# make bench (all benchmarks), make lint.
+# make bench (all benchmarks), make lint, make docs (the API reference, into build/api/).
 #
 # Variables: PYTHON (the interpreter that creates the venv), VENV (its directory),
 # TEST_EXTRAS (the extras `make test` installs), TORCH (installed first when TEST_EXTRAS has
@@ -30,7 +30,7 @@ PYTHON313 ?= $(shell for p in $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.1
 	== (3, 13); print(sys.executable)' 2>/dev/null && break; done)
 
 .PHONY: demo test test-py313 test-wheel test-reproducibility test-slow test-sklearn bench lint \
-	clean
+	docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -113,6 +113,20 @@ bench: $(VENV)/.test-installed
 	$(PY) scripts/bench_session.py --rounds 3 | tee benchmarks/session.txt
 	$(PY) scripts/bench_knn.py | tee benchmarks/knn.txt
 	$(PY) scripts/bench_sweep.py | tee benchmarks/sweep.txt
+
+# The API reference of the public names, generated from their docstrings by pdoc into
+# build/api/ (open build/api/index.html). Every public name is imported to document it, and a
+# module that fails to import fails the build (pdoc reports it as a RuntimeWarning).
+DOCS_MODULES := runtime runtime.ort runtime.sweeps updatable
+
+$(VENV)/.docs-installed: pyproject.toml | $(PY)
+	$(PIP) -e '.[docs,ort]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	rm -rf build/api
+	OPENBLAS_NUM_THREADS=1 $(PY) -W error::RuntimeWarning -m pdoc -o build/api $(DOCS_MODULES)
+	@echo "wrote build/api/index.html"
 
 lint: $(VENV)/.test-installed
 	$(PIP) ruff

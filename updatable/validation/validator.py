@@ -8,7 +8,7 @@
    its result type names. Core ML stops at the first failure and so do we: at most one Core ML
    issue is reported, and it is the one Core ML would report.
 2. **Will it probably not train?** Our own lint rules (codes ``X1``...) cover what Core ML
-   leaves unchecked (coreml-format.md §3). They always run, on every model of a pipeline, and
+   leaves unchecked (docs/mlmodel-format.md §3). They always run, on every model of a pipeline, and
    are appended after the Core ML issue; their ``result_type`` is empty.
 
 Why stop the Core ML rules at the first error: after a structural failure (a missing blob, a
