@@ -18,7 +18,10 @@ from runtime.kernels import parallel
 from tests.builders import torch_zoo
 from tests.optional import needs
 
-RUNNABLE = ("squeezenet1_1", "unet", "segmentation")
+RUNNABLE = (
+    "cnn_bn", "cnn_bn_image", "resnet", "mobilenet_v2", "squeezenet1_1", "vgg", "transformer",
+    "unet", "segmentation", "audio_cnn1d", "tabular_mlp", "embedding_net",
+)
 CASES = [(name, target) for name in RUNNABLE for target in torch_zoo.entry(name).targets]
 TOLERANCE = 1e-4
 

@@ -11,9 +11,10 @@ For each layer, in the spec's order:
 2. each input held in the other layout is **converted** by one relayout step, made before the
    first layer that needs it and shared by every later one (one converted blob per blob and
    layout, forgotten when a copy layer overwrites the blob);
-3. the kind's **build** gets the shapes in its contract (``runtime.nn.layers.base``):
-   ``(H, W, C)`` rows for chw-only kinds, whose outputs then keep their first input's leading
-   axes (Core ML's rank-5 layers keep the rank), Core ML shapes for every other kind;
+3. the kind's **build** for that layout gets the shapes in its contract
+   (``runtime.nn.layers.base``): in ``chw``, ``(H, W, C)`` rows (carrying their Core ML
+   shapes), the outputs keeping the inputs' leading axes as Core ML's rank-5 layers keep the
+   rank; in ``nd``, Core ML shapes in and out;
 4. outputs are recorded as :class:`~runtime.nn.tensors.Tensor` in the chosen layout.
 
 Values: a kind listing ``value_inputs`` (a dynamic reshape's target shape...) gets those
@@ -28,6 +29,7 @@ import math
 import numpy as np
 
 from runtime.nn.layers import CHW, ND, LayerKind, Step
+from runtime.nn.layers.base import ChwRow
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor, convert, from_chw
 from updatable.errors import ShapeError
 
@@ -116,30 +118,20 @@ class Planner:
         return step
 
     def _build(self, layer, kind: LayerKind, layout: str, names, tensors):
-        if kind.layouts == (CHW,):
-            built = kind.build(layer, [t.chw for t in tensors])
-            lead = tensors[0].lead if tensors else NO_INPUT_LEAD
+        if layout == CHW:
+            built = kind.build(layer, [ChwRow(t.chw, t.shape) for t in tensors])
+            # the leading axes of the input with the most (broadcasting [C, 1, 1] against
+            # [1, C, H, W] gives rank 4); every input folds the same number of entries
+            lead = max((t.lead for t in tensors), key=len) if tensors else NO_INPUT_LEAD
             return built, [Tensor(from_chw(s, lead), CHW) for s in built.out_shapes]
-        args: list = [layer, [t.shape for t in tensors]]
-        if len(kind.layouts) > 1:
-            args.append(layout)
         extra = {}
         if kind.value_inputs:
             extra["values"] = [
                 self.value(name) if i in kind.value_inputs else None
                 for i, name in enumerate(names)
             ]
-        built = kind.build(*args, **extra)
-        outs = []
-        for shape in built.out_shapes:
-            shape = tuple(int(d) for d in shape)
-            if layout == CHW and len(shape) < 3:
-                raise ShapeError(
-                    f"{where(layer, kind)} makes a tensor of shape {list(shape)} in the chw "
-                    "layout, which holds rank 3 or more"
-                )
-            outs.append(Tensor(shape, layout))
-        return built, outs
+        built = kind.builder(ND)(layer, [t.shape for t in tensors], **extra)
+        return built, [Tensor(tuple(int(d) for d in s), ND) for s in built.out_shapes]
 
     def _add(self, step: Step, outs: list[Tensor]) -> None:
         for name, tensor in zip(step.outputs, outs, strict=True):

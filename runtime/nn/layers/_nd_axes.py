@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from updatable.errors import ShapeError
+from updatable.errors import ShapeError, UnsupportedLayerError
 
 from ._common import where
 
@@ -82,3 +82,31 @@ def input_count(layer, in_shapes, low: int, high: int | None = None) -> None:
             f"{where(layer)}: takes {expected} input{'s' if high > 1 else ''}; "
             f"got {len(in_shapes)}"
         )
+
+
+def integers(layer, values, what: str) -> list[int]:
+    """A compile-time value (a float tensor holding integers, as Core ML keeps indices and
+    shapes) as Python ints.
+
+    Raises:
+        ShapeError: naming the layer, when a value is not a whole number.
+    """
+    flat = [float(v) for v in values.reshape(-1)]
+    if any(v != int(v) for v in flat):
+        raise ShapeError(f"{where(layer)}: {what} {flat} must hold whole numbers")
+    return [int(v) for v in flat]
+
+
+def unknown_value(layer, what: str):
+    """The refusal for a shape that depends on values only known at run time."""
+    return UnsupportedLayerError(
+        f"{where(layer)}: its output shape depends on the values of its {what}, which come "
+        "from the model inputs; the runtime compiles networks whose shapes are known before "
+        "they run (compute the value from constants or getShape, or use the static variant)"
+    )
+
+
+def at_least(layer, in_shapes, low: int) -> None:
+    """Refuse a layer with fewer than ``low`` inputs."""
+    if len(in_shapes) < low:
+        raise ShapeError(f"{where(layer)}: takes at least {low} inputs; got {len(in_shapes)}")

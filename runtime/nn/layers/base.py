@@ -37,17 +37,37 @@ class Built:
     per_example: bool = False
 
 
+class ChwRow(tuple):
+    """An input row ``(H, W, C)`` handed to a ``chw`` build by the compiler, carrying its
+    tensor's Core ML shape as ``core_ml`` for the kinds whose meaning depends on the rank
+    (innerProduct: rank 3 contracts the last axis, rank 4 and 5 ``C*H*W``). A plain tuple
+    (a test building one layer) has no rank: such kinds then infer it as before."""
+
+    core_ml: CoreMLShape
+
+    def __new__(cls, row: Shape, core_ml: CoreMLShape):
+        made = super().__new__(cls, tuple(int(v) for v in row))
+        made.core_ml = tuple(int(d) for d in core_ml)
+        return made
+
+
+def core_ml_shape(row) -> CoreMLShape | None:
+    """The Core ML shape behind a ``chw`` build's input row, when the compiler gave one."""
+    return getattr(row, "core_ml", None)
+
+
 @dataclass(frozen=True)
 class LayerKind:
     """One Core ML layer kind: build from the proto, forward, and (optionally) backward.
 
-    ``layouts``: the blob layouts the kind reads and writes, preferred first. ``("chw",)``
-    kinds keep the rank-5 contract: ``build(layer, in_shapes: list[Shape])`` with ``(H, W, C)``
-    rows. Every other kind gets Core ML shapes: ``build(layer, in_shapes)``, plus the layout
-    the compiler chose, ``build(layer, in_shapes, layout)``, when it lists two.
-    ``value_inputs``: positions of inputs whose values ``build`` needs (a dynamic reshape's
-    shape...); it then also gets ``values=[array | None per input]``: the value when the
-    compiler can compute it without model inputs, else ``None``.
+    ``layouts``: the blob layouts the kind reads and writes, preferred first. In ``chw``,
+    ``build(layer, in_shapes: list[Shape])`` gets ``(H, W, C)`` rows (the rank-5 contract;
+    see :class:`ChwRow`); in ``nd``, Core ML shapes, through ``build`` for an nd-only kind
+    and through ``build_nd`` for a kind that lists both. One ``forward`` serves both: the
+    attrs tell it which layout it runs in.
+    ``value_inputs``: positions of inputs whose values the nd build needs (a dynamic
+    reshape's shape...); it then also gets ``values=[array | None per input]``: the value
+    when the compiler can compute it without model inputs, else ``None``.
     ``shape_only``: ``forward`` reads only its inputs' shapes (getShape), so the compiler may
     evaluate it whatever its inputs hold.
     """
@@ -59,8 +79,17 @@ class LayerKind:
     export: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     import_: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     layouts: tuple[str, ...] = (CHW,)
+    build_nd: Callable[..., Built] | None = None
     value_inputs: tuple[int, ...] = ()
     shape_only: bool = False
+
+    def builder(self, layout: str) -> Callable[..., Built]:
+        """The build function serving ``layout``."""
+        if layout == ND and CHW in self.layouts:
+            if self.build_nd is None:
+                raise TypeError(f"layer kind {self.oneof} lists both layouts but no build_nd")
+            return self.build_nd
+        return self.build
 
 
 @dataclass
