@@ -58,14 +58,17 @@ def build(layer, in_shapes: list[Shape]) -> Built:
 
 def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
     shape = tuple(in_shapes[0])
-    channels = shape[-3] if len(shape) >= 3 else 1
-    activation = parse_activation(layer, layer.activation, channels)
+    try:
+        activation = parse_activation(layer, layer.activation, shape[-3] if len(shape) >= 3 else 1)
+    except ShapeError:
+        if len(shape) >= 3:
+            raise
+        raise ShapeError(
+            f"{where(layer)}: {layer.activation.WhichOneof('NonlinearityType')} with per-channel "
+            f"parameters reads the channel axis -3; the input has shape {list(shape)}, rank 3 "
+            "or more needed"
+        ) from None
     if len(activation.alpha) > 1 or len(activation.beta) > 1:
-        if len(shape) < 3:
-            raise ShapeError(
-                f"{where(layer)}: {activation.name} with per-channel parameters reads the "
-                f"channel axis -3; the input has shape {list(shape)}, rank 3 or more needed"
-            )
         return Built(ChannelActivation(activation), {}, [shape])
     return Built(activation, {}, [shape])
 

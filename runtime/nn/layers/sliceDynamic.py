@@ -6,7 +6,9 @@ from inputs.
 the 6th ``endMasks``, the 7th ``squeezeMasks``, each replacing the parameter of that name.
 The bounds decide the output's shape, so their values must be known when the network compiles
 (converters compute them from constants and ``getShape``); bounds computed from the model
-inputs are refused with a clear error. Slicing rules: ``runtime.nn.layers._nd_slice``.
+inputs are refused with a clear error. Parameters longer than the rank are cut to it:
+coremltools' builder writes 5 entries when none are given. Slicing rules:
+``runtime.nn.layers._nd_slice``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
     input_count(layer, in_shapes, 2, 7)
     shape = tuple(in_shapes[0])
     p, rank = layer.sliceDynamic, len(shape)
-    given = {
-        "endIds": [int(v) for v in p.endIds],
-        "strides": [int(v) for v in p.strides] or [1] * rank,
-        "beginMasks": slicing.masks(p.beginMasks, rank),
-        "endMasks": slicing.masks(p.endMasks, rank),
-        "squeezeMasks": slicing.masks(p.squeezeMasks, rank),
+    given = {  # parameters longer than the rank: coremltools' builder writes 5 by default
+        "endIds": [int(v) for v in p.endIds][:rank],
+        "strides": ([int(v) for v in p.strides] or [1] * rank)[:rank],
+        "beginMasks": slicing.masks(p.beginMasks, rank)[:rank],
+        "endMasks": slicing.masks(p.endMasks, rank)[:rank],
+        "squeezeMasks": slicing.masks(p.squeezeMasks, rank)[:rank],
     }
     for position in range(1, len(in_shapes)):
         name = INPUTS[position]
