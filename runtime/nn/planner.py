@@ -19,7 +19,10 @@ For each layer, in the spec's order:
 
 Values: a kind listing ``value_inputs`` (a dynamic reshape's target shape...) gets those
 inputs' values when they do not depend on any model input: the walk runs the steps that make
-them, once, on a batch of one (getShape and other ``shape_only`` kinds need only shapes).
+them, once, on a batch of one (getShape and other ``shape_only`` kinds need only shapes). A
+kind that needs a value the walk cannot compute raises ``NeedsValues``, which the walk
+completes with the blobs' names; values given as ``fixed`` (one specialization of the
+network, ``runtime.nn.dynamic``) count as known.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import math
 import numpy as np
 
 from runtime.nn.layers import CHW, ND, LayerKind, Step
-from runtime.nn.layers.base import ChwRow
+from runtime.nn.layers.base import ChwRow, NeedsValues
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor, convert, from_chw
 from updatable.errors import ShapeError
 
@@ -43,13 +46,16 @@ def where(layer, kind: LayerKind) -> str:
 class Planner:
     """The walk's state: tensors, steps, converted blobs and known values."""
 
-    def __init__(self, inputs: dict[str, Tensor], taken: set[str]):
+    def __init__(self, inputs: dict[str, Tensor], taken: set[str], fixed=None):
         self.tensors: dict[str, Tensor] = dict(inputs)
         self.steps: list[Step] = []
         self.converted: dict[tuple[str, str], str] = {}  # (blob, layout) -> converted blob
+        self.origin: dict[str, str] = {}  # converted blob -> the blob it converts
         self.taken = set(taken) | set(inputs)  # blob names in use, generated ones included
         self.producer: dict[str, Step] = {}
         self.values: dict[str, np.ndarray | None] = {}
+        # blob -> value fixed for this compile (a specialization, runtime.nn.dynamic)
+        self.fixed: dict[str, np.ndarray] = dict(fixed or {})
 
     # ---- layouts ---------------------------------------------------------------------------
 
@@ -87,6 +93,7 @@ class Planner:
             step = Step(f"relayout {name} -> {layout}", RELAYOUT, (name,), (target,), attrs, {})
             self._add(step, [tensor.as_layout(layout)])
             self.converted[key] = target
+            self.origin[target] = name
         return self.converted[key]
 
     def _fresh(self, wanted: str) -> str:
@@ -130,7 +137,15 @@ class Planner:
                 self.value(name) if i in kind.value_inputs else None
                 for i, name in enumerate(names)
             ]
-        built = kind.builder(ND)(layer, [t.shape for t in tensors], **extra)
+        try:
+            built = kind.builder(ND)(layer, [t.shape for t in tensors], **extra)
+        except NeedsValues as needed:  # name the blobs whose values decide the shape
+            needed.blobs = tuple(
+                self.origin.get(name, name)
+                for i, name in enumerate(names)
+                if i in kind.value_inputs and extra["values"][i] is None
+            )
+            raise
         return built, [Tensor(tuple(int(d) for d in s), ND) for s in built.out_shapes]
 
     def _add(self, step: Step, outs: list[Tensor]) -> None:
@@ -146,6 +161,9 @@ class Planner:
 
     def value(self, name: str) -> np.ndarray | None:
         """The Core ML value (no batch axis) of blob ``name`` when no model input feeds it."""
+        source = self.origin.get(name, name)
+        if source in self.fixed:
+            return np.asarray(self.fixed[source]).reshape(self.tensors[name].shape)
         if name not in self.values:
             self.values[name] = None  # a cycle through a copy layer stays unknown
             step = self.producer.get(name)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
-from updatable.errors import ShapeError, UnsupportedLayerError
+from updatable.errors import ShapeError
 
 from ._common import where
+from .base import NeedsValues
 
 
 def axis(layer, value: int, rank: int, what: str = "axis") -> int:
@@ -97,12 +98,14 @@ def integers(layer, values, what: str) -> list[int]:
     return [int(v) for v in flat]
 
 
-def unknown_value(layer, what: str):
-    """The refusal for a shape that depends on values only known at run time."""
-    return UnsupportedLayerError(
+def unknown_value(layer, what: str) -> NeedsValues:
+    """The error of a shape that depends on values known only when the network runs (the
+    network engine then compiles the network per set of values, ``runtime.nn.dynamic``)."""
+    return NeedsValues(
         f"{where(layer)}: its output shape depends on the values of its {what}, which come "
-        "from the model inputs; the runtime compiles networks whose shapes are known before "
-        "they run (compute the value from constants or getShape, or use the static variant)"
+        "from the model inputs; the network compiles again for each set of such values "
+        "(runtime.Model does this), a static network cannot hold it",
+        layer.name,
     )
 
 

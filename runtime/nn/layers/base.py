@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from updatable.errors import UnsupportedLayerError
+
 # A per-example blob shape inside the runtime: (H, W, C). Core ML writes it [C, H, W].
 Shape = tuple[int, int, int]
 # A Core ML tensor shape for one example, full rank, e.g. (1, 3, 32, 32) or (20, 1, 6, 1, 1).
@@ -18,6 +20,18 @@ CoreMLShape = tuple[int, ...]
 # batch axis, or the plain N-D tensor behind the runtime's example axis.
 CHW = "chw"
 ND = "nd"
+
+
+class NeedsValues(UnsupportedLayerError):
+    """A layer's output shape depends on the values of inputs computed from the model inputs
+    (``LayerKind.value_inputs`` that the compiler could not work out). The compiler fills
+    ``blobs``; the network engine then compiles the network again for each set of those
+    values it meets (``runtime.nn.dynamic``); other callers see an ``UnsupportedLayerError``."""
+
+    def __init__(self, message: str, layer: str):
+        super().__init__(message)
+        self.layer = layer
+        self.blobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ shape given by the values of the second input.
 tensor specifying the shape of the output." Converters compute that tensor from constants and
 ``getShape`` layers, so the compiler knows its value (``LayerKind.value_inputs``) and the
 layer is a view like ``reshapeStatic`` (the same rules: positive sizes, at most one ``-1``,
-the same number of values). A shape computed from the model inputs' values is refused at load
-with a clear error: the runtime compiles static shapes.
+the same number of values). A shape computed from the model inputs' values raises
+``NeedsValues``: the engine compiles the network per set of values (``runtime.nn.dynamic``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ from inputs.
 the 6th ``endMasks``, the 7th ``squeezeMasks``, each replacing the parameter of that name.
 The bounds decide the output's shape, so their values must be known when the network compiles
 (converters compute them from constants and ``getShape``); bounds computed from the model
-inputs are refused with a clear error. Parameters longer than the rank are cut to it:
+inputs raise ``NeedsValues`` and the engine compiles per set of values
+(``runtime.nn.dynamic``). Parameters longer than the rank are cut to it:
 coremltools' builder writes 5 entries when none are given. Slicing rules:
 ``runtime.nn.layers._nd_slice``.
 """

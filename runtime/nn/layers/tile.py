@@ -3,8 +3,9 @@
 ``TileLayerParams`` (NeuralNetwork.proto, Core ML 3): ``reps`` (at least 1 entry, at most the
 rank; 1s prepended when shorter: ``(2, 4, 2)`` with ``(6)`` gives ``(2, 4, 12)``), or, with a
 second input (spec 5), that input's values; the output keeps the rank. As ``numpy.tile``
-along the tensor's axes; the example axis is never repeated. A second input must be known
-when the network compiles (constants, ``getShape``...).
+along the tensor's axes; the example axis is never repeated. A second input computed from the
+model inputs raises ``NeedsValues``: the engine compiles per set of values
+(``runtime.nn.dynamic``).
 """
 
 from __future__ import annotations
