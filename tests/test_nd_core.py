@@ -14,11 +14,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.nn import execution
 from runtime.nn.graph import compile_network
 from runtime.nn.layers import CHW, FAMILIES, ND, REGISTRY, Built, LayerKind, Step, get_kind
 from runtime.nn.layers import _merged as merged_families
+from runtime.nn.layers._nd_broadcast import broadcast_shape
 from runtime.nn.planner import Planner
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor, to_chw, to_nd
 from tests import builders
@@ -247,3 +250,28 @@ def test_rank_5_networks_compile_as_before_every_blob_chw_and_no_relayout(make):
     assert all(step.kind is not RELAYOUT for step in net.steps)
     assert {tensor.layout for tensor in net.tensors.values()} == {CHW}
     assert all(net.shapes[name] == tensor.chw for name, tensor in net.tensors.items())
+
+
+# ---- properties ----------------------------------------------------------------------------
+
+_dims = st.lists(st.integers(1, 4), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=_dims, b=_dims)
+def test_broadcast_shapes_follow_numpy_or_are_refused_naming_the_layer(a, b):
+    layer = SimpleNamespace(name="op", WhichOneof=lambda _: "addBroadcastable")
+    try:
+        expected = np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        with pytest.raises(ShapeError, match=r"layer 'op' \(addBroadcastable\): inputs of shapes"):
+            broadcast_shape(layer, [tuple(a), tuple(b)])
+        return
+    assert broadcast_shape(layer, [tuple(a), tuple(b)]) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=3, max_size=6), batch=st.integers(1, 3))
+def test_chw_and_nd_round_trip_for_any_shape(shape, batch):
+    x = np.arange(batch * int(np.prod(shape)), dtype=np.float32).reshape(batch, *shape)
+    np.testing.assert_array_equal(to_nd(to_chw(x, tuple(shape)), tuple(shape)), x)
