@@ -16,7 +16,6 @@ from runtime.model.configuration import ModelConfiguration, ParameterKey
 from runtime.model.engines.pipeline import split_at
 from runtime.model.hyperparameters import Hyperparameter, network_hyperparameters, resolve
 from runtime.model.mlmodel import Model
-from runtime.ort.backend import OrtTaskBackend
 from runtime.training import backprop, optim
 from runtime.training.backend import NumbaBackend
 from runtime.training.events import Event, MetricKey
@@ -202,8 +201,16 @@ def training_source(opened: UpdatableModel, engine, cut, provider) -> TrainingSo
     return TrainingSource(provider, inputs, names, labels, shape)
 
 
+def _onnxruntime_backend(update):
+    """The ONNX Runtime backend, imported only when asked for: onnx and onnxruntime-training
+    are the optional ``ort`` extra, and a plain install must train without them."""
+    from runtime.ort.backend import OrtTaskBackend
+
+    return OrtTaskBackend.for_update(update)
+
+
 # training backend name -> factory(update) of a backend with step, evaluate and weights
-BACKENDS = {"numba": NumbaBackend.for_update, "onnxruntime": OrtTaskBackend.for_update}
+BACKENDS = {"numba": NumbaBackend.for_update, "onnxruntime": _onnxruntime_backend}
 
 
 def _backend_factory(name: str):
