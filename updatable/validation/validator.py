@@ -52,6 +52,8 @@ from updatable.validation import lint as x
 from updatable.validation import pipeline as pipe
 from updatable.validation.hyperparameters import epochs_and_seed_valid, optimizer_valid
 from updatable.validation.issues import TOP, At, Issue, Rule
+from updatable.validation.layer_rules import walk
+from updatable.validation.shapes.propagate import shapes_then_updatable
 
 
 def _when_updatable(rule: Rule) -> Rule:
@@ -88,14 +90,15 @@ UPDATABLE_NETWORK: tuple[Rule, ...] = tuple(
         nn.training_inputs_valid,
     )
 )
-# validateNeuralNetworkTopLevel
+# validateNeuralNetworkTopLevel: interface, the walk over the layers, the rank-5 shape pass
+# (whose result, a warning, replaces the updatable checks), the updatable checks
 NETWORK_TOP_LEVEL: tuple[Rule, ...] = (
     nn.shape_mappings,
     nn.interface_present,
     nn.input_types,
     nn.input_shapes,
-    nn.topology,
-    *UPDATABLE_NETWORK,
+    walk.layers_valid,
+    shapes_then_updatable(UPDATABLE_NETWORK),
 )
 KNN: tuple[Rule, ...] = (
     knn.neighbours_valid,
@@ -137,7 +140,9 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
 
 
 def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
-    """The issue Core ML's validator reports for ``model``, or ``None`` if it accepts it.
+    """The result Core ML's validator reports for ``model``: its first error, a warning (Y8:
+    Core ML accepts the model with ``POTENTIALLY_INVALID_NEURAL_NETWORK_SHAPES``), or ``None``
+    when it accepts the model without remark.
 
     Model types without an updatable form (tree ensembles, ML Programs...) get the generic
     checks G1-G6 only; their type-specific Core ML checks are not reproduced. A model without
@@ -145,10 +150,14 @@ def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
     """
     table = _core_ml_rules()
     rules = table.get(model.WhichOneof("Type") or "", table["*"])
+    warning = None
     for rule in rules:
         for issue in rule(model, at):
-            return issue  # Core ML returns the first failure only
-    return None
+            if issue.severity == "error":
+                return issue  # Core ML returns the first failure only
+            warning = warning or issue  # a good result: the next checks still run
+            break
+    return warning
 
 
 @functools.cache
