@@ -280,8 +280,8 @@ def nested(spec):
     """The layer under test ``L`` (inside the loop for loopBreak / loopContinue)."""
     layers = spec.neuralNetwork.layers
     if layers[0].name == "outer":
-        return layers[0].loop.bodyNetwork.layers[0]
-    return layers[0]
+        layers = layers[0].loop.bodyNetwork.layers
+    return next(layer for layer in layers if layer.name == "L")
 
 
 # --- mutations used by the validator tests ---------------------------------------------------
