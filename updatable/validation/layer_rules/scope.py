@@ -102,14 +102,16 @@ def count_problem(layer, what: str, lo: int, hi: int) -> str | None:
     """The message of ``validateInputCount`` (``what="inputs"``) or ``validateOutputCount``;
     a negative bound is no bound, and ``(0, 0)`` checks nothing (Core ML's ``max > 0``)."""
     n = len(layer.input) if what == "inputs" else len(layer.output)
-    head = f"Layer '{layer.name}' of type {field_number(kind_of(layer))} has {n} {what}"
     if hi > 0 and hi == lo and n != hi:
-        return f"{head} but expects exactly {lo}."
-    if lo > 0 and n < lo:
-        return f"{head} but expects at least {lo}."
-    if hi > 0 and n > hi:
-        return f"{head} but expects at most {hi}."
-    return None
+        words = f"exactly {lo}"
+    elif lo > 0 and n < lo:
+        words = f"at least {lo}"
+    elif hi > 0 and n > hi:
+        words = f"at most {hi}"
+    else:
+        return None
+    kind = field_number(kind_of(layer))
+    return f"Layer '{layer.name}' of type {kind} has {n} {what} but expects {words}."
 
 
 def counts(lo_in: int, hi_in: int, lo_out: int = 1, hi_out: int = 1) -> LayerRule:

@@ -130,7 +130,7 @@ def walk_layers(layers, scope: Scope) -> Iterator[Issue]:
     """``validateNeuralNetwork``: each layer's checks in Core ML's order; records the blobs it
     produces in ``scope``. Yields the first issue only."""
     for layer in layers:
-        if scope.nd:
+        if scope.nd and (len(layer.inputTensor) or len(layer.outputTensor)):
             message = _tensors_problem(layer, scope, "input")
             message = message or _tensors_problem(layer, scope, "output")
             if message:
@@ -178,11 +178,25 @@ def layers_valid(model: proto.Model, at: At) -> Iterator[Issue]:
     yield from walk_layers(network(model).layers, network_scope(model, at))
 
 
+def _record_blobs(layers, scope: Scope) -> Iterator[Issue]:
+    """The walk without its checks: the blobs each layer adds to ``scope``, loops and branches
+    merging their nested networks' blobs as Core ML does (their rules do the merging)."""
+    for layer in layers:
+        kind = kind_of(layer)
+        if kind in ("loop", "branch"):
+            for _ in LAYER_RULES[kind][-1](layer, scope):
+                break  # (the network passed the walk: nothing to report)
+        for blob in layer.output:
+            scope.blobs.setdefault(blob, set()).add(layer.name)
+    yield from ()
+
+
 def produced_blobs(model: proto.Model) -> dict[str, set[str]]:
     """Every blob of the network after Core ML's walk -> its producers (``"__input"`` for
-    model inputs): what the output checks N10 / N11 read. Meant for a network that passed
-    the walk; for one that did not, the blobs up to the failing layer."""
-    scope = network_scope(model, At())
-    for _ in walk_layers(network(model).layers, scope):
+    model inputs): what the output checks N10 / N11 read, for a network that passed the walk
+    (its checks are not run again)."""
+    blobs = {feature.name: {"__input"} for feature in model.description.input}
+    scope = Scope(at=At(), nd=False, blobs=blobs, io_ranks={}, walk=_record_blobs)
+    for _ in _record_blobs(network(model).layers, scope):
         break
     return scope.blobs

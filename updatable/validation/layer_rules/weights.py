@@ -29,15 +29,11 @@ class WeightType(enum.Enum):
 
 def filled_fields(weights) -> int:
     """How many of floatValue, float16Value, rawValue and int8RawValue are non-empty."""
-    return sum(
-        1
-        for filled in (
-            len(weights.floatValue),
-            len(weights.float16Value),
-            len(weights.rawValue),
-            len(weights.int8RawValue),
-        )
-        if filled
+    return (
+        (len(weights.floatValue) > 0)
+        + (len(weights.float16Value) > 0)
+        + (len(weights.rawValue) > 0)
+        + (len(weights.int8RawValue) > 0)
     )
 
 

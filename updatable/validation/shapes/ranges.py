@@ -13,8 +13,6 @@ division by 0 and only fails where a value is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 _U64 = (1 << 64) - 1
 UNBOUND = None  # a RangeValue without a bound ("inf")
 
@@ -92,12 +90,29 @@ def greater(a, b) -> bool:
     return True if a is None else (False if b is None else a > b)
 
 
-@dataclass(frozen=True)
 class Range:
-    """``ShapeRange``: the sizes ``minimum..maximum`` an axis may take (``None``: unbound)."""
+    """``ShapeRange``: the sizes ``minimum..maximum`` an axis may take (``None``: unbound).
 
-    minimum: int | None = 0
-    maximum: int | None = UNBOUND
+    Immutable: every operation returns a new range (a plain class with slots, not a frozen
+    dataclass: the shape pass creates hundreds of thousands of them).
+    """
+
+    __slots__ = ("maximum", "minimum")
+
+    def __init__(self, minimum: int | None = 0, maximum: int | None = UNBOUND) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Range):
+            return NotImplemented
+        return (self.minimum, self.maximum) == (other.minimum, other.maximum)
+
+    def __hash__(self) -> int:
+        return hash((self.minimum, self.maximum))
+
+    def __repr__(self) -> str:
+        return f"Range{self}"
 
     def __str__(self) -> str:
         return f"[{text(self.minimum)}, {text(self.maximum)}]"
@@ -136,7 +151,7 @@ class Range:
     def map(self, low, high) -> Range:
         """A new range whose bounds are ``low`` and ``high`` of this one's, set in order on a
         fresh [0, inf) range (Core ML's ``out.setLower(...); out.setUpper(...)``)."""
-        return Range().set_lower(low(self.minimum)).set_upper(high(self.maximum))
+        return _fresh(low(self.minimum), high(self.maximum))
 
     def __add__(self, other: int) -> Range:
         return self.map(lambda v: add(v, other), lambda v: add(v, other))
@@ -163,20 +178,17 @@ class Range:
     def plus(self, other: Range) -> Range:
         """``ShapeRange + ShapeRange``."""
         low = add_range_value(self.minimum, other.minimum)
-        return Range().set_lower(low).set_upper(add_range_value(self.maximum, other.maximum))
+        return _fresh(low, add_range_value(self.maximum, other.maximum))
 
     def times(self, other: Range) -> Range:
         """``ShapeRange * ShapeRange``."""
-        low = mul(self.minimum, other.minimum)
-        return Range().set_lower(low).set_upper(mul(self.maximum, other.maximum))
+        return _fresh(mul(self.minimum, other.minimum), mul(self.maximum, other.maximum))
 
     def intersect(self, other: Range) -> Range:
         """The common sizes; throws when the receiver itself is empty (Core ML's test)."""
-        out = Range()
         lower = other.minimum if less_equal(self.minimum, other.minimum) else self.minimum
-        out = out.set_lower(lower)
         upper = other.maximum if greater_equal(self.maximum, other.maximum) else self.maximum
-        out = out.set_upper(upper)
+        out = _fresh(lower, upper)
         if greater(self.minimum, self.maximum) or self.minimum is None:
             raise ShapeFailure(f"Invalid intersection between {self} and {other}")
         return out
@@ -185,7 +197,7 @@ class Range:
         """The smallest range holding both (and the gap between them)."""
         lower = self.minimum if less_equal(self.minimum, other.minimum) else other.minimum
         upper = self.maximum if greater_equal(self.maximum, other.maximum) else other.maximum
-        return Range().set_lower(lower).set_upper(upper)
+        return _fresh(lower, upper)
 
     @property
     def fixed(self) -> bool:
@@ -194,6 +206,14 @@ class Range:
     @property
     def min_value(self) -> int:
         return value_of(self.minimum)
+
+
+def _fresh(lower, upper) -> Range:
+    """``ShapeRange out; out.setLower(lower); out.setUpper(upper);``: setting the lower bound of
+    [0, inf) always succeeds (sizes are >= 0); the upper one needs ``lower <= upper``."""
+    if not less_equal(lower, upper):
+        raise ShapeFailure(f"Invalid setUpper {text(upper)} for range: [{text(lower)}, inf]\n")
+    return Range(lower, upper)
 
 
 AXES = ("sequence", "batch", "channel", "height", "width")
