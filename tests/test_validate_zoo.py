@@ -1,6 +1,6 @@
 """The positive side of Core ML's per-layer checks and shape pass: models real converters and
 coremltools' builder wrote, which Core ML accepts, get no Core ML issue at all (no error, no
-Y8 warning) from the validator."""
+Y8 warning) from the validator, and their versions fit their features (no X13)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from tests import builders
 from tests.builders import converter_style, torch_zoo
 from tests.optional import installed, reason
-from updatable.validation import core_ml_issue
+from updatable.validation import core_ml_issue, validate
 
 needs_torch = pytest.mark.skipif(not installed("torch"), reason=reason("torch"))
 
@@ -35,12 +35,16 @@ def _builder_names() -> list[str]:
     [(name, target) for name in sorted(torch_zoo.ZOO) for target in torch_zoo.entry(name).targets],
 )
 def test_converted_torch_models_pass(name, target):
-    assert core_ml_issue(torch_zoo.converted(name, target)) is None
+    spec = torch_zoo.converted(name, target)
+    assert core_ml_issue(spec) is None
+    assert "X13" not in {issue.code for issue in validate(spec)}
 
 
 @pytest.mark.parametrize("name", sorted(converter_style.CONVERTER_STYLE))
 def test_converter_style_networks_pass(name):
-    assert core_ml_issue(converter_style.CONVERTER_STYLE[name]()) is None
+    spec = converter_style.CONVERTER_STYLE[name]()
+    assert core_ml_issue(spec) is None
+    assert "X13" not in {issue.code for issue in validate(spec)}
 
 
 @pytest.mark.parametrize("name", _builder_names())

@@ -14,7 +14,10 @@
 Why stop the Core ML rules at the first error: after a structural failure (a missing blob, a
 second loss layer) the later Core ML checks would read a model Core ML never accepts, and their
 messages would be follow-on noise. The lint checks are independent of each other and of Core
-ML's order, so they are safe to report together.
+ML's order, so they are safe to report together. One Core ML result is not an error: the
+shape pass of rank-5 networks (Y8) returns ``POTENTIALLY_INVALID_NEURAL_NETWORK_SHAPES``,
+which Core ML accepts; it is reported as a warning, the checks after it still run (and an
+error among them replaces it), and the updatable checks it skips stay skipped.
 
 Rule ids (``Issue.code``), in Core ML's order per model type:
 
@@ -22,13 +25,24 @@ Rule ids (``Issue.code``), in Core ML's order per model type:
 G1-G7  every model: version present, not too new, description (``features``),
        updatable version >= 4, updatable model type, optional features, a model type
        (``generic``)
-N1-N11 neural networks: interface, inputs, topology, outputs (``nn``)
+N1-N7  neural networks: interface, inputs (``nn``)
+Y1-Y7  neural networks, for each layer in order (nested networks of loops and branches
+       included), with N8 (inputs exist) and N9 (outputs are new) after each layer's own
+       checks (``layer_rules``, one module per family of layer kinds):
+       Y1 the ranks the layer declares (``inputTensor`` / ``outputTensor``);
+       Y2 its input / output counts; Y3 rank rules of N-d networks; Y4 weights and
+       constants (value types, precision, sizes, quantization); Y5 other parameters
+       (padding types, kernels, strides, axes, shapes, activation types...); Y6 control
+       flow (branch, loop, loopBreak / loopContinue) and copy; Y7 an unknown layer kind
+Y8     rank-5 networks: the blob shape pass (``shapes``); a warning (see above)
+Y9     our message where Core ML's validator has undefined behaviour (an error)
+N10    classifier probabilities blob; N11 outputs produced (``nn``)
 A1-A4  updatable layers; B1 layer / loss names; D1-D5 training inputs (``nn``)
 C1-C7  loss layers; C17-C18 backpropagation reachability (``backprop``)
 C8-C16 optimizer, epochs and seed parameters (``hyperparameters``)
 K1-K11 k-nearest-neighbours classifier (``knn``)
 P0-P9  pipelines, with recursion into sub-models; L1-L3 linked models (``pipeline``)
-X1-X12 our lint (``lint``)
+X1-X13 our lint (``lint``, ``lint_versions``)
 ====== ====================================================================================
 
 A rule is a function ``rule(model, at) -> Iterator[Issue]``; ``at`` says where ``model`` sits
@@ -53,6 +67,7 @@ from updatable.validation import pipeline as pipe
 from updatable.validation.hyperparameters import epochs_and_seed_valid, optimizer_valid
 from updatable.validation.issues import TOP, At, Issue, Rule
 from updatable.validation.layer_rules import walk
+from updatable.validation.lint_versions import features_fit_the_version
 from updatable.validation.shapes.propagate import shapes_then_updatable
 
 
@@ -172,6 +187,7 @@ def _lint_rules() -> tuple[Rule, ...]:
         x.training_inputs_listed,
         x.int64_sets_clean,
         x.feature_names_unique,
+        features_fit_the_version,
     )
 
 
