@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests import builders
-from updatable import proto
+from updatable import proto, save
+from updatable.cli import main
 from updatable.validation import SHAPES, check, core_ml_issue, validate
 from updatable.validation.shapes.ranges import Range, Shape, ShapeFailure, add, div, sub
 
@@ -452,3 +453,14 @@ def test_builder_networks_have_consistent_shapes(name):
     """coremltools' builder wrote them: Core ML's shape pass finds nothing."""
     spec = getattr(builders, name)()
     assert core_ml_issue(spec) is None
+
+
+def test_the_command_line_exits_0_on_a_shape_warning(tmp_path, capsys):
+    path = tmp_path / "Shapes.mlmodel"
+    save(rank5({"x": [3]}, {"y": None}, ("innerProduct", "ip", ["x"], ["y"], _ip(4, 2))), path)
+    assert main(["validate", str(path), "--no-lint"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        f"Y8 warning layers['ip']: {_HEAD}Invalid setValue 4 for range: [3, 3]"
+    )
+    assert out.splitlines()[-1] == f"{path}: valid (0 error(s), 1 warning(s))"
