@@ -376,6 +376,19 @@ OTHER_SPATIAL = [
         "Layer 'L' of type 'CropResize' has input rank 4 but expects rank at least 5.",
     ),
     ("reorganizeData", [p(blockSize=1)], "Y5", "Block size for layer 'L' must be > 1."),
+    (
+        "reorganizeData",
+        [input_shape("x0", [4, 4])],
+        "Y3",
+        "Layer 'L' of type 'ReorganizeData' has input rank 2 but expects rank at least 3.",
+    ),
+    (
+        "resizeBilinear",
+        [output_shape("y0", [4, 4])],
+        "Y3",
+        "Layer 'L' of type 'ResizeBilinear' expects equal ranks for its input and output, but "
+        "they are not equal.",
+    ),
     ("reorganizeData", [p(blockSize=1 << 32)], "Y5", "Block size for layer 'L' must be > 1."),
 ]
 
