@@ -8,6 +8,7 @@ import onnx
 import onnxruntime
 
 import runtime
+from runtime.nn.tensors import ND, convert
 from runtime.training.loop import batch_count, batch_indices
 from runtime.training.shuffle import ShuffleOrder
 
@@ -21,10 +22,13 @@ def run_onnx(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
 
 
 def runtime_blob(spec, feeds: dict, blob: str) -> np.ndarray:
-    """The runtime's value of ``blob`` as NCHW (its blobs are NHWC)."""
+    """The runtime's value of ``blob`` as the export holds it: ``(N, C, H, W)``, its tensor's
+    last three axes (a tensor of rank below 3 right-aligned, the export's rank-5 view)."""
     engine = runtime.Model.load(spec).engine
     values = engine.network.run(engine.to_blobs(feeds), outputs=[blob])[blob]
-    return values.transpose(0, 3, 1, 2)
+    tensor = engine.network.tensors[blob]
+    values = convert(values, tensor, ND)  # (N, *Core ML shape)
+    return values.reshape(len(values), *(1, 1, 1, *tensor.shape)[-3:])
 
 
 def assert_close(actual, expected, what: str, rtol: float = 1e-5) -> None:

@@ -1,10 +1,14 @@
 """Runtime, kernels layer: the float32 GEMM micro-kernel, one register-blocked ``MR x NR``
 block of ``C = A B``, emitted as LLVM vector IR from numba.
 
-``tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc)`` (addresses and element strides) computes::
+``tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate)`` (addresses and element strides)
+computes::
 
-    C[r, j] = fma(A[r, k], B[k, j], C[r, j])    for k = 0, 1, ..., k_size - 1, from C = 0
+    C[r, j] = fma(A[r, k], B[k, j], C[r, j])    for k = 0, 1, ..., k_size - 1
 
+starting from ``C = 0``, or from C's current values when ``accumulate`` is not 0 (the next
+block of K continuing the same chains: the float32 value stored between two blocks is the
+value the register held, so a chain split over K blocks is the same chain),
 for ``r < MR`` and ``j < NR``, with ``A[r, k]`` at ``a + r*a_rs + k*a_ks``, ``B[k, j]`` at
 ``b + k*b_ks + j`` and ``C[r, j]`` at ``c + r*ldc + j``. The ``MR x NR`` accumulators live
 in vector registers for the whole ``k`` loop; per step it loads ``NR`` values of ``B``,
@@ -105,7 +109,8 @@ class _Emitter:
         function = self._intrinsic(f"llvm.fma.v{W}f32", self.vec, [self.vec] * 3)
         return self.builder.call(function, [a, b, accumulator])
 
-    def load_b(self, base, offset, j: int):
+    def load(self, base, offset, j: int):
+        """Vector ``j`` of a block row at ``base + offset`` (masked columns read as 0)."""
         pointer = self._vector_pointer(base, offset)
         if self.masks is None:
             return self.builder.load(pointer, align=4)
@@ -134,6 +139,33 @@ class _Emitter:
             builder.call(store, [value, pointer, self._lane(4), self.masks[j]])
 
 
+def _starting_values(emit, c, ldc, accumulate):
+    """Per block element, the chain's start: C's current value when ``accumulate`` is not 0
+    (a block of K continuing a chain), else 0; C is read only when accumulating."""
+    builder, zero = emit.builder, emit.ir.Constant(emit.vec, [0.0] * W)
+    entry = builder.block
+    with builder.if_then(builder.icmp_signed("!=", accumulate, emit.constant(0))):
+        loaded = [
+            [emit.load(c, _c_offset(emit, ldc, emit.a_row(r), j), j) for j in range(NV)]
+            for r in range(MR)
+        ]
+        loaded_in = builder.block
+    starts = []
+    for r in range(MR):
+        row = []
+        for j in range(NV):
+            start = builder.phi(emit.vec)
+            start.add_incoming(loaded[r][j], loaded_in)
+            start.add_incoming(zero, entry)
+            row.append(start)
+        starts.append(row)
+    return starts
+
+
+def _c_offset(emit, ldc, row, j: int):
+    return emit.builder.add(emit.builder.mul(row, ldc), emit.constant(j * W))
+
+
 def _emit_tile(context, builder, args, ragged: bool):
     """LLVM IR of one block (the module docstring's loop), at ``builder``."""
     a_addr, a_rs, a_ks, b_addr, b_ks, k_size, c_addr, ldc = args[:8]
@@ -141,6 +173,7 @@ def _emit_tile(context, builder, args, ragged: bool):
     pointer = emit.f32.as_pointer()
     a, b, c = (builder.inttoptr(address, pointer) for address in (a_addr, b_addr, c_addr))
     a_rows = [builder.mul(emit.a_row(r), a_rs) for r in range(MR)]
+    starts = _starting_values(emit, c, ldc, args[-1])
     entry = builder.block
     header, body, done = (builder.function.append_basic_block(f"tile.{n}") for n in "hbd")
     builder.branch(header)
@@ -149,13 +182,14 @@ def _emit_tile(context, builder, args, ragged: bool):
     k = builder.phi(emit.i64)
     k.add_incoming(emit.constant(0), entry)
     accumulators = [[builder.phi(emit.vec) for _ in range(NV)] for _ in range(MR)]
-    for phi in (phi for row in accumulators for phi in row):
-        phi.add_incoming(emit.ir.Constant(emit.vec, [0.0] * W), entry)
+    for r in range(MR):
+        for j in range(NV):
+            accumulators[r][j].add_incoming(starts[r][j], entry)
     builder.cbranch(builder.icmp_signed("<", k, k_size), body, done)
 
     builder.position_at_end(body)
     b_row, a_column = builder.mul(k, b_ks), builder.mul(k, a_ks)
-    b_vectors = [emit.load_b(b, builder.add(b_row, emit.constant(j * W)), j) for j in range(NV)]
+    b_vectors = [emit.load(b, builder.add(b_row, emit.constant(j * W)), j) for j in range(NV)]
     for r in range(MR):
         a_value = builder.load(builder.gep(a, [builder.add(a_rows[r], a_column)]), align=4)
         broadcast = emit.splat(a_value, emit.vec)
@@ -169,8 +203,7 @@ def _emit_tile(context, builder, args, ragged: bool):
     builder.position_at_end(done)
     for r in range(MR):
         for j in range(NV):
-            offset = builder.add(builder.mul(emit.constant(r), ldc), emit.constant(j * W))
-            emit.store(accumulators[r][j], c, offset, r, j)
+            emit.store(accumulators[r][j], c, _c_offset(emit, ldc, emit.constant(r), j), r, j)
     return context.get_dummy_value()
 
 
@@ -186,18 +219,18 @@ def _make_tiles():
         return types.void(*([types.intp] * count)), codegen
 
     @intrinsic
-    def tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc):
-        del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc
-        return typed(8, ragged=False)
+    def tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate):
+        del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate
+        return typed(9, ragged=False)
 
     @intrinsic
-    def ragged_tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols):
-        del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols
-        return typed(10, ragged=True)
+    def ragged_tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols, accumulate):
+        del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols, accumulate
+        return typed(11, ragged=True)
 
     return tile, ragged_tile
 
 
-# tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc): a whole MR x NR block;
-# ragged_tile(..., rows, cols): the first ``rows`` rows and ``cols`` columns of one
+# tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate): a whole MR x NR block;
+# ragged_tile(a, ..., ldc, rows, cols, accumulate): its first ``rows`` rows and ``cols`` columns
 tile, ragged_tile = _make_tiles() if HAVE_NUMBA else (None, None)

@@ -3,11 +3,15 @@ NeuralNetworkRegressor models.
 
 Feature batches in, feature batches out (docs/ARCHITECTURE.md, "Features at the API boundary"):
 
-* ``to_blobs`` turns multiArrays ``(N, *declared shape)`` into ``(N, H, W, C)`` blobs under
-  Core ML's rank-5 mapping (``[C]`` is ``[1, 1, C, 1, 1]``, ``[C, H, W]`` is
-  ``[1, 1, C, H, W]``) and applies each image input's preprocessing;
-* ``from_blobs`` turns output blobs back into the declared shapes, element order ``C, H, W``.
-  An output declared without a shape comes back as ``[C, H, W]``.
+* ``to_blobs`` turns multiArrays ``(N, *declared shape)`` into blobs in the layout the
+  network holds each input in (``runtime.nn.inputs``): ``(N, H, W, C)`` for ``chw`` (under
+  Core ML's rank-5 mapping ``[C]`` is ``[1, 1, C, 1, 1]``, ``[C, H, W]`` is
+  ``[1, 1, C, H, W]``), the array itself for ``nd``; it applies each image input's
+  preprocessing;
+* ``from_blobs`` turns output blobs, in either layout, back into the declared shapes, in Core
+  ML's element order. An output declared without a shape comes back with its tensor's Core ML
+  shape, leading axes of size 1 dropped down to rank 3 (so ``[C, H, W]`` for the rank-5 and
+  ``[1, C, H, W]`` tensors of image networks).
 * A classifier (``NeuralNetworkClassifier``) also returns, like Core ML, the predicted label
   (``predictedFeatureName``: the class with the highest probability, the first one on a tie)
   and, when the description lists ``predictedProbabilitiesName`` as a dictionary, the
@@ -16,6 +20,10 @@ Feature batches in, feature batches out (docs/ARCHITECTURE.md, "Features at the 
 
 Load-time parameters ``WEIGHTS.scoped(layer)`` / ``BIASES.scoped(layer)`` replace a layer's
 initial weights, given in Core ML's layout.
+
+A network whose shapes depend on the model inputs' values (a ``reshapeDynamic`` fed from an
+input...) compiles per set of such values (``runtime.nn.dynamic.SpecializedNetwork``); it
+predicts, but cannot train or take weight parameters.
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ import numpy as np
 
 from runtime.kernels import elementwise, parallel
 from runtime.kernels.jit import is_compiled
+from runtime.nn.dynamic import SpecializedNetwork
 from runtime.nn.graph import Network, compile_network, probability_blob
+from runtime.nn.layers.base import NeedsValues
+from runtime.nn.tensors import CHW, ND, convert
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, ShapeError
 
@@ -62,16 +73,22 @@ class NeuralNetworkEngine:
     def compile(cls, spec, *, parameters=None, base_dir=None, fuse: bool = True):
         """Compile ``spec`` (a neural network ``Model``); ``base_dir`` is unused here."""
         del base_dir
-        network = compile_network(spec, fuse=fuse)
+        try:
+            network = compile_network(spec, fuse=fuse)
+        except NeedsValues as needed:  # shapes depend on the inputs' values: compile per set
+            network = SpecializedNetwork.create(spec, fuse, needed, {})
+        static = not isinstance(network, SpecializedNetwork)
         labels = probabilities = None
         if spec_io.model_type(spec) == "neuralNetworkClassifier":
             classifier = spec.neuralNetworkClassifier
             which = classifier.WhichOneof("ClassLabels")
             labels = list(getattr(classifier, which).vector) if which else []
             probabilities = probability_blob(spec)
-            _check_probabilities(network, probabilities, labels)
+            if static:
+                _check_probabilities(network, probabilities, labels)
         engine = cls(spec, network, labels, probabilities)
-        _check_outputs(engine)
+        if static:  # a specialized network's outputs have shapes once it runs
+            _check_outputs(engine)
         _apply_weight_parameters(network, parameters or {})
         return engine
 
@@ -80,7 +97,7 @@ class NeuralNetworkEngine:
         return self.from_blobs(self.network.run(self.to_blobs(batch)))
 
     def to_blobs(self, batch: dict) -> dict[str, np.ndarray]:
-        """Model-input features -> ``(N, H, W, C)`` float32 blobs (images preprocessed)."""
+        """Model-input features -> float32 blobs in each input's layout (images preprocessed)."""
         feeds = {}
         for feature in self.spec.description.input:
             name = feature.name
@@ -91,19 +108,23 @@ class NeuralNetworkEngine:
                     f"input '{name}' is missing; the network reads {sorted(self.network.inputs)}"
                 )
             value = np.asarray(batch[name])
-            height, width, channels = self.network.inputs[name]
+            tensor = self.network.tensors[name]
             is_image = feature.type.WhichOneof("Type") == "imageType"
             expected = (
-                (height, width, channels)
-                if is_image
-                else tuple(int(d) for d in feature.type.multiArrayType.shape)
+                tensor.chw if is_image else tuple(int(d) for d in feature.type.multiArrayType.shape)
             )
             if value.ndim != len(expected) + 1 or tuple(value.shape[1:]) != expected:
                 raise FeatureError(
                     f"input '{name}': expected a batch of shape (N, *{list(expected)}); got "
                     f"{tuple(value.shape)}"
                 )
-            blob = value if is_image else _channels_last(value, (channels, height, width))
+            if is_image:
+                blob = value
+            elif tensor.layout == CHW:
+                height, width, channels = tensor.chw
+                blob = _channels_last(value, (channels, height, width))
+            else:
+                blob = value.reshape(len(value), *tensor.shape)
             preprocessing = self.network.preprocessing.get(name)
             if preprocessing is not None:
                 blob = preprocessing.apply(blob)
@@ -117,7 +138,7 @@ class NeuralNetworkEngine:
         for feature in description.output:
             name, kind = feature.name, feature.type.WhichOneof("Type")
             if self.labels is not None and name == description.predictedFeatureName:
-                scores = _rows(blobs[self.probabilities])
+                scores = self._rows(blobs, self.probabilities)
                 labels = np.asarray(self.labels, dtype=object if kind == "stringType" else np.int64)
                 batch[name] = labels[np.argmax(scores, axis=1)]
             elif (
@@ -125,24 +146,27 @@ class NeuralNetworkEngine:
                 and name == description.predictedProbabilitiesName
                 and kind == "dictionaryType"
             ):
-                scores = _rows(blobs[self.probabilities])
+                scores = self._rows(blobs, self.probabilities)
                 batch[name] = [
                     dict(zip(self.labels, map(float, row), strict=True)) for row in scores
                 ]
             elif kind == "doubleType":
-                batch[name] = _rows(blobs[name])[:, 0].astype(np.float64)
+                batch[name] = self._rows(blobs, name)[:, 0].astype(np.float64)
             else:
                 dims = [int(d) for d in feature.type.multiArrayType.shape]
-                blob = blobs[name]
-                channel_first = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
-                shape = dims or list(channel_first.shape[1:])
-                batch[name] = channel_first.reshape(blob.shape[0], *shape)
+                tensor = self.network.tensors[name]
+                values = convert(blobs[name], tensor, ND)
+                if not dims:  # the tensor's shape, leading 1s dropped down to rank 3
+                    dims = list(tensor.shape)
+                    while len(dims) > 3 and dims[0] == 1:
+                        dims.pop(0)
+                batch[name] = values.reshape(len(values), *dims)
         return batch
 
-
-def _rows(blob: np.ndarray) -> np.ndarray:
-    """``(N, H, W, C)`` -> ``(N, C*H*W)`` in Core ML's element order."""
-    return np.ascontiguousarray(blob.transpose(0, 3, 1, 2)).reshape(blob.shape[0], -1)
+    def _rows(self, blobs: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """Blob ``name`` -> ``(N, values)`` in Core ML's element order."""
+        values = convert(blobs[name], self.network.tensors[name], ND)
+        return values.reshape(len(values), -1)
 
 
 def _check_probabilities(network: Network, blob: str, labels: list) -> None:
@@ -150,7 +174,7 @@ def _check_probabilities(network: Network, blob: str, labels: list) -> None:
         raise ShapeError(
             f"the classifier's probabilities come from blob '{blob}', which no layer produces"
         )
-    count = int(np.prod(network.shapes[blob]))
+    count = network.tensors[blob].size()
     if count != len(labels):
         raise ShapeError(
             f"the classifier has {len(labels)} class labels but its probability blob '{blob}' "
@@ -169,7 +193,7 @@ def _check_outputs(engine: NeuralNetworkEngine) -> None:
             continue
         if name not in engine.network.shapes:
             raise ShapeError(f"output '{name}' is not produced by any layer of the network")
-        count = int(np.prod(engine.network.shapes[name]))
+        count = engine.network.tensors[name].size()
         if kind == "doubleType" and count == 1:
             continue
         if kind != "multiArrayType":
@@ -179,10 +203,10 @@ def _check_outputs(engine: NeuralNetworkEngine) -> None:
             )
         dims = [int(d) for d in feature.type.multiArrayType.shape]
         if dims and int(np.prod(dims)) != count:
-            height, width, channels = engine.network.shapes[name]
             raise ShapeError(
                 f"output '{name}' is declared with shape {dims} ({int(np.prod(dims))} values) "
-                f"but the network produces [C, H, W] = {[channels, height, width]}"
+                f"but the network produces a tensor of shape "
+                f"{list(engine.network.tensors[name].shape)}"
             )
 
 

@@ -29,6 +29,7 @@ from runtime.kernels import parallel
 from runtime.nn import epilogues
 from runtime.nn.dataflow import readers_of, writers_of
 from runtime.nn.layers.base import Shape, Step
+from updatable.errors import ShapeError
 
 Rewrite = Callable[[Step], tuple[Any, dict]]
 
@@ -143,7 +144,9 @@ def execute(plan: Plan, feeds: dict[str, np.ndarray], *, shapes_seen=None) -> di
         rewrite = plan.rewrites.get(index)
         attrs, params = (step.attrs, step.params) if rewrite is None else rewrite(step)
         out = [_buffer(plan, name, buffers, batch, dtype) for name in step.outputs]
-        if all(view is None for view in out):
+        if step.per_example:
+            ys = _per_example(step, attrs, params, xs, batch)
+        elif all(view is None for view in out):
             ys, _ = step.kind.forward(attrs, params, xs, False)
         else:
             ys, _ = step.kind.forward(attrs, params, xs, False, out=out)
@@ -154,11 +157,31 @@ def execute(plan: Plan, feeds: dict[str, np.ndarray], *, shapes_seen=None) -> di
                 view[...] = y
                 y = view
             blobs[name] = y
-            if shapes_seen is not None:
+            if shapes_seen is not None and y.shape[0] == batch:  # folded rows: no buffer
                 shapes_seen[name] = tuple(y.shape[1:])
         for name in plan.frees[index]:
             blobs.pop(name, None)
     return {name: np.ascontiguousarray(blobs[name]) for name in plan.wanted}
+
+
+def _per_example(step: Step, attrs, params, xs, batch: int) -> list[np.ndarray]:
+    """A ``per_example`` step (``Built.per_example``): ``forward`` on each example alone
+    (``nd`` inputs, one row each), outputs stacked; every example must give the same shapes,
+    because the runtime batches examples of one shape."""
+    results = [
+        step.kind.forward(attrs, params, [x[i : i + 1] for x in xs], False)[0]
+        for i in range(batch)
+    ]
+    for i, ys in enumerate(results):
+        shapes = [y.shape for y in ys]
+        if shapes != [y.shape for y in results[0]]:
+            raise ShapeError(
+                f"layer '{step.name}' ({step.kind.oneof}) makes outputs of shapes "
+                f"{[list(s[1:]) for s in shapes]} for example {i} but "
+                f"{[list(y.shape[1:]) for y in results[0]]} for example 0; the runtime runs a "
+                "batch of examples whose tensors have one shape: predict them one at a time"
+            )
+    return [np.concatenate(column) for column in zip(*results, strict=True)]
 
 
 def run(plan: Plan, feeds: dict[str, np.ndarray], *, shapes_seen=None) -> dict[str, np.ndarray]:

@@ -345,8 +345,20 @@ def load_constant(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
 
 
 def squeeze_or_expand(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) -> list[CHW]:
-    """squeeze / expandDims: the values keep their order, only ``[C, H, W]`` changes, as
-    ``runtime.nn.layers.squeeze.result`` works it out from the input's Core ML ``rank``."""
-    out_chw, _ = squeeze_layer.result(layer, list(shapes[0]), rank)
+    """squeeze / expandDims: the values keep their order, only ``[C, H, W]`` changes. The
+    input's ``[C, H, W]`` right-aligned to its Core ML ``rank`` is squeezed or expanded as
+    ``runtime.nn.layers.squeeze`` does, and read back from its last three axes."""
+    chw = list(shapes[0])
+    tensor = tuple([1] * (rank - 3) + chw if rank >= 3 else chw[3 - rank :])
+    if layer.WhichOneof("layer") == "squeeze":
+        out = squeeze_layer.squeezed(layer, tensor)
+    else:
+        out = squeeze_layer.expanded(layer, tensor)
+    if any(d != 1 for d in out[:-3]):
+        raise UnsupportedLayerError(
+            f"layer '{layer.name}' makes a tensor of shape {list(out)}, with an axis larger "
+            "than 1 before its last three; the ONNX export holds at most [C, H, W] per example"
+        )
+    out_chw = [1, 1, 1, *out][-3:]
     g.reshape(xs[0], [0, *out_chw], ys[0])
     return [tuple(out_chw)]

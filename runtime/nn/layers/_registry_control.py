@@ -1,0 +1,9 @@
+"""Runtime, neural-network layer: registry family "control": control flow (loop, branch, ...) and
+image ops (``runtime.nn.layers`` merges the families).
+
+Oneof name -> module defining ``KIND``, one kind per module.
+"""
+
+from __future__ import annotations
+
+KINDS: dict[str, str] = {}
