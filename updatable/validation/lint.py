@@ -1,4 +1,4 @@
-"""Spec side, validation layer: our own checks (X1-X12): what Core ML's validator accepts but bites
+"""Spec side, validation layer: our own checks (X1-X13): what Core ML's validator accepts but bites
 on a device.
 
 These are not Core ML rules and never change a Core ML message; they have their own ids and
@@ -18,6 +18,7 @@ X9     warning   updatable kNN or pipeline without training inputs
 X10    warning   Int64 set with duplicates, or non-positive values after the default
 X11    warning   two inputs, or two outputs, with the same name
 X12    warning   unnamed layer in an updatable neural network
+X13    warning   a network feature newer than the declared specificationVersion (``lint_versions``)
 =====  ========  ==============================================================================
 """
 
