@@ -37,6 +37,7 @@ from runtime.jobs.progress import Metric, Phase, Progress
 from runtime.jobs.snapshots import Snapshot, checkpoint_payload
 from runtime.jobs.stopping import EarlyStopping, criterion_key
 from runtime.model.mlmodel import Model
+from runtime.training import interrupt
 from runtime.training.loop import Hooks, LoopState, StopTraining, run_epoch
 from runtime.training.writeback import spec_with_weights
 
@@ -132,26 +133,27 @@ class JobRunner:
         hooks = _Hooks(self)
         fired = None
         try:
-            while state.epoch < plan.iterations:
-                hooks.check_stop()
-                self.batch_losses = []
-                run_epoch(self.backend, self.source, update.settings, hooks, state)
-                progress = self._progress(state.epoch)
-                if self.first_epoch:
-                    self.first_epoch = False
-                    if job.phase is not Phase.TRAINING:
-                        job.emit_phase(Phase.TRAINING)
-                fired = self._observe(progress)
-                snapshot = Snapshot.take(
-                    self.backend, state, progress.metrics, dict(self.criteria_states)
-                )
-                self._keep_best(snapshot)
-                if state.epoch % plan.report_interval == 0:
-                    job.emit_progress(progress)
-                if state.epoch % plan.checkpoint_interval == 0:
-                    self._checkpoint(snapshot)
-                if fired is not None:
-                    break
+            with interrupt.polling(hooks.check_stop):  # validation passes poll too
+                while state.epoch < plan.iterations:
+                    hooks.check_stop()
+                    self.batch_losses = []
+                    run_epoch(self.backend, self.source, update.settings, hooks, state)
+                    progress = self._progress(state.epoch)
+                    if self.first_epoch:
+                        self.first_epoch = False
+                        if job.phase is not Phase.TRAINING:
+                            job.emit_phase(Phase.TRAINING)
+                    fired = self._observe(progress)
+                    snapshot = Snapshot.take(
+                        self.backend, state, progress.metrics, dict(self.criteria_states)
+                    )
+                    self._keep_best(snapshot)
+                    if state.epoch % plan.report_interval == 0:
+                        job.emit_progress(progress)
+                    if state.epoch % plan.checkpoint_interval == 0:
+                        self._checkpoint(snapshot)
+                    if fired is not None:
+                        break
             stopped_by = "iterations" if fired is None else fired.name
         except StopTraining:
             stopped_by = "cancelled"

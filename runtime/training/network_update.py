@@ -17,7 +17,7 @@ from runtime.model.engines.pipeline import split_at
 from runtime.model.hyperparameters import Hyperparameter, network_hyperparameters, resolve
 from runtime.model.mlmodel import Model
 from runtime.ort.backend import OrtTaskBackend
-from runtime.training import backprop, optim
+from runtime.training import backprop, bounds, optim
 from runtime.training.backend import NumbaBackend
 from runtime.training.events import Event, MetricKey
 from runtime.training.examples import TrainingSource
@@ -84,6 +84,7 @@ class NeuralNetworkUpdate:
         self.backend = _backend_factory(backend)(self)
         self.settings = loop_settings(self.values, bool(events & Event.EPOCH_END),
                                       configuration.train_with_ml_compute)
+        bounds.check_update(engine.network, self.cut, self.settings, self.source.count)
         self.state = LoopState.start(self.source.count, self.settings)
         self.hooks: TaskHooks | None = None
 
