@@ -21,6 +21,23 @@ def where(layer) -> str:
     return f"layer '{layer.name}' ({layer.WhichOneof('layer')})"
 
 
+def expect_inputs(layer, in_shapes, low: int = 1, high: int | None = 1) -> None:
+    """Refuse a layer with fewer than ``low`` or more than ``high`` inputs (``None``: no
+    maximum), the counts Core ML's per-layer validator requires of its kind. A model can pass
+    the model-level rules with a layer that reads nothing; it fails here, naming the layer."""
+    count = len(in_shapes)
+    if count >= low and (high is None or count <= high):
+        return
+    expected = (
+        f"exactly {low}" if high == low else f"at least {low}" if high is None
+        else f"{low} to {high}"
+    )
+    raise ShapeError(
+        f"{where(layer)} has {count} input{'s' * (count != 1)} {list(layer.input)}; this kind "
+        f"takes {expected}"
+    )
+
+
 def or_default(value: float, default: float) -> float:
     """Core ML's "defaults to X if not set or set to 0" rule for float fields."""
     return float(value) if value != 0 else float(default)

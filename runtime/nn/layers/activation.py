@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import expect_inputs
 from ._fused import Activation, activation_grad, epilogue, parse_activation, rows, with_activation
 from .base import Built, LayerKind, Shape
 
@@ -34,6 +35,7 @@ __all__ = ["KIND", "Activation", "with_activation"]
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     shape = tuple(int(v) for v in in_shapes[0])
     return Built(parse_activation(layer, layer.activation, shape[2]), {}, [shape])
 

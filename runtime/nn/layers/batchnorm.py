@@ -24,7 +24,7 @@ import numpy as np
 from runtime.kernels import elementwise as ew
 from updatable.errors import UnsupportedLayerError
 
-from ._common import or_default, where
+from ._common import expect_inputs, or_default, where
 from ._fused import rows
 from ._weights import float_weights
 from .base import Built, LayerKind, Shape
@@ -38,6 +38,7 @@ class BatchnormAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.batchnorm
     shape = tuple(int(v) for v in in_shapes[0])
     channels = shape[2]

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-from ._common import broadcast_parameter
+from ._common import broadcast_parameter, expect_inputs
 from .base import Built, LayerKind, Shape
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.bias
     params = {"bias": broadcast_parameter(layer, "bias", p.bias, p.shape, in_shapes[0])}
     return Built(None, params, [in_shapes[0]])

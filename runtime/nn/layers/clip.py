@@ -13,7 +13,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import where
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 
@@ -24,6 +24,7 @@ class ClipAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     low, high = float(layer.clip.minVal), float(layer.clip.maxVal)
     if low > high:
         raise ShapeError(f"{where(layer)}: minVal {low} is greater than maxVal {high}")

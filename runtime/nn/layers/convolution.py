@@ -22,7 +22,7 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from . import _conv_ops
-from ._common import where
+from ._common import expect_inputs, where
 from ._fused import Activation, activation_grad
 from ._weights import float_weights
 from ._window import Window, conv_window, deconv_window
@@ -48,6 +48,7 @@ class ConvolutionAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes, 1, 2)
     p = layer.convolution
     height, width, cin = in_shapes[0]
     groups, cout = max(int(p.nGroups), 1), int(p.outputChannels)

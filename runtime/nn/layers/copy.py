@@ -7,11 +7,12 @@ copy shares the input array unless the graph hands in a preallocated output.
 
 from __future__ import annotations
 
-from ._common import write_or_return
+from ._common import expect_inputs, write_or_return
 from .base import Built, LayerKind, Shape
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     del layer
     return Built(None, {}, [in_shapes[0]])
 

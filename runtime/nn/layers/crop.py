@@ -14,7 +14,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import where
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 from .padding import border_amounts
 
@@ -26,6 +26,7 @@ class CropAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes, 1, 2)
     height, width, channels = in_shapes[0]
     if len(in_shapes) == 2:
         offset = [int(v) for v in layer.crop.offset] or [0, 0]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._common import expect_inputs
 from .base import Built, LayerKind, Shape
 
 MODES = ("CHANNEL_FIRST", "CHANNEL_LAST")  # FlattenLayerParams.FlattenOrder, in enum order
@@ -25,6 +26,7 @@ class FlattenAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     shape = tuple(int(v) for v in in_shapes[0])
     attrs = FlattenAttrs(MODES[layer.flatten.mode], shape)
     return Built(attrs, {}, [(1, 1, shape[0] * shape[1] * shape[2])])

@@ -23,7 +23,7 @@ from runtime.kernels.conv import workspace
 from runtime.kernels.matmul import matmul
 from updatable.errors import ShapeError, UnsupportedLayerError
 
-from ._common import where
+from ._common import expect_inputs, where
 from ._fused import Activation, activation_grad, epilogue, rows
 from ._weights import float_weights
 from .base import Built, LayerKind, Shape
@@ -45,6 +45,7 @@ class InnerProductAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.innerProduct
     height, width, channels = in_shapes[0]
     cin, cout = int(p.inputChannels), int(p.outputChannels)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import or_default
+from ._common import expect_inputs, or_default
 from .base import Built, LayerKind, Shape
 
 
@@ -21,6 +21,7 @@ class L2NormalizeAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     epsilon = or_default(layer.l2normalize.epsilon, 1e-6)
     return Built(L2NormalizeAttrs(epsilon), {}, [in_shapes[0]])
 

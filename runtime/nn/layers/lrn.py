@@ -19,7 +19,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import or_default, where
+from ._common import expect_inputs, or_default, where
 from .base import Built, LayerKind, Shape
 
 
@@ -32,6 +32,7 @@ class LrnAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     params = layer.lrn
     if params.localSize < 1:
         raise ShapeError(f"{where(layer)}: localSize must be at least 1; got {params.localSize}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from updatable.errors import ShapeError, UnsupportedLayerError
 
-from ._common import where
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 NUMPY_MODE = {"constant": "constant", "reflection": "reflect", "replication": "edge"}
@@ -40,6 +40,7 @@ def border_amounts(layer, border, what: str) -> tuple[tuple[int, int], tuple[int
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     params = layer.padding
     mode = params.WhichOneof("PaddingType")
     if mode is None:

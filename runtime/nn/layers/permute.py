@@ -16,7 +16,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import channel_first, channel_last, where
+from ._common import channel_first, channel_last, expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 
@@ -26,6 +26,7 @@ class PermuteAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     axes = tuple(int(a) for a in layer.permute.axis) or (0, 1, 2, 3)
     if sorted(axes) != [0, 1, 2, 3]:
         raise ShapeError(

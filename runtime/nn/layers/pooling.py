@@ -18,6 +18,7 @@ import numpy as np
 from runtime.kernels import pool as kernels
 from updatable.errors import UnsupportedLayerError
 
+from ._common import expect_inputs
 from ._fused import Activation, activation_vectors
 from ._window import Window, pool_window
 from .base import Built, LayerKind, Shape
@@ -38,6 +39,7 @@ class PoolingAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.pooling
     shape = tuple(int(v) for v in in_shapes[0])
     window = pool_window(layer, p, shape[:2])

@@ -19,7 +19,7 @@ import numpy as np
 
 from updatable.errors import ShapeError, UnsupportedLayerError
 
-from ._common import or_default, where
+from ._common import expect_inputs, or_default, where
 from .base import Built, LayerKind, Shape
 
 MODES = ("SUM", "AVG", "PROD", "LOGSUM", "SUMSQUARE", "L1", "L2", "MAX", "MIN", "ARGMAX")
@@ -35,6 +35,7 @@ class ReduceAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.reduce
     if not 0 <= p.mode < len(MODES) or p.axis not in AXES:
         raise UnsupportedLayerError(

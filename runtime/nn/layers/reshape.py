@@ -19,7 +19,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import refill, where
+from ._common import expect_inputs, refill, where
 from .base import Built, LayerKind, Shape
 
 CHANNEL_LAST = 1  # ReshapeLayerParams.ReshapeOrder
@@ -32,6 +32,7 @@ class ReshapeAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     target = [int(d) for d in layer.reshape.targetShape]
     if len(target) == 4:
         if target[0] != 1:

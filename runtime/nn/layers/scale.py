@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._common import broadcast_parameter
+from ._common import broadcast_parameter, expect_inputs
 from .base import Built, LayerKind, Shape
 
 
@@ -19,6 +19,7 @@ class ScaleAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.scale
     params = {"scale": broadcast_parameter(layer, "scale", p.scale, p.shapeScale, in_shapes[0])}
     if p.hasBias:

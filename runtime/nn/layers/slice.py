@@ -15,7 +15,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import where
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 # SliceLayerParams.SliceAxis -> (name, runtime axis of (N, H, W, C), index into Shape)
@@ -31,6 +31,7 @@ class SliceAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.slice
     if p.axis not in AXES:
         raise ShapeError(f"{where(layer)}: unknown axis {p.axis}; expected CHANNEL, HEIGHT, WIDTH")

@@ -14,11 +14,13 @@ import numpy as np
 
 from runtime.kernels import softmax as kernels
 
+from ._common import expect_inputs
 from ._fused import rows
 from .base import Built, LayerKind, Shape
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     del layer
     shape = tuple(int(v) for v in in_shapes[0])
     return Built(None, {}, [shape])

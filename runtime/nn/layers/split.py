@@ -13,7 +13,7 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
-from ._common import where
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 
@@ -23,6 +23,7 @@ class SplitAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     height, width, channels = in_shapes[0]
     parts = int(layer.split.nOutputs) or len(layer.output)
     if parts != len(layer.output) or parts < 1 or channels % parts:

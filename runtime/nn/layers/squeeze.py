@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from updatable.errors import ShapeError
 
-from ._common import refill, where
+from ._common import expect_inputs, refill, where
 from .base import Built, LayerKind, Shape
 
 RANK5 = 5  # a blob's rank under Core ML's rank-5 mapping
@@ -107,6 +107,7 @@ def result(layer, chw: list[int], rank: int) -> tuple[list[int], int]:
 
 
 def ranked_build(layer, in_shapes: list[Shape], in_ranks: list[int]) -> tuple[Built, list[int]]:
+    expect_inputs(layer, in_shapes)
     height, width, channels = in_shapes[0]
     (c, h, w), rank = result(layer, [channels, height, width], in_ranks[0])
     return Built(SqueezeAttrs((h, w, c), rank), {}, [(h, w, c)]), [rank]

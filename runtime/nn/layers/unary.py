@@ -23,7 +23,7 @@ import numpy as np
 
 from updatable.errors import UnsupportedLayerError
 
-from ._common import or_default, where
+from ._common import expect_inputs, or_default, where
 from .base import Built, LayerKind, Shape
 
 OPERATIONS = ("SQRT", "RSQRT", "INVERSE", "POWER", "EXP", "LOG", "ABS", "THRESHOLD")
@@ -39,6 +39,7 @@ class UnaryAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     p = layer.unary
     if not 0 <= p.type < len(OPERATIONS):
         raise UnsupportedLayerError(

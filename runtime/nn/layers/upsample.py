@@ -23,7 +23,7 @@ import numpy as np
 
 from updatable.errors import ShapeError, UnsupportedLayerError
 
-from ._common import where
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 BILINEAR = 1  # UpsampleLayerParams.InterpolationMode
@@ -39,6 +39,7 @@ class UpsampleAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    expect_inputs(layer, in_shapes)
     params = layer.upsample
     bilinear = params.mode == BILINEAR
     linear_mode = LINEAR_MODES.get(params.linearUpsampleMode)
