@@ -1,4 +1,5 @@
-"""A layer that reads no blob (or too many) fails at load with a ShapeError naming it.
+"""A layer that reads no blob (or too many), or has an unknown enum value, fails at load
+with a project error naming it.
 
 Core ML's model-level rules accept a layer with no inputs; the runtime used to reach
 ``in_shapes[0]`` and raise a raw ``IndexError`` from inside the layer unit.
@@ -10,7 +11,7 @@ import pytest
 
 import runtime
 from tests import builders
-from updatable.errors import ShapeError
+from updatable.errors import ShapeError, UnsupportedLayerError
 from updatable.spec import find_layer
 
 # (model, layer) pairs covering each layer kind these builders hold
@@ -54,4 +55,16 @@ def test_a_convolution_takes_one_input_or_two_with_dynamic_weights():
     layer = find_layer(spec, "conv1")
     layer.input.extend(["image", "image"])
     with pytest.raises(ShapeError, match=r"has 3 inputs .*takes 1 to 2$"):
+        runtime.Model.load(spec)
+
+
+@pytest.mark.parametrize("name, field, value", [("flatten", "mode", 5), ("pool", "type", 7),
+                                                ("pool", "type", -1)])
+def test_an_enum_value_outside_its_enum_is_refused_naming_the_layer(name, field, value):
+    # proto3 keeps unknown enum numbers; indexing the runtime's table raised IndexError (or,
+    # for -1, silently picked the table's last entry)
+    spec = builders.mnist_convnet()
+    layer = find_layer(spec, name)
+    setattr(getattr(layer, layer.WhichOneof("layer")), field, value)
+    with pytest.raises(UnsupportedLayerError, match=rf"^layer '{name}' .*: unknown .* {value}; "):
         runtime.Model.load(spec)

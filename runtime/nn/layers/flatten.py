@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import expect_inputs
+from updatable.errors import UnsupportedLayerError
+
+from ._common import expect_inputs, where
 from .base import Built, LayerKind, Shape
 
 MODES = ("CHANNEL_FIRST", "CHANNEL_LAST")  # FlattenLayerParams.FlattenOrder, in enum order
@@ -27,6 +29,9 @@ class FlattenAttrs:
 
 def build(layer, in_shapes: list[Shape]) -> Built:
     expect_inputs(layer, in_shapes)
+    if not 0 <= layer.flatten.mode < len(MODES):
+        raise UnsupportedLayerError(f"{where(layer)}: unknown flatten mode "
+                                    f"{layer.flatten.mode}; expected one of {list(MODES)}")
     shape = tuple(int(v) for v in in_shapes[0])
     attrs = FlattenAttrs(MODES[layer.flatten.mode], shape)
     return Built(attrs, {}, [(1, 1, shape[0] * shape[1] * shape[2])])
