@@ -119,3 +119,7 @@ class ResourceLimitError(UpdatableError, ValueError):
         super().__init__(message)
         self.parameter = parameter
         self.largest = largest
+
+
+class SessionLockedError(CheckpointFileError):
+    """A session directory that another live training run is using (its lock is held)."""

@@ -150,8 +150,12 @@ def _start_job(args, spec, data, validation, output):
         resume,
         train,
     )
+    from runtime.jobs.session_lock import holder
     from runtime.model.configuration import ModelConfiguration
+    from updatable.errors import SessionLockedError
 
+    if args.session is not None and (in_use := holder(args.session)) is not None:
+        raise SessionLockedError(in_use.replace("session directory", "--session directory"))
     validation_provider = validation.provider() if validation is not None else None
     if args.resume:
         record_epochs = TrainingSessionParameters(args.session)
@@ -208,6 +212,8 @@ def train_job(
             "longer"
         )
         return None, []
+    for note in job.notes:
+        output.line(note, "yellow")
     first = session.iteration if session is not None else 0
     columns = ["epoch", "loss"] + (["val. loss", "val. acc."] if validation else [])
     history: list[dict] = []
