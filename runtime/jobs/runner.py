@@ -222,7 +222,8 @@ class JobRunner:
         try:
             for start in range(0, source.count, size):
                 batch = source.fetch(list(range(start, min(start + size, source.count))))
-                loss, rows = self.backend.evaluate(batch)
+                with np.errstate(all="ignore"):  # a diverged model's overflow shows as inf
+                    loss, rows = self.backend.evaluate(batch)
                 total += loss * len(batch.indices)
                 if self.backend.cut.loss_kind == CROSS_ENTROPY:
                     correct += int(np.sum(rows.argmax(axis=1) == batch.target))

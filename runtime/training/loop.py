@@ -130,7 +130,10 @@ def run_epoch(
                 state.order.order, b, settings.batch_size, settings.partial_last_batch
             )
             batch = source.fetch(indices)
-            loss = backend.step(batch, hooks.learning_rate())
+            # a diverging model overflows: the loss check below reports that in one line,
+            # numpy's warnings would repeat it on stderr
+            with np.errstate(all="ignore"):
+                loss = backend.step(batch, hooks.learning_rate())
             if not math.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss} at epoch {state.epoch}, mini-batch {b} (examples "

@@ -14,7 +14,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from updatable.cli._destinations import save_or_rescue
 from updatable.cli._progress import Output, fmt_loss, fmt_percent
+from updatable.errors import ResourceLimitError
 
 if TYPE_CHECKING:
     from updatable.cli._data_files import Dataset
@@ -23,18 +25,34 @@ EXIT_CANCELLED = 130
 POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled promptly
 
 
+# a hyperparameter named by a runtime error -> the option that sets it
+OPTIONS = {"miniBatchSize": "--batch", "epochs": "--epochs", "learningRate": "--lr"}
+
+
+def in_option_words(error):
+    """A ``ResourceLimitError`` about a hyperparameter, with the option that lowers it."""
+    from updatable.errors import ResourceLimitError
+
+    option = OPTIONS.get(getattr(error, "parameter", None))
+    if not isinstance(error, ResourceLimitError) or option is None or error.largest is None:
+        return error
+    return ResourceLimitError(f"{error} (pass {option} {error.largest} or less)",
+                              error.parameter, error.largest)
+
+
 def overrides(args) -> dict:
     """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
     values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _check_writable(out) -> None:
-    from updatable.errors import ModelFileError
+def _check_writable(out, session=None) -> None:
+    """A real probe write into ``--out``'s directory (and ``--session``) before training."""
+    from updatable.cli._destinations import check_session_directory, check_writable
 
-    directory = out.parent if str(out.parent) else None
-    if directory is not None and not directory.is_dir():
-        raise ModelFileError(f"{out}: cannot write: directory {directory} does not exist")
+    check_writable(out, "--out")
+    if session is not None:
+        check_session_directory(session)
 
 
 def _wait(task) -> None:
@@ -56,18 +74,20 @@ def train_task(
     """Core ML's update task: events stream into a progress bar and the epoch table."""
     from runtime.model.configuration import ModelConfiguration
     from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
-    from updatable import spec as spec_io
 
     _check_writable(out)
     provider = data.provider()
     report = _TaskReport(output, provider.count)
     events = Event.TRAINING_BEGIN | Event.MINI_BATCH_END | Event.EPOCH_END
-    task = UpdateTask(
-        args.model,
-        provider,
-        ModelConfiguration(parameters=overrides(args)),
-        UpdateProgressHandlers(events, report.progress, report.completion),
-    )
+    try:
+        task = UpdateTask(
+            args.model,
+            provider,
+            ModelConfiguration(parameters=overrides(args)),
+            UpdateProgressHandlers(events, report.progress, report.completion),
+        )
+    except ResourceLimitError as exc:
+        raise in_option_words(exc) from None
     task.resume()
     history = report.history
     try:
@@ -85,7 +105,7 @@ def train_task(
     _close(report.display)
     if task.state is TaskState.FAILED:
         raise task.error
-    spec_io.save(report.spec, out)
+    save_or_rescue(report.spec, out)
     last = history[-1]["loss"] if history else float("nan")
     output.line(f"wrote {out} ({len(history)} epochs, last epoch loss {last:.4f})", "green")
     return None, history
@@ -202,10 +222,13 @@ def train_job(
     from runtime.jobs.progress import Metric, Phase, Progress
     from runtime.jobs.session import model_from_checkpoint
 
-    _check_writable(out)
-    job, session, iterations = _start_job(args, spec, data, validation, output)
+    _check_writable(out, args.session)
+    try:
+        job, session, iterations = _start_job(args, spec, data, validation, output)
+    except ResourceLimitError as exc:
+        raise in_option_words(exc) from None
     if job is None:
-        model_from_checkpoint(session.checkpoints[-1], out)
+        save_or_rescue(model_from_checkpoint(session.checkpoints[-1]), out, args.session)
         output.line(
             f"the session has already trained {session.iteration} epochs (limit "
             f"{iterations}): wrote its latest model to {out}; raise --epochs to train "
@@ -229,7 +252,7 @@ def train_job(
             _cancel_job(job, args, display)
             return EXIT_CANCELLED, history
     result = job.wait()
-    result.write(out)
+    save_or_rescue(result.spec, out, args.session)
     loss = result.metrics.get(Metric.LOSS)
     output.line(
         f"wrote {out} (epoch {result.iteration}, stopped by {result.stopped_by}, loss "
@@ -285,7 +308,6 @@ def train_knn(
     from runtime.model.mlmodel import Model
     from runtime.tools.evaluation import evaluate
     from runtime.training.task import TaskState, UpdateTask
-    from updatable import spec as spec_io
 
     _check_writable(out)
     state: dict = {}
@@ -298,7 +320,7 @@ def train_knn(
     _wait(task)
     if task.state is TaskState.FAILED:
         raise task.error
-    spec_io.save(state["spec"], out)
+    save_or_rescue(state["spec"], out)
     counts = ", ".join(f"{label}: {n}" for label, n in sorted(Counter(data.targets).items()))
     output.line(f"added {len(data)} examples to the kNN ({counts})")
     if validation is not None:
