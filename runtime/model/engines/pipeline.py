@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from runtime.model.linked import resolve_linked
+from runtime.model.linked import load_linked_file, resolve_linked
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, UnsupportedModelError
 
@@ -69,7 +69,7 @@ class PipelineEngine:
             sub_spec, sub_dir, path = sub, base_dir, None
             if spec_io.model_type(sub) == "linkedModel":
                 path = resolve_linked(sub, base_dir=base_dir, parameters=parameters, scope=name)
-                sub_spec, sub_dir = spec_io.load(path), path.parent
+                sub_spec, sub_dir = load_linked_file(path), path.parent
             # a layer-scoped weight reaches the sub-model that has that layer
             layers = _layer_names(sub_spec)
             own = {k: v for k, v in parameters.items() if k not in weight_keys or k.scope in layers}
