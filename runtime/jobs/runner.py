@@ -38,6 +38,7 @@ from runtime.jobs.snapshots import Snapshot, checkpoint_payload
 from runtime.jobs.stopping import EarlyStopping, criterion_key
 from runtime.model.mlmodel import Model
 from runtime.training import interrupt
+from runtime.training.divergence import loss_growth
 from runtime.training.loop import Hooks, LoopState, StopTraining, run_epoch
 from runtime.training.writeback import spec_with_weights
 
@@ -46,7 +47,7 @@ CROSS_ENTROPY = "categoricalCrossEntropyLossLayer"
 
 def reported_metrics(update, has_validation: bool) -> tuple[Metric, ...]:
     """The metrics a job on ``update`` reports each iteration."""
-    metrics = [Metric.LOSS]
+    metrics = [Metric.LOSS, Metric.LOSS_GROWTH]
     if has_validation:
         metrics.append(Metric.VALIDATION_LOSS)
         if update.cut.loss_kind == CROSS_ENTROPY:
@@ -110,6 +111,7 @@ class JobRunner:
         self.best = plan.best
         self.checkpointed = set(plan.checkpointed)
         self.batch_losses: list[float] = []
+        self.first_loss: float | None = None  # this run's first epoch loss (lossGrowth)
         self.extracted = 0
         self.first_epoch = True
         self.evaluating = False
@@ -137,7 +139,8 @@ class JobRunner:
                 while state.epoch < plan.iterations:
                     hooks.check_stop()
                     self.batch_losses = []
-                    run_epoch(self.backend, self.source, update.settings, hooks, state)
+                    run_epoch(self.backend, self.source, update.settings, hooks, state,
+                              update.check_weights)
                     progress = self._progress(state.epoch)
                     if self.first_epoch:
                         self.first_epoch = False
@@ -201,7 +204,13 @@ class JobRunner:
 
     # -- per iteration ----------------------------------------------------------------------
     def _progress(self, iteration: int) -> Progress:
-        metrics = {Metric.LOSS: float(np.mean(self.batch_losses))}
+        loss = float(np.mean(self.batch_losses))
+        if self.first_loss is None:
+            self.first_loss = loss
+        metrics = {Metric.LOSS: loss}
+        growth = loss_growth(self.first_loss, loss)
+        if growth is not None:
+            metrics[Metric.LOSS_GROWTH] = growth
         if self.plan.validation is not None:
             metrics.update(self._evaluate())
         return Progress(

@@ -22,6 +22,7 @@ optimizer update for one mini-batch and returns the loss.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,12 +116,18 @@ def batch_indices(order: list[int], batch_index: int, batch_size: int, partial: 
 
 
 def run_epoch(
-    backend: Backend, source: Source, settings: LoopSettings, hooks: Hooks, state: LoopState
+    backend: Backend,
+    source: Source,
+    settings: LoopSettings,
+    hooks: Hooks,
+    state: LoopState,
+    check_weights: Callable[[int], None] | None = None,
 ) -> float:
     """Train one epoch from ``state``; returns the epoch loss and advances ``state``.
 
     ``hooks.check_stop`` runs at every mini-batch boundary and, through
-    :mod:`runtime.training.interrupt`, inside a mini-batch's work too."""
+    :mod:`runtime.training.interrupt`, inside a mini-batch's work too. ``check_weights(epoch)``
+    (``runtime.training.divergence``) runs after the last mini-batch, before ``epoch_end``."""
     batches = batch_count(source.count, settings.batch_size)
     losses = []
     with interrupt.polling(hooks.check_stop):
@@ -143,6 +150,8 @@ def run_epoch(
             state.last_loss = loss
             hooks.mini_batch_end(b, loss)
     epoch_loss = float(np.mean(losses)) if settings.mean_epoch_loss else losses[-1]
+    if check_weights is not None:
+        check_weights(state.epoch)
     hooks.epoch_end(state.epoch, epoch_loss)
     state.epoch += 1
     if settings.reshuffle_each_epoch:

@@ -105,6 +105,8 @@ def train_task(
     _close(report.display)
     if task.state is TaskState.FAILED:
         raise task.error
+    if report.warning:
+        output.line(f"warning: {report.warning}", "yellow")
     save_or_rescue(report.spec, out)
     last = history[-1]["loss"] if history else float("nan")
     output.line(f"wrote {out} ({len(history)} epochs, last epoch loss {last:.4f})", "green")
@@ -121,6 +123,7 @@ class _TaskReport:
         self.display = None
         self.epochs = 0
         self.spec = None
+        self.warning: str | None = None  # the first epoch whose loss grew past the bound
 
     def progress(self, context) -> None:
         from runtime.training.events import Event, MetricKey
@@ -143,6 +146,18 @@ class _TaskReport:
             self.batches.clear()
             self.history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
             self.display.row([f"{epoch + 1}/{self.epochs}", fmt_loss(loss), fmt_loss(mean)])
+            self._watch_growth(epoch + 1, mean)
+
+    def _watch_growth(self, epoch: int, mean: float) -> None:
+        """Note the first epoch whose mean loss grew past the bound (a warning, not a stop)."""
+        from runtime.model.configuration import DivergenceSettings
+        from runtime.training.divergence import loss_growth_warning
+
+        first = self.history[0]["mean_loss"]
+        warning = loss_growth_warning(first, mean, epoch, DivergenceSettings().loss_growth)
+        if warning is not None and self.warning is None:
+            self.warning = warning.replace("lower the learning rate", "lower --lr")
+            self.display.note(f"warning: {self.warning}")
 
     def completion(self, context) -> None:
         self.spec = context.model.spec()
@@ -246,12 +261,18 @@ def train_job(
             for event in job:
                 if isinstance(event, Progress) and event.phase is Phase.TRAINING:
                     history.append(_epoch_row(event, iterations, validation, display))
+                    warning = history[-1].get("warning")
+                    if warning and sum("warning" in row for row in history) == 1:
+                        display.note(f"warning: {warning}")  # the first epoch past the bound
                 elif isinstance(event, Checkpoint):
                     display.note(f"checkpoint: epoch {event.iteration} -> {event.url}")
         except KeyboardInterrupt:
             _cancel_job(job, args, display)
             return EXIT_CANCELLED, history
     result = job.wait()
+    warning = next((row["warning"] for row in history if "warning" in row), None)
+    if warning:
+        output.line(f"warning: {warning}", "yellow")
     save_or_rescue(result.spec, out, args.session)
     loss = result.metrics.get(Metric.LOSS)
     output.line(
@@ -265,6 +286,7 @@ def train_job(
 def _epoch_row(event, iterations: int, validation, display) -> dict:
     """One epoch of a job in the table; its row of the history."""
     from runtime.jobs.progress import Metric
+    from runtime.model.configuration import DivergenceSettings
 
     metrics = event.metrics
     row = {
@@ -278,6 +300,12 @@ def _epoch_row(event, iterations: int, validation, display) -> dict:
         cells += [fmt_loss(row["validation_loss"]), fmt_percent(row["validation_accuracy"])]
     display.row(cells)
     display.advance()
+    growth = metrics.get(Metric.LOSS_GROWTH)
+    if growth is not None and growth > DivergenceSettings().loss_growth:
+        row["warning"] = (
+            f"epoch {event.item_count}: the mean loss {row['loss']:.4g} is {growth:,.0f}x the "
+            "first epoch's: training is diverging; lower --lr"
+        )
     return row
 
 
