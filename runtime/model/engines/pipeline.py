@@ -99,6 +99,13 @@ class PipelineEngine:
         pool = dict(batch)
         for stage in self.stages:
             pool.update(stage.engine.run(_select(pool, stage)))
+        missing = [f.name for f in self.spec.description.output if f.name not in pool]
+        if missing:  # declared by a sub-model that does not produce it (e.g. a kNN without
+            # predictedProbabilitiesName still listing its probabilities output)
+            raise FeatureError(
+                f"the pipeline's outputs {missing} were not produced: the sub-model declaring "
+                f"them does not compute them; produced: {sorted(pool)}"
+            )
         return {f.name: pool[f.name] for f in self.spec.description.output}
 
 
