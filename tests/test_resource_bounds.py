@@ -184,3 +184,51 @@ def test_the_frozen_part_in_chunks_gives_the_same_weights_bit_for_bit(monkeypatc
     chunked = trained()
     monkeypatch.setattr(backprop, "FROZEN_CHUNK", 10**6)
     assert np.array_equal(chunked, trained())
+
+
+def _ctrl_c_latency(tmp_path, *extra) -> tuple[float, str, int]:
+    """Start `updatable train` on a 400,000-row mini-batch, press Ctrl-C inside the batch,
+    and time until the command reports the cancel."""
+    import signal
+    import subprocess
+    import sys
+
+    import updatable
+
+    model, data = tmp_path / "Vectors.mlmodel", tmp_path / "data.npz"
+    updatable.save(classifier(400_000, epochs=5), model)
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((1000, 4))
+    np.savez(data, image=points, label=np.where(points[:, 0] > 0, "cat", "dog"))
+    import os
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "updatable.cli", "train", str(model), "--data", str(data),
+         "--plain", "--out", str(tmp_path / "o.mlmodel"), *map(str, extra)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each line as it is printed
+        # a test runner started in the background ignores SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    for line in process.stdout:  # the epoch table's header: training has started
+        if line.split()[:1] == ["epoch"]:
+            break
+    time.sleep(1.0)
+    asked = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if "cancelled after" in line:
+            break
+    latency = time.perf_counter() - asked
+    rest, _ = process.communicate(timeout=60)
+    return latency, seen + rest, process.returncode
+
+
+@pytest.mark.parametrize("path", ["update task", "training job"])
+def test_ctrl_c_in_the_cli_is_honoured_within_a_second_inside_a_huge_mini_batch(tmp_path, path):
+    extra = ("--session", tmp_path / "session") if path == "training job" else ()
+    latency, output, code = _ctrl_c_latency(tmp_path, *extra)
+    assert code == 130 and "cancelled after" in output, output
+    assert latency < 1.0, f"Ctrl-C took {latency:.2f} s to be honoured"
