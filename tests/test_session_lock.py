@@ -158,11 +158,16 @@ def test_restoring_a_session_in_use_keeps_the_live_runs_in_flight_checkpoint(tmp
     assert not in_flight.exists()
 
 
-def test_a_run_refused_during_setup_leaves_no_lock(tmp_path):
+def test_a_run_refused_during_setup_leaves_no_lock_and_no_directory(tmp_path):
     session = tmp_path / "s"
     spec = builders.updatable_classifier()
     spec.isUpdatable = False
     with pytest.raises(UnsupportedModelError):
         runtime.train(spec, runtime.ArrayBatchProvider(_data()),
                       session_parameters=runtime.TrainingSessionParameters(session))
-    assert not (session / session_lock.LOCK_FILE).exists()
+    assert not session.exists()  # the lock made it; nothing was written, so it is gone
+    session.mkdir()
+    with pytest.raises(UnsupportedModelError):
+        runtime.train(spec, runtime.ArrayBatchProvider(_data()),
+                      session_parameters=runtime.TrainingSessionParameters(session))
+    assert session.is_dir() and list(session.iterdir()) == []  # the user's own: kept

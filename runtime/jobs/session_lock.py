@@ -78,6 +78,7 @@ class SessionLock:
     path: Path
     fd: int | None
     note: str | None = None
+    created_directory: bool = False  # acquire made the directory (removed if left empty)
 
     def release(self) -> None:
         """Delete the lock file and unlock; safe to call twice."""
@@ -102,6 +103,7 @@ def acquire(directory: str | os.PathLike) -> SessionLock:
     """
     directory = Path(directory)
     path = directory / LOCK_FILE
+    created = not directory.exists()
     for _ in range(10):  # retried only when a holder released the file under us
         fd = _open(path)
         if fcntl is not None:
@@ -122,7 +124,7 @@ def acquire(directory: str | os.PathLike) -> SessionLock:
             os.close(fd)
             raise
         _write(fd, path)
-        return SessionLock(path, fd, note)
+        return SessionLock(path, fd, note, created)
     raise SessionLockedError(f"{directory} changed hands repeatedly while locking; try again")
 
 
@@ -215,7 +217,8 @@ def _write(fd: int, path: Path) -> None:
     }
     data = json.dumps(record).encode()
     os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, data)
     os.fsync(fd)
 
 
@@ -229,6 +232,9 @@ def locked_for_start(directory: str | os.PathLike | None):
     except BaseException:
         if lock is not None:
             lock.release()
+            if lock.created_directory:  # refused before anything was written: leave no trace
+                with contextlib.suppress(OSError):
+                    lock.path.parent.rmdir()
         raise
 
 

@@ -28,6 +28,9 @@ import re
 from updatable.errors import ParameterError, ResourceLimitError
 
 ENVIRONMENT_VARIABLE = "UPDATABLE_MEMORY_LIMIT"
+# Work below this many bytes may skip the check when it repeats per example (an image);
+# no machine this toolkit runs on has less memory available than this.
+CHECK_ABOVE = 64 * 10**6
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*$")

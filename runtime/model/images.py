@@ -97,12 +97,15 @@ def to_pixels(value, image_type, *, name: str = "image") -> np.ndarray:
             f"input '{name}': the model declares an image of {size[0]} x {size[1]} pixels; "
             "expected a positive width and height"
         )
-    # pillow's 8-bit image, its float32 pixels and the channel-ordered copy
-    memory.check(
-        f"an image input '{name}' of {size[0]} x {size[1]} pixels",
-        size[0] * size[1] * channels * 9,
-        "use a model whose image input is smaller",
-    )
+    # pillow's 8-bit image, its float32 pixels and the channel-ordered copy; images of usual
+    # sizes skip the check (it reads the available memory, once per image otherwise)
+    needed = size[0] * size[1] * channels * 9
+    if needed > memory.CHECK_ABOVE:
+        memory.check(
+            f"an image input '{name}' of {size[0]} x {size[1]} pixels",
+            needed,
+            "use a model whose image input is smaller",
+        )
     if isinstance(value, (str, os.PathLike)):
         value = _open(Path(value), name)
     if isinstance(value, Image.Image):
