@@ -1,0 +1,70 @@
+"""Runtime, neural-network layer: shapes and scalars that elementwise-family kinds read from their
+parameters or from the values of an input (``LayerKind.value_inputs``).
+
+The runtime compiles static shapes: a kind whose output shape comes from an input's *values*
+(``fillDynamic``, ``broadcastToDynamic``, ``rangeDynamic``, the ``random*Dynamic`` kinds,
+``topK``'s K, ``oneHot``'s depth, ``cumSum``'s axis) gets those values from the compiler when
+no model input feeds them (converters compute them from constants and ``getShape``); when a
+model input does, the layer is refused at load with one clear error (:func:`unknown`).
+Shapes hold positive sizes: Core ML has no empty tensor a runtime blob could stand for.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from updatable.errors import ShapeError
+
+from ._common import where
+
+
+def unknown(layer, what: str) -> ShapeError:
+    """The error for a value the compiler cannot know: it depends on a model input."""
+    return ShapeError(
+        f"{where(layer)}: its {what} depends on the values of a model input, so its output "
+        "shape is only known while a prediction runs; the runtime compiles static shapes and "
+        "needs that input computed from constants (loadConstantND, getShape, ...)"
+    )
+
+
+def positive_shape(layer, dims, what: str) -> tuple[int, ...]:
+    """``dims`` as a shape of positive sizes; refuses an empty or zero-size shape."""
+    shape = tuple(int(d) for d in dims)
+    if not shape or min(shape) < 1:
+        raise ShapeError(
+            f"{where(layer)}: {what} {list(shape)} must be a non-empty list of positive sizes"
+        )
+    return shape
+
+
+def whole_numbers(layer, value: np.ndarray, what: str) -> list[int]:
+    """The values of a rank-1 tensor of whole numbers (a shape, a count) as ints."""
+    flat = np.asarray(value, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)):
+        raise ShapeError(f"{where(layer)}: {what} must hold whole numbers; got {flat.tolist()}")
+    return [int(v) for v in flat]
+
+
+def shape_from(layer, value: np.ndarray | None, what: str) -> tuple[int, ...]:
+    """The output shape held by an input's value (a rank-1 tensor)."""
+    if value is None:
+        raise unknown(layer, what)
+    if np.ndim(value) != 1:
+        raise ShapeError(
+            f"{where(layer)}: {what} must be a rank-1 tensor; got shape {list(np.shape(value))}"
+        )
+    return positive_shape(layer, whole_numbers(layer, value, what), what)
+
+
+def scalar_from(layer, value: np.ndarray | None, what: str) -> float:
+    """The single value of an input holding one number (shape ``(1,)``, or any of size 1)."""
+    if value is None:
+        raise unknown(layer, what)
+    if math.prod(np.shape(value)) != 1:
+        raise ShapeError(
+            f"{where(layer)}: {what} must hold one value; got a tensor of shape "
+            f"{list(np.shape(value))}"
+        )
+    return float(np.asarray(value).reshape(-1)[0])
