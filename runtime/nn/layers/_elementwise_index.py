@@ -63,8 +63,8 @@ def integers(values: np.ndarray, sizes, label: str, what: str = "index") -> np.n
         at = tuple(int(i) for i in np.argwhere(bad)[0])
         size = int(np.broadcast_to(sizes, bad.shape)[at])
         raise FeatureError(
-            f"{label}: {what} {values[at]!r} (example {at[0]}) is out of range for an axis of "
-            f"size {size}; expected an integer in [{-size}, {size - 1}]"
+            f"{label}: {what} {float(values[at])!r} (example {at[0]}) is out of range for an "
+            f"axis of size {size}; expected an integer in [{-size}, {size - 1}]"
         )
     return wrapped
 
