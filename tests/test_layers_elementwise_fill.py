@@ -61,10 +61,6 @@ def test_fill_refusals():
     with pytest.raises(ShapeError, match=r"layer 'f' \(fillStatic\): targetShape \[2, 0\] must "
                                          r"be a non-empty list of positive sizes"):
         compile_network(spec)
-    spec = network({"s": (2,)}, lambda b: b.add_fill_dynamic("f", "s", "out"))
-    with pytest.raises(ShapeError, match=r"layer 'f' \(fillDynamic\): its input \(the output "
-                                         r"shape\) depends on the values of a model input"):
-        compile_network(spec)
     spec = network({"x": (1,)}, lambda b: (
         b.add_range_static("r", "shape", end=1.5, start=-0.5, step=1),  # [-0.5, 0.5]
         b.add_fill_dynamic("f", "shape", "out")))
@@ -153,10 +149,6 @@ def test_range_refusals():
             "r", "out", end=e, start=3, step=s))
         with pytest.raises(ShapeError, match=r"layer 'r' \(rangeStatic\): .*" + message):
             compile_network(spec)
-    spec = network({"e": (1,)}, lambda b: b.add_range_dynamic("r", ["e"], "out"))
-    with pytest.raises(ShapeError, match=r"layer 'r' \(rangeDynamic\): its first input \(end\) "
-                                         r"depends on the values of a model input"):
-        compile_network(spec)
     spec = network({"x": (1,)}, lambda b: (
         b.add_range_static("a", "two", end=2, start=0, step=1),
         b.add_range_dynamic("r", ["two"], "out")))
@@ -293,10 +285,6 @@ def test_random_refusals_follow_core_ml_validator():
             "r", "out", output_shape=(2,), **k))
         with pytest.raises(ShapeError, match=r"layer 'r' \(random\w+Static\): " + message):
             compile_network(spec)
-    spec = network({"s": (2,)}, lambda b: b.add_random_normal_dynamic("r", ["s"], "out"))
-    with pytest.raises(ShapeError, match=r"\(randomNormalDynamic\): its input \(the output "
-                                         r"shape\) depends on the values of a model input"):
-        compile_network(spec)
 
 
 # ---- categoricalDistribution ---------------------------------------------------------------

@@ -329,13 +329,6 @@ def test_cumsum_reads_its_axis_from_a_constant_second_input():
                                np.cumsum(x, axis=2), rtol=1e-12)
 
 
-def test_cumsum_refuses_an_axis_that_depends_on_a_model_input():
-    spec = network({"x": (3, 4), "a": (1,)}, lambda b: b.add_cumsum("l", ["x", "a"], "out"))
-    with pytest.raises(ShapeError, match=r"layer 'l' \(cumSum\): its second input depends on "
-                                         r"the values of a model input"):
-        compile_network(spec)
-
-
 # ---- layerNormalization --------------------------------------------------------------------
 
 

@@ -1,11 +1,13 @@
 """Runtime, neural-network layer: shapes and scalars that elementwise-family kinds read from their
 parameters or from the values of an input (``LayerKind.value_inputs``).
 
-The runtime compiles static shapes: a kind whose output shape comes from an input's *values*
-(``fillDynamic``, ``broadcastToDynamic``, ``rangeDynamic``, the ``random*Dynamic`` kinds,
-``topK``'s K, ``oneHot``'s depth, ``cumSum``'s axis) gets those values from the compiler when
-no model input feeds them (converters compute them from constants and ``getShape``); when a
-model input does, the layer is refused at load with one clear error (:func:`unknown`).
+A kind whose output shape comes from an input's *values* (``fillDynamic``,
+``broadcastToDynamic``, ``rangeDynamic``, the ``random*Dynamic`` kinds, ``topK``'s K,
+``oneHot``'s depth, ``cumSum``'s axis, ``whereNonZero``) gets those values from the compiler
+when no model input feeds them (converters compute them from constants and ``getShape``): the
+layer then has a static shape. When a model input does, the build raises
+:class:`~runtime.nn.layers.base.RunTimeShape` (:func:`unknown`): the layer and the ones after it
+compile per example when a prediction runs, with the values known (``runtime.nn.deferred``).
 Shapes hold positive sizes: Core ML has no empty tensor a runtime blob could stand for.
 """
 
@@ -18,14 +20,14 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
+from .base import RunTimeShape
 
 
-def unknown(layer, what: str) -> ShapeError:
-    """The error for a value the compiler cannot know: it depends on a model input."""
-    return ShapeError(
+def unknown(layer, what: str) -> RunTimeShape:
+    """The signal for a value the compiler cannot know: a model input feeds it."""
+    return RunTimeShape(
         f"{where(layer)}: its {what} depends on the values of a model input, so its output "
-        "shape is only known while a prediction runs; the runtime compiles static shapes and "
-        "needs that input computed from constants (loadConstantND, getShape, ...)"
+        "shape is only known while a prediction runs"
     )
 
 

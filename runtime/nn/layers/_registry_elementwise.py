@@ -73,4 +73,5 @@ KINDS: dict[str, str] = {
     "topK": "runtime.nn.layers.topK",
     "upperTriangular": "runtime.nn.layers.upperTriangular",
     "whereBroadcastable": "runtime.nn.layers.whereBroadcastable",
+    "whereNonZero": "runtime.nn.layers.whereNonZero",
 }
