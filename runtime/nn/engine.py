@@ -142,11 +142,10 @@ class NeuralNetworkEngine:
                 batch[name] = self._rows(blobs, name)[:, 0].astype(np.float64)
             else:
                 dims = [int(d) for d in feature.type.multiArrayType.shape]
-                values = self._nd(blobs, name)
-                if not dims or np.prod(dims) != values[0].size:
-                    # the tensor's shape (a run-time shape may differ from the declared one),
-                    # leading 1s dropped down to rank 3
-                    dims = list(values.shape[1:])
+                tensor = self.network.tensors[name]
+                values = convert(blobs[name], tensor, ND)
+                if not dims:  # the tensor's shape, leading 1s dropped down to rank 3
+                    dims = list(tensor.shape)
                     while len(dims) > 3 and dims[0] == 1:
                         dims.pop(0)
                 batch[name] = values.reshape(len(values), *dims)
@@ -154,19 +153,11 @@ class NeuralNetworkEngine:
 
     def _rows(self, blobs: dict[str, np.ndarray], name: str) -> np.ndarray:
         """Blob ``name`` -> ``(N, values)`` in Core ML's element order."""
-        values = self._nd(blobs, name)
+        values = convert(blobs[name], self.network.tensors[name], ND)
         return values.reshape(len(values), -1)
-
-    def _nd(self, blobs: dict[str, np.ndarray], name: str) -> np.ndarray:
-        """Blob ``name`` as ``(N, *Core ML shape)`` (a run-time shape's blob already is)."""
-        if name in self.network.dynamic:
-            return blobs[name]
-        return convert(blobs[name], self.network.tensors[name], ND)
 
 
 def _check_probabilities(network: Network, blob: str, labels: list) -> None:
-    if blob in network.dynamic:
-        return  # counted when a prediction runs
     if blob not in network.shapes:
         raise ShapeError(
             f"the classifier's probabilities come from blob '{blob}', which no layer produces"
@@ -188,8 +179,6 @@ def _check_outputs(engine: NeuralNetworkEngine) -> None:
         name, kind = feature.name, feature.type.WhichOneof("Type")
         if name in derived and (kind != "multiArrayType" or name not in engine.network.shapes):
             continue
-        if name in engine.network.dynamic:
-            continue  # a shape known only when a prediction runs
         if name not in engine.network.shapes:
             raise ShapeError(f"output '{name}' is not produced by any layer of the network")
         count = engine.network.tensors[name].size()

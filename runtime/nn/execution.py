@@ -184,14 +184,7 @@ def _per_example(step: Step, attrs, params, xs, batch: int) -> list[np.ndarray]:
     return [np.concatenate(column) for column in zip(*results, strict=True)]
 
 
-# kinds whose output shapes vary from example to example (runtime.nn.deferred): a plan with one
-# runs as a single chunk, so that _per_example compares every example's shapes
-VARYING_SHAPES = ("deferred",)
-
-
 def run(plan: Plan, feeds: dict[str, np.ndarray], *, shapes_seen=None) -> dict[str, np.ndarray]:
     """:func:`execute`, batch-parallel when ``runtime.kernels.parallel`` allows it."""
     needed = {name: feeds[name] for name in plan.inputs}
-    if any(step.kind.oneof in VARYING_SHAPES for step in plan.steps):
-        return execute(plan, needed, shapes_seen=shapes_seen)
     return parallel.over_batch(lambda chunk: execute(plan, chunk, shapes_seen=shapes_seen), needed)

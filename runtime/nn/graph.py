@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from runtime.nn import deferred, execution
+from runtime.nn import execution
 from runtime.nn.dataflow import readers_of, writers_of
 from runtime.nn.inputs import (
     EXACT_ARRAY_MAPPING,
@@ -40,7 +40,6 @@ from runtime.nn.inputs import (
     preprocessing,
 )
 from runtime.nn.layers import REGISTRY, Step, get_kind, supported_kinds
-from runtime.nn.layers.base import RunTimeShape
 from runtime.nn.planner import Planner
 from runtime.nn.tensors import CHW, ND, RELAYOUT, Tensor
 from updatable import spec as spec_io
@@ -77,9 +76,6 @@ class Network:
             (``runtime.nn.epilogues``); ``compile_network(fuse=False)`` turns it off.
         tensors: every blob name -> its :class:`~runtime.nn.tensors.Tensor` (Core ML shape
             and layout), the source of truth behind ``shapes``.
-        dynamic: the model outputs whose shapes are known only when a prediction runs (made
-            by a deferred step, ``runtime.nn.deferred``): ``nd`` arrays, in neither
-            ``tensors`` nor ``shapes``.
     """
 
     steps: list[Step]
@@ -91,7 +87,6 @@ class Network:
     placements: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     defer_epilogues: bool = True
     tensors: dict[str, Tensor] = field(default_factory=dict)
-    dynamic: frozenset[str] = frozenset()
     _plans: dict = field(default_factory=dict, repr=False)
 
     def index_of(self, layer_name: str) -> int:
@@ -171,10 +166,6 @@ class Network:
 def compile_network(spec, *, fuse: bool = True) -> Network:
     """Compile the neural network of ``spec`` (a ``Model``) into a :class:`Network`.
 
-    From the first layer whose output shape depends on the values of a model input
-    (``RunTimeShape``) on, the layers compile per example when a prediction runs: one deferred
-    step (``runtime.nn.deferred``) whose outputs are listed in ``Network.dynamic``.
-
     Raises:
         UnsupportedModelError: ``spec`` is not a neural network.
         UnsupportedLayerError: a layer kind the runtime does not run (all are listed).
@@ -187,23 +178,24 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
     }
     taken = {name for layer in net.layers for name in (*layer.input, *layer.output)}
     planner = Planner(inputs, taken)
-    defined, deferred_from = set(planner.tensors), None
-    for index, layer in enumerate(net.layers):
-        _check_blobs(layer, defined)
-        if deferred_from is None:
-            try:
-                planner.add_layer(layer, get_kind(spec_io.layer_kind(layer)))
-            except RunTimeShape:  # this layer and the later ones compile per example
-                deferred_from = index
-    wanted = [f.name for f in spec.description.output]
+    for layer in net.layers:
+        for name in layer.input:
+            if name not in planner.tensors:
+                raise ShapeError(
+                    f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
+                    f"input defines (layers must come in topological order)"
+                )
+        for name in layer.output:
+            if name in planner.tensors and spec_io.layer_kind(layer) != "copy":
+                raise ShapeError(
+                    f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
+                    "a copy layer may overwrite a blob"
+                )
+        planner.add_layer(layer, get_kind(spec_io.layer_kind(layer)))
+    outputs = [f.name for f in spec.description.output if f.name in planner.tensors]
     probabilities = probability_blob(spec)
-    if probabilities is not None and probabilities not in wanted:
-        wanted.append(probabilities)
-    dynamic: tuple[str, ...] = ()
-    if deferred_from is not None:
-        step = deferred.defer(planner, net.layers[deferred_from:], wanted)
-        dynamic = step.outputs if step is not None else ()
-    outputs = [name for name in wanted if name in planner.tensors or name in dynamic]
+    if probabilities is not None and probabilities not in outputs:
+        outputs.append(probabilities)
     steps, tensors = planner.steps, planner.tensors
     _hold_inputs_chw(steps, tensors, list(inputs), outputs)
     network = Network(
@@ -213,31 +205,12 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
         outputs,
         preprocessing(spec, net, inputs),
         tensors=tensors,
-        dynamic=frozenset(dynamic),
     )
     network.defer_epilogues = fuse
     if fuse:
         _fuse_activations(network)
     network.placements = execution.concat_placements(network.steps, outputs, tuple(inputs))
     return network
-
-
-def _check_blobs(layer, defined: set[str]) -> None:
-    """Refuse a layer that reads a blob not yet defined, or overwrites one without being a
-    copy layer; then count its outputs as defined."""
-    for name in layer.input:
-        if name not in defined:
-            raise ShapeError(
-                f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
-                f"input defines (layers must come in topological order)"
-            )
-    for name in layer.output:
-        if name in defined and spec_io.layer_kind(layer) != "copy":
-            raise ShapeError(
-                f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
-                "a copy layer may overwrite a blob"
-            )
-    defined.update(layer.output)
 
 
 def _hold_inputs_chw(steps: list[Step], tensors, inputs: list[str], outputs) -> None:

@@ -48,7 +48,6 @@ class Planner:
         self.taken = set(taken) | set(inputs)  # blob names in use, generated ones included
         self.producer: dict[str, Step] = {}
         self.values: dict[str, np.ndarray | None] = {}
-        self.consulted: set[str] = set()  # blobs whose values a build asked for
 
     # ---- layouts ---------------------------------------------------------------------------
 
@@ -155,7 +154,6 @@ class Planner:
 
     def value(self, name: str) -> np.ndarray | None:
         """The Core ML value (no batch axis) of blob ``name`` when no model input feeds it."""
-        self.consulted.add(name)
         if name not in self.values:
             self.values[name] = None  # a cycle through a copy layer stays unknown
             step = self.producer.get(name)

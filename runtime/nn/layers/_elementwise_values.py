@@ -5,9 +5,7 @@ A kind whose output shape comes from an input's *values* (``fillDynamic``,
 ``broadcastToDynamic``, ``rangeDynamic``, the ``random*Dynamic`` kinds, ``topK``'s K,
 ``oneHot``'s depth, ``cumSum``'s axis, ``whereNonZero``) gets those values from the compiler
 when no model input feeds them (converters compute them from constants and ``getShape``): the
-layer then has a static shape. When a model input does, the build raises
-:class:`~runtime.nn.layers.base.RunTimeShape` (:func:`unknown`): the layer and the ones after it
-compile per example when a prediction runs, with the values known (``runtime.nn.deferred``).
+layer then has a static shape. When a model input does, the build says so (:func:`unknown`).
 Shapes hold positive sizes: Core ML has no empty tensor a runtime blob could stand for.
 """
 
@@ -20,14 +18,13 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
-from .base import RunTimeShape
 
 
-def unknown(layer, what: str) -> RunTimeShape:
-    """The signal for a value the compiler cannot know: a model input feeds it."""
-    return RunTimeShape(
+def unknown(layer, what: str) -> ShapeError:
+    """The error for a value the compiler cannot know: a model input feeds it."""
+    return ShapeError(
         f"{where(layer)}: its {what} depends on the values of a model input, so its output "
-        "shape is only known while a prediction runs"
+        "shape is only known while a prediction runs; the runtime compiles static shapes"
     )
 
 

@@ -9,8 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from updatable.errors import ShapeError
-
 # A per-example blob shape inside the runtime: (H, W, C). Core ML writes it [C, H, W].
 Shape = tuple[int, int, int]
 # A Core ML tensor shape for one example, full rank, e.g. (1, 3, 32, 32) or (20, 1, 6, 1, 1).
@@ -37,14 +35,6 @@ class Built:
     params: dict[str, np.ndarray]
     out_shapes: list
     per_example: bool = False
-
-
-class RunTimeShape(ShapeError):
-    """Raised by a build whose output shape depends on the *values* of an input that the
-    compiler cannot know, because a model input feeds it (``whereNonZero`` of data, a range
-    whose end is data...). The compiler then stops there and runs that layer and every later
-    one per example, compiling them when a prediction runs with every value known
-    (``runtime.nn.deferred``). Anywhere else it reads as the ``ShapeError`` it is."""
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,10 @@ values of a tensor (``numpy.argwhere``).
 has rank 2, shape ``(count, R)``: one row per non-zero value (NaN counts as non-zero), in
 row-major order, holding its index as floats (``[0, 1, 0, 2]`` gives ``[[1], [3]]``).
 
-``count`` depends on the input's values. When the compiler knows them (the input is computed
-from constants) the shape is static; otherwise the layer and the ones after it compile per
-example when a prediction runs (``runtime.nn.deferred``), and the examples of one batch must
-find the same count. A tensor without a non-zero value would make an empty output, which Core
-ML's blobs cannot hold either: it is refused when the prediction runs.
+``count`` depends on the input's values: the compiler must know them (an input computed from
+constants); otherwise the layer is refused at load (``_elementwise_values.unknown``). A tensor
+without a non-zero value would make an empty output, which a runtime blob cannot hold: it is
+refused.
 """
 
 from __future__ import annotations
