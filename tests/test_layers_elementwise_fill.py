@@ -144,7 +144,9 @@ def test_range_dynamic_takes_end_start_and_step_from_its_inputs():
 
 def test_range_refusals():
     for end, step, message in [(5, 0, r"must be finite with a step other than 0"),
-                               (0, 1, r"the range from 3 to 0 by 1 is empty")]:
+                               (0, 1, r"the range from 3 to 0 by 1 is empty"),
+                               (4, 1e-10, r"asks for a tensor of \d+ values; the runtime holds "
+                                          r"at most 2147483647 per tensor")]:
         spec = network({"x": (1,)}, lambda b, e=end, s=step: b.add_range_static(
             "r", "out", end=e, start=3, step=s))
         with pytest.raises(ShapeError, match=r"layer 'r' \(rangeStatic\): .*" + message):

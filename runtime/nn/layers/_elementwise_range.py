@@ -3,8 +3,9 @@
 
 ``y_i = start + i * step`` for ``i = 0 .. count - 1``, ``count = ceil((end - start) / step)``:
 a rank-1 tensor of ``count`` values, computed in float64 from the float32 parameters and
-stored in the blob's dtype. A step of 0, an empty range (``count < 1``) and a non-finite bound
-are refused at load: Core ML has no empty tensor a runtime blob could stand for.
+stored in the blob's dtype. A step of 0, an empty range (``count < 1``), a non-finite bound and
+a range longer than ``_elementwise_values.MAX_VALUES`` are refused at load: Core ML has no
+empty tensor a runtime blob could stand for.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
+from ._elementwise_values import check_count
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ def arange(layer, start: float, end: float, step: float) -> RangeAttrs:
             "with a step other than 0"
         )
     count = math.ceil((float(end) - float(start)) / float(step))
+    check_count(layer, count, f"the range from {start:g} to {end:g} by {step:g}")
     if count < 1:
         raise ShapeError(
             f"{where(layer)}: the range from {start:g} to {end:g} by {step:g} is empty; the "

@@ -6,7 +6,9 @@ A kind whose output shape comes from an input's *values* (``fillDynamic``,
 ``oneHot``'s depth, ``cumSum``'s axis, ``whereNonZero``) gets those values from the compiler
 when no model input feeds them (converters compute them from constants and ``getShape``): the
 layer then has a static shape. When a model input does, the build says so (:func:`unknown`).
-Shapes hold positive sizes: Core ML has no empty tensor a runtime blob could stand for.
+Shapes hold positive sizes: Core ML has no empty tensor a runtime blob could stand for; and
+at most :data:`MAX_VALUES` values, the count a 32-bit index reaches (a parameter asking for more
+is refused at load rather than failing to allocate while a prediction runs).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
+
+MAX_VALUES = 2**31 - 1  # values per tensor
 
 
 def unknown(layer, what: str) -> ShapeError:
@@ -35,7 +39,17 @@ def positive_shape(layer, dims, what: str) -> tuple[int, ...]:
         raise ShapeError(
             f"{where(layer)}: {what} {list(shape)} must be a non-empty list of positive sizes"
         )
+    check_count(layer, math.prod(shape), what)
     return shape
+
+
+def check_count(layer, count: int, what: str) -> None:
+    """Refuse a tensor of more than :data:`MAX_VALUES` values."""
+    if count > MAX_VALUES:
+        raise ShapeError(
+            f"{where(layer)}: {what} asks for a tensor of {count} values; the runtime holds at "
+            f"most {MAX_VALUES} per tensor"
+        )
 
 
 def whole_numbers(layer, value: np.ndarray, what: str) -> list[int]:

@@ -19,6 +19,7 @@ prediction and for every example).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import or_default, where
+from ._elementwise_values import check_count
 from ._nd_axes import input_count
 from .base import ND, Built, CoreMLShape, LayerKind
 
@@ -45,6 +47,7 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     shape = tuple(in_shapes[0])
     if p.numSamples < 1:
         raise ShapeError(f"{where(layer)}: numSamples {p.numSamples} must be at least 1")
+    check_count(layer, math.prod(shape[:-1]) * int(p.numSamples), "numSamples")
     temperature = or_default(p.temperature, 1.0)
     if temperature < 0:
         raise ShapeError(f"{where(layer)}: temperature {temperature:g} must be positive")

@@ -13,6 +13,7 @@ the runtime (``runtime.nn.layers._elementwise_index``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
-from ._elementwise_values import scalar_from
+from ._elementwise_values import check_count, scalar_from
 from ._nd_axes import array_axis, axis, input_count
 from .base import ND, Built, CoreMLShape, LayerKind
 
@@ -48,6 +49,7 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
         )
     a = axis(layer, p.axis, len(shape) + 1)
     out = (*shape[:a], int(depth), *shape[a:])
+    check_count(layer, math.prod(out), "the one-hot output")
     attrs = OneHotAttrs(array_axis(a), int(depth), float(p.onValue), float(p.offValue))
     return Built(attrs, {}, [out])
 
