@@ -14,9 +14,7 @@ from coremltools.models import datatypes
 from coremltools.models.neural_network import NeuralNetworkBuilder
 
 import runtime
-from updatable.errors import FeatureError, ShapeError
-
-pytest.importorskip("runtime.nn.dynamic", reason="the core's per-value compilation is not merged")
+from updatable.errors import ShapeError
 
 
 def model(inputs: dict, add, outputs=("out",)):
@@ -70,7 +68,7 @@ def test_a_batch_of_different_counts_is_refused():
 
 def test_an_all_zero_input_is_refused_when_the_prediction_runs():
     m = model({"x": (2, 2)}, positives)
-    with pytest.raises(FeatureError, match=r"layer 'w' \(whereNonZero\): the input of shape "
+    with pytest.raises(ShapeError, match=r"layer 'w' \(whereNonZero\): the input of shape "
                                            r"\[2, 2\] holds no non-zero value"):
         m.predict({"x": -np.ones((2, 2), np.float32)})
 
@@ -85,6 +83,15 @@ def test_where_non_zero_of_a_constant_compiles_statically():
     assert m.engine.network.tensors["idx"].shape == (4, 1)  # a static network
     x = np.arange(10, 15, dtype=np.float32)
     np.testing.assert_array_equal(m.predict({"x": x})["out"].reshape(-1), [10, 11, 13, 14])
+
+    def zeros(b):
+        b.add_fill_static("z", "zeros", output_shape=(5,), value=0.0)
+        b.add_where_nonzero("w", "zeros", "idx")
+        b.add_gather("g", ["x", "idx"], "out", axis=0)
+
+    with pytest.raises(ShapeError, match=r"layer 'w' \(whereNonZero\): the input of shape \[5\] "
+                                         r"holds no non-zero value, so the output would be empty"):
+        model({"x": (5,)}, zeros)
 
 
 def test_a_range_ending_at_an_input_value_and_what_follows_it():

@@ -14,15 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.nn.graph import compile_network
-from runtime.nn.layers import REGISTRY
 from tests.nd_networks import network, run
 from tests.optional import needs, optional_import
 from updatable.errors import ShapeError
 
 torch = optional_import("torch")
-needs_constants = pytest.mark.skipif(
-    "loadConstantND" not in REGISTRY, reason="loadConstantND (tensor family) not registered yet"
-)
 
 
 def random_shape(rng, low_rank=1, high_rank=5, high=4):
@@ -318,7 +314,6 @@ def test_cumsum_examples_of_the_proto():
         np.testing.assert_array_equal(run(spec, {"x": x})["out"], [expected])
 
 
-@needs_constants
 def test_cumsum_reads_its_axis_from_a_constant_second_input():
     def add(b):
         b.add_load_constant_nd("k", "axis", np.array([1.0]), shape=(1,))

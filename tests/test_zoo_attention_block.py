@@ -8,20 +8,13 @@ weights, read from the spec: 1e-4 relative and the same top-1, on a batch of inp
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import runtime
-from runtime.nn.layers import REGISTRY
 from tests.builders import converter_style
 from tests.optional import needs, optional_import
 
 torch = optional_import("torch")
 TOLERANCE = 1e-4
-# TODO(merge): drop once the tensor family's kinds are on main
-_LAYERS = converter_style.nd_attention_block().neuralNetwork.layers
-_KINDS = {layer.WhichOneof("layer") for layer in _LAYERS}
-needs_tensor_kinds = pytest.mark.skipif(not _KINDS <= set(REGISTRY),
-                                        reason="the tensor family's kinds are not merged yet")
 
 
 def _weights(weights) -> np.ndarray:
@@ -55,7 +48,6 @@ def torch_reference(spec, x: np.ndarray) -> np.ndarray:
     return torch.softmax(dense("head/MatMul", pooled), dim=-1).numpy()
 
 
-@needs_tensor_kinds
 @needs("torch")
 def test_the_nd_attention_block_predicts_what_torch_computes_from_its_weights():
     spec = converter_style.nd_attention_block()

@@ -1,12 +1,10 @@
-"""Runtime, neural-network layer: numpy-style broadcasting of ``nd`` blobs for the comparison,
-logical and ``where`` kinds of the elementwise family.
+"""Runtime, neural-network layer: one-way broadcasting of the ``broadcastTo*`` kinds (``Like``,
+``Static``, ``Dynamic``): an input stretched to a given shape.
 
-NeuralNetwork.proto says "Broadcasting is supported" for every comparison and logical layer and
-"the shapes must be broadcastable" for ``whereBroadcastable``: shapes align on their last
-axis, and along each axis the sizes are equal or one of them is 1 (numpy's rule; the output
-has the largest rank). An ``nd`` array carries the runtime's example axis first, so an input
-of lower rank gets its missing axes *after* that axis (:func:`aligned`). The ``broadcastTo*``
-kinds broadcast one way only, to a given shape (:func:`broadcast_to`).
+Shapes align on their last axis (numpy's rule, as the core's ``_nd_broadcast`` applies it to
+the two-way broadcasting of the comparison, logical and ``where`` kinds); here each size of the
+input must equal the target's or be 1, and the target has at least the input's rank. An ``nd``
+array carries the runtime's example axis first, so the input's missing axes go *after* it.
 """
 
 from __future__ import annotations
@@ -18,34 +16,8 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
+from ._nd_broadcast import aligned
 from .base import CoreMLShape
-
-
-def broadcast_shape(layer, shapes: list[CoreMLShape]) -> CoreMLShape:
-    """The shape every input broadcasts to.
-
-    Raises:
-        ShapeError: naming the layer and the shapes, when two sizes of an axis differ and
-            neither is 1.
-    """
-    rank = max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for sizes in zip(*padded, strict=True):
-        wide = {int(d) for d in sizes if d != 1}
-        if len(wide) > 1:
-            raise ShapeError(
-                f"{where(layer)}: inputs of shapes {[list(s) for s in shapes]} do not "
-                "broadcast: aligned on their last axis, each axis needs equal sizes or 1"
-            )
-        out.append(wide.pop() if wide else 1)
-    return tuple(out)
-
-
-def aligned(x: np.ndarray, rank: int) -> np.ndarray:
-    """``x`` (``(N, *shape)``) viewed with ``rank`` tensor axes: 1s inserted after ``N``."""
-    missing = rank - (x.ndim - 1)
-    return x.reshape(x.shape[0], *([1] * missing), *x.shape[1:]) if missing else x
 
 
 def stretched(x: np.ndarray, shape: CoreMLShape) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 NeuralNetwork.proto (``EqualLayerParams`` ... ``LogicalNotLayerParams``): the output is
 ``1.0`` where the condition holds and ``0.0`` elsewhere (Core ML blobs are float), in the
-inputs' broadcast shape (``runtime.nn.layers._elementwise_broadcast``). A comparison takes 1 or
+inputs' broadcast shape (``runtime.nn.layers._nd_broadcast``). A comparison takes 1 or
 2 inputs: with one, it compares against the scalar ``alpha`` (``y = x1 < alpha``). The logical
 kinds read a value as false when it equals ``0.0`` and true otherwise (NaN is true); and, or,
 xor take exactly 2 inputs, not exactly 1, as Core ML's validator requires.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._elementwise_broadcast import aligned, broadcast_shape
 from ._nd_axes import input_count
+from ._nd_broadcast import aligned, broadcast_shape
 from .base import ND, Built, CoreMLShape, LayerKind
 
 COMPARISONS = {

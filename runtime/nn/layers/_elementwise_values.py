@@ -5,7 +5,9 @@ A kind whose output shape comes from an input's *values* (``fillDynamic``,
 ``broadcastToDynamic``, ``rangeDynamic``, the ``random*Dynamic`` kinds, ``topK``'s K,
 ``oneHot``'s depth, ``cumSum``'s axis, ``whereNonZero``) gets those values from the compiler
 when no model input feeds them (converters compute them from constants and ``getShape``): the
-layer then has a static shape. When a model input does, the build says so (:func:`unknown`).
+layer then has a static shape. When a model input does, the build raises the core's
+``NeedsValues`` (:func:`unknown`): ``runtime.Model`` then compiles the network once per set of
+such values and batches the examples that share them (``runtime.nn.dynamic``).
 Shapes hold positive sizes: Core ML has no empty tensor a runtime blob could stand for; and
 at most :data:`MAX_VALUES` values, the count a 32-bit index reaches (a parameter asking for more
 is refused at load rather than failing to allocate while a prediction runs).
@@ -20,16 +22,15 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
+from ._nd_axes import unknown_value
+from .base import NeedsValues
 
 MAX_VALUES = 2**31 - 1  # values per tensor
 
 
-def unknown(layer, what: str) -> ShapeError:
-    """The error for a value the compiler cannot know: a model input feeds it."""
-    return ShapeError(
-        f"{where(layer)}: its {what} depends on the values of a model input, so its output "
-        "shape is only known while a prediction runs; the runtime compiles static shapes"
-    )
+def unknown(layer, what: str) -> NeedsValues:
+    """The signal for a value the compiler cannot know: a model input feeds it."""
+    return unknown_value(layer, what)
 
 
 def positive_shape(layer, dims, what: str) -> tuple[int, ...]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._elementwise_broadcast import aligned, broadcast_shape
 from ._nd_axes import input_count
+from ._nd_broadcast import aligned, broadcast_shape
 from .base import ND, Built, CoreMLShape, LayerKind
 
 

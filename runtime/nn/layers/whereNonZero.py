@@ -5,10 +5,12 @@ values of a tensor (``numpy.argwhere``).
 has rank 2, shape ``(count, R)``: one row per non-zero value (NaN counts as non-zero), in
 row-major order, holding its index as floats (``[0, 1, 0, 2]`` gives ``[[1], [3]]``).
 
-``count`` depends on the input's values: the compiler must know them (an input computed from
-constants); otherwise the layer is refused at load (``_elementwise_values.unknown``). A tensor
-without a non-zero value would make an empty output, which a runtime blob cannot hold: it is
-refused.
+``count`` depends on the input's values. When the compiler knows them (an input computed from
+constants) the shape is static; when a model input feeds them, ``runtime.Model`` compiles the
+network once per set of input values (the core's ``runtime.nn.dynamic``): an example runs
+with its own count, and the examples of one batch share a run only when their counts agree. A
+tensor without a non-zero value would make an empty output, which a runtime blob cannot hold:
+it is refused when the prediction runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from updatable.errors import FeatureError
+from updatable.errors import FeatureError, ShapeError
 
 from ._common import where
 from ._elementwise_values import unknown
@@ -31,11 +33,11 @@ class WhereNonZeroAttrs:
     count: int  # non-zero values per example
 
 
-def found(label: str, x: np.ndarray) -> np.ndarray:
-    """``argwhere(x)`` of one example's tensor, refusing an all-zero one."""
+def found(label: str, x: np.ndarray, error=FeatureError) -> np.ndarray:
+    """``argwhere(x)`` of one example's tensor, refusing an all-zero one with ``error``."""
     rows = np.argwhere(x != 0)
     if not len(rows):
-        raise FeatureError(
+        raise error(
             f"{label}: the input of shape {list(x.shape)} holds no non-zero value, so the "
             "output would be empty; Core ML tensors hold at least one value"
         )
@@ -46,7 +48,7 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
     input_count(layer, in_shapes, 1)
     if values[0] is None:
         raise unknown(layer, "input")
-    rows = found(where(layer), np.asarray(values[0]).reshape(in_shapes[0]))
+    rows = found(where(layer), np.asarray(values[0]).reshape(in_shapes[0]), ShapeError)
     return Built(WhereNonZeroAttrs(where(layer), len(rows)), {}, [(len(rows), len(in_shapes[0]))])
 
 
