@@ -146,3 +146,28 @@ def test_seeded_random_layers_give_the_same_prediction_every_time():
     np.testing.assert_allclose(first, np.where(keep, 1.0, noise), rtol=1e-6)
     batch = model.predict_batch([{"x": x}, {"x": 2 * x}])
     np.testing.assert_allclose(batch[1]["out"], np.where(keep, 2.0, noise), rtol=1e-6)
+
+
+def test_unary_math_between_convolutions_stays_channels_last():
+    """sin and clampedReLU run in either layout: between two convolutions the tensor stays
+    ``chw`` (no relayout step), and the values are the elementwise math of the first
+    convolution's output."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, 3, 2, 4))
+
+    def add(b):
+        b.add_convolution("c1", 2, 4, 3, 3, 1, 1, "same", 1, w, None, False,
+                          input_name="x", output_name="a")
+        b.add_sin("s", "a", "b")
+        b.add_clamped_relu("r", "b", "c", alpha=0.1, beta=0.5)
+        b.add_convolution("c2", 4, 1, 1, 1, 1, 1, "valid", 1, np.ones((1, 1, 4, 1)), None,
+                          False, input_name="c", output_name="out")
+
+    model = load({"x": (1, 2, 5, 5)}, add, outputs=("a", "out"))
+    kinds = [step.kind.oneof for step in model.engine.network.steps]
+    assert kinds == ["convolution", "sin", "clampedReLU", "convolution"], kinds
+    got = model.predict({"x": rng.standard_normal((1, 2, 5, 5)).astype(np.float32)})
+    waves = np.sin(got["a"].astype(np.float64))
+    clamped = np.minimum(0.5, np.where(waves >= 0, waves, np.float32(0.1) * waves))
+    np.testing.assert_allclose(got["out"].reshape(5, 5), clamped.sum(axis=-3).reshape(5, 5),
+                               rtol=1e-5, atol=1e-6)

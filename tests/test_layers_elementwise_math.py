@@ -378,3 +378,37 @@ def test_layer_normalization_refusals():
     del spec.neuralNetwork.layers[0].layerNormalization.beta.floatValue[:]
     with pytest.raises(ShapeError, match=r"\(layerNormalization\): beta has 0 values; expected 4"):
         compile_network(spec)
+
+
+# ---- the legacy unary and clip layers on the ranks converters feed them ----------------------
+
+UNARY_LEGACY = {  # builder mode -> the proto's formula after x <- scale * x + shift
+    "sqrt": lambda x, a, e: np.sqrt(x),
+    "rsqrt": lambda x, a, e: 1 / np.sqrt(x + e),
+    "inverse": lambda x, a, e: 1 / (x + e),
+    "power": lambda x, a, e: x**a,
+    "exp": lambda x, a, e: np.exp(x),
+    "log": lambda x, a, e: np.log(x + e),
+    "abs": lambda x, a, e: np.abs(x),
+    "threshold": lambda x, a, e: np.maximum(x, a),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(UNARY_LEGACY))
+@pytest.mark.parametrize("shape", [(5,), (2, 3), (1, 3, 2, 2)])
+def test_legacy_unary_runs_every_operation_on_any_rank(mode, shape):
+    rng = np.random.default_rng(len(shape))
+    alpha, shift, scale, epsilon = 1.5, 0.25, 2.0, 1e-3
+    spec = one_input("add_unary", shape, mode=mode, alpha=alpha, shift=shift, scale=scale,
+                     epsilon=epsilon)
+    x = rng.uniform(0.1, 2.0, (3, *shape))
+    f32 = [np.float32(v) for v in (alpha, shift, scale, epsilon)]  # float32 fields
+    expected = UNARY_LEGACY[mode](f32[2] * x + f32[1], f32[0], f32[3])
+    np.testing.assert_allclose(run(spec, {"x": x})["out"], expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 4), (2, 3, 4, 5)])
+def test_clip_runs_on_any_rank(shape):
+    x = np.random.default_rng(0).uniform(-8, 8, (2, *shape))
+    spec = one_input("add_clip", shape, min_value=0.0, max_value=6.0)
+    np.testing.assert_array_equal(run(spec, {"x": x})["out"], np.clip(x, 0, 6))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._nd_axes import input_count
-from .base import ND, Built, CoreMLShape, LayerKind
+from .base import CHW, ND, Built, CoreMLShape, LayerKind
 
 # oneof -> numpy function. ``round``: halves go to the even neighbour (0.5 -> 0, 1.5 -> 2, as
 # coremltools documents for the op that converters lower to this layer); ``sign``: -1, 0 or 1.
@@ -47,7 +47,8 @@ class UnaryMathAttrs:
 
 
 def build(layer, in_shapes: list[CoreMLShape]) -> Built:
-    """One input; the output has its shape."""
+    """One input; the output has its shape (a Core ML shape, or an ``(H, W, C)`` row in
+    ``chw``: the math is the same in either layout)."""
     input_count(layer, in_shapes, 1)
     return Built(UnaryMathAttrs(layer.WhichOneof("layer")), {}, [tuple(in_shapes[0])])
 
@@ -65,4 +66,5 @@ def kind(oneof: str) -> LayerKind:
     """The ``LayerKind`` of one unary math layer (each unit makes its own)."""
     if oneof not in FUNCTIONS:
         raise KeyError(f"no unary math function for {oneof!r}; known: {sorted(FUNCTIONS)}")
-    return LayerKind(oneof, build, forward, layouts=(ND,))
+    # elementwise: either layout, so a tensor between two convolutions stays channels-last
+    return LayerKind(oneof, build, forward, layouts=(ND, CHW), build_nd=build)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._nd_axes import input_count
-from .base import ND, Built, CoreMLShape, LayerKind
+from .base import CHW, ND, Built, CoreMLShape, LayerKind
 
 
 @dataclass(frozen=True)
@@ -41,4 +41,5 @@ def forward(attrs: ClampedReLUAttrs, params, xs, keep=False, out=None):
     return [np.minimum(leaky, t(attrs.beta)).astype(x.dtype, copy=False)], None
 
 
-KIND = LayerKind("clampedReLU", build, forward, layouts=(ND,))
+# elementwise: either layout, so a tensor between two convolutions stays channels-last
+KIND = LayerKind("clampedReLU", build, forward, layouts=(ND, CHW), build_nd=build)
