@@ -213,7 +213,8 @@ def test_logic_refusals_name_the_layer():
     spec = network({"a": (2,)},
                    lambda b: b._add_generic_layer("l", ["a"], ["out"]).logicalAnd.SetInParent())
     with pytest.raises(
-        ShapeError, match=r"layer 'l' \(logicalAnd\) has 1 input \['a'\]; this kind takes exactly 2$"
+        ShapeError,
+        match=r"layer 'l' \(logicalAnd\) has 1 input \['a'\]; this kind takes exactly 2$",
     ):
         compile_network(spec)
 
