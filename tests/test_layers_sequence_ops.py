@@ -234,3 +234,41 @@ def test_reverse_seq_refusals():
     with pytest.raises(FeatureError, match=where + r"sequence length 5.0 is not a length of the "
                                                    r"sequence axis; expected integers in \[0, 4\]"):
         run(spec, {"x": np.zeros((1, 2, 4)), "len": np.array([[1.0, 5.0]])})
+
+
+# ---- reshape to a sequence (the legacy layer in front of recurrent layers) ---------------
+
+
+def core_ml_reshape(x, target, channel_last):
+    """NeuralNetwork.proto's reshape of ``x`` ``(N, Seq, 1, C, H, W)`` to ``[Seq', C', H',
+    W']``: every step flattened (C, H, W order, or H, W, C for CHANNEL_LAST) and refilled."""
+    n = x.shape[0]
+    seq_out, c, h, w = target
+    if not channel_last:
+        return x.reshape(n, seq_out, 1, c, h, w)
+    steps = x.transpose(0, 1, 2, 4, 5, 3).reshape(n, seq_out, h, w, c)
+    return steps.transpose(0, 1, 4, 2, 3)[:, :, None]
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+@pytest.mark.parametrize(("shape", "target"), [
+    ((1, 1, 8, 4, 2), (4, 16, 1, 1)), ((1, 1, 2, 3, 4), (3, 2, 2, 2)),
+    ((2, 1, 3, 2, 2), (6, 2, 2, 1)), ((4, 1, 6, 1, 1), (1, 3, 2, 4)),
+])
+def test_reshape_to_a_new_sequence_length_in_either_layout(shape, target, mode):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((3, *shape))
+    expected = core_ml_reshape(x, target, bool(mode))
+    nd_spec = network({"x": shape}, lambda b: b.add_reshape("r", "x", "out", target, mode))
+    assert compile_network(nd_spec).tensors["out"].layout == ND
+    np.testing.assert_array_equal(run(nd_spec, {"x": x})["out"], expected)
+
+    def chw_first(b):  # a rank-5 kind first: the reshape reads and writes chw
+        b.add_activation("r0", "RELU", "x", "x_relu")
+        b.add_reshape("r", "x_relu", "out", target, mode)
+
+    chw_spec = network({"x": shape}, chw_first)
+    net = compile_network(chw_spec)
+    assert net.tensors["out"].layout == CHW and net.tensors["out"].shape == (target[0], 1,
+                                                                             *target[1:])
+    np.testing.assert_array_equal(run(chw_spec, {"x": x})["out"], np.maximum(expected, 0))
