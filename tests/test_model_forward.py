@@ -236,7 +236,8 @@ def test_models_the_runtime_cannot_run_are_refused_at_load():
     entry.scaler.channelScale = 2.0
     with pytest.raises(UnsupportedModelError, match="'image', which is not an image input"):
         runtime.Model.load(spec)
-    with pytest.raises(TypeError, match="expects a path or a Core ML Model message; got int"):
+    expected = "Model.load: expected the path of a .mlmodel file, a Core ML Model message or a"
+    with pytest.raises(TypeError, match=f"{expected} coremltools MLModel; got int"):
         runtime.Model.load(3)
 
 
