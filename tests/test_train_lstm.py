@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import runtime
 import updatable
 from runtime.model.mlmodel import Model
 from runtime.training import backprop
@@ -183,3 +184,44 @@ def test_an_update_task_trains_through_the_lstm_and_writes_its_weights_back(lstm
     reloaded = Model.load(result["spec"]).predict_batch({"x": list(x)})
     for got, want in zip(reloaded, result["predictions"], strict=True):
         np.testing.assert_allclose(got["probs"], want["probs"], rtol=1e-6)
+
+
+def test_training_examples_may_leave_optional_state_inputs_out():
+    """The Keras text classifier's optional lstm_1_h_in / _c_in: examples without them train
+    as if they held zeros; a batch mixing both fills the missing ones with zeros."""
+    from tests.builders import converter_style
+
+    spec = builders.make_trainable(converter_style.keras_text_lstm(), ["dense_1"],
+                                   loss_input="output1", lr=0.1, batch=4, epochs=2)
+    tokens = np.arange(8, dtype=np.float32).reshape(8, 1)
+    labels = np.array(["neg", "neu", "pos", "neg", "neu", "pos", "neg", "neu"])
+
+    def trained(provider):
+        result = {}
+
+        def completion(context):
+            result["weights"] = context.model.parameter_value(
+                runtime.ParameterKey.WEIGHTS.scoped("dense_1"))
+
+        task = UpdateTask(spec, provider, progress_handlers=UpdateProgressHandlers(
+            Event.EPOCH_END, lambda context: None, completion))
+        task.resume()
+        task.wait()
+        assert task.error is None, task.error
+        return result["weights"]
+
+    without = trained(ArrayBatchProvider({"input1": tokens, "classLabel": labels}))
+    initial = runtime.Model.load(spec).engine.network.steps
+    dense = next(step for step in initial if step.name == "dense_1")
+    assert np.abs(without - dense.kind.export(dense.attrs, dense.params)["weights"]).max() > 1e-4
+
+    class Mixed:
+        count = 8
+
+        def features(self, index):
+            example = {"input1": tokens[index], "classLabel": labels[index]}
+            if index % 2:
+                example["lstm_1_h_in"] = np.zeros(16, np.float32)
+            return example
+
+    np.testing.assert_array_equal(trained(Mixed()), without)
