@@ -25,7 +25,7 @@ import updatable
 from runtime.ort import import_ as ort_import
 from tests import builders
 from tests.optional import needs
-from updatable.errors import ModelFileError, UnsupportedLayerError, ValidationError
+from updatable.errors import ModelFileError, ValidationError
 
 SOURCES = ("path", "spec", "mlmodel", "mlmodel_from_file")
 
@@ -274,7 +274,7 @@ def test_a_converted_mlmodel_predicts_like_torch_and_trains(torch_net, tmp_path)
 
 
 @needs("torch")
-def test_a_zoo_conversion_is_read_validated_and_refused_like_its_file(tmp_path):
+def test_a_zoo_conversion_is_read_validated_and_run_like_its_file(tmp_path):
     from tests.builders import torch_zoo
 
     with _quiet():
@@ -283,11 +283,11 @@ def test_a_zoo_conversion_is_read_validated_and_refused_like_its_file(tmp_path):
     converted.save(str(path))
     assert updatable.load(converted) == updatable.load(path)
     assert updatable.validate(converted) == updatable.validate(path)
-    with pytest.raises(UnsupportedLayerError) as from_file:
-        runtime.Model.load(path)
-    with pytest.raises(UnsupportedLayerError) as from_object:
-        runtime.Model.load(converted)
-    assert str(from_object.value) == str(from_file.value)
+    batch, _ = torch_zoo.real_batch("cnn_bn", 3)
+    from_file, from_object = runtime.Model.load(path), runtime.Model.load(converted)
+    for example in batch:
+        feeds = torch_zoo.feeds("cnn_bn", example)
+        assert from_object.predict(feeds) == from_file.predict(feeds)
 
 
 @needs("torch")

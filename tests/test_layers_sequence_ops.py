@@ -132,17 +132,17 @@ def test_sequence_repeat_tiles_the_sequence_axis_in_either_layout(seed):
     x = rng.standard_normal((2, *shape))
     axis = len(shape) - 5 + 1
     expected = np.concatenate([x] * max(repetitions, 1), axis=axis)
-    for reader in (None, "relu"):  # none: nd; an activation after it: chw input
-        def add(b, reader=reader):
+    for layout in (ND, CHW):  # the input as it comes (nd), or after a chw-only identity
+        def add(b, layout=layout):
             source = "x"
-            if reader:
-                b.add_activation("r", "RELU", "x", "x_relu")  # either layout, first kind
-                source = "x_relu"
+            if layout == CHW:
+                b.add_pooling("same", 1, 1, 1, 1, "MAX", "VALID", "x", "x_chw")
+                source = "x_chw"
             b.add_sequence_repeat("repeat", repetitions, source, "out")
 
         spec = network({"x": shape}, add)
-        want = np.maximum(expected, 0) if reader else expected
-        np.testing.assert_array_equal(run(spec, {"x": x})["out"], want)
+        assert compile_network(spec).tensors["out"].layout == layout
+        np.testing.assert_array_equal(run(spec, {"x": x})["out"], expected)
 
 
 def test_sequence_repeat_runs_chw_in_a_rank_5_network():
@@ -263,12 +263,13 @@ def test_reshape_to_a_new_sequence_length_in_either_layout(shape, target, mode):
     assert compile_network(nd_spec).tensors["out"].layout == ND
     np.testing.assert_array_equal(run(nd_spec, {"x": x})["out"], expected)
 
-    def chw_first(b):  # a rank-5 kind first: the reshape reads and writes chw
-        b.add_activation("r0", "RELU", "x", "x_relu")
-        b.add_reshape("r", "x_relu", "out", target, mode)
+    def chw_first(b):  # a chw-only kind first (a 1 x 1 max pooling: the identity)
+        b.add_pooling("same", 1, 1, 1, 1, "MAX", "VALID", "x", "x_chw")
+        b.add_reshape("r", "x_chw", "out", target, mode)
 
     chw_spec = network({"x": shape}, chw_first)
     net = compile_network(chw_spec)
     assert net.tensors["out"].layout == CHW and net.tensors["out"].shape == (target[0], 1,
                                                                              *target[1:])
-    np.testing.assert_array_equal(run(chw_spec, {"x": x})["out"], np.maximum(expected, 0))
+    assert net.tensors["x_chw"].layout == CHW
+    np.testing.assert_array_equal(run(chw_spec, {"x": x})["out"], expected)

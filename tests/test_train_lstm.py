@@ -73,8 +73,10 @@ def test_the_slice_runs_through_the_lstm_and_its_relayouts():
     assert not [i for i in updatable.validate(spec) if i.severity == "error"]
     cut = training_slice(spec)
     kinds = [s.kind.oneof for s in cut.train_steps]
-    assert kinds == ["innerProduct", "relayout", "uniDirectionalLSTM", "relayout",
-                     "innerProduct"]  # the tanh is fused into proj
+    # the tanh is fused into proj; head runs nd after the LSTM, its logits go back to chw
+    # for the softmax
+    assert kinds == ["innerProduct", "relayout", "uniDirectionalLSTM", "innerProduct",
+                     "relayout"]
     assert cut.updatable == {"proj", "lstm", "head"} and cut.boundary == ("steps_out",)
 
 

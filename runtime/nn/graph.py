@@ -163,12 +163,19 @@ class Network:
                 )
 
 
-def compile_network(spec, *, fuse: bool = True) -> Network:
+def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Network:
     """Compile the neural network of ``spec`` (a ``Model``) into a :class:`Network`.
+
+    ``values`` (blob name -> Core ML value) and ``until`` serve networks whose shapes depend
+    on the model inputs' values (``runtime.nn.dynamic``): ``values`` fixes those blobs for
+    one specialization (inputs then stay in their natural layouts, the same for every
+    specialization), ``until = (layer name, blobs)`` compiles only the layers before that
+    layer, with ``blobs`` as the outputs.
 
     Raises:
         UnsupportedModelError: ``spec`` is not a neural network.
-        UnsupportedLayerError: a layer kind the runtime does not run (all are listed).
+        UnsupportedLayerError: a layer kind the runtime does not run (all are listed);
+            ``NeedsValues`` when a shape depends on the model inputs' values.
         ShapeError: a layer reads an undefined blob or its input shapes do not fit.
     """
     net = spec_io.network(spec)
@@ -177,27 +184,22 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
         f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
     }
     taken = {name for layer in net.layers for name in (*layer.input, *layer.output)}
-    planner = Planner(inputs, taken)
+    planner = Planner(inputs, taken, values)
     for layer in net.layers:
-        for name in layer.input:
-            if name not in planner.tensors:
-                raise ShapeError(
-                    f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
-                    f"input defines (layers must come in topological order)"
-                )
-        for name in layer.output:
-            if name in planner.tensors and spec_io.layer_kind(layer) != "copy":
-                raise ShapeError(
-                    f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
-                    "a copy layer may overwrite a blob"
-                )
+        if until is not None and layer.name == until[0]:
+            break
+        _check_names(layer, planner.tensors)
         planner.add_layer(layer, get_kind(spec_io.layer_kind(layer)))
-    outputs = [f.name for f in spec.description.output if f.name in planner.tensors]
-    probabilities = probability_blob(spec)
-    if probabilities is not None and probabilities not in outputs:
-        outputs.append(probabilities)
+    if until is not None:
+        outputs = list(until[1])
+    else:
+        outputs = [f.name for f in spec.description.output if f.name in planner.tensors]
+        probabilities = probability_blob(spec)
+        if probabilities is not None and probabilities not in outputs:
+            outputs.append(probabilities)
     steps, tensors = planner.steps, planner.tensors
-    _hold_inputs_chw(steps, tensors, list(inputs), outputs)
+    if values is None and until is None:
+        _hold_inputs_chw(steps, tensors, list(inputs), outputs)
     network = Network(
         steps,
         {name: tensors[name].row_shape for name in inputs},
@@ -211,6 +213,21 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
         _fuse_activations(network)
     network.placements = execution.concat_placements(network.steps, outputs, tuple(inputs))
     return network
+
+
+def _check_names(layer, defined) -> None:
+    for name in layer.input:
+        if name not in defined:
+            raise ShapeError(
+                f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
+                f"input defines (layers must come in topological order)"
+            )
+    for name in layer.output:
+        if name in defined and spec_io.layer_kind(layer) != "copy":
+            raise ShapeError(
+                f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
+                "a copy layer may overwrite a blob"
+            )
 
 
 def _hold_inputs_chw(steps: list[Step], tensors, inputs: list[str], outputs) -> None:

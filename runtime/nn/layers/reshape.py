@@ -30,7 +30,7 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import channel_first, channel_last, where
-from .base import CHW, ND, Built, CoreMLShape, LayerKind
+from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape, core_ml_shape
 
 CHANNEL_LAST = 1  # ReshapeLayerParams.ReshapeOrder
 
@@ -43,8 +43,7 @@ class ReshapeAttrs:
     out_shape: CoreMLShape  # Core ML shape: the kept leading axes or [Seq', 1], then C', H', W'
 
 
-def build(layer, in_shapes: list[CoreMLShape], layout: str) -> Built:
-    shape = tuple(in_shapes[0])
+def _built(layer, shape: CoreMLShape, layout: str) -> Built:
     target = [int(d) for d in layer.reshape.targetShape]
     if len(target) not in (3, 4) or min(target, default=0) < 1 or len(shape) < 3:
         raise ShapeError(
@@ -63,7 +62,22 @@ def build(layer, in_shapes: list[CoreMLShape], layout: str) -> Built:
             f"{target} ({math.prod(out)} values)"
         )
     attrs = ReshapeAttrs(layer.reshape.mode == CHANNEL_LAST, layout, shape, out)
-    return Built(attrs, {}, [out])
+    if layout == ND:
+        return Built(attrs, {}, [out])
+    row = (out[-2], out[-1], out[-3])  # (H', W', C'), with leading axes of its own
+    return Built(attrs, {}, [row], core_ml_shapes=[out])
+
+
+def build(layer, in_shapes: list[Shape]) -> Built:
+    """The ``chw`` build: rows ``(H, W, C)`` whose Core ML shapes the compiler passes (a bare
+    row is read as ``[1, 1, C, H, W]``)."""
+    height, width, channels = in_shapes[0]
+    shape = core_ml_shape(in_shapes[0]) or (1, 1, channels, height, width)
+    return _built(layer, shape, CHW)
+
+
+def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
+    return _built(layer, tuple(in_shapes[0]), ND)
 
 
 def forward(attrs: ReshapeAttrs, params, xs, keep=False, out=None):
@@ -86,4 +100,4 @@ def forward(attrs: ReshapeAttrs, params, xs, keep=False, out=None):
     return [first.reshape(n, *attrs.out_shape)], None
 
 
-KIND = LayerKind(oneof="reshape", build=build, forward=forward, layouts=(CHW, ND))
+KIND = LayerKind("reshape", build, forward, layouts=(CHW, ND), build_nd=build_nd)

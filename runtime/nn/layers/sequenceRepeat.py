@@ -21,7 +21,7 @@ from updatable.errors import ShapeError
 
 from ._common import where
 from ._nd_axes import input_count
-from .base import CHW, ND, Built, CoreMLShape, LayerKind
+from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape, core_ml_shape
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,7 @@ class SequenceRepeatAttrs:
     repetitions: int
 
 
-def build(layer, in_shapes: list[CoreMLShape], layout: str) -> Built:
-    input_count(layer, in_shapes, 1)
-    shape = tuple(in_shapes[0])
+def _built(layer, shape: CoreMLShape, layout: str) -> Built:
     if len(shape) < 5:
         raise ShapeError(
             f"{where(layer)}: the input must have rank 5 or more ([Seq, B, C, H, W]); got "
@@ -42,7 +40,24 @@ def build(layer, in_shapes: list[CoreMLShape], layout: str) -> Built:
         )
     repetitions = int(layer.sequenceRepeat.nRepetitions) or 1
     out = (*shape[:-5], shape[-5] * repetitions, *shape[-4:])
-    return Built(SequenceRepeatAttrs(shape[:-3], layout, out, repetitions), {}, [out])
+    attrs = SequenceRepeatAttrs(shape[:-3], layout, out, repetitions)
+    if layout == ND:
+        return Built(attrs, {}, [out])
+    row = (out[-2], out[-1], out[-3])  # the rows keep (H, W, C); the sequence grows
+    return Built(attrs, {}, [row], core_ml_shapes=[out])
+
+
+def build(layer, in_shapes: list[Shape]) -> Built:
+    """The ``chw`` build: a row ``(H, W, C)`` with its Core ML shape (a bare row is read as
+    ``[1, 1, C, H, W]``)."""
+    input_count(layer, in_shapes, 1)
+    height, width, channels = in_shapes[0]
+    return _built(layer, core_ml_shape(in_shapes[0]) or (1, 1, channels, height, width), CHW)
+
+
+def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
+    input_count(layer, in_shapes, 1)
+    return _built(layer, tuple(in_shapes[0]), ND)
 
 
 def forward(attrs: SequenceRepeatAttrs, params, xs, keep=False, out=None):
@@ -60,4 +75,4 @@ def forward(attrs: SequenceRepeatAttrs, params, xs, keep=False, out=None):
     return [tiled.reshape(x.shape[0], *attrs.out_shape)], None
 
 
-KIND = LayerKind("sequenceRepeat", build, forward, layouts=(ND, CHW))
+KIND = LayerKind("sequenceRepeat", build, forward, layouts=(CHW, ND), build_nd=build_nd)
