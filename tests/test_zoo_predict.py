@@ -81,7 +81,8 @@ def _policy_restored():
 
 @needs("torch")
 @pytest.mark.usefixtures("_policy_restored")
-@pytest.mark.parametrize("name", ["squeezenet1_1", "transformer", "audio_cnn1d", "embedding_net"])
+@pytest.mark.parametrize("name", ["squeezenet1_1", "transformer", "audio_cnn1d", "embedding_net",
+                                  "lstm", "bilstm"])
 def test_an_nd_model_gives_the_same_bits_split_across_threads_and_one_example_at_a_time(name):
     spec = torch_zoo.converted(name, "iOS14")
     model = runtime.Model.load(spec)
