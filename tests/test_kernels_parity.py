@@ -238,6 +238,14 @@ def _matmul_into(rng, dtype):
     return [a, b, out], [2]
 
 
+def _matmul_epilogue_into(rng, dtype):
+    """``_matmul_into``'s operands, with a bias and a store epilogue (none, bias, bias + ReLU);
+    narrow column counts (at most one vector) come up often."""
+    a, b, out = _matmul_into(rng, dtype)[0]
+    bias = rng.standard_normal(b.shape[1]).astype(dtype)
+    return [a, b, out, bias, int(rng.integers(0, 3))], [2]
+
+
 CASES = {
     "conv.im2col": _im2col,
     "conv.col2im": _col2im,
@@ -252,6 +260,7 @@ CASES = {
     "gemm.matmul_tiles": _matmul_tiles,
     "gemm.conv_tiles": _conv_tiles,
     "matmul.matmul_into": _matmul_into,
+    "matmul.matmul_epilogue_into": _matmul_epilogue_into,
     "pool.max_pool": _max_pool,
     "pool.max_pool_bias_activation": _max_pool_bias_activation,
     "pool.avg_pool": _avg_pool,

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.kernels.conv import _np_im2col
-from runtime.kernels.elementwise import _epilogue_row_in_place, _np_activate
+from runtime.kernels.elementwise import IDENTITY, RELU, _epilogue_row_in_place, _np_activate
 from runtime.kernels.jit import njit
-from runtime.kernels.matmul import matmul_into
+from runtime.kernels.matmul import matmul_epilogue_into
+from runtime.kernels.microkernel import EPILOGUE_BIAS, EPILOGUE_BIAS_RELU, EPILOGUE_NONE
 
 SHORT_RUN = 16  # tap runs (kw * channels) shorter than this take _im2col_short
 
@@ -119,15 +120,33 @@ def _epilogue_tile(out, row0, rows, o0, bias, code, alpha, beta):
 
 
 @njit
+def _store_mode(epilogue, code):
+    # the micro-kernel's store applies a bias and ReLU itself; other activations (-1) take
+    # the separate pass over the tile
+    if not epilogue:
+        return EPILOGUE_NONE
+    if code == IDENTITY:
+        return EPILOGUE_BIAS
+    return EPILOGUE_BIAS_RELU if code == RELU else -1
+
+
+@njit
+def _product_tile(a, w, out, row0, rows, o0, bias, code, alpha, beta, mode):
+    # rows row0 ... row0 + rows - 1 of out[:, o0 : o0 + N] = f(a @ w + bias)
+    target = out[row0 : row0 + rows, o0 : o0 + w.shape[1]]
+    matmul_epilogue_into(a, w, target, bias, max(mode, EPILOGUE_NONE))
+    if mode < 0:
+        _epilogue_tile(out, row0, rows, o0, bias, code, alpha, beta)
+
+
+@njit
 def matmul_tiles(a, w, bias, code, alpha, beta, epilogue, tile, out, o0):
     """``out[r, o0 + j] = f(sum_k a[r, k] w[k, j] + bias[j])`` (``f`` the activation ``code``;
     no bias or activation without ``epilogue``), ``tile`` rows per product."""
-    n_out = w.shape[1]
+    mode = _store_mode(epilogue, code)
     for row0 in range(0, a.shape[0], tile):
         rows = min(tile, a.shape[0] - row0)
-        matmul_into(a[row0 : row0 + rows], w, out[row0 : row0 + rows, o0 : o0 + n_out])
-        if epilogue:
-            _epilogue_tile(out, row0, rows, o0, bias, code, alpha, beta)
+        _product_tile(a[row0 : row0 + rows], w, out, row0, rows, o0, bias, code, alpha, beta, mode)
 
 
 @njit
@@ -161,6 +180,7 @@ def conv_tiles(
     _, ho, wo, c_total = out.shape
     flat = out.reshape(n_batch * ho * wo, c_total)
     total = n_batch * ho
+    mode = _store_mode(epilogue, code)
     for line0 in range(0, total, lines):
         count = min(lines, total - line0)
         if kw * (cols.shape[1] // (kh * kw)) < SHORT_RUN:
@@ -172,9 +192,7 @@ def conv_tiles(
                 x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, line0, count, cols
             )
         row0, rows = line0 * wo, count * wo
-        matmul_into(cols[:rows], w, flat[row0 : row0 + rows, o0 : o0 + w.shape[1]])
-        if epilogue:
-            _epilogue_tile(flat, line0 * wo, count * wo, o0, bias, code, alpha, beta)
+        _product_tile(cols[:rows], w, flat, row0, rows, o0, bias, code, alpha, beta, mode)
 
 
 # ---- numpy twins (same names and signatures) ----------------------------------------------

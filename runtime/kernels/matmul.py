@@ -21,7 +21,18 @@ import numpy as np
 
 from runtime.kernels.jit import is_compiled, njit
 
-from .microkernel import MR, NR, ragged_tile, tile
+from .microkernel import (
+    EPILOGUE_BIAS_RELU,
+    EPILOGUE_NONE,
+    MR,
+    MR_NARROW,
+    NR,
+    W,
+    narrow_ragged_tile,
+    narrow_tile,
+    ragged_tile,
+    tile,
+)
 
 ITEM = 4  # bytes per float32
 
@@ -38,45 +49,85 @@ B_BLOCK_BYTES = 1 << 18
 @njit
 def matmul_into(a, b, out):
     """``out[i, j] = sum_k a[i, k] b[k, j]`` as a ``k``-ordered fma chain (module docstring)."""
+    _product(a, b, out, 0, EPILOGUE_NONE)
+
+
+@njit
+def matmul_epilogue_into(a, b, out, bias, mode):
+    """``matmul_into`` whose stores apply the epilogue ``mode`` of the micro-kernel
+    (``EPILOGUE_BIAS``: ``+ bias[j]``, ``EPILOGUE_BIAS_RELU``: then ReLU) to the finished
+    chains, the same bits as a separate pass; ``bias`` ``(N,)`` is unused for ``EPILOGUE_NONE``.
+    Column panels of at most ``W`` columns (all of a narrow matrix, or the last panel of a
+    wide one) run through the narrow block."""
+    _product(a, b, out, bias.ctypes.data, mode)
+
+
+@njit
+def _product(a, b, out, bias, mode):
+    # ``bias``: the address of the bias vector (unread when mode is EPILOGUE_NONE)
     m_size, k_size = a.shape
     n_size = b.shape[1]
     a_rs, a_ks = a.strides[0] // ITEM, a.strides[1] // ITEM
     b_ks, ldc = b.strides[0] // ITEM, out.strides[0] // ITEM
+    # the columns past the last whole multiple of NR, when they fit one narrow block
+    narrow0 = n_size - n_size % NR if 0 < n_size % NR <= W else n_size
     for k0 in range(0, max(k_size, 1), K_BLOCK):
         depth = min(K_BLOCK, k_size - k0)
         accumulate = 1 if k0 > 0 else 0
+        last = k0 + K_BLOCK >= k_size
+        epilogue = mode if last else EPILOGUE_NONE
         width = max(NR, B_BLOCK_BYTES // (ITEM * max(depth, 1)) // NR * NR)
-        for j1 in range(0, n_size, width):
+        for j1 in range(0, narrow0, width):
             for i0 in range(0, m_size, MR):
                 rows = min(MR, m_size - i0)
                 a_block = a[i0:, k0:].ctypes.data
-                for j0 in range(j1, min(n_size, j1 + width), NR):
-                    cols = min(NR, n_size - j0)
+                for j0 in range(j1, min(narrow0, j1 + width), NR):
+                    cols = min(NR, narrow0 - j0)
                     b_panel, c_block = b[k0:, j0:].ctypes.data, out[i0, j0:].ctypes.data
+                    bias_j = bias + j0 * ITEM
                     if rows == MR and cols == NR:
-                        tile(a_block, a_rs, a_ks, b_panel, b_ks, depth, c_block, ldc, accumulate)
+                        tile(
+                            a_block, a_rs, a_ks, b_panel, b_ks, depth, c_block, ldc,
+                            accumulate, bias_j, epilogue,
+                        )  # fmt: skip
                     else:
                         ragged_tile(
-                            a_block,
-                            a_rs,
-                            a_ks,
-                            b_panel,
-                            b_ks,
-                            depth,
-                            c_block,
-                            ldc,
-                            rows,
-                            cols,
-                            accumulate,
-                        )
+                            a_block, a_rs, a_ks, b_panel, b_ks, depth, c_block, ldc, rows,
+                            cols, accumulate, bias_j, epilogue,
+                        )  # fmt: skip
+        if narrow0 < n_size:
+            cols = n_size - narrow0
+            b_panel, bias_j = b[k0:, narrow0:].ctypes.data, bias + narrow0 * ITEM
+            for i0 in range(0, m_size, MR_NARROW):
+                rows = min(MR_NARROW, m_size - i0)
+                a_block, c_block = a[i0:, k0:].ctypes.data, out[i0, narrow0:].ctypes.data
+                if rows == MR_NARROW and cols == W:
+                    narrow_tile(
+                        a_block, a_rs, a_ks, b_panel, b_ks, depth, c_block, ldc,
+                        accumulate, bias_j, epilogue,
+                    )  # fmt: skip
+                else:
+                    narrow_ragged_tile(
+                        a_block, a_rs, a_ks, b_panel, b_ks, depth, c_block, ldc, rows,
+                        cols, accumulate, bias_j, epilogue,
+                    )  # fmt: skip
 
 
 def _np_matmul_into(a, b, out):
     np.matmul(a, b, out=out)
 
 
-JIT = {"matmul_into": matmul_into}
-NUMPY = {"matmul_into": _np_matmul_into}
+def _np_matmul_epilogue_into(a, b, out, bias, mode):
+    z = a @ b
+    if mode != EPILOGUE_NONE:
+        z = (z + bias).astype(out.dtype)
+    if mode == EPILOGUE_BIAS_RELU:
+        z = np.where(z <= 0, np.float32(0), z)
+    out[...] = z
+
+
+JIT = {"matmul_into": matmul_into, "matmul_epilogue_into": matmul_epilogue_into}
+NUMPY = {"matmul_into": _np_matmul_into, "matmul_epilogue_into": _np_matmul_epilogue_into}
 
 
 def reproducible_products() -> bool:

@@ -30,7 +30,16 @@ Block shape, chosen from the features numba compiles for (``numba.config.CPU_FEA
 the host's): ``W`` = 16 float lanes with AVX-512 (32 vector registers), 8 with AVX/AVX2 (16
 registers), 4 elsewhere (NEON, SSE); ``MR = 6`` rows and ``NR = 2*W`` columns (``4*W`` for
 ``W = 4``), so the ``MR * NR / W`` accumulators, the ``B`` vectors and a broadcast fit in the
-register file.
+register file. A second, narrow block (``NV = 1``: ``MR_NARROW = 12`` rows of ``W`` columns)
+serves matrices with at most ``W`` columns left (SqueezeNet's 16-channel squeeze layers):
+the wide block would compute half its lanes for nothing there (measured 50 against 100
+GFLOP/s). Which block computes an element does not change its chain.
+
+Epilogue in the store: ``bias`` (an address) and ``mode`` apply, to the finished chains only
+(the caller passes ``mode = 0`` for every K block but the last), ``y = acc + bias[j]``
+(``mode`` 1) or ``y = max(acc + bias[j], 0)`` with NaN kept (``mode`` 2, ReLU), rounded as
+the separate epilogue pass (``runtime.kernels.elementwise``) rounds them, so the result is
+the same bits, without that pass over the output.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ W = _vector_width()
 NV = 4 if W == 4 else 2  # vectors per row of the block
 MR = 6
 NR = NV * W
+MR_NARROW = 12  # rows of the narrow block (one vector of columns)
+EPILOGUE_NONE, EPILOGUE_BIAS, EPILOGUE_BIAS_RELU = 0, 1, 2
 
 
 class _Emitter:
@@ -68,15 +79,15 @@ class _Emitter:
     valid row of ``A`` and are not stored, columns past ``cols`` load zeros from ``B`` and are
     not stored, and the lanes that are kept compute exactly the same chains."""
 
-    def __init__(self, builder, rows=None, cols=None):
+    def __init__(self, builder, mr: int, nv: int, rows=None, cols=None):
         from llvmlite import ir
 
-        self.ir, self.builder = ir, builder
+        self.ir, self.builder, self.mr, self.nv = ir, builder, mr, nv
         self.f32, self.i64, self.i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
         self.vec = ir.VectorType(self.f32, W)
         self.mask_type = ir.VectorType(ir.IntType(1), W)
         self.rows, self.cols = rows, cols
-        self.masks = None if cols is None else [self._lane_mask(j) for j in range(NV)]
+        self.masks = None if cols is None else [self._lane_mask(j) for j in range(nv)]
 
     def constant(self, value: int):
         return self.ir.Constant(self.i64, value)
@@ -146,14 +157,14 @@ def _starting_values(emit, c, ldc, accumulate):
     entry = builder.block
     with builder.if_then(builder.icmp_signed("!=", accumulate, emit.constant(0))):
         loaded = [
-            [emit.load(c, _c_offset(emit, ldc, emit.a_row(r), j), j) for j in range(NV)]
-            for r in range(MR)
+            [emit.load(c, _c_offset(emit, ldc, emit.a_row(r), j), j) for j in range(emit.nv)]
+            for r in range(emit.mr)
         ]
         loaded_in = builder.block
     starts = []
-    for r in range(MR):
+    for r in range(emit.mr):
         row = []
-        for j in range(NV):
+        for j in range(emit.nv):
             start = builder.phi(emit.vec)
             start.add_incoming(loaded[r][j], loaded_in)
             start.add_incoming(zero, entry)
@@ -166,14 +177,45 @@ def _c_offset(emit, ldc, row, j: int):
     return emit.builder.add(emit.builder.mul(row, ldc), emit.constant(j * W))
 
 
-def _emit_tile(context, builder, args, ragged: bool):
+def _store_block(emit, accumulators, c, ldc, bias, mode):
+    """Store the block, through the epilogue ``mode`` (module docstring) when it is not 0."""
+    builder, ir = emit.builder, emit.ir
+
+    def store(values):
+        for r in range(emit.mr):
+            for j in range(emit.nv):
+                emit.store(values[r][j], c, _c_offset(emit, ldc, emit.constant(r), j), r, j)
+
+    with builder.if_else(builder.icmp_signed("!=", mode, emit.constant(0))) as (fused, bare):
+        with fused:
+            biases = [emit.load(bias, emit.constant(j * W), j) for j in range(emit.nv)]
+            zero = ir.Constant(emit.vec, [0.0] * W)
+            relu = builder.icmp_signed("==", mode, emit.constant(2))
+            values = []
+            for r in range(emit.mr):
+                row = []
+                for j in range(emit.nv):
+                    y = builder.fadd(accumulators[r][j], biases[j])
+                    # 0 where y <= 0 (ordered: NaN stays), as the separate epilogue does
+                    clipped = builder.select(builder.fcmp_ordered("<=", y, zero), zero, y)
+                    row.append(builder.select(relu, clipped, y))
+                values.append(row)
+            store(values)
+        with bare:
+            store(accumulators)
+
+
+def _emit_tile(context, builder, args, ragged: bool, mr: int, nv: int):
     """LLVM IR of one block (the module docstring's loop), at ``builder``."""
     a_addr, a_rs, a_ks, b_addr, b_ks, k_size, c_addr, ldc = args[:8]
-    emit = _Emitter(builder, *(args[8:10] if ragged else ()))
+    accumulate, bias_addr, mode = args[-3:]
+    emit = _Emitter(builder, mr, nv, *(args[8:10] if ragged else ()))
     pointer = emit.f32.as_pointer()
-    a, b, c = (builder.inttoptr(address, pointer) for address in (a_addr, b_addr, c_addr))
-    a_rows = [builder.mul(emit.a_row(r), a_rs) for r in range(MR)]
-    starts = _starting_values(emit, c, ldc, args[-1])
+    a, b, c, bias = (
+        builder.inttoptr(address, pointer) for address in (a_addr, b_addr, c_addr, bias_addr)
+    )
+    a_rows = [builder.mul(emit.a_row(r), a_rs) for r in range(mr)]
+    starts = _starting_values(emit, c, ldc, accumulate)
     entry = builder.block
     header, body, done = (builder.function.append_basic_block(f"tile.{n}") for n in "hbd")
     builder.branch(header)
@@ -181,19 +223,19 @@ def _emit_tile(context, builder, args, ragged: bool):
     builder.position_at_end(header)
     k = builder.phi(emit.i64)
     k.add_incoming(emit.constant(0), entry)
-    accumulators = [[builder.phi(emit.vec) for _ in range(NV)] for _ in range(MR)]
-    for r in range(MR):
-        for j in range(NV):
+    accumulators = [[builder.phi(emit.vec) for _ in range(nv)] for _ in range(mr)]
+    for r in range(mr):
+        for j in range(nv):
             accumulators[r][j].add_incoming(starts[r][j], entry)
     builder.cbranch(builder.icmp_signed("<", k, k_size), body, done)
 
     builder.position_at_end(body)
     b_row, a_column = builder.mul(k, b_ks), builder.mul(k, a_ks)
-    b_vectors = [emit.load(b, builder.add(b_row, emit.constant(j * W)), j) for j in range(NV)]
-    for r in range(MR):
+    b_vectors = [emit.load(b, builder.add(b_row, emit.constant(j * W)), j) for j in range(nv)]
+    for r in range(mr):
         a_value = builder.load(builder.gep(a, [builder.add(a_rows[r], a_column)]), align=4)
         broadcast = emit.splat(a_value, emit.vec)
-        for j in range(NV):
+        for j in range(nv):
             accumulators[r][j].add_incoming(
                 emit.fma(broadcast, b_vectors[j], accumulators[r][j]), builder.block
             )
@@ -201,36 +243,40 @@ def _emit_tile(context, builder, args, ragged: bool):
     builder.branch(header)
 
     builder.position_at_end(done)
-    for r in range(MR):
-        for j in range(NV):
-            emit.store(accumulators[r][j], c, _c_offset(emit, ldc, emit.constant(r), j), r, j)
+    _store_block(emit, accumulators, c, ldc, bias, mode)
     return context.get_dummy_value()
 
 
-def _make_tiles():
+def _make_tiles(mr: int, nv: int):
     from numba import types
     from numba.extending import intrinsic
 
     def typed(count: int, ragged: bool):
         def codegen(context, builder, sig, values):
             del sig
-            return _emit_tile(context, builder, values, ragged)
+            return _emit_tile(context, builder, values, ragged, mr, nv)
 
         return types.void(*([types.intp] * count)), codegen
 
     @intrinsic
-    def tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate):
-        del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate
-        return typed(9, ragged=False)
+    def tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate, bias, mode):
+        del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate, bias, mode
+        return typed(11, ragged=False)
 
     @intrinsic
-    def ragged_tile(typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols, accumulate):
+    def ragged_tile(
+        typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols, accumulate, bias, mode
+    ):
         del typingctx, a, a_rs, a_ks, b, b_ks, k_size, c, ldc, rows, cols, accumulate
-        return typed(11, ragged=True)
+        del bias, mode
+        return typed(13, ragged=True)
 
     return tile, ragged_tile
 
 
-# tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate): a whole MR x NR block;
-# ragged_tile(a, ..., ldc, rows, cols, accumulate): its first ``rows`` rows and ``cols`` columns
-tile, ragged_tile = _make_tiles() if HAVE_NUMBA else (None, None)
+# tile(a, a_rs, a_ks, b, b_ks, k_size, c, ldc, accumulate, bias, mode): a whole MR x NR block;
+# ragged_tile(a, ..., ldc, rows, cols, accumulate, bias, mode): its first ``rows`` rows and
+# ``cols`` columns; narrow_tile / narrow_ragged_tile: the same for MR_NARROW x W blocks.
+# ``bias`` is an address (any value when ``mode`` is 0).
+tile, ragged_tile = _make_tiles(MR, NV) if HAVE_NUMBA else (None, None)
+narrow_tile, narrow_ragged_tile = _make_tiles(MR_NARROW, 1) if HAVE_NUMBA else (None, None)
