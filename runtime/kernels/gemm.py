@@ -21,7 +21,7 @@ import numpy as np
 from runtime.kernels.conv import _np_im2col
 from runtime.kernels.elementwise import IDENTITY, RELU, _epilogue_row_in_place, _np_activate
 from runtime.kernels.jit import njit
-from runtime.kernels.matmul import matmul_epilogue_into
+from runtime.kernels.matmul import matmul_epilogue_into, matmul_rows_into
 from runtime.kernels.microkernel import EPILOGUE_BIAS, EPILOGUE_BIAS_RELU, EPILOGUE_NONE
 
 SHORT_RUN = 16  # tap runs (kw * channels) shorter than this take _im2col_short
@@ -140,6 +140,39 @@ def _product_tile(a, w, out, row0, rows, o0, bias, code, alpha, beta, mode):
 
 
 @njit
+def _reads_rows_in_place(x, c0, kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, k_size):
+    # every window inside the input, all channels, no horizontal dilation: each kernel row of
+    # every window is one contiguous run of x, and a line's runs are rows of stride sw*C
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    return (
+        pad_top == 0
+        and pad_left == 0
+        and dw == 1
+        and c0 == 0
+        and k_size == kh * kw * channels
+        and (ho - 1) * sh + (kh - 1) * dh < height
+        and (wo - 1) * sw + kw - 1 < width
+        and x.flags.c_contiguous
+    )
+
+
+@njit
+def _direct_line(x, n, oh, kh, kw, sh, sw, dh, w, bias, mode, flat, row0, wo, o0):
+    # output line (n, oh) without im2col: kernel row i is the product of the rows
+    # x[n, oh*sh + i*dh, ow*sw*C : ...] (kw*C values each) with rows i*kw*C ... of w, each
+    # continuing the chains of the row before: the im2col product's chains, operand for operand
+    channels = x.shape[3]
+    run = kw * channels
+    target = flat[row0 : row0 + wo, o0 : o0 + w.shape[1]]
+    bias_address = bias.ctypes.data
+    for i in range(kh):
+        a = x[n, oh * sh + i * dh].ctypes.data
+        last = mode if i == kh - 1 else EPILOGUE_NONE
+        rows = w[i * run : (i + 1) * run]
+        matmul_rows_into(a, wo, run, sw * channels, 1, rows, target, bias_address, last, i > 0)
+
+
+@njit
 def matmul_tiles(a, w, bias, code, alpha, beta, epilogue, tile, out, o0):
     """``out[r, o0 + j] = f(sum_k a[r, k] w[k, j] + bias[j])`` (``f`` the activation ``code``;
     no bias or activation without ``epilogue``), ``tile`` rows per product."""
@@ -181,6 +214,13 @@ def conv_tiles(
     flat = out.reshape(n_batch * ho * wo, c_total)
     total = n_batch * ho
     mode = _store_mode(epilogue, code)
+    geometry = (kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo, w.shape[0])
+    if mode >= 0 and _reads_rows_in_place(x, c0, *geometry):
+        for line in range(total):
+            n = line // ho
+            oh = line - n * ho
+            _direct_line(x, n, oh, kh, kw, sh, sw, dh, w, bias, mode, flat, line * wo, wo, o0)
+        return
     for line0 in range(0, total, lines):
         count = min(lines, total - line0)
         if kw * (cols.shape[1] // (kh * kw)) < SHORT_RUN:

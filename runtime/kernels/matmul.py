@@ -49,7 +49,8 @@ B_BLOCK_BYTES = 1 << 18
 @njit
 def matmul_into(a, b, out):
     """``out[i, j] = sum_k a[i, k] b[k, j]`` as a ``k``-ordered fma chain (module docstring)."""
-    _product(a, b, out, 0, EPILOGUE_NONE)
+    matmul_rows_into(a.ctypes.data, a.shape[0], a.shape[1], a.strides[0] // ITEM,
+                     a.strides[1] // ITEM, b, out, 0, EPILOGUE_NONE, 0)  # fmt: skip
 
 
 @njit
@@ -59,28 +60,32 @@ def matmul_epilogue_into(a, b, out, bias, mode):
     chains, the same bits as a separate pass; ``bias`` ``(N,)`` is unused for ``EPILOGUE_NONE``.
     Column panels of at most ``W`` columns (all of a narrow matrix, or the last panel of a
     wide one) run through the narrow block."""
-    _product(a, b, out, bias.ctypes.data, mode)
+    m_size, k_size = a.shape
+    a_rs, a_ks = a.strides[0] // ITEM, a.strides[1] // ITEM
+    matmul_rows_into(a.ctypes.data, m_size, k_size, a_rs, a_ks, b, out, bias.ctypes.data, mode, 0)
 
 
 @njit
-def _product(a, b, out, bias, mode):
-    # ``bias``: the address of the bias vector (unread when mode is EPILOGUE_NONE)
-    m_size, k_size = a.shape
+def matmul_rows_into(a, m_size, k_size, a_rs, a_ks, b, out, bias, mode, continuing):
+    """The product of ``matmul_epilogue_into`` with ``A`` given by its address ``a``, shape
+    and element strides (rows of a convolution's input read in place) and ``bias`` by its
+    address (unread for ``EPILOGUE_NONE``). With ``continuing`` not 0 every chain continues
+    from ``out``'s current value (the next rows of K of the same product, exactly as one
+    call over all of K would compute them)."""
     n_size = b.shape[1]
-    a_rs, a_ks = a.strides[0] // ITEM, a.strides[1] // ITEM
     b_ks, ldc = b.strides[0] // ITEM, out.strides[0] // ITEM
     # the columns past the last whole multiple of NR, when they fit one narrow block
     narrow0 = n_size - n_size % NR if 0 < n_size % NR <= W else n_size
     for k0 in range(0, max(k_size, 1), K_BLOCK):
         depth = min(K_BLOCK, k_size - k0)
-        accumulate = 1 if k0 > 0 else 0
+        accumulate = 1 if k0 > 0 or continuing else 0
         last = k0 + K_BLOCK >= k_size
         epilogue = mode if last else EPILOGUE_NONE
         width = max(NR, B_BLOCK_BYTES // (ITEM * max(depth, 1)) // NR * NR)
         for j1 in range(0, narrow0, width):
             for i0 in range(0, m_size, MR):
                 rows = min(MR, m_size - i0)
-                a_block = a[i0:, k0:].ctypes.data
+                a_block = a + (i0 * a_rs + k0 * a_ks) * ITEM
                 for j0 in range(j1, min(narrow0, j1 + width), NR):
                     cols = min(NR, narrow0 - j0)
                     b_panel, c_block = b[k0:, j0:].ctypes.data, out[i0, j0:].ctypes.data
@@ -100,7 +105,8 @@ def _product(a, b, out, bias, mode):
             b_panel, bias_j = b[k0:, narrow0:].ctypes.data, bias + narrow0 * ITEM
             for i0 in range(0, m_size, MR_NARROW):
                 rows = min(MR_NARROW, m_size - i0)
-                a_block, c_block = a[i0:, k0:].ctypes.data, out[i0, narrow0:].ctypes.data
+                a_block = a + (i0 * a_rs + k0 * a_ks) * ITEM
+                c_block = out[i0, narrow0:].ctypes.data
                 if rows == MR_NARROW and cols == W:
                     narrow_tile(
                         a_block, a_rs, a_ks, b_panel, b_ks, depth, c_block, ldc,
