@@ -9,7 +9,10 @@ Runs the batched forward of
 
 each in its own worker process (so no tool's thread pool competes with another's), driven
 round-robin by this process so that machine noise hits every tool alike, and prints medians,
-ratios, the float32 GEMM peak (numpy 2048x2048), the GFLOP/s achieved
+ratios, the machine (``scripts.bench_machine``: CPU and vector features, numpy's BLAS and
+its core type, ``OPENBLAS_*`` variables, warnings when the environment narrows a kernel), the
+float32 GEMM peak (2048x2048 through numpy and through the runtime's micro-kernel; "% of
+peak" is of the better), the GFLOP/s achieved
 (0.776 GFLOP per image), the numerical agreement with torch, and cold-start times of a fresh
 process with numba's cache warm and cold (checking that a warm process compiles nothing).
 
@@ -36,22 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from scripts import bench_machine  # noqa: E402
 from scripts.architectures import SQUEEZENET_1_1_FIRES, SQUEEZENET_INPUT, squeezenet_1_1  # noqa: E402
 
 GFLOP_PER_IMAGE = 0.776  # 387.8 M multiply-adds (docs/peers.md)
-
-
-def gemm_peak(size: int = 2048, repeats: int = 10) -> float:
-    """Median GFLOP/s of a float32 ``size x size`` matmul through numpy's BLAS."""
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    out = np.empty_like(a)
-    np.matmul(a, a, out=out)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.matmul(a, a, out=out)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / float(np.median(times)) / 1e9
 
 
 def torch_squeezenet(spec):
@@ -246,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     times, cpu, outputs, idle_rounds = _round_robin(args)
     wait_until_idle(args.idle_wait)
-    peak = gemm_peak()
+    peak = bench_machine.peaks(threads=2)
     report(args, times, cpu, outputs, peak)
     print(f"  rounds started on an idle machine: {idle_rounds} of {args.rounds}")
     if not args.skip_cold_start:
@@ -262,8 +253,16 @@ def _round_robin(args):
         for index, tool in enumerate(TOOLS):
             path = str(Path(tmp) / f"out{index}.npy")
             workers[tool] = subprocess.Popen(
-                [sys.executable, __file__, "--worker", tool, "--batch", str(args.batch),
-                 "--output", path],
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    tool,
+                    "--batch",
+                    str(args.batch),
+                    "--output",
+                    path,
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -313,13 +312,16 @@ def _report_cold_start(args) -> None:
     )
 
 
-def report(args, times, cpu, outputs, peak) -> None:
+def report(args, times, cpu, outputs, found) -> None:
     flop = GFLOP_PER_IMAGE * args.batch
     print(
         f"SqueezeNet 1.1, {SQUEEZENET_INPUT[1]}x{SQUEEZENET_INPUT[2]}x3, batch {args.batch}, "
         f"2 threads; {args.rounds} round-robin rounds x {args.per_round} forwards per tool"
     )
-    print(f"float32 GEMM peak (numpy 2048x2048, 2 threads): {peak:.0f} GFLOP/s")
+    for line in bench_machine.describe():
+        print(line)
+    print(bench_machine.peak_line(found))
+    peak = found["best"]
     medians = {tool: float(np.median(samples)) for tool, samples in times.items()}
     for tool, median in medians.items():
         print(

@@ -45,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from scripts import bench_machine  # noqa: E402
+
 CONTENDERS = {
     "ort-as-generated": {"layout": "whole", "prune_maxpool_indices": False},
     "ort-fixed": {"layout": "whole", "prune_maxpool_indices": True},
@@ -211,18 +213,6 @@ def run_worker(contender: str, model_path: Path, args) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def gemm_peak(size: int = 2048, repeats: int = 8) -> float:
-    """Median float32 GFLOP/s of a ``size x size`` numpy matmul (2 threads)."""
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    np.matmul(a, a)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.matmul(a, a)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / float(np.median(times)) / 1e9
-
-
 def _measure(args, model_path: Path) -> dict[str, dict]:
     """Every contender ``args.rounds`` times, round-robin, so drifting machine load hits all
     alike; per contender the steady and first epoch times and the peak memory."""
@@ -275,11 +265,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    peak = gemm_peak()
+    found = bench_machine.peaks(threads=2)
+    peak = found["best"]
+    for line in bench_machine.describe():
+        print(line)
+    print(bench_machine.peak_line(found))
     print(
         f"SqueezeNet 1.1 {args.size}x{args.size}, batch 8, {args.images} images/epoch, "
-        f"{args.epochs} epochs, SGD lr {LEARNING_RATES}; numpy float32 GEMM peak "
-        f"{peak:.0f} GFLOP/s"
+        f"{args.epochs} epochs, SGD lr {LEARNING_RATES}"
     )
     results = {}
     import updatable
@@ -301,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         results[head] = rows
     shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"gemm_peak": peak, "results": results}))
+        Path(args.json).write_text(json.dumps({"gemm_peak": found, "results": results}))
     return 0
 
 
