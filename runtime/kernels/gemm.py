@@ -11,6 +11,14 @@ bare product (a bias deferred past a max pooling, ``runtime.nn.epilogues``).
 Why tiles: the im2col rows of a tile stay in L2 while the product reads them, and one kernel
 call per layer leaves the GIL free for the other chunk's thread (``runtime.kernels.parallel``).
 
+Bias + ReLU (or the bias alone) are applied by the micro-kernel's store (``matmul_epilogue_into``),
+the same bits as the separate pass, which other activations still take. A convolution whose
+windows all lie inside the input, over all channels and without horizontal dilation (a first
+layer like SqueezeNet's conv1, any unpadded convolution), skips im2col: each kernel row of a
+window is a contiguous run of the input, so the product reads the input rows in place, one
+kernel row after the other continuing the same chains (``_direct_line``): the im2col product's
+bits, without writing the columns (conv1: 3.7 -> 2.7 ms per 4 images on one core).
+
 Numpy twins take the same arguments and ignore the tile size and the scratch.
 """
 

@@ -13,6 +13,17 @@ Operands: ``a`` ``(M, K)`` with any strides (a transposed view works, e.g. ``x.T
 weight gradient); ``b`` ``(K, N)`` and ``out`` ``(M, N)`` with unit column stride (rows may
 be strided, e.g. a channel slice of a concat buffer). The numpy twin is ``np.matmul``: the
 same values to float32 rounding, without the reproducibility guarantee.
+
+``matmul_epilogue_into(a, b, out, bias, mode)`` adds the bias (and ReLU) in the micro-kernel's
+store, with the rounding of the separate epilogue pass; ``matmul_rows_into`` takes ``A`` as an
+address with strides (a convolution's input rows read in place, ``runtime.kernels.gemm``) and
+can continue chains already in ``out``. Both give every element the chain ``matmul_into``
+gives it.
+
+Why BLAS is never a fallback here, not even for the shapes where it is as fast: a BLAS picks
+kernels, tail paths and thread splits by matrix size and by the core type the environment
+selects (``OPENBLAS_CORETYPE``), so an element's bits would depend on the batch split and on
+the machine's configuration, which this module exists to rule out (docs/reproducibility.md).
 """
 
 from __future__ import annotations
