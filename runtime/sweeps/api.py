@@ -48,7 +48,8 @@ class SweepTable(list):
     before and after, ``diverged``, ``seconds`` and ``peak_memory_mb`` (see
     :mod:`runtime.sweeps.runner`). Attributes: ``space``, ``summaries`` (per combination),
     ``recommendation``, ``spec`` (the model swept), ``out`` (the output directory or ``None``),
-    ``ran`` / ``reused`` (tasks run now / found finished in ``out``), ``elapsed`` (seconds).
+    ``ran`` / ``reused`` (tasks run now / found finished in ``out``), ``elapsed`` (seconds),
+    ``thresholds`` (what the flags were judged by).
     """
 
     space: SweepSpace
@@ -60,6 +61,7 @@ class SweepTable(list):
     ran: int
     reused: int
     elapsed: float
+    thresholds: Thresholds
 
     def to_pandas(self):
         """A ``pandas.DataFrame``, one column per swept parameter (needs pandas)."""
@@ -161,6 +163,7 @@ def run_sweep(
     table = SweepTable(rows)
     table.space, table.spec, table.details = space, spec, {**details, "fingerprint": fingerprint}
     table.summaries = summarize(rows, space, thresholds)
+    table.thresholds = thresholds  # the reports' legend states them
     table.recommendation = recommend(space, table.summaries)
     table.out = store.directory
     table.ran, table.reused = ran, len(tasks) - ran

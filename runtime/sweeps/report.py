@@ -16,6 +16,7 @@ from pathlib import Path
 
 from runtime.sweeps.heatmap import write_heatmap
 from runtime.sweeps.store import write_json
+from runtime.sweeps.summary import Thresholds, flag_meanings
 from updatable.spec import write_atomic
 
 
@@ -55,6 +56,7 @@ def summary_document(table) -> dict:
             for d in table.space.dimensions
         ],
         "combinations": [dataclasses.asdict(s) for s in table.summaries],
+        "flag_meanings": _flag_meanings(table),
         "recommendation": {
             "summary": recommendation.summary,
             "lines": recommendation.lines,
@@ -137,6 +139,8 @@ def markdown(table, header: list[str], rows: list[list[str]]) -> str:
         "",
         *_markdown_table(header, rows),
         "",
+        *(f"- **{flag}**: {meaning}" for flag, meaning in _flag_meanings(table).items()),
+        "",
         "## Recommended constraints",
         "",
         f"**{table.recommendation.summary}**",
@@ -171,6 +175,11 @@ def html_page(table, header: list[str], rows: list[list[str]]) -> str:
         "</ul></body></html>",
     ]
     return "\n".join(parts)
+
+
+def _flag_meanings(table) -> dict[str, str]:
+    """The legend of the flags column, with the thresholds this sweep judged by."""
+    return flag_meanings(getattr(table, "thresholds", Thresholds()))
 
 
 def _row_class(summary) -> str:

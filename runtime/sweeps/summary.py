@@ -41,6 +41,23 @@ class Thresholds:
     loss_slack: float = 0.25
 
 
+def flag_meanings(thresholds: Thresholds) -> dict[str, str]:
+    """What each flag means, with ``thresholds``' values: the reports' legend (the module
+    docstring gives the reasons)."""
+    return {
+        "diverged": "at least one user's update ended in a NaN or infinite loss, or raised "
+        "the training loss on its own examples by more than "
+        f"{thresholds.divergence_tolerance:.0%}",
+        "failed": "at least one user's update failed for another reason (the row's error)",
+        "underperforming": "median held-out accuracy more than "
+        f"{thresholds.accuracy_slack:.0%} below the best combination's (without accuracy: "
+        f"median held-out loss more than {thresholds.loss_slack:.0%} above the best)",
+        "dominated": "(informational, not a problem) another clean combination is at least "
+        "as good for the median and the worst user, costs no more work, and is strictly "
+        "better in one of them",
+    }
+
+
 @dataclass(frozen=True)
 class Stats:
     """Distribution of one metric over users (finite values only)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from updatable.cli._progress import Output, fmt_loss, fmt_percent
 
@@ -272,8 +272,10 @@ def train_knn(
     validation: Dataset | None,
     out: Path,
     output: Output,
-) -> int | None:
-    """Core ML's kNN update: every example appended in one pass, or none."""
+) -> tuple[int | None, dict[str, Any]]:
+    """Core ML's kNN update: every example appended in one pass, or none. Returns the exit
+    code (``None``: success) and what ``--json`` reports: ``added`` (label -> examples) and
+    ``validation_accuracy``."""
     from collections import Counter
 
     from runtime.model.mlmodel import Model
@@ -293,13 +295,16 @@ def train_knn(
     if task.state is TaskState.FAILED:
         raise task.error
     spec_io.save(state["spec"], out)
-    counts = ", ".join(f"{label}: {n}" for label, n in sorted(Counter(data.targets).items()))
+    added = {str(label): n for label, n in sorted(Counter(data.targets).items())}
+    counts = ", ".join(f"{label}: {n}" for label, n in added.items())
     output.line(f"added {len(data)} examples to the kNN ({counts})")
+    report: dict[str, Any] = {"added": added, "validation_accuracy": None}
     if validation is not None:
         result = evaluate(Model.load(state["spec"]), validation.inputs_only(), validation.targets)
         output.line(f"validation accuracy {result.accuracy:.1%} on {result.count} examples")
+        report["validation_accuracy"] = float(result.accuracy)
     output.line(f"wrote {out}", "green")
-    return None
+    return None, report
 
 
 def plot(history: list[dict], path: Path, title: str) -> None:

@@ -29,6 +29,7 @@ def add_parser(subparsers) -> None:
         "columns: predicted) and the mean cross-entropy -log(max(p_true, 1e-7)) when the model "
         "outputs probabilities. Works for neural-network and kNN classifiers and pipelines.",
         EXAMPLES,
+        exit_codes={1: "the model cannot be evaluated (not a classifier the runtime runs)"},
     )
     parser.add_argument("model", metavar="MODEL", help="a classifier .mlmodel")
     parser.add_argument("--data", required=True, metavar="DIR|FILE", help="labelled data")

@@ -28,6 +28,10 @@ def add_parser(subparsers) -> None:
         "(sub-)model says what it is, whether the runtime can run it, and for the classic "
         "types (GLMs, SVMs, tree ensembles, feature engineering) its parameters in one line.",
         EXAMPLES,
+        exit_codes={
+            0: "success (an invalid model is inspected too: run validate to check it)",
+            1: "the file is a Core ML model this tool cannot read",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel file")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")

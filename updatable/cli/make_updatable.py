@@ -1,34 +1,40 @@
-"""Command line: ``updatable make-updatable MODEL OUT``: prepare a neural network for on-device
+"""Command line: ``updatable make-updatable MODEL -o OUT``: prepare a neural network for on-device
 training."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from updatable.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
+    add_in_place_option,
+    add_out_option,
+    chosen_out,
     int_list,
     int_pair,
     number_pair,
+    print_json,
+    refuse_overwriting_inputs,
     split_list,
     verb_parser,
 )
 
 EXAMPLES = """
   # the head of a classifier, SGD with the allowed values an app may choose from
-  updatable make-updatable Classifier.mlmodel Updatable.mlmodel --layers dense_2 \\
+  updatable make-updatable Classifier.mlmodel -o Updatable.mlmodel --layers dense_2 \\
       --optimizer sgd --lr 0.001 --lr-range 0.0001,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
       --epochs 10 --epochs-allowed 1,10,50
 
   # widen the classifier to 10 classes (labels user0.. for the new ones), start it fresh
-  updatable make-updatable Classifier.mlmodel Personal.mlmodel --expand-classes 10 \\
+  updatable make-updatable Classifier.mlmodel -o Personal.mlmodel --expand-classes 10 \\
       --reinit dense_2 --layers dense_2 --optimizer adam --lr 0.001 --seed 42
 
   # a regression head trained with mean squared error
-  updatable make-updatable Regressor.mlmodel Out.mlmodel --layers fc --loss mse \\
-      --loss-input output
+  updatable make-updatable Regressor.mlmodel -o Out.mlmodel --layers fc --loss mse \\
+      --loss-input output --json
 """
 
 
@@ -44,9 +50,22 @@ def add_parser(subparsers) -> None:
         "the classifier for new classes and re-initialise layers first. The result is "
         "validated; OUT is written atomically and only if the result is valid.",
         EXAMPLES,
+        exit_codes={
+            0: "success: OUT written (warnings, if any, on stderr)",
+            1: "the model cannot be prepared as asked, or the result is invalid (the issues "
+            "are listed; nothing is written)",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
-    parser.add_argument("out", metavar="OUT", help="where to write the updatable model")
+    # the previous release's positional OUT (deprecated: -o/--out)
+    parser.add_argument("legacy_out", nargs="?", metavar="OUT", help=argparse.SUPPRESS)
+    add_out_option(parser, "where to write the updatable model (required)", metavar="OUT")
+    add_in_place_option(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON (docs/cli-json.md); issues stay on stderr",
+    )
     _add_layer_options(parser.add_argument_group("layers"))
     _add_loss_options(parser.add_argument_group("loss"))
     _add_optimizer_options(
@@ -150,6 +169,7 @@ def run(args) -> int:
     from updatable.cli.validate import format_issues
 
     _check_combinations(args)
+    out = _out(args)
     spec = updatable.load(args.model)
     if args.expand_classes:
         layer = args.expand_layer or updatable.classifier_head(spec)
@@ -171,19 +191,59 @@ def run(args) -> int:
     errors = [issue for issue in issues if issue.severity == "error"]
     for line in format_issues(issues):
         print(line, file=sys.stderr)
+    if not errors:
+        updatable.save(spec, out)
+    if args.json:
+        print_json(_document(args, out, layers, issues, written=not errors))
     if errors:
         print(
             f"updatable make-updatable: error: the prepared model is invalid "
-            f"({len(errors)} error(s)); nothing was written to {args.out}",
+            f"({len(errors)} error(s)); nothing was written to {out}",
             file=sys.stderr,
         )
         return EXIT_INVALID
-    updatable.save(spec, args.out)
-    print(
-        f"wrote {args.out}: updatable layers {layers}, {args.loss} loss, "
-        f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
-    )
+    if not args.json:
+        print(
+            f"wrote {out}: updatable layers {layers}, {args.loss} loss, "
+            f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
+        )
     return EXIT_OK
+
+
+def _out(args: argparse.Namespace) -> str:
+    """OUT from -o/--out (or the deprecated positional), or MODEL itself with --in-place."""
+    from updatable.errors import ParameterError
+
+    out = chosen_out(args, args.legacy_out, "the positional OUT")
+    if args.in_place:
+        if out is not None:
+            raise ParameterError("--in-place writes over MODEL; it takes no -o/--out")
+        return str(args.model)
+    if out is None:
+        raise ParameterError("-o/--out OUT is required (or --in-place to rewrite MODEL)")
+    refuse_overwriting_inputs("make-updatable", out, {"MODEL": args.model})
+    return out
+
+
+def _document(
+    args: argparse.Namespace, out: str, layers: list[str], issues: list[Any], written: bool
+) -> dict[str, Any]:
+    """The ``--json`` document (docs/cli-json.md, "make-updatable")."""
+    import dataclasses
+
+    return {
+        "model": str(args.model),
+        "out": out,
+        "written": written,
+        "valid": written,
+        "layers": layers,
+        "loss": args.loss,
+        "optimizer": args.optimizer,
+        "learning_rate": args.lr,
+        "mini_batch_size": args.batch,
+        "epochs": args.epochs,
+        "issues": [dataclasses.asdict(issue) for issue in issues],
+    }
 
 
 def _check_combinations(args) -> None:

@@ -28,6 +28,7 @@ def add_parser(subparsers) -> None:
         "probabilities (classifiers) or every output (other models). The model must have "
         "one input.",
         EXAMPLES,
+        exit_codes={1: "the runtime cannot run the model"},
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or .npy files")

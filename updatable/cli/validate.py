@@ -25,6 +25,10 @@ def add_parser(subparsers) -> None:
         "error it would report), then with lint rules for what Core ML does not check but "
         "stops a model from training. Prints one line per issue: CODE severity where: message.",
         EXAMPLES,
+        exit_codes={
+            0: "the model is valid: Core ML accepts it (warnings, if any, are printed)",
+            1: "the model is invalid: at least one issue is an error",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
