@@ -28,11 +28,12 @@ predicts, but cannot train or take weight parameters.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.kernels import elementwise, parallel
+from runtime.kernels import elementwise, memory, parallel
 from runtime.kernels.jit import is_compiled
 from runtime.nn.dynamic import SpecializedNetwork
 from runtime.nn.graph import Network, compile_network, probability_blob
@@ -60,6 +61,17 @@ def _channels_last(value: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
     return blob
 
 
+def _check_example_memory(network: Network) -> None:
+    """Refuse a network whose blobs for a single example exceed the memory bound (a mutated
+    input size, an upsampling by a million): it could never run one prediction."""
+    values = sum(math.prod(int(d) for d in shape) for shape in network.shapes.values())
+    memory.check(
+        f"one example through the network ({len(network.shapes)} blobs of float32 values)",
+        4 * values,
+        "check the declared sizes of the model's inputs and the layers' output sizes",
+    )
+
+
 @dataclass
 class NeuralNetworkEngine:
     """A compiled neural network with its feature conversions (see the module docstring)."""
@@ -78,6 +90,8 @@ class NeuralNetworkEngine:
         except NeedsValues as needed:  # shapes depend on the inputs' values: compile per set
             network = SpecializedNetwork.create(spec, fuse, needed, {})
         static = not isinstance(network, SpecializedNetwork)
+        if static:  # a specialized network's blobs are sized, and checked, per set of values
+            _check_example_memory(network)
         labels = probabilities = None
         if spec_io.model_type(spec) == "neuralNetworkClassifier":
             classifier = spec.neuralNetworkClassifier

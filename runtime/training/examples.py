@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.model import features
+from runtime.training import interrupt
 from runtime.training.loop import TrainingError
 from updatable.errors import FeatureError
 
@@ -119,7 +120,9 @@ class TrainingSource:
     def fetch(self, indices: list[int]) -> TrainingBatch:
         columns = [[] for _ in self.inputs]
         targets = []
-        for index in indices:
+        for position, index in enumerate(indices):
+            if position % interrupt.POLL_EVERY == 0:
+                interrupt.poll()  # a cancel is seen within a huge mini-batch too
             example = self.example(index)
             for column, value in zip(columns, self.inputs_of(index, example), strict=True):
                 column.append(value)

@@ -13,6 +13,7 @@ from updatable.errors import (
     MissingDependencyError,
     ModelFileError,
     ParameterError,
+    ResourceLimitError,
     UnknownArgumentError,
     UpdatableError,
 )
@@ -24,7 +25,8 @@ EXIT_INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + 
 EXIT_CODE_MEANINGS = {
     EXIT_OK: "success",
     EXIT_INVALID: "the model is invalid, or cannot do what was asked of it",
-    EXIT_USAGE: "usage error, bad option value, or a file that cannot be read or written",
+    EXIT_USAGE: "usage error, bad option value, a file that cannot be read or written, or "
+    "work past a resource bound (memory, sizes; the message names the bound)",
     EXIT_MISSING_DEPENDENCY: "an optional package this command needs is not installed (the "
     "message says which, and the pip command that installs it); checked before any work "
     "starts",
@@ -49,7 +51,14 @@ def exit_codes_help(overrides: dict[int, str] | None = None) -> str:
 EXIT_CODES_HELP = exit_codes_help()
 
 # Errors that mean "the command line or a file is wrong" rather than "the model is".
-_USAGE_ERRORS = (ModelFileError, ParameterError, UnknownArgumentError, LayerNotFoundError, OSError)
+_USAGE_ERRORS = (
+    ModelFileError,
+    ParameterError,
+    ResourceLimitError,
+    UnknownArgumentError,
+    LayerNotFoundError,
+    OSError,
+)
 
 
 def verb_parser(

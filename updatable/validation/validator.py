@@ -48,7 +48,7 @@ TE1    tree ensembles, classifier and regressor: one collected message (``tree_e
 FV1-3  featureVectorizer; OH1-OH3 oneHotEncoder; AE1-AE3 arrayFeatureExtractor;
        DV1-DV3 dictVectorizer; CM1-CM4 categoricalMapping (``encoders``)
 NO1-3  normalizer; SC1-SC4 scaler; IM1-IM5 imputer (``preprocessors``)
-X1-X13 our lint (``lint``, ``lint_versions``)
+X1-X14 our lint (``lint``, ``lint_versions``)
 ====== ====================================================================================
 
 A rule is a function ``rule(model, at) -> Iterator[Issue]``; ``at`` says where ``model`` sits

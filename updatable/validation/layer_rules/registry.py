@@ -42,3 +42,18 @@ LAYER_RULES: dict[str, tuple[LayerRule, ...]] = {
     **nd_math.RULES,
     **control_flow.RULES,
 }
+
+
+def input_bounds(kind: str) -> tuple[int, int | None] | None:
+    """How many inputs Core ML's validator lets a layer of ``kind`` have, as ``(low, high)``
+    with ``high`` ``None`` for no maximum; ``None`` when the kind's rules do not count inputs.
+    The runtime checks a layer against these before building it, so a model loaded without
+    validation fails in one line naming the layer instead of deep inside its unit."""
+    for rule in LAYER_RULES.get(kind, ()):
+        bounds = getattr(rule, "input_bounds", None)
+        if bounds is not None:
+            low, high = bounds
+            if low <= 0 and high <= 0:  # Core ML's (0, 0): nothing checked
+                return None
+            return max(low, 0), (high if high > 0 else None)
+    return None

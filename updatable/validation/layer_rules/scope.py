@@ -124,6 +124,7 @@ def counts(lo_in: int, hi_in: int, lo_out: int = 1, hi_out: int = 1) -> LayerRul
         if message:
             yield scope.error("Y2", layer, message)
 
+    rule.input_bounds = (lo_in, hi_in)  # read by input_bounds(): the runtime's own check
     return rule
 
 
