@@ -122,6 +122,7 @@ class Job:
             raise TimeoutError(f"the training job is still running after {timeout} s")
         if self.error is not None:
             raise self.error
+        assert self.result is not None, "a finished job has a result or an error"
         return self.result
 
     def __iter__(self) -> Iterator[Phase | Progress | Checkpoint | JobResult]:
@@ -133,6 +134,7 @@ class Job:
             yield event
         if self.error is not None:
             raise self.error
+        assert self.result is not None, "a finished job has a result or an error"
         yield self.result
 
     # -- used by the runner, on the job's thread --------------------------------------------

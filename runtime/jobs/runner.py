@@ -91,7 +91,7 @@ class JobRunner:
         self.plan = plan
         self.update = plan.update
         self.backend = plan.update.backend
-        self.job = None
+        self.job: Any = None  # the Job being run, set by run()
         self.frozen = None
         if self.backend.cut.frozen_steps or self.update.positions:
             self.frozen = FrozenFeatures(

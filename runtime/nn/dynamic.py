@@ -29,6 +29,7 @@ from runtime.nn.graph import compile_network, probability_blob
 from runtime.nn.inputs import input_tensor, preprocessing
 from runtime.nn.layers.base import NeedsValues
 from runtime.nn.tensors import ND, Tensor, convert
+from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import ShapeError, UnsupportedModelError
 
@@ -47,7 +48,7 @@ class SpecializedNetwork:
     """Stands in for a ``Network`` (inputs, tensors, shapes, outputs, preprocessing, run)
     when shapes depend on the model inputs' values; see the module docstring."""
 
-    spec: object
+    spec: proto.Model
     fuse: bool
     needed: tuple[str, ...]  # blobs whose values decide the shapes
     prefix: object  # the Network making them

@@ -39,6 +39,7 @@ from runtime.nn.dynamic import SpecializedNetwork
 from runtime.nn.graph import Network, compile_network, probability_blob
 from runtime.nn.layers.base import NeedsValues
 from runtime.nn.tensors import CHW, ND, convert
+from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, ShapeError
 
@@ -76,7 +77,7 @@ def _check_example_memory(network: Network) -> None:
 class NeuralNetworkEngine:
     """A compiled neural network with its feature conversions (see the module docstring)."""
 
-    spec: object
+    spec: proto.Model
     network: Network
     labels: list | None  # class labels of a classifier, in probability order
     probabilities: str | None  # the classifier's probability blob

@@ -67,8 +67,13 @@ class NumbaBackend:
 
     def weights(self) -> dict[str, dict[str, np.ndarray]]:
         """Trained layers' weights in Core ML layout: ``{layer: {"weights", "bias"}}``."""
-        return {step.name: step.kind.export(step.attrs, step.params)
-                for step in self.cut.train_steps if step.name in self.cut.updatable}
+        weights = {}
+        for step in self.cut.train_steps:
+            if step.name in self.cut.updatable:
+                export = step.kind.export
+                assert export is not None, f"{step.name} is trained, so its kind exports"
+                weights[step.name] = export(step.attrs, step.params)
+        return weights
 
     # checkpoints ---------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:

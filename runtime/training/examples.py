@@ -9,6 +9,7 @@ on (model-input features, loss targets and the provider indices).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class TrainingSource:
         return int(array[0])
 
     def fetch(self, indices: list[int]) -> TrainingBatch:
-        columns = [[] for _ in self.inputs]
+        columns: list[list[Any]] = [[] for _ in self.inputs]
         targets = []
         for position, index in enumerate(indices):
             if position % interrupt.POLL_EVERY == 0:

@@ -90,7 +90,7 @@ class NeuralNetworkUpdate:
         self.hooks: TaskHooks | None = None
 
     # -- driven by UpdateTask ------------------------------------------------------------
-    def run(self, task) -> float:
+    def run(self, task) -> float | None:
         """Train every epoch the settings ask for, reporting to ``task``; the last epoch's loss."""
         self.hooks = hooks = TaskHooks(task, self)
         try:

@@ -89,7 +89,8 @@ def verb_parser(
 def run_verb(args: argparse.Namespace) -> int:
     """Call ``args.run(args)``, turning errors into one line on stderr and an exit code."""
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except KeyboardInterrupt:
         print(f"updatable {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -106,9 +107,11 @@ def run_verb(args: argparse.Namespace) -> int:
         elif isinstance(exc, UpdatableError):
             code = EXIT_INVALID
         else:
-            exc = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
             code = EXIT_INVALID
-        print(f"updatable {args.verb}: error: {exc}", file=sys.stderr)
+        text = str(exc)
+        if code == EXIT_INVALID and not isinstance(exc, UpdatableError):
+            text = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        print(f"updatable {args.verb}: error: {text}", file=sys.stderr)
         return code
 
 
@@ -151,7 +154,7 @@ def int_pair(text: str) -> tuple[int, int]:
 # previous release keep working for one release, with a one-line note on stderr.
 
 
-def add_out_option(parser: argparse.ArgumentParser, help: str, **kwargs: Any) -> None:
+def add_out_option(parser: argparse._ActionsContainer, help: str, **kwargs: Any) -> None:
     """``-o/--out``, the one option that names what a verb writes."""
     parser.add_argument("-o", "--out", help=help, **kwargs)
 

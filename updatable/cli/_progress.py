@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 
 def rich_available() -> bool:
@@ -25,14 +25,14 @@ def rich_available() -> bool:
 class Output:
     """Where a verb writes: rich on a terminal, plain text otherwise (``plain`` forces it)."""
 
-    def __init__(self, plain: bool | None = None, stream=None):
+    def __init__(self, plain: bool | None = None, stream: Any=None) -> None:
         self.stream = stream or sys.stdout
         if plain is None:
             plain = not (hasattr(self.stream, "isatty") and self.stream.isatty())
         self.rich = not plain and rich_available()
         # a terminal that would have had progress bars, were rich installed
         self.plain_for_want_of_rich = not plain and not self.rich
-        self.console = None
+        self.console: Any = None  # a rich Console when self.rich
         if self.rich:
             from rich.console import Console
 
@@ -115,14 +115,14 @@ class Output:
         table = Table(title=title, title_justify="left", header_style="bold")
         for index, width in zip(shown, widths, strict=True):
             # fold: should a word still be longer than its column, it wraps, never vanishes
-            justify = "left" if index == 0 else "right"
+            justify: Literal["left", "right"] = "left" if index == 0 else "right"
             table.add_column(columns[index], justify=justify, overflow="fold", width=width)
         for index, row in enumerate(rows):
             cells = [str(row[i]) for i in shown]
             table.add_row(*cells, style="bold" if index in bold_rows else None)
         return table
 
-    def training(self, title: str, total: int, unit: str, columns: Sequence[str]):
+    def training(self, title: str, total: int, unit: str, columns: Sequence[str]) -> TrainingDisplay:
         """A :class:`TrainingDisplay` for a run of ``total`` steps (``unit``: what a step is)
         whose epoch rows have ``columns``."""
         return TrainingDisplay(self, title, total, unit, columns)
@@ -135,12 +135,12 @@ class TrainingDisplay:
     mode there is no bar: the header is printed once and each row as it comes.
     """
 
-    def __init__(self, output: Output, title: str, total: int, unit: str, columns):
+    def __init__(self, output: Output, title: str, total: int, unit: str, columns: Any) -> None:
         self.output, self.title, self.total, self.unit = output, title, total, unit
         self.columns = list(columns)
         self.widths = [max(len(c), 9) for c in self.columns]
-        self.progress = None
-        self.task = None
+        self.progress: Any = None  # a rich Progress on a terminal
+        self.task: Any = None
 
     def __enter__(self) -> TrainingDisplay:
         if self.output.rich:
@@ -170,11 +170,11 @@ class TrainingDisplay:
             self.output.write(self._format(self.columns))
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         if self.progress is not None:
             self.progress.stop()
 
-    def _format(self, values) -> str:
+    def _format(self, values: Any) -> str:
         return "  ".join(str(v).rjust(w) for v, w in zip(values, self.widths, strict=True))
 
     def _print(self, text: str, style: str | None = None) -> None:
@@ -191,7 +191,7 @@ class TrainingDisplay:
         if self.progress is not None:
             self.progress.update(self.task, completed=self.total)
 
-    def row(self, values: Sequence) -> None:
+    def row(self, values: Sequence[Any]) -> None:
         self._print(self._format(values))
 
     def note(self, text: str) -> None:

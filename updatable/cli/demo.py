@@ -33,7 +33,7 @@ DESCRIPTION = (
 )
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``demo`` verb."""
     parser = verb_parser(
         subparsers,
@@ -128,7 +128,7 @@ class DemoRenderer:
             "accuracy": self.accuracy,
         }
 
-    def __call__(self, event) -> None:
+    def __call__(self, event: Any) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
@@ -138,13 +138,13 @@ class DemoRenderer:
             self.display.__exit__(None, None, None)
             self.display = None
 
-    def _on_Step(self, event) -> None:
+    def _on_Step(self, event: Any) -> None:
         self.output.heading(f"{event.number}/{event.total}  {event.title}", event.detail)
 
-    def _on_Note(self, event) -> None:
+    def _on_Note(self, event: Any) -> None:
         self.output.line(event.text)
 
-    def _on_TrainingStarted(self, event) -> None:
+    def _on_TrainingStarted(self, event: Any) -> None:
         if event.epochs == 0:
             self.output.line(f"Adding {event.examples} examples to the kNN (one pass)...")
             return
@@ -162,11 +162,11 @@ class DemoRenderer:
             title, event.epochs * event.batches, "mini-batches", columns
         ).__enter__()
 
-    def _on_MiniBatchEnd(self, event) -> None:
+    def _on_MiniBatchEnd(self, event: Any) -> None:
         if self.display is not None:
             self.display.advance()
 
-    def _on_EpochEnd(self, event) -> None:
+    def _on_EpochEnd(self, event: Any) -> None:
         from updatable.cli._progress import fmt_loss, fmt_percent
 
         row = [f"{event.epoch + 1}/{event.epochs}", fmt_loss(event.loss), fmt_loss(event.mean_loss)]
@@ -175,12 +175,12 @@ class DemoRenderer:
         if self.display is not None:
             self.display.row(row)
 
-    def _on_TrainingFinished(self, event) -> None:
+    def _on_TrainingFinished(self, event: Any) -> None:
         self.close()
         what = "kNN updated" if event.final_loss is None else "completed"
         self.output.line(f"Task {what} in {event.seconds:.2f} s.", "green")
 
-    def _on_Validation(self, event) -> None:
+    def _on_Validation(self, event: Any) -> None:
         verdict = "valid" if not event.errors else "INVALID"
         self.output.line(
             f"updatable.validate({event.model}): {verdict} "
@@ -190,7 +190,7 @@ class DemoRenderer:
         for message in (*event.errors, *event.warnings):
             self.output.line(f"  {message}", "yellow")
 
-    def _on_AccuracyTable(self, event) -> None:
+    def _on_AccuracyTable(self, event: Any) -> None:
         from updatable.cli._progress import fmt_percent
 
         self.accuracy[event.title] = {name: float(v) for name, v in event.overall.items()}
@@ -225,7 +225,7 @@ class DemoRenderer:
             bold_rows=(len(rows) - 2, len(rows) - 1),
         )
 
-    def _on_Finished(self, event) -> None:
+    def _on_Finished(self, event: Any) -> None:
         self.finished = event
         labels = {
             "base": "base model (0..6)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from updatable.cli._common import EXIT_OK, verb_parser
 
@@ -19,7 +20,7 @@ neural-network classifier's classes are fixed, so a label it lacks is refused, a
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``evaluate`` verb."""
     parser = verb_parser(
         subparsers,
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def as_json(model: str, source: str, result) -> dict:
+def as_json(model: str, source: str, result: Any) -> dict[str, Any]:
     """The evaluation as a JSON-ready dict (labels as strings)."""
     return {
         "model": model,
@@ -74,7 +75,7 @@ def as_json(model: str, source: str, result) -> dict:
     }
 
 
-def render(args, source: str, result) -> None:
+def render(args: argparse.Namespace, source: str, result: Any) -> None:
     from updatable.cli._progress import Output, fmt_percent
 
     output = Output(plain=True if args.plain else None)

@@ -24,7 +24,7 @@ EXAMPLES = """
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``export-ort`` verb."""
     parser = verb_parser(
         subparsers,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from updatable import proto
 from updatable.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -21,6 +22,9 @@ from updatable.cli._common import (
     split_list,
     verb_parser,
 )
+
+if TYPE_CHECKING:
+    from updatable.params import DoubleParam, IntParam
 
 EXAMPLES = """
   # the head of a classifier, SGD with the allowed values an app may choose from
@@ -38,7 +42,7 @@ EXAMPLES = """
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``make-updatable`` verb."""
     parser = verb_parser(
         subparsers,
@@ -74,7 +78,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_layer_options(layers) -> None:
+def _add_layer_options(layers: argparse._ArgumentGroup) -> None:
     layers.add_argument(
         "--layers",
         nargs="+",
@@ -108,7 +112,7 @@ def _add_layer_options(layers) -> None:
     layers.add_argument("--reinit-seed", type=int, default=0, metavar="N")
 
 
-def _add_loss_options(loss) -> None:
+def _add_loss_options(loss: argparse._ArgumentGroup) -> None:
     loss.add_argument("--loss", choices=("cross-entropy", "mse"), default="cross-entropy")
     loss.add_argument(
         "--loss-input",
@@ -124,7 +128,7 @@ def _add_loss_options(loss) -> None:
     loss.add_argument("--loss-name", default="lossLayer", metavar="NAME")
 
 
-def _add_optimizer_options(opt) -> None:
+def _add_optimizer_options(opt: argparse._ArgumentGroup) -> None:
     from updatable.edit.training_config import PLAIN_RANGES
 
     def default_range(field: str) -> str:
@@ -163,7 +167,7 @@ def _add_optimizer_options(opt) -> None:
     opt.add_argument("--seed", type=int, help="shuffle seed (Int64, may be negative)")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Apply the edits in order, validate, then write OUT."""
     import updatable
     from updatable.cli.validate import format_issues
@@ -246,7 +250,7 @@ def _document(
     }
 
 
-def _check_combinations(args) -> None:
+def _check_combinations(args: argparse.Namespace) -> None:
     from updatable.errors import ParameterError
 
     if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
@@ -258,7 +262,7 @@ def _check_combinations(args) -> None:
         raise ParameterError("--labels names the new classes of --expand-classes N")
 
 
-def _trained_layers(spec, given) -> list[str]:
+def _trained_layers(spec: proto.Model, given: Any) -> list[str]:
     """``--layers`` (space or comma separated), or the classifier's last layer."""
     import updatable
     from updatable.errors import ParameterError, UnsupportedModelError
@@ -272,7 +276,12 @@ def _trained_layers(spec, given) -> list[str]:
         raise ParameterError("--layers is required when the model is not a classifier") from None
 
 
-def _int_value(name, default, allowed, bounds):
+def _int_value(
+    name: str,
+    default: int,
+    allowed: tuple[int, ...] | None,
+    bounds: tuple[int, int] | None,
+) -> int | IntParam:
     from updatable.params import IntParam
 
     if allowed is not None:
@@ -282,13 +291,15 @@ def _int_value(name, default, allowed, bounds):
     return default
 
 
-def _double_value(name, value, bounds):
+def _double_value(
+    name: str, value: float | None, bounds: tuple[float, float] | None
+) -> float | DoubleParam | None:
     from updatable.params import DoubleParam
 
     return value if bounds is None or value is None else DoubleParam(value, bounds, name=name)
 
 
-def _optimizer_values(args) -> dict:
+def _optimizer_values(args: argparse.Namespace) -> dict[str, Any]:
     """``set_optimizer``'s keyword arguments from the options. A value without its range
     option stays a plain number, which ``set_optimizer`` allows in its lint-clean default
     range (``PLAIN_RANGES``)."""
@@ -309,7 +320,7 @@ def _optimizer_values(args) -> dict:
     return hyper
 
 
-def _labels(spec, labels):
+def _labels(spec: proto.Model, labels: list[str] | None) -> list[str] | list[int] | None:
     """CLI labels are text; an Int64 classifier needs them as integers."""
     if labels is None:
         return None

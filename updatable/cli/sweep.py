@@ -55,7 +55,7 @@ A flagged combination is a finding, not an error: the sweep exits 0 (--fail-on-f
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``sweep`` verb."""
     parser = verb_parser(
         subparsers,
@@ -109,7 +109,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_grid_options(grid) -> None:
+def _add_grid_options(grid: argparse._ArgumentGroup) -> None:
     grid.add_argument(
         "--lr-grid",
         type=int,
@@ -147,7 +147,7 @@ def _add_grid_options(grid) -> None:
     )
 
 
-def _add_execution_options(run_group) -> None:
+def _add_execution_options(run_group: argparse._ArgumentGroup) -> None:
     add_out_option(
         run_group,
         "output directory of the reports (default: MODEL's name + '-sweep')",
@@ -178,7 +178,7 @@ def _add_execution_options(run_group) -> None:
     )
 
 
-def _add_judging_options(judge) -> None:
+def _add_judging_options(judge: argparse._ArgumentGroup) -> None:
     judge.add_argument(
         "--accuracy-slack",
         type=float,
@@ -195,7 +195,7 @@ def _add_judging_options(judge) -> None:
     )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the sweep, print the findings, optionally write the tightened model."""
     import warnings
     from pathlib import Path
@@ -235,7 +235,7 @@ def run(args) -> int:
     return EXIT_INVALID if flagged and args.fail_on_flag else EXIT_OK
 
 
-def _grid(args, values) -> dict:
+def _grid(args: argparse.Namespace, values: Any) -> dict[str, Any]:
     """The grid options, as ``enumerate_space`` and ``run_sweep`` take them."""
     return {
         "values": values,
@@ -246,7 +246,7 @@ def _grid(args, values) -> dict:
     }
 
 
-def _dry_run(args, values) -> int:
+def _dry_run(args: argparse.Namespace, values: Any) -> int:
     """Print the space and the number of user updates; run nothing."""
     from runtime.sweeps import UsersSpec, enumerate_space
     from updatable.spec import load
@@ -261,7 +261,7 @@ def _dry_run(args, values) -> int:
     return EXIT_OK
 
 
-def _sweep(args, values, out, reporter):
+def _sweep(args: argparse.Namespace, values: Any, out: Any, reporter: Any) -> Any:
     from runtime.sweeps import Thresholds, run_sweep
 
     return run_sweep(
@@ -301,7 +301,7 @@ def _values(items: list[str]) -> dict[str, list[float]]:
 _INTEGER_NAMES = {"miniBatchSize", "epochs", "numberOfNeighbors"}
 
 
-def _space_lines(space) -> list[str]:
+def _space_lines(space: Any) -> list[str]:
     lines = []
     for d in space.dimensions:
         swept = ", ".join(f"{v:g}" for v in d.values) if d.swept else "held at default"
@@ -353,10 +353,13 @@ def _print_findings(table: Any, args: argparse.Namespace) -> None:
 class _Progress:
     """A progress bar on a terminal (rich), else a line every 10% on stderr."""
 
-    def __init__(self):
-        self.done, self.total, self._bar, self._task, self._printed = 0, 0, None, None, -1
+    def __init__(self) -> None:
+        self.done, self.total, self._printed = 0, 0, -1
+        # the rich progress bar (False: rich is missing), and its task
+        self._bar: Any = None
+        self._task: Any = None
 
-    def __call__(self, done: int, total: int, row: dict) -> None:
+    def __call__(self, done: int, total: int, row: dict[str, Any]) -> None:
         del row  # only the counts are shown
         self.done, self.total = done, total
         if self._bar is None and sys.stderr.isatty():

@@ -47,7 +47,7 @@ file for a model with one multiArray input (header; the target column named afte
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``train`` verb."""
     parser = verb_parser(
         subparsers,
@@ -123,7 +123,7 @@ def chosen_out(args: argparse.Namespace) -> Path:
     return out
 
 
-def _check_options(args, is_knn: bool) -> None:
+def _check_options(args: argparse.Namespace, is_knn: bool) -> None:
     from updatable.errors import ParameterError
 
     for name in ("epochs", "batch", "checkpoint_every"):
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         path = "update-task"
         code, history = _training.train_task(args, data, out, output)
     plotted = bool(args.plot and history)
-    if plotted:
+    if plotted and history:
         _training.plot(history, args.plot, args.model)
         output.line(f"wrote {args.plot}")
     if args.json:

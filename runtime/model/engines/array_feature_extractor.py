@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.model.engines.values import declared_width, only_output, output_value, require_valid
+from updatable import proto
 from updatable.errors import FeatureError, ValidationError
 
 KIND = "arrayFeatureExtractor"
@@ -25,7 +26,7 @@ KIND = "arrayFeatureExtractor"
 class ArrayFeatureExtractorEngine:
     input_name: str
     indices: NDArray[np.intp]
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> ArrayFeatureExtractorEngine:

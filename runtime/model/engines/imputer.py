@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.model.engines.values import batch_size, only_output, output_value, require_valid
+from updatable import proto
 
 KIND = "imputer"
 _ANY = ("doubleType", "int64Type", "multiArrayType", "stringType", "dictionaryType")
@@ -35,7 +36,7 @@ class ImputerEngine:
     kind: str  # the input's (and output's) feature type
     imputed: object  # a number, a string, an (n,) array or a dict
     replace: object  # the replace value, or None
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> ImputerEngine:

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.model.engines.values import only_output, output_value, require_valid
+from updatable import proto
 from updatable.errors import FeatureError
 
 KIND = "scaler"
@@ -24,7 +25,7 @@ class ScalerEngine:
     input_name: str
     shift: NDArray[np.float64]  # () or (n,)
     scale: NDArray[np.float64]
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> ScalerEngine:

@@ -23,6 +23,7 @@ label order on a tie. Inputs are vectorized (``values``); an absent optional inp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +67,9 @@ class TreeEnsembleEngine:
     kind: str
     inputs: Vectorizer
     trees: TreeArrays
-    transform: object
+    transform: Callable[[NDArray[np.float64]], NDArray[np.float64]]
     outputs: ClassOutputs | None  # a classifier's; None for a regressor
-    prediction: object  # a regressor's output FeatureDescription
+    prediction: proto.FeatureDescription | None  # a regressor's output FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> TreeEnsembleEngine:
