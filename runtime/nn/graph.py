@@ -39,7 +39,8 @@ from runtime.nn.inputs import (
     input_tensor,
     preprocessing,
 )
-from runtime.nn.layers import REGISTRY, Step, get_kind, supported_kinds
+from runtime.nn.layers import REGISTRY, Step, supported_kinds
+from runtime.nn.layers._control_nested import layers_within
 from runtime.nn.planner import Planner
 from runtime.nn.tensors import CHW, ND, RELAYOUT, Tensor
 from updatable import spec as spec_io
@@ -172,26 +173,13 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
         ShapeError: a layer reads an undefined blob or its input shapes do not fit.
     """
     net = spec_io.network(spec)
-    _refuse_unsupported(net.layers)
+    _refuse_unsupported(layers_within(net.layers))
     inputs = {
         f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
     }
-    taken = {name for layer in net.layers for name in (*layer.input, *layer.output)}
+    taken = {name for layer in layers_within(net.layers) for name in (*layer.input, *layer.output)}
     planner = Planner(inputs, taken)
-    for layer in net.layers:
-        for name in layer.input:
-            if name not in planner.tensors:
-                raise ShapeError(
-                    f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
-                    f"input defines (layers must come in topological order)"
-                )
-        for name in layer.output:
-            if name in planner.tensors and spec_io.layer_kind(layer) != "copy":
-                raise ShapeError(
-                    f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
-                    "a copy layer may overwrite a blob"
-                )
-        planner.add_layer(layer, get_kind(spec_io.layer_kind(layer)))
+    planner.add_layers(net.layers)
     outputs = [f.name for f in spec.description.output if f.name in planner.tensors]
     probabilities = probability_blob(spec)
     if probabilities is not None and probabilities not in outputs:

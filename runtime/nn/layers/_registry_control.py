@@ -6,4 +6,10 @@ Oneof name -> module defining ``KIND``, one kind per module.
 
 from __future__ import annotations
 
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "branch": "runtime.nn.layers.branch",
+    "custom": "runtime.nn.layers.custom",
+    "loop": "runtime.nn.layers.loop",
+    "loopBreak": "runtime.nn.layers.loopBreak",
+    "loopContinue": "runtime.nn.layers.loopContinue",
+}

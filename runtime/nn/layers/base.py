@@ -29,12 +29,18 @@ class Built:
     time (``N = 1`` calls, outputs stacked): the hook for kinds whose work depends on the
     values of one example (a loop whose trip count is data, a branch); their output shapes are
     still the static ``out_shapes``, checked at run time.
+
+    A ``scoped`` kind (``LayerKind.scoped``) also names the blobs its step reads and writes
+    (``inputs``, ``outputs``); its ``out_shapes`` are then the outputs'
+    :class:`~runtime.nn.tensors.Tensor` (shape and layout), one per output.
     """
 
     attrs: Any
     params: dict[str, np.ndarray]
     out_shapes: list
     per_example: bool = False
+    inputs: tuple[str, ...] | None = None
+    outputs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,11 @@ class LayerKind:
     compiler can compute it without model inputs, else ``None``.
     ``shape_only``: ``forward`` reads only its inputs' shapes (getShape), so the compiler may
     evaluate it whatever its inputs hold.
+    ``scoped``: the layer holds networks of its own (loop, branch) or acts on the loop around
+    it (loopBreak, loopContinue), so its step reads and writes blobs of the enclosing network
+    beyond the layer's listed inputs and outputs: ``build(layer, scope)`` gets the compiler's
+    :class:`~runtime.nn.planner.Planner` of the enclosing network instead of shapes, and
+    returns a ``Built`` naming the step's inputs and outputs.
     """
 
     oneof: str
@@ -61,6 +72,7 @@ class LayerKind:
     layouts: tuple[str, ...] = (CHW,)
     value_inputs: tuple[int, ...] = ()
     shape_only: bool = False
+    scoped: bool = False
 
 
 @dataclass
