@@ -72,7 +72,7 @@ def counts(values) -> np.ndarray:
 # ---- loops ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("iterations", [0, 1, 3])
+@pytest.mark.parametrize("iterations", [1, 3])
 def test_a_for_loop_runs_its_body_max_iterations_times(iterations):
     def add(b):
         b.add_copy("init", "x", "acc")
@@ -82,8 +82,7 @@ def test_a_for_loop_runs_its_body_max_iterations_times(iterations):
     x = batch(5)
     out = run(spec, {"x": x}, outputs=("acc", "tmp"))
     np.testing.assert_allclose(out["acc"], (1 + iterations) * x, rtol=1e-12)
-    # tmp is made only by the body: zeros when the body never runs (our reading)
-    np.testing.assert_allclose(out["tmp"], out["acc"] if iterations else 0 * x, rtol=1e-12)
+    np.testing.assert_allclose(out["tmp"], out["acc"], rtol=1e-12)
 
 
 def test_a_count_input_sets_each_examples_iterations_rounded_down():
@@ -91,11 +90,13 @@ def test_a_count_input_sets_each_examples_iterations_rounded_down():
         b.add_copy("init", "x", "acc")
         accumulate(nested(b.add_loop("loop", input_name="n", max_iterations=9).loop.bodyNetwork))
 
-    spec = network({"x": X, "n": SCALAR}, add, outputs=("acc",))
+    spec = network({"x": X, "n": SCALAR}, add, outputs=("acc", "tmp"))
     x, n = batch(6), counts([0, 2, 2.7, -1, 5, 1])
-    out = run(spec, {"x": x, "n": n}, outputs=("acc",))
-    expected = x * (1 + np.array([0, 2, 2, 0, 5, 1]))[:, None, None, None]
-    np.testing.assert_allclose(out["acc"], expected, rtol=1e-12)
+    out = run(spec, {"x": x, "n": n}, outputs=("acc", "tmp"))
+    ran = np.array([0, 2, 2, 0, 5, 1])[:, None, None, None]
+    np.testing.assert_allclose(out["acc"], x * (1 + ran), rtol=1e-12)
+    # tmp is made only by the body: zeros where the body never ran (our reading)
+    np.testing.assert_allclose(out["tmp"], np.where(ran > 0, out["acc"], 0), rtol=1e-12)
 
 
 def _while_network(max_iterations=None):
@@ -141,8 +142,10 @@ def _break_network(iterations=10):
         body = nested(b.add_loop("loop", max_iterations=iterations).loop.bodyNetwork)
         count_down(body)
         accumulate(body)
-        branch = body.add_branch("stop?", "c")
-        nested(branch.branch.elseBranch).add_loop_break("stop")
+        # done = relu(1 - c): 1 when the count reaches 0, else 0 (c is a whole number)
+        body.add_activation("one_minus_c", "LINEAR", "c", "left", [-1.0, 1.0])
+        body.add_activation("done", "RELU", "left", "done")
+        nested(body.add_branch("stop?", "done").branch.ifBranch).add_loop_break("stop")
 
     return network({"x": X, "n": SCALAR}, add, outputs=("acc", "c"))
 
@@ -153,6 +156,22 @@ def test_a_break_in_a_branch_ends_the_loop_for_the_examples_that_take_it(values)
     out = run(_break_network(), {"x": x, "n": n}, outputs=("acc", "c"))
     np.testing.assert_allclose(out["acc"], x * (1 + n), rtol=1e-12)
     np.testing.assert_array_equal(out["c"], 0 * n)
+
+
+def test_with_a_condition_network_only_the_bodys_overwrites_are_visible_after_the_loop():
+    def add(b):
+        b.add_copy("init", "x", "acc")
+        b.add_copy("init_c", "n", "c")
+        loop = b.add_loop("loop", condition="go")
+        nested(loop.loop.conditionNetwork).add_activation("test", "LINEAR", "c", "go", [1.0, 0.0])
+        body = nested(loop.loop.bodyNetwork)
+        accumulate(body)
+        count_down(body)
+        b.add_activation("after", "LINEAR", "tmp", "out", [1.0, 0.0])
+
+    spec = network({"x": X, "n": SCALAR}, add, outputs=("out",))
+    with pytest.raises(ShapeError, match="'after' reads blob 'tmp', which no earlier layer"):
+        compile_network(spec)
 
 
 def test_a_continue_skips_the_rest_of_the_iteration_and_counts_it():
@@ -267,6 +286,12 @@ def test_a_control_flow_model_predicts_through_runtime_model():
 # ---- refusals ------------------------------------------------------------------------------
 
 
+def filled(network_message):
+    """A nested network that does something (Core ML refuses empty bodies and if branches)."""
+    nested(network_message).add_copy("fill", "x", "filled")
+    return network_message
+
+
 def _refused(add, inputs=None, error=ShapeError, match=""):
     spec = network(inputs or {"x": X, "n": SCALAR}, add, outputs=("x",))
     with pytest.raises(error, match=match):
@@ -282,23 +307,26 @@ def test_a_break_or_continue_outside_a_loop_body_is_refused():
         condition = nested(loop.loop.conditionNetwork)
         condition.add_activation("test", "LINEAR", "n", "go", [1.0, 0.0])
         condition.add_loop_continue("next")
+        filled(loop.loop.bodyNetwork)
 
     _refused(in_condition, error=UnsupportedLayerError, match=r"'next' \(loopContinue\)")
 
 
 def test_loops_with_malformed_counts_or_conditions_are_refused():
-    _refused(lambda b: b.add_loop("loop", input_name="x"), match="iteration count input must "
-             r"be a scalar; got shape \[2, 3, 4\]")
+    _refused(lambda b: filled(b.add_loop("loop", input_name="x").loop.bodyNetwork),
+             match=r"iteration count input must be a scalar; got shape \[2, 3, 4\]")
 
     def missing(b):
         loop = b.add_loop("loop", condition="nowhere")
         nested(loop.loop.conditionNetwork).add_activation("t", "LINEAR", "n", "go", [1.0, 0.0])
+        filled(loop.loop.bodyNetwork)
 
     _refused(missing, match="makes no blob 'nowhere'")
 
     def wide(b):
         loop = b.add_loop("loop", condition="go")
         nested(loop.loop.conditionNetwork).add_activation("t", "LINEAR", "x", "go", [1.0, 0.0])
+        filled(loop.loop.bodyNetwork)
 
     _refused(wide, match=r"conditionVar must be a scalar; got shape \[2, 3, 4\]")
 
@@ -311,6 +339,28 @@ def test_a_loop_that_changes_a_carried_blobs_shape_is_refused():
     _refused(add, match=r"leaves blob 'acc' with shape \[2, 3, 4\] where shape \[1, 1, 1\]")
 
 
+def test_loops_and_branches_core_ml_refuses_are_refused():
+    _refused(lambda b: b.add_loop("loop", max_iterations=2), match="has an empty body network")
+
+    def unbounded(b):
+        nested(b.add_loop("loop").loop.bodyNetwork).add_copy("c", "x", "y")
+
+    _refused(unbounded, match="nothing bounds it")
+
+    def condition_without_var(b):
+        loop = b.add_loop("loop", max_iterations=1)
+        nested(loop.loop.conditionNetwork).add_activation("t", "LINEAR", "n", "go", [1.0, 0.0])
+        nested(loop.loop.bodyNetwork).add_copy("c", "x", "y")
+
+    _refused(condition_without_var, match="conditionVar must name a blob exactly when")
+
+    def empty_if(b):
+        branch = b.add_branch("choose", "n")
+        nested(branch.branch.elseBranch).add_copy("c", "x", "y")
+
+    _refused(empty_if, match=r"'choose' \(branch\): has an empty if branch")
+
+
 def test_a_non_copy_layer_cannot_overwrite_an_outer_blob_and_predicates_are_scalars():
     def add(b):
         b.add_copy("init", "x", "acc")
@@ -318,7 +368,7 @@ def test_a_non_copy_layer_cannot_overwrite_an_outer_blob_and_predicates_are_scal
         body.add_activation("relu", "RELU", "x", "acc")
 
     _refused(add, match="'relu' writes blob 'acc', which is already defined")
-    _refused(lambda b: b.add_branch("choose", "x"),
+    _refused(lambda b: filled(b.add_branch("choose", "x").branch.ifBranch),
              match=r"'choose' \(branch\): the predicate must be a scalar")
 
 

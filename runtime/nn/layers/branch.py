@@ -10,7 +10,8 @@ Readings of what the proto leaves open (pinned by tests/test_layers_control_flow
 
 * after the layer exist the blobs both branches make, and the blobs made before it that
   either branch overwrites (unchanged when the branch that ran did not); a blob that only one
-  branch makes is not visible after the layer, since the other path would leave it undefined;
+  branch makes is not visible after the layer (as Core ML's validator scopes them: the other
+  path would leave it undefined);
 * each such blob has one shape whichever branch runs (the runtime compiles static shapes);
 * examples of a batch run together when they agree on the predicate, else each runs its own
   branch; a branch that holds a ``loopBreak`` / ``loopContinue`` and parts the examples
@@ -39,8 +40,6 @@ from ._control_nested import (
 )
 from .base import Built, LayerKind
 
-BRANCHES = ("ifBranch", "elseBranch")
-
 
 @dataclass(frozen=True)
 class BranchAttrs:
@@ -57,13 +56,15 @@ def build(layer, scope) -> Built:
     if len(layer.input) != 1 or layer.output:
         raise ShapeError(f"{where(layer)}: takes 1 input (the predicate) and no outputs; got "
                          f"{len(layer.input)} inputs, {len(layer.output)} outputs")
-    if not params.HasField("ifBranch"):
-        raise ShapeError(f"{where(layer)}: has no ifBranch; NeuralNetwork.proto requires one")
+    if not params.ifBranch.layers:
+        raise ShapeError(f"{where(layer)}: has an empty if branch (Core ML's validator refuses "
+                         "it)")
     predicate = scope.tensors[layer.input[0]]
     if predicate.size() != 1:
         raise ShapeError(f"{where(layer)}: the predicate must be a scalar; got shape "
                          f"{list(predicate.shape)}")
-    networks = [getattr(params, f) for f in BRANCHES if params.HasField(f)]
+    # an empty else branch is absent (coremltools' builder always writes one)
+    networks = [net for net in (params.ifBranch, params.elseBranch) if net.layers]
     written = [n for net in networks for n in written_names(net)]
     keep = {name: scope.tensors[name] for name in written if name in scope.tensors}
     compiled = []
