@@ -1,5 +1,7 @@
-"""Runtime, neural-network layer: registry family "control": control flow (loop, branch, ...) and
-image ops (``runtime.nn.layers`` merges the families).
+"""Runtime, neural-network layer: registry family "control": control flow (loop, branch,
+loopBreak, loopContinue), custom layers, and the image and volume kinds of Core ML 3-4
+(resizing, cropping, padding, 3-D convolution and pooling, non-maximum suppression);
+``runtime.nn.layers`` merges the families.
 
 Oneof name -> module defining ``KIND``, one kind per module.
 """
@@ -7,6 +9,7 @@ Oneof name -> module defining ``KIND``, one kind per module.
 from __future__ import annotations
 
 KINDS: dict[str, str] = {
+    "NonMaximumSuppression": "runtime.nn.layers.NonMaximumSuppression",
     "branch": "runtime.nn.layers.branch",
     "constantPad": "runtime.nn.layers.constantPad",
     "convolution3d": "runtime.nn.layers.convolution3d",
