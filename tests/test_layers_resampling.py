@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pytest
 
+import runtime
 from runtime.nn.graph import compile_network
 from tests.nd_networks import network, run
 from tests.optional import needs, optional_import
@@ -255,3 +256,29 @@ def test_upsample_refuses_the_combinations_core_ml_refuses():
     spec.neuralNetwork.layers[0].upsample.fractionalScalingFactor.extend([1.5, 1.5])
     with pytest.raises(ShapeError, match="sets both scalingFactor and fractionalScalingFactor"):
         compile_network(spec)
+
+
+@pytest.mark.parametrize("size, align", [((7, 9), True), ((7, 9), False), ((3, 4), True),
+                                         ((6, 3), False)])
+@needs("torch")
+def test_torch_interpolate_to_a_size_converts_and_predicts_what_torch_computes(size, align):
+    """coremltools writes ``F.interpolate(size=...)`` as an upsample with fractional factors
+    (below 1 for a smaller size, nudged up so that ``floor`` lands on the size)."""
+    import coremltools as ct
+
+    class Resize(torch.nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, size=size, mode="bilinear", align_corners=align)
+
+    example = torch.rand(1, 2, 4, 5)
+    spec = ct.convert(torch.jit.trace(Resize().eval(), example),
+                      inputs=[ct.TensorType(name="x", shape=example.shape)],
+                      convert_to="neuralnetwork",
+                      minimum_deployment_target=ct.target.iOS14).get_spec()
+    assert len(spec.neuralNetwork.layers[0].upsample.fractionalScalingFactor) == 2
+    batch = torch.rand(3, 1, 2, 4, 5)
+    model = runtime.Model.load(spec)
+    for x in batch:
+        got = next(iter(model.predict({"x": x.numpy()}).values()))
+        expected = Resize()(x).numpy()
+        np.testing.assert_allclose(np.reshape(got, expected.shape), expected, atol=1e-6)
