@@ -4,7 +4,8 @@
 # Others: make test-py313 (the suite on Python 3.13, in .venv313), make test-wheel (build the
 # wheel, install it outside the repo, run it), make test-reproducibility (the bit-identity
 # tests under each OpenBLAS core type), make test-slow (the slow end-to-end tests),
-# make bench (all benchmarks), make lint.
+# make test-sklearn (scikit-learn pipelines converted by coremltools, in .venv-sklearn),
+# make bench (all benchmarks), make lint, make docs (the API reference, into build/api/).
 #
 # Variables: PYTHON (the interpreter that creates the venv), VENV (its directory),
 # TEST_EXTRAS (the extras `make test` installs), TORCH (installed first when TEST_EXTRAS has
@@ -28,7 +29,8 @@ PYTHON313 ?= $(shell for p in $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.1
 	2>/dev/null | sort -rV) python3.13; do "$$p" -c 'import sys; assert sys.version_info[:2] \
 	== (3, 13); print(sys.executable)' 2>/dev/null && break; done)
 
-.PHONY: demo test test-py313 test-wheel test-reproducibility test-slow bench lint clean
+.PHONY: demo test test-py313 test-wheel test-reproducibility test-slow test-sklearn bench lint \
+	docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +80,26 @@ test-reproducibility: $(VENV)/.test-installed
 			-k "not vector_width" || exit 1; \
 	done
 
+# coremltools' scikit-learn converters need scikit-learn <= 1.5.1 (and numpy < 2.4 for gradient
+# boosting), older than the main test environment's: their tests (tests/test_sklearn_pipelines.py,
+# which skip elsewhere) run in a venv of their own. SKLEARN_PYTHON must be 3.9-3.12 (1.5.1's
+# wheels).
+SKLEARN_PYTHON ?= $(PYTHON)
+SKLEARN_VENV ?= .venv-sklearn
+SKLEARN_PINS ?= 'scikit-learn==1.5.1' 'numpy<2.4'
+
+$(SKLEARN_VENV)/.installed: pyproject.toml
+	$(SKLEARN_PYTHON) -c 'import sys; assert (3, 9) <= sys.version_info[:2] <= (3, 12), \
+		"make test-sklearn: scikit-learn 1.5.1 needs Python 3.9-3.12; pass SKLEARN_PYTHON"'
+	$(SKLEARN_PYTHON) -m venv $(SKLEARN_VENV)
+	$(SKLEARN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		$(SKLEARN_PINS) pytest -e .
+	touch $@
+
+test-sklearn: $(SKLEARN_VENV)/.installed
+	OPENBLAS_NUM_THREADS=1 $(SKLEARN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/test_sklearn_pipelines.py
+
 test-slow: $(VENV)/.test-installed
 	$(PY) -m pytest -m slow
 
@@ -92,9 +114,23 @@ bench: $(VENV)/.test-installed
 	$(PY) scripts/bench_knn.py | tee benchmarks/knn.txt
 	$(PY) scripts/bench_sweep.py | tee benchmarks/sweep.txt
 
+# The API reference of the public names, generated from their docstrings by pdoc into
+# build/api/ (open build/api/index.html). Every public name is imported to document it, and a
+# module that fails to import fails the build (pdoc reports it as a RuntimeWarning).
+DOCS_MODULES := runtime runtime.ort runtime.sweeps updatable
+
+$(VENV)/.docs-installed: pyproject.toml | $(PY)
+	$(PIP) -e '.[docs,ort]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	rm -rf build/api
+	OPENBLAS_NUM_THREADS=1 $(PY) -W error::RuntimeWarning -m pdoc -o build/api $(DOCS_MODULES)
+	@echo "wrote build/api/index.html"
+
 lint: $(VENV)/.test-installed
 	$(PIP) ruff
 	$(VENV)/bin/ruff check updatable runtime scripts tests
 
 clean:
-	rm -rf $(VENV) .venv313 build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv313 $(SKLEARN_VENV) build dist *.egg-info .pytest_cache

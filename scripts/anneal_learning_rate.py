@@ -2,7 +2,7 @@
 
 Core ML has no learning-rate scheduler: the only way to change the rate during an update is
 ``task.resume(withParameters:)`` from inside a progress handler, and ``learningRate`` is the
-only parameter it reads (update-task-semantics.md §A.4). Hollemans' sample multiplies the
+only parameter it reads (docs/update-task-semantics.md §4). Hollemans' sample multiplies the
 rate by a factor in every callback; this script does the same at every epoch end, keeping
 the rate inside the range the model allows (the runtime refuses a value outside it, as Core ML
 does), and prints the rate each epoch trained with next to its loss.

@@ -1,7 +1,7 @@
 """Data augmentation inside a batch provider: new random variants every epoch.
 
 Core ML asks the batch provider for each example (``features(at:)``) every epoch, batch by
-batch (update-task-semantics.md §A.5), so a provider that transforms the image it returns
+batch (docs/update-task-semantics.md §5), so a provider that transforms the image it returns
 gives the update a fresh variant each time; Hollemans' ``TrainingBatchProvider`` augments this
 way. :class:`AugmentingProvider` wraps any provider and, with pillow, rotates each image by a
 random angle and optionally flips it (flips suit symmetric classes, not digits, so they are

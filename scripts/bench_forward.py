@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 from scripts.architectures import SQUEEZENET_1_1_FIRES, SQUEEZENET_INPUT, squeezenet_1_1  # noqa: E402
 
-GFLOP_PER_IMAGE = 0.776  # 387.8 M multiply-adds (peers-and-data.md)
+GFLOP_PER_IMAGE = 0.776  # 387.8 M multiply-adds (docs/peers.md)
 
 
 def gemm_peak(size: int = 2048, repeats: int = 10) -> float:

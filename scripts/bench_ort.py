@@ -1,6 +1,6 @@
 """Personalisation benchmark: ONNX Runtime on-device training against the numba backend.
 
-The task (peers-and-data.md): SqueezeNet 1.1 at 227x227, frozen backbone, one head layer
+The task (docs/peers.md): SqueezeNet 1.1 at 227x227, frozen backbone, one head layer
 trainable, cross-entropy + SGD, batch 8, 64 images per epoch, 2 threads, the same Core ML
 batch order for everyone. Two heads: ``conv10`` (conv10 re-made with 10 classes and made
 updatable) and ``fc`` (the 1000-class network + a new inner product 1000 -> 10). Contenders:

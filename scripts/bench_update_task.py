@@ -1,6 +1,6 @@
 """Update-task benchmark: one epoch of SqueezeNet 1.1 personalization, ours vs the peers.
 
-The work (update-task-semantics and peers-and-data.md): SqueezeNet 1.1 (random He weights,
+The work (docs/update-task-semantics.md and docs/peers.md): SqueezeNet 1.1 (random He weights,
 built with coremltools' builder), 64 images 227x227x3 = one epoch, mini-batches of 8, the
 last convolution ``conv10`` (512 -> 10) updatable, SGD, every tool on the same batches in
 Core ML's shuffle order. Each tool runs in its own process (no two thread pools meet) with

@@ -104,9 +104,7 @@ def test_make_updatable_expands_and_reinitialises_like_the_library(models, tmp_p
     updatable.reinitialize(expected, "dense2", seed=5)
     updatable.make_updatable(expected, ["dense2"])
     updatable.set_loss(expected, "cross_entropy")
-    updatable.set_optimizer(
-        expected, "adam", learning_rate=updatable.DoubleParam(0.001, range=(0, 1))
-    )
+    updatable.set_optimizer(expected, "adam", learning_rate=0.001)
     updatable.set_epochs(expected, 4)
     updatable.set_shuffle(expected, False)
     assert updatable.load(out) == expected
@@ -134,7 +132,7 @@ def test_make_updatable_mse_on_a_regressor(models, tmp_path):
     [
         (["--layers", "dense9"], 2, "no layer named 'dense9'; the network's layers are: "),
         (["--layers", "relu1"], 1, "layer 'relu1' has kind 'activation'"),
-        (["--lr", "5"], 2, "'learningRate': default 5 lies outside the allowed range [0, 1]"),
+        (["--lr", "5"], 2, "'learningRate' = 5 lies outside the default allowed range [1e-06, 1]"),
         (["--batch", "3", "--batch-allowed", "4,8"], 2, "default 3 is not among"),
         (["--optimizer", "adam", "--momentum", "0.9"], 2, "--momentum applies to --optimizer sgd"),
         (["--labels", "a,b"], 2, "--labels names the new classes of --expand-classes N"),
@@ -221,7 +219,7 @@ def test_inspect_text_and_json(models, tmp_path):
     assert "[weights [3, 3] float32 U; bias [3] float32 U]" in text
     assert "    dense1 " in text  # not updatable: no U
     assert "miniBatchSize  10 (allowed: 10)" in text
-    assert "learningRate   0.01 (range [0, 1])" in text
+    assert "learningRate   0.01 (range [1e-06, 1])" in text
     assert "class labels: 3 String (cat, dog, bird)" in text
     code, raw, _ = cli("inspect", out, "--json")
     summary = json.loads(raw)

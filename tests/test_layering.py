@@ -28,7 +28,7 @@ PACKAGES = ("updatable", "runtime")
 # docstring of every module of the layer ("Runtime, training layer: ...").
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Spec side, base layer", ("updatable.errors", "updatable.proto", "updatable.spec",
-                               "updatable.params", "updatable.lazy")),
+                               "updatable.params", "updatable.lazy", "updatable.model_types")),
     ("Spec side, validation layer", ("updatable.validation/",)),
     ("Spec side, editing layer", ("updatable.edit/",)),
     ("Spec side, facade", ("updatable",)),

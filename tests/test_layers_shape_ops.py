@@ -287,13 +287,13 @@ def test_unsupported_layers_are_named_with_their_type_and_the_supported_kinds():
     def layers(b):
         b.add_embedding("embed", np.ones((4, 3)), None, 3, 4, False, "x", "e")
         b.add_elementwise("ok", ["e"], "f", "ADD", 1.0)
-        b.add_mvn("norm", "f", "out")
+        b.nn_spec.layers.add(name="norm", input=["f"], output=["out"])  # no kind: never runs
 
     spec = network({"x": (1, 1, 1)}, layers)
     with pytest.raises(UnsupportedLayerError) as info:
         compile_network(spec)
     message = str(info.value)
-    assert "layers 'embed' (embedding), 'norm' (mvn)" in message
+    assert "layers 'embed' (embedding), 'norm' (no type set)" in message
     assert f"supported kinds: {', '.join(supported_kinds())}" in message
     assert "'ok'" not in message
 

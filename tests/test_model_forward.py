@@ -227,8 +227,9 @@ def test_load_time_weights_replace_a_layers_initial_weights(tmp_path):
 def test_models_the_runtime_cannot_run_are_refused_at_load():
     spec = builders.classifier_nn()
     spec.neuralNetworkClassifier.arrayInputShapeMapping = 1  # EXACT: `image` is rank 1
+    # innerProduct and activation run on rank 1; the rank-5 softmax needs rank 3 or more
     with pytest.raises(
-        ShapeError, match=r"layer 'dense1' \(innerProduct\) reads 'image' of shape \[4\]"
+        ShapeError, match=r"layer 'softmax' \(softmax\) reads 'logits' of shape \[2\]"
     ):
         runtime.Model.load(spec)
     spec = builders.classifier_nn()
@@ -236,7 +237,8 @@ def test_models_the_runtime_cannot_run_are_refused_at_load():
     entry.scaler.channelScale = 2.0
     with pytest.raises(UnsupportedModelError, match="'image', which is not an image input"):
         runtime.Model.load(spec)
-    with pytest.raises(TypeError, match="expects a path or a Core ML Model message; got int"):
+    expected = "Model.load: expected the path of a .mlmodel file, a Core ML Model message or a"
+    with pytest.raises(TypeError, match=f"{expected} coremltools MLModel; got int"):
         runtime.Model.load(3)
 
 

@@ -14,11 +14,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.nn import execution
 from runtime.nn.graph import compile_network
 from runtime.nn.layers import CHW, FAMILIES, ND, REGISTRY, Built, LayerKind, Step, get_kind
 from runtime.nn.layers import _merged as merged_families
+from runtime.nn.layers._nd_broadcast import broadcast_shape
 from runtime.nn.planner import Planner
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor, to_chw, to_nd
 from tests import builders
@@ -81,30 +84,37 @@ def _kinds(net):
     return [step.kind.oneof for step in net.steps]
 
 
+def _channel_sum(name, source, target):
+    """A rank-5 ``reduce`` layer (``chw`` only): the sum over C, kept as an axis of 1."""
+    return lambda b: b.add_reduce(name, source, target, "C", "sum")
+
+
 def test_a_blob_read_in_both_layouts_is_converted_once_and_inputs_only_chw_read_start_chw():
     def layers(b):
-        b.add_activation("relu", "RELU", "x", "r")  # chw
-        b.add_activation("sigmoid", "SIGMOID", "x", "s")  # chw: shares the conversion of x
+        _channel_sum("sum1", "x", "r")(b)  # chw
+        _channel_sum("sum2", "x", "s")(b)  # chw: shares the conversion of x
         b.add_reshape_static("flat", "x", "f", [1, 24])  # nd: reads x as it is
-        b.add_reshape_static("back", "r", "out", [2, 12])  # nd: converts r
-        b.add_activation("relu2", "RELU", "y", "y2")  # y is only read chw
+        b.add_reshape_static("back", "r", "out", [3, 4])  # nd: converts r
+        _channel_sum("sum3", "y", "y2")(b)  # y is only read chw
+        b.add_activation("relu", "RELU", "y2", "y3")  # either layout: stays chw
 
-    spec = network({"x": (1, 2, 3, 4), "y": (2, 3, 4)}, layers, ("out", "s", "f", "y2"))
+    spec = network({"x": (1, 2, 3, 4), "y": (2, 3, 4)}, layers, ("out", "s", "f", "y3"))
     net = compile_network(spec)
-    assert _kinds(net) == ["relayout", "activation", "activation", "reshapeStatic", "relayout",
-                           "reshapeStatic", "activation"]
+    assert _kinds(net) == ["relayout", "reduce", "reduce", "reshapeStatic", "relayout",
+                           "reshapeStatic", "reduce", "activation"]
     assert net.steps[0].inputs == ("x",) and net.steps[2].inputs == net.steps[1].inputs
     assert net.tensors["x"] == Tensor((1, 2, 3, 4), ND)
     assert net.tensors["y"] == Tensor((2, 3, 4), CHW) and net.inputs["y"] == (3, 4, 2)
-    assert net.tensors["r"] == Tensor((1, 2, 3, 4), CHW) and net.shapes["r"] == (3, 4, 2)
-    assert net.tensors["out"] == Tensor((2, 12), ND)
+    assert net.tensors["r"] == Tensor((1, 1, 3, 4), CHW) and net.shapes["r"] == (3, 4, 1)
+    assert net.tensors["out"] == Tensor((3, 4), ND) and net.tensors["y3"].layout == CHW
     x = np.random.default_rng(0).standard_normal((3, 1, 2, 3, 4))
     y = np.random.default_rng(1).standard_normal((3, 2, 3, 4))
-    got = run(spec, {"x": x, "y": y}, ("out", "s", "f", "y2"))
-    np.testing.assert_array_equal(got["out"], np.maximum(x, 0).reshape(3, 2, 12))
-    np.testing.assert_allclose(got["s"], 1 / (1 + np.exp(-x)), rtol=1e-12)
+    got = run(spec, {"x": x, "y": y}, ("out", "s", "f", "y3"))
+    np.testing.assert_allclose(got["out"], x.sum(axis=2).reshape(3, 3, 4), rtol=1e-12)
+    np.testing.assert_allclose(got["s"], x.sum(axis=2, keepdims=True), rtol=1e-12)
     np.testing.assert_array_equal(got["f"], x.reshape(3, 1, 24))
-    np.testing.assert_array_equal(got["y2"], np.maximum(y, 0))
+    np.testing.assert_allclose(got["y3"], np.maximum(y.sum(axis=1, keepdims=True), 0),
+                               rtol=1e-12)
 
 
 def test_leading_axes_fold_into_the_batch_for_rank_5_layers():
@@ -126,23 +136,25 @@ def test_leading_axes_fold_into_the_batch_for_rank_5_layers():
 
 
 def test_a_copy_that_overwrites_a_blob_gets_a_new_conversion():
-    """``r`` (nd) is read chw, then overwritten by a copy of ``-r`` (chw): the next chw reader
-    must read the new blob, not the earlier conversion of the old one."""
+    """``r`` (nd) is read chw, then overwritten by a copy of ``-r`` (nd): the next chw reader
+    must convert the new blob, not reuse the conversion of the old one."""
 
     def layers(b):
         b.add_reshape_static("r0", "x", "r", [1, 2, 2, 3])
-        b.add_activation("a", "RELU", "r", "first")
+        _channel_sum("a", "r", "first")(b)
         b.add_activation("neg", "LINEAR", "r", "n", params=[-1.0, 0.0])
         b.add_copy("overwrite", "n", "r")
-        b.add_activation("b", "RELU", "r", "second")
+        _channel_sum("b", "r", "second")(b)
 
     spec = network({"x": (12,)}, layers, ("first", "second"))
     net = compile_network(spec)
-    assert _kinds(net).count("relayout") == 1 and net.steps[-1].inputs == ("r",)
+    relayouts = [step for step in net.steps if step.kind is RELAYOUT]
+    assert len(relayouts) == 2 and net.steps[-1].inputs == relayouts[1].outputs
     x = np.random.default_rng(3).standard_normal((2, 12))
     got = run(spec, {"x": x}, ("first", "second"))
-    np.testing.assert_array_equal(got["first"], np.maximum(x, 0).reshape(2, 1, 2, 2, 3))
-    np.testing.assert_array_equal(got["second"], np.maximum(-x, 0).reshape(2, 1, 2, 2, 3))
+    summed = x.reshape(2, 1, 2, 2, 3).sum(axis=2, keepdims=True)
+    np.testing.assert_allclose(got["first"], summed, rtol=1e-12)
+    np.testing.assert_allclose(got["second"], -summed, rtol=1e-12)
 
 
 def test_a_rank_5_kind_is_refused_on_inputs_with_different_leading_axes():
@@ -238,3 +250,28 @@ def test_rank_5_networks_compile_as_before_every_blob_chw_and_no_relayout(make):
     assert all(step.kind is not RELAYOUT for step in net.steps)
     assert {tensor.layout for tensor in net.tensors.values()} == {CHW}
     assert all(net.shapes[name] == tensor.chw for name, tensor in net.tensors.items())
+
+
+# ---- properties ----------------------------------------------------------------------------
+
+_dims = st.lists(st.integers(1, 4), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=_dims, b=_dims)
+def test_broadcast_shapes_follow_numpy_or_are_refused_naming_the_layer(a, b):
+    layer = SimpleNamespace(name="op", WhichOneof=lambda _: "addBroadcastable")
+    try:
+        expected = np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        with pytest.raises(ShapeError, match=r"layer 'op' \(addBroadcastable\): inputs of shapes"):
+            broadcast_shape(layer, [tuple(a), tuple(b)])
+        return
+    assert broadcast_shape(layer, [tuple(a), tuple(b)]) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=3, max_size=6), batch=st.integers(1, 3))
+def test_chw_and_nd_round_trip_for_any_shape(shape, batch):
+    x = np.arange(batch * int(np.prod(shape)), dtype=np.float32).reshape(batch, *shape)
+    np.testing.assert_array_equal(to_nd(to_chw(x, tuple(shape)), tuple(shape)), x)

@@ -127,7 +127,7 @@ def test_plain_numbers_get_coremltools_constraints():
 
 
 def test_coremltools_param_classes_accept_what_ours_refuse():
-    """coremltools' RangeParam and Batch never check their default (coreml-format.md §5.2)."""
+    """coremltools' RangeParam and Batch never check their default (docs/mlmodel-format.md §5.2)."""
     from coremltools.models.neural_network.update_optimizer_utils import Batch, RangeParam
 
     assert RangeParam(5, 0, 1).value == 5

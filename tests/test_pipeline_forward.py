@@ -171,10 +171,19 @@ def test_pipeline_wiring_errors_name_the_missing_features():
         runtime.Model.load(empty)
 
 
-def test_unsupported_model_types_list_the_supported_ones():
+def test_unsupported_model_types_say_what_they_are_and_where_they_sit():
     spec = proto.Model(specificationVersion=4)
-    spec.glmClassifier.SetInParent()
+    spec.visionFeaturePrint.SetInParent()
     with pytest.raises(UnsupportedModelError) as info:
         runtime.Model.load(spec)
-    assert "type 'glmClassifier'" in str(info.value)
-    assert "kNearestNeighborsClassifier, neuralNetwork, neuralNetworkClassifier" in str(info.value)
+    assert str(info.value) == (
+        "cannot run model type 'visionFeaturePrint', Apple's Vision feature print (a "
+        "proprietary image embedding): Apple's frameworks compute it on the device; no "
+        "off-device implementation exists"
+    )
+    pipeline = Pipeline([("image", datatypes.Array(1, 8, 8))], [("vector", datatypes.Array(6))])
+    pipeline.add_model(builders.embedding_extractor())
+    pipeline.spec.pipeline.models.add().CopyFrom(spec)
+    pipeline.spec.pipeline.names.extend(["embedding", "featurePrint"])
+    with pytest.raises(UnsupportedModelError, match=r"^pipeline model 1 \('featurePrint'\): "):
+        runtime.Model.load(pipeline.spec)

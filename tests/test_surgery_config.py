@@ -12,6 +12,7 @@ from coremltools.models.neural_network.update_optimizer_utils import AdamParams,
 import updatable
 from tests import builders
 from updatable import DoubleParam, IntParam, proto
+from updatable.edit.training_config import PLAIN_RANGES
 from updatable.errors import ParameterError, UnsupportedModelError
 
 
@@ -48,10 +49,11 @@ def test_sgd_and_epochs_scenario_survives_save_and_load(loss, tmp_path):
     update = reloaded(spec, tmp_path).neuralNetwork.updateParams
     sgd = update.optimizer.sgdOptimizer
     assert sgd.learningRate.defaultValue == pytest.approx(1e-2)
-    assert (sgd.learningRate.range.minValue, sgd.learningRate.range.maxValue) == (0, 1)
+    lr_range = (sgd.learningRate.range.minValue, sgd.learningRate.range.maxValue)
+    assert lr_range == (1e-6, 1)
     assert sgd.miniBatchSize.defaultValue == 10 and list(sgd.miniBatchSize.set.values) == [10]
     assert sgd.momentum.defaultValue == 0
-    assert (sgd.momentum.range.minValue, sgd.momentum.range.maxValue) == (0, 1)
+    assert (sgd.momentum.range.minValue, sgd.momentum.range.maxValue) == (0, 0.999)
     assert update.epochs.defaultValue == 20 and list(update.epochs.set.values) == [10, 20, 30, 40]
     assert core_ml_errors(spec) == []
 
@@ -68,7 +70,7 @@ def test_adam_scenarios(loss, epochs, tmp_path):
     for field, default in (("learningRate", 1e-2), ("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8)):
         parameter = getattr(adam, field)
         assert parameter.defaultValue == pytest.approx(default)
-        assert (parameter.range.minValue, parameter.range.maxValue) == (0, 1)
+        assert (parameter.range.minValue, parameter.range.maxValue) == PLAIN_RANGES[field]
     assert list(update.epochs.set.values) == list(epochs)
     loss_kind = update.lossLayers[0].WhichOneof("LossLayerType")
     assert (
@@ -82,15 +84,31 @@ def test_adam_scenarios(loss, epochs, tmp_path):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_default_optimizers_equal_coremltools_defaults(optimizer):
+def test_default_optimizers_are_coremltools_defaults_in_lint_clean_ranges(optimizer):
+    """coremltools' default values; its [0, 1] ranges trip our lint (X5), ours do not."""
     spec = prepared()
     builder = NeuralNetworkBuilder(spec=copy(spec))
+    defaults = NeuralNetworkBuilder(spec=copy(spec))
     if optimizer == "sgd":
-        builder.set_sgd_optimizer(SgdParams())
+        params = SgdParams()
+        params.set_lr(0.01, *PLAIN_RANGES["learningRate"])
+        params.set_momentum(0.0, *PLAIN_RANGES["momentum"])
+        builder.set_sgd_optimizer(params)
+        defaults.set_sgd_optimizer(SgdParams())
     else:
-        builder.set_adam_optimizer(AdamParams())
+        params = AdamParams()
+        params.set_lr(0.01, *PLAIN_RANGES["learningRate"])
+        for name, value in (("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8)):
+            getattr(params, f"set_{name}")(value, *PLAIN_RANGES[name])
+        builder.set_adam_optimizer(params)
+        defaults.set_adam_optimizer(AdamParams())
     updatable.set_optimizer(spec, optimizer)
-    assert spec == builder.spec
+    updatable.set_epochs(spec, 3)
+    optimizer = builder.spec.neuralNetwork.updateParams.optimizer
+    assert spec.neuralNetwork.updateParams.optimizer == optimizer
+    assert updatable.validate(spec) == []
+    defaults.set_epochs(3)
+    assert {issue.code for issue in updatable.validate(defaults.spec)} == {"X5"}
 
 
 def test_custom_constraints_equal_coremltools_where_it_is_right():
@@ -105,9 +123,9 @@ def test_custom_constraints_equal_coremltools_where_it_is_right():
         "adam",
         learning_rate=DoubleParam(0.001, range=(0.0001, 0.1)),
         mini_batch_size=IntParam(16, choices=[8, 16, 32]),
-        beta1=0.8,
-        beta2=0.99,
-        eps=1e-7,
+        beta1=DoubleParam(0.8, range=(0, 1)),
+        beta2=DoubleParam(0.99, range=(0, 1)),
+        eps=DoubleParam(1e-7, range=(0, 1)),
     )
     assert spec == builder.spec
 
@@ -143,7 +161,7 @@ def test_setters_replace_instead_of_accumulating():
     [
         (
             lambda s: updatable.set_optimizer(s, "sgd", learning_rate=5),
-            "'learningRate' = 5 lies outside the default allowed range [0, 1]",
+            "'learningRate' = 5 lies outside the default allowed range [1e-06, 1]",
         ),
         (
             lambda s: updatable.set_optimizer(s, "sgd", mini_batch_size=0),

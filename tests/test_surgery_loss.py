@@ -13,6 +13,7 @@ from coremltools.models.neural_network.update_optimizer_utils import SgdParams
 import updatable
 from tests import builders
 from updatable import IntParam, proto
+from updatable.edit.training_config import PLAIN_RANGES
 from updatable.errors import ParameterError, SurgeryError
 from updatable.spec import pipeline_models
 
@@ -44,7 +45,7 @@ def array_type(shape, dtype):
 
 
 def test_worked_example_matches_coremltools_byte_for_byte():
-    """coreml-format.md §5.6: the §5.6 classifier through both tool chains."""
+    """docs/mlmodel-format.md §5.6: the §5.6 classifier through both tool chains."""
     spec = builders.classifier_nn()
     updatable.make_updatable(spec, ["dense1", "dense2"])
     updatable.set_loss(spec, "cross_entropy", input="probs", name="lossLayer")
@@ -58,6 +59,9 @@ def test_worked_example_matches_coremltools_byte_for_byte():
     builder.make_updatable(["dense1", "dense2"])
     quietly(builder.set_categorical_cross_entropy_loss, "lossLayer", "probs")
     sgd = SgdParams(lr=0.01, batch=8, momentum=0)
+    # coremltools writes [0, 1] for both; ours are the lint-clean default ranges
+    sgd.set_lr(0.01, *PLAIN_RANGES["learningRate"])
+    sgd.set_momentum(0, *PLAIN_RANGES["momentum"])
     sgd.set_batch(8, [4, 8, 16])
     builder.set_sgd_optimizer(sgd)
     builder.set_epochs(10, [5, 10, 20])

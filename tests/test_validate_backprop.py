@@ -1,4 +1,4 @@
-"""Loss layers C1, C3-C7 and Core ML's backpropagation search C17 (coreml-format.md §2.3 C,
+"""Loss layers C1, C3-C7 and Core ML's backpropagation search C17 (docs/mlmodel-format.md §2.3 C,
 §2.4, §6.3 "C17 and BFS scope")."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Apple's updatable-model examples and the scenarios of coremltools'
-``test/pipeline/test_model_updatable.py`` (coreml-format.md §6.1, §6.5), validated end to end,
+``test/pipeline/test_model_updatable.py`` (docs/mlmodel-format.md §6.1, §6.5), validated end to end,
 including a save / load round trip."""
 
 from __future__ import annotations

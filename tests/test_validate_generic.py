@@ -1,4 +1,4 @@
-"""Generic checks G1-G6 (coreml-format.md §2.1) and the model description checks of G3."""
+"""Generic checks G1-G6 (docs/mlmodel-format.md §2.1) and the model description checks of G3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""k-nearest-neighbours rules K1-K11 (coreml-format.md §2.6; ports of KNNValidatorTests.cpp)."""
+"""k-nearest-neighbours rules K1-K11 (docs/mlmodel-format.md §2.6; ports of
+KNNValidatorTests.cpp)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Our own lint rules X1-X12 (coreml-format.md §3): what Core ML accepts but bites on devices."""
+"""Our own lint rules X1-X12 (docs/mlmodel-format.md §3): what Core ML accepts but bites on
+devices."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_builder_output_gets_only_range_warnings():
         ("X5", "warning", "updateParams.optimizer.sgdOptimizer.momentum"),
     ]
     assert issues[0].message == (
-        "learningRate allowed range [0, 1] lets an app pass learningRate <= 0 (Core ML accepts it)"
+        "learningRate allowed range [0, 1] lets an app pass learningRate <= 0 (Core ML accepts "
+        "it); fix: updatable make-updatable --lr-range MIN,MAX with MIN > 0"
     )
 
 
@@ -91,8 +93,9 @@ def test_x5_implausible_defaults():
     messages = [issue.message for issue in lint(spec, "X5")]
     assert messages == [
         "learningRate default 0 is not positive, so training stalls or diverges "
-        "(Core ML accepts it)",
-        "beta1 default 1 is outside [0, 1), so training stalls or diverges (Core ML accepts it)",
+        "(Core ML accepts it); fix: updatable make-updatable --lr VALUE with VALUE > 0",
+        "beta1 default 1 is outside [0, 1), so training stalls or diverges (Core ML accepts it); "
+        "fix: updatable make-updatable --beta1 VALUE in [0, 1)",
     ]
 
 

@@ -1,4 +1,4 @@
-"""Every row of the mutation table of coreml-format.md §6.4, on models that coremltools'
+"""Every row of the mutation table of docs/mlmodel-format.md §6.4, on models that coremltools'
 builders wrote, with Core ML's exact message (or "valid")."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Neural-network rules: ordinary checks N1-N11, updatable layers A1-A4 and names B1
-(coreml-format.md §2.3, §6.3, §6.4); training inputs D1-D5 are in test_validate_training_inputs."""
+(docs/mlmodel-format.md §2.3, §6.3, §6.4); training inputs D1-D5 are in
+test_validate_training_inputs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Core ML's parameter validators and rules C8-C16 (coreml-format.md §2.3 C, §2.5)."""
+"""Core ML's parameter validators and rules C8-C16 (docs/mlmodel-format.md §2.3 C, §2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipelines P0-P9 with recursion into sub-models, and linked models L1-L3 (coreml-format.md
+"""Pipelines P0-P9 with recursion into sub-models, and linked models L1-L3 (docs/mlmodel-format.md
 §2.2, §6.3 P1-P3, §6.4; ports of the seven pipeline tests of UpdatableModelValidatorTests.cpp)."""
 
 from __future__ import annotations

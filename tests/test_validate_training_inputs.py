@@ -1,4 +1,4 @@
-"""Training inputs of updatable neural networks, rules D1-D5 (coreml-format.md §2.3 D; ports
+"""Training inputs of updatable neural networks, rules D1-D5 (docs/mlmodel-format.md §2.3 D; ports
 of the Invalid_* / Valid_* training-input tests of UpdatableModelValidatorTests.cpp)."""
 
 from __future__ import annotations

@@ -4,6 +4,12 @@
 file raises :class:`ModelFileError` naming the file and what was wrong. ``save`` is atomic:
 it writes a temporary file in the destination directory, flushes it to disk and renames it
 over the destination, so a reader sees either the old file or the new one, never a part.
+
+Every public function that reads a model takes a *model source* (:data:`ModelSource`): the
+path of a ``.mlmodel`` file, a ``Model`` protobuf message, or a coremltools ``MLModel``.
+:func:`open_model` is the one place that tells them apart. An ``MLModel`` is recognised by
+its ``get_spec()`` method rather than by ``isinstance``, so that coremltools itself (seconds
+to import) is never imported here.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
@@ -23,6 +30,16 @@ NEURAL_NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetwo
 PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 
 PathLike = str | os.PathLike
+
+
+class HasSpec(Protocol):
+    """What a coremltools ``MLModel`` offers us: ``get_spec()``, a copy of its protobuf."""
+
+    def get_spec(self) -> proto.Model: ...
+
+
+# a .mlmodel path, a Model message or a coremltools MLModel (see open_model)
+ModelSource = PathLike | proto.Model | HasSpec
 
 
 def loads(data: bytes, source: str = "<bytes>") -> proto.Model:
@@ -52,14 +69,81 @@ def loads(data: bytes, source: str = "<bytes>") -> proto.Model:
     return spec
 
 
-def load(path: PathLike) -> proto.Model:
-    """Read a ``.mlmodel`` file into a ``Model`` protobuf message.
+def load(model: ModelSource) -> proto.Model:
+    """Read a model into a ``Model`` protobuf message of its own.
+
+    Args:
+        model: the path of a ``.mlmodel`` file, a coremltools ``MLModel`` (its ``get_spec()``)
+            or a ``Model`` message (copied, so editing the result leaves it unchanged).
 
     Raises:
         ModelFileError: the path is missing, a directory (``.mlpackage``/``.mlmodelc``), empty,
-            truncated or not a Core ML model.
+            truncated or not a Core ML model; or the ``MLModel`` is an ML Program.
+        TypeError: ``model`` is none of the three.
     """
-    path = Path(path)
+    return open_model(model)[0]
+
+
+def open_model(model: ModelSource, what: str = "model") -> tuple[proto.Model, Path | None]:
+    """``(spec, path)``: a private copy of ``model``'s spec and the file it was read from.
+
+    ``path`` is ``None`` for a message or an ``MLModel`` (an ``MLModel`` does not remember
+    the file it was loaded from), so linked models then resolve from the working directory.
+    ``what`` names the argument in the ``TypeError`` (e.g. ``"feature_extractor"``).
+    """
+    if isinstance(model, proto.Model):
+        spec = proto.Model()
+        spec.CopyFrom(model)
+        return spec, None
+    if isinstance(model, str | os.PathLike):
+        return _read_file(Path(model)), Path(model)
+    spec = mlmodel_spec(model)
+    if spec is None:
+        raise TypeError(
+            f"{what}: expected the path of a .mlmodel file, a Core ML Model message or a "
+            f"coremltools MLModel; got {type(model).__name__}"
+        )
+    return spec, None
+
+
+def as_spec(model: ModelSource, what: str = "model") -> proto.Model:
+    """``model`` itself when it is a ``Model`` message (not copied: for callers that only read
+    it), else the spec :func:`open_model` reads from the path or the ``MLModel``."""
+    if isinstance(model, proto.Model):
+        return model
+    return open_model(model, what)[0]
+
+
+def mlmodel_spec(model: object) -> proto.Model | None:
+    """The spec of a coremltools ``MLModel`` (a copy), or ``None`` for any other object.
+
+    Duck-typed on ``get_spec()``: an ``MLModel`` can only exist once its caller has imported
+    coremltools, and this check must not import it for everyone else.
+
+    Raises:
+        ModelFileError: the ``MLModel`` is an ML Program (``.mlpackage``), which cannot be
+            updatable, as :func:`load` refuses the ``.mlpackage`` directory.
+        TypeError: ``get_spec()`` returned something other than a ``Model`` message.
+    """
+    get_spec = getattr(model, "get_spec", None)
+    if not callable(get_spec):
+        return None
+    spec = get_spec()
+    if not isinstance(spec, proto.Model):
+        raise TypeError(
+            f"{type(model).__name__}.get_spec() returned {type(spec).__name__}; expected a "
+            "Core ML Model message, as coremltools' MLModel.get_spec() returns"
+        )
+    if model_type(spec) == "mlProgram":
+        where = getattr(model, "package_path", None) or f"the {type(model).__name__}"
+        raise ModelFileError(
+            f"{where}: expected a .mlmodel model, got an ML Program package; ML Programs "
+            "cannot be updatable: convert with ct.convert(..., convert_to='neuralnetwork')"
+        )
+    return spec
+
+
+def _read_file(path: Path) -> proto.Model:
     if path.is_dir():
         hint = {
             ".mlpackage": "an ML Program package; ML Programs cannot be updatable",
@@ -113,10 +197,17 @@ def _target_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def save(spec: proto.Model, path: PathLike) -> None:
-    """Serialize ``spec`` to ``path`` atomically (temporary file in the same directory + rename)."""
+def save(spec: proto.Model | HasSpec, path: PathLike) -> None:
+    """Serialize ``spec`` (a ``Model`` message or a coremltools ``MLModel``'s spec) to ``path``
+    atomically (temporary file in the same directory + rename)."""
     if not isinstance(spec, proto.Model):
-        raise TypeError(f"save() expects a Core ML Model message, got {type(spec).__name__}")
+        taken = mlmodel_spec(spec)
+        if taken is None:
+            raise TypeError(
+                f"save() expects a Core ML Model message or a coremltools MLModel, got "
+                f"{type(spec).__name__}"
+            )
+        spec = taken
     write_atomic(spec.SerializeToString(), path)
 
 

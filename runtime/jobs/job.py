@@ -3,7 +3,7 @@ result.
 
 A :class:`Job` is returned already running by :func:`runtime.train` and
 :func:`runtime.resume`. It offers what Create ML's ``MLJob`` publishes
-(update-task-semantics.md §B) in two styles:
+(docs/update-task-semantics.md §12) in two styles:
 
 * callbacks, given to ``train`` / ``resume``: ``on_phase(Phase)``, ``on_progress(Progress)``,
   ``on_checkpoint(Checkpoint)``. They run on the job's thread; an exception in one fails the

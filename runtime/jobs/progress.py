@@ -1,8 +1,8 @@
 """Runtime, jobs layer: what a training job reports: Create ML's ``MLPhase``, ``MLProgress`` and
 its metric keys.
 
-Vocabulary only (update-task-semantics.md §B); :mod:`runtime.jobs.job` produces these values and
-:mod:`runtime.jobs.stopping` reads them.
+Vocabulary only (docs/update-task-semantics.md §12); :mod:`runtime.jobs.job` produces these
+values and :mod:`runtime.jobs.stopping` reads them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ metrics, checkpoints.
 
 Each iteration is one call of the shared epoch loop, :func:`runtime.training.loop.run_epoch`, with
 Core ML's batching and shuffle order; the job reshuffles after every epoch, as an update
-task subscribed to ``epochEnd`` does (update-task-semantics.md §A.6). After each epoch:
+task subscribed to ``epochEnd`` does (docs/update-task-semantics.md §6). After each epoch:
 
 1. metrics: ``loss`` (mean mini-batch loss of the epoch) and, with validation data,
    ``validationLoss`` and ``validationAccuracy`` (cross-entropy only), evaluated through the

@@ -1,7 +1,7 @@
 """Runtime, jobs layer: Create ML style training sessions: ``train``, ``restore_training_session``,
 ``resume``.
 
-The Create ML API (update-task-semantics.md §B) applied to an updatable neural network, or a
+The Create ML API (docs/update-task-semantics.md §12) applied to an updatable neural network, or a
 pipeline ending in one:
 
 * :class:`TrainingSessionParameters` (``MLTrainingSessionParameters``): an iteration is an
@@ -130,8 +130,9 @@ def train(
     """Start a training job on an updatable neural network (``MLImageClassifier.train``).
 
     Args:
-        model: path or ``Model`` protobuf of an updatable neural network or a pipeline ending
-            in one (k-nearest-neighbour models are refused: their update is one pass).
+        model: path, ``Model`` protobuf or coremltools ``MLModel`` of an updatable neural
+            network or a pipeline ending in one (k-nearest-neighbour models are refused: their
+            update is one pass).
         training_data, validation_data: batch providers (``count``, ``features(i)``).
         configuration: a ``ModelConfiguration``; its overrides are checked against the
             model's allowed values, as an update task's are.
@@ -311,7 +312,7 @@ def _session_model(session: TrainingSession, model) -> proto.Model:
             "restore the session directory or start a new session"
         )
     if model is not None:
-        given = model if isinstance(model, proto.Model) else spec_io.load(model)
+        given = spec_io.load(model)
         if model_digest(given) != record["model_digest"]:
             raise SessionMismatchError(
                 f"the model given to resume() is not the model of the session in {directory}; "

@@ -1,7 +1,7 @@
 """Runtime, jobs layer: stopping criteria for training jobs (``train(..., stop_when=[...])``).
 
 Create ML stops a session at ``iterations`` or "on convergence"; its documented pattern for
-anything else is to watch the progress metrics and cancel (update-task-semantics.md §B), and
+anything else is to watch the progress metrics and cancel (docs/update-task-semantics.md §12), and
 Create ML Components stops early when the validation loss has not improved by a tolerance
 for a number of iterations (§C). A job evaluates every criterion at each iteration (epoch)
 end, after the validation metrics are computed; the first that fires stops the job, and the

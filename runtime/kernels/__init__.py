@@ -15,6 +15,7 @@ MODULES: tuple[str, ...] = (
     "runtime.kernels.elementwise",
     "runtime.kernels.pool",
     "runtime.kernels.softmax",
+    "runtime.kernels.special",
     "runtime.kernels.optim",
     "runtime.kernels.knn",
     "runtime.kernels.kdtree",

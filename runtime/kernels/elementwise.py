@@ -34,7 +34,7 @@ PARAMETRIC_SOFTPLUS = 12
 LINEAR = 13
 
 # Activations whose derivative ``activation_grad`` computes from the output alone; they are
-# also the only activations Core ML can backpropagate through (coreml-format.md §2.4).
+# also the only activations Core ML can backpropagate through (docs/mlmodel-format.md §2.4).
 DIFFERENTIABLE = (IDENTITY, RELU, SIGMOID, TANH)
 
 

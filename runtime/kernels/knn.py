@@ -22,7 +22,8 @@ import numpy as np
 
 from runtime.kernels.jit import njit
 
-# Inverse-distance weight 1 / (d + EPSILON), d the squared distance (update-task-semantics §A.9).
+# Inverse-distance weight 1 / (d + EPSILON), d the squared distance
+# (docs/update-task-semantics.md §9).
 INVERSE_DISTANCE_EPSILON = 1e-6
 
 

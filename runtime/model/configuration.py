@@ -73,7 +73,7 @@ class ModelConfiguration:
         train_with_ml_compute: use the behaviour of Core ML's alternative (ML Compute)
             training engine instead of the default engine: a genuinely partial last batch, the
             epoch loss as the mean of the epoch's batch losses, and a reshuffle after every
-            epoch whether or not ``epochEnd`` is subscribed (update-task-semantics.md §A.5).
+            epoch whether or not ``epochEnd`` is subscribed (docs/update-task-semantics.md §5).
     """
 
     parameters: Mapping[ParameterKey | str, Any] | None = None

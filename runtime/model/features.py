@@ -11,6 +11,13 @@ Double             ``ndarray (N,)`` float64
 dictionary         ``list`` of N dicts
 =================  ==========================================================================
 
+Inputs are converted to the types of this table. Between the stages of a pipeline, the
+classic model types (``runtime.model.engines.values``) pass multiArrays in their declared data
+type, float64 for ``DOUBLE``.
+
+A batch made by :func:`to_batch` is a :class:`FeatureBatch`, a dict that also carries its
+number of examples (a model whose inputs are all optional and absent needs it).
+
 :func:`to_batch` checks every value against its description and raises :class:`FeatureError`
 naming the feature, what it expects and what it received. :func:`from_batch` turns a batch
 back into one dict per example, multiArrays in their declared data type (``DOUBLE`` as
@@ -127,13 +134,22 @@ def convert(feature, value):
     raise FeatureError(f"input '{name}': {type_name(feature)} features are not supported")
 
 
-def to_batch(descriptions: Sequence, examples: Sequence[Mapping]) -> dict:
+class FeatureBatch(dict):
+    """A feature batch that also knows its number of examples, ``count``: a model whose inputs
+    are all optional and absent (an imputer) still gives one output per example."""
+
+    def __init__(self, values=(), count: int | None = None):
+        super().__init__(values)
+        self.count = count
+
+
+def to_batch(descriptions: Sequence, examples: Sequence[Mapping]) -> FeatureBatch:
     """Convert a list of examples (feature name -> value) into a feature batch.
 
     An optional feature (``isOptional``) absent from every example is left out of the batch;
     a feature must otherwise be in every example.
     """
-    batch: dict = {}
+    batch = FeatureBatch(count=len(examples))
     for feature in descriptions:
         name = feature.name
         present = [name in example for example in examples]

@@ -4,7 +4,7 @@ load-time keys.
 A ``LinkedModel`` (``LinkedModel.proto``) names a compiled model by ``linkedModelFileName``
 and ``linkedModelSearchPath``, both ``StringParameter`` defaults that can be overridden at load
 time with the ``linkedModelFileName`` / ``linkedModelSearchPath`` parameter keys, optionally
-scoped to the pipeline sub-model's name (update-task-semantics.md §A.10).
+scoped to the pipeline sub-model's name (docs/update-task-semantics.md §10).
 
 Resolution, in order:
 

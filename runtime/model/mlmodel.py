@@ -9,14 +9,12 @@ batched kernels (docs/ARCHITECTURE.md, "Engines").
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runtime.model import features
 from runtime.model.configuration import as_key
 from runtime.model.engines import compile_engine
-from updatable import proto
 from updatable import spec as spec_io
 
 # examples per engine call in predict_batch: large enough to fill the GEMMs, small enough to
@@ -41,24 +39,15 @@ class Model:
         self.configuration = configuration
 
     @classmethod
-    def load(cls, path_or_spec, configuration=None) -> Model:
-        """Load a ``.mlmodel`` file (or take a ``Model`` protobuf) and compile it.
+    def load(cls, path_or_spec: spec_io.ModelSource, configuration=None) -> Model:
+        """Load a ``.mlmodel`` file (or take a ``Model`` protobuf or a coremltools ``MLModel``,
+        copied) and compile it.
 
         ``configuration`` is a ``runtime.ModelConfiguration``; its ``parameters`` are the
         load-time overrides (``numberOfNeighbors``, linked-model file name and search path,
         ``WEIGHTS.scoped(layer)``...). Linked models resolve relative to the file's directory.
         """
-        if isinstance(path_or_spec, proto.Model):
-            spec, path = proto.Model(), None
-            spec.CopyFrom(path_or_spec)
-        elif isinstance(path_or_spec, (str, os.PathLike)):
-            path = Path(path_or_spec)
-            spec = spec_io.load(path)
-        else:
-            raise TypeError(
-                f"Model.load expects a path or a Core ML Model message; got "
-                f"{type(path_or_spec).__name__}"
-            )
+        spec, path = spec_io.open_model(path_or_spec, "Model.load")
         return cls.compile(spec, configuration, path=path)
 
     @classmethod

@@ -20,6 +20,10 @@ Feature batches in, feature batches out (docs/ARCHITECTURE.md, "Features at the 
 
 Load-time parameters ``WEIGHTS.scoped(layer)`` / ``BIASES.scoped(layer)`` replace a layer's
 initial weights, given in Core ML's layout.
+
+A network whose shapes depend on the model inputs' values (a ``reshapeDynamic`` fed from an
+input...) compiles per set of such values (``runtime.nn.dynamic.SpecializedNetwork``); it
+predicts, but cannot train or take weight parameters.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import numpy as np
 
 from runtime.kernels import elementwise, parallel
 from runtime.kernels.jit import is_compiled
+from runtime.nn.dynamic import SpecializedNetwork
 from runtime.nn.graph import Network, compile_network, probability_blob
+from runtime.nn.layers.base import NeedsValues
 from runtime.nn.tensors import CHW, ND, convert
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, ShapeError
@@ -67,16 +73,22 @@ class NeuralNetworkEngine:
     def compile(cls, spec, *, parameters=None, base_dir=None, fuse: bool = True):
         """Compile ``spec`` (a neural network ``Model``); ``base_dir`` is unused here."""
         del base_dir
-        network = compile_network(spec, fuse=fuse)
+        try:
+            network = compile_network(spec, fuse=fuse)
+        except NeedsValues as needed:  # shapes depend on the inputs' values: compile per set
+            network = SpecializedNetwork.create(spec, fuse, needed, {})
+        static = not isinstance(network, SpecializedNetwork)
         labels = probabilities = None
         if spec_io.model_type(spec) == "neuralNetworkClassifier":
             classifier = spec.neuralNetworkClassifier
             which = classifier.WhichOneof("ClassLabels")
             labels = list(getattr(classifier, which).vector) if which else []
             probabilities = probability_blob(spec)
-            _check_probabilities(network, probabilities, labels)
+            if static:
+                _check_probabilities(network, probabilities, labels)
         engine = cls(spec, network, labels, probabilities)
-        _check_outputs(engine)
+        if static:  # a specialized network's outputs have shapes once it runs
+            _check_outputs(engine)
         _apply_weight_parameters(network, parameters or {})
         return engine
 

@@ -164,12 +164,19 @@ class Network:
                 )
 
 
-def compile_network(spec, *, fuse: bool = True) -> Network:
+def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Network:
     """Compile the neural network of ``spec`` (a ``Model``) into a :class:`Network`.
+
+    ``values`` (blob name -> Core ML value) and ``until`` serve networks whose shapes depend
+    on the model inputs' values (``runtime.nn.dynamic``): ``values`` fixes those blobs for
+    one specialization (inputs then stay in their natural layouts, the same for every
+    specialization), ``until = (layer name, blobs)`` compiles only the layers before that
+    layer, with ``blobs`` as the outputs.
 
     Raises:
         UnsupportedModelError: ``spec`` is not a neural network.
-        UnsupportedLayerError: a layer kind the runtime does not run (all are listed).
+        UnsupportedLayerError: a layer kind the runtime does not run (all are listed);
+            ``NeedsValues`` when a shape depends on the model inputs' values.
         ShapeError: a layer reads an undefined blob or its input shapes do not fit.
     """
     net = spec_io.network(spec)
@@ -178,14 +185,22 @@ def compile_network(spec, *, fuse: bool = True) -> Network:
         f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
     }
     taken = {name for layer in layers_within(net.layers) for name in (*layer.input, *layer.output)}
-    planner = Planner(inputs, taken)
-    planner.add_layers(net.layers)
-    outputs = [f.name for f in spec.description.output if f.name in planner.tensors]
-    probabilities = probability_blob(spec)
-    if probabilities is not None and probabilities not in outputs:
-        outputs.append(probabilities)
+    planner = Planner(inputs, taken, values)
+    layers = list(net.layers)
+    if until is not None:  # the layers before that one
+        names = [layer.name for layer in layers]
+        layers = layers[: names.index(until[0])] if until[0] in names else layers
+    planner.add_layers(layers)
+    if until is not None:
+        outputs = list(until[1])
+    else:
+        outputs = [f.name for f in spec.description.output if f.name in planner.tensors]
+        probabilities = probability_blob(spec)
+        if probabilities is not None and probabilities not in outputs:
+            outputs.append(probabilities)
     steps, tensors = planner.steps, planner.tensors
-    _hold_inputs_chw(steps, tensors, list(inputs), outputs)
+    if values is None and until is None:
+        _hold_inputs_chw(steps, tensors, list(inputs), outputs)
     network = Network(
         steps,
         {name: tensors[name].row_shape for name in inputs},

@@ -11,9 +11,10 @@ For each layer, in the spec's order:
 2. each input held in the other layout is **converted** by one relayout step, made before the
    first layer that needs it and shared by every later one (one converted blob per blob and
    layout, forgotten when a copy layer overwrites the blob);
-3. the kind's **build** gets the shapes in its contract (``runtime.nn.layers.base``):
-   ``(H, W, C)`` rows for chw-only kinds, whose outputs then keep their first input's leading
-   axes (Core ML's rank-5 layers keep the rank), Core ML shapes for every other kind;
+3. the kind's **build** for that layout gets the shapes in its contract
+   (``runtime.nn.layers.base``): in ``chw``, ``(H, W, C)`` rows (carrying their Core ML
+   shapes), the outputs keeping the inputs' leading axes as Core ML's rank-5 layers keep the
+   rank; in ``nd``, Core ML shapes in and out;
 4. outputs are recorded as :class:`~runtime.nn.tensors.Tensor` in the chosen layout.
 
 Nested networks (loop, branch): a ``scoped`` kind's build gets this planner and compiles
@@ -22,7 +23,10 @@ reads and writes the enclosing blobs its networks use (``LayerKind.scoped``).
 
 Values: a kind listing ``value_inputs`` (a dynamic reshape's target shape...) gets those
 inputs' values when they do not depend on any model input: the walk runs the steps that make
-them, once, on a batch of one (getShape and other ``shape_only`` kinds need only shapes).
+them, once, on a batch of one (getShape and other ``shape_only`` kinds need only shapes). A
+kind that needs a value the walk cannot compute raises ``NeedsValues``, which the walk
+completes with the blobs' names; values given as ``fixed`` (one specialization of the
+network, ``runtime.nn.dynamic``) count as known.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import math
 import numpy as np
 
 from runtime.nn.layers import CHW, ND, LayerKind, Step, get_kind
+from runtime.nn.layers.base import ChwRow, NeedsValues
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor, convert, from_chw
 from updatable import spec as spec_io
 from updatable.errors import ShapeError
@@ -46,13 +51,16 @@ def where(layer, kind: LayerKind) -> str:
 class Planner:
     """The walk's state: tensors, steps, converted blobs and known values."""
 
-    def __init__(self, inputs: dict[str, Tensor], taken: set[str]):
+    def __init__(self, inputs: dict[str, Tensor], taken: set[str], fixed=None):
         self.tensors: dict[str, Tensor] = dict(inputs)
         self.steps: list[Step] = []
         self.converted: dict[tuple[str, str], str] = {}  # (blob, layout) -> converted blob
+        self.origin: dict[str, str] = {}  # converted blob -> the blob it converts
         self.taken = set(taken) | set(inputs)  # blob names in use, generated ones included
         self.producer: dict[str, Step] = {}
         self.values: dict[str, np.ndarray | None] = {}
+        # blob -> value fixed for this compile (a specialization, runtime.nn.dynamic)
+        self.fixed: dict[str, np.ndarray] = dict(fixed or {})
         self.in_loop = False  # compiling a loop's body (or a network nested in one)
 
     def nested(self, *, carried=frozenset(), in_loop: bool | None = None) -> Planner:
@@ -63,6 +71,8 @@ class Planner:
         child = Planner({}, set())
         child.tensors = dict(self.tensors)
         child.converted = {k: v for k, v in self.converted.items() if k[0] not in carried}
+        child.origin = {v: k[0] for k, v in child.converted.items()}
+        child.fixed = {n: v for n, v in self.fixed.items() if n not in carried}
         child.taken = self.taken  # shared: generated names stay unique across scopes
         child.producer = {n: s for n, s in self.producer.items() if n not in carried}
         child.values = {n: v for n, v in self.values.items() if n not in carried}
@@ -106,6 +116,7 @@ class Planner:
             step = Step(f"relayout {name} -> {layout}", RELAYOUT, (name,), (target,), attrs, {})
             self._add(step, [tensor.as_layout(layout)])
             self.converted[key] = target
+            self.origin[target] = name
         return self.converted[key]
 
     def _fresh(self, wanted: str) -> str:
@@ -164,30 +175,28 @@ class Planner:
         return step
 
     def _build(self, layer, kind: LayerKind, layout: str, names, tensors):
-        if kind.layouts == (CHW,):
-            built = kind.build(layer, [t.chw for t in tensors])
-            lead = tensors[0].lead if tensors else NO_INPUT_LEAD
+        if layout == CHW:
+            built = kind.build(layer, [ChwRow(t.chw, t.shape) for t in tensors])
+            # the leading axes of the input with the most (broadcasting [C, 1, 1] against
+            # [1, C, H, W] gives rank 4); every input folds the same number of entries
+            lead = max((t.lead for t in tensors), key=len) if tensors else NO_INPUT_LEAD
             return built, [Tensor(from_chw(s, lead), CHW) for s in built.out_shapes]
-        args: list = [layer, [t.shape for t in tensors]]
-        if len(kind.layouts) > 1:
-            args.append(layout)
         extra = {}
         if kind.value_inputs:
             extra["values"] = [
                 self.value(name) if i in kind.value_inputs else None
                 for i, name in enumerate(names)
             ]
-        built = kind.build(*args, **extra)
-        outs = []
-        for shape in built.out_shapes:
-            shape = tuple(int(d) for d in shape)
-            if layout == CHW and len(shape) < 3:
-                raise ShapeError(
-                    f"{where(layer, kind)} makes a tensor of shape {list(shape)} in the chw "
-                    "layout, which holds rank 3 or more"
-                )
-            outs.append(Tensor(shape, layout))
-        return built, outs
+        try:
+            built = kind.builder(ND)(layer, [t.shape for t in tensors], **extra)
+        except NeedsValues as needed:  # name the blobs whose values decide the shape
+            needed.blobs = tuple(
+                self.origin.get(name, name)
+                for i, name in enumerate(names)
+                if i in kind.value_inputs and extra["values"][i] is None
+            )
+            raise
+        return built, [Tensor(tuple(int(d) for d in s), ND) for s in built.out_shapes]
 
     def _add(self, step: Step, outs: list[Tensor]) -> None:
         for name, tensor in zip(step.outputs, outs, strict=True):
@@ -202,6 +211,9 @@ class Planner:
 
     def value(self, name: str) -> np.ndarray | None:
         """The Core ML value (no batch axis) of blob ``name`` when no model input feeds it."""
+        source = self.origin.get(name, name)
+        if source in self.fixed:
+            return np.asarray(self.fixed[source]).reshape(self.tensors[name].shape)
         if name not in self.values:
             self.values[name] = None  # a cycle through a copy layer stays unknown
             step = self.producer.get(name)

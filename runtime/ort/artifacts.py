@@ -8,9 +8,14 @@ Objective-C/Swift) loads as is::
     eval_model.onnx       forward + loss
     optimizer_model.onnx  the optimizer step
     checkpoint            the weights, plus the model's hyperparameters as properties
+                          (doubles as exact decimal strings: ORT keeps floats in 32 bits)
     frozen_model.onnx     (split layout) the frozen prefix as an inference model
-    coreml_training.json  sidecar: hyperparameters with defaults and allowed values, the
-                          weight -> layer map, input and output names, the layout
+    coreml_training.json  sidecar (runtime.ort.sidecar): each input's name, dtype and shape,
+                          the label as ORT takes it, Core ML's batching recipe, the
+                          hyperparameters (float64) with their allowed values, the weight ->
+                          layer map, the layout
+    train_with_onnxruntime.py  a plain onnxruntime-training script that trains the artifacts
+                          on an .npz in Core ML's batch order (runtime.ort.driver)
 
 Frozen weights stay initializers inside the graphs; only the updatable layers' weights are
 checkpoint parameters that require gradients. The loss is built as :mod:`runtime.ort.plan`
@@ -50,14 +55,14 @@ from typing import Any
 
 from runtime.model.configuration import ParameterKey, as_key
 from runtime.model.hyperparameters import network_hyperparameters, resolve
-from runtime.ort import deps
+from runtime.ort import deps, driver, sidecar
 from runtime.ort.export import Fetch, convert_network
 from runtime.ort.onnx_graph import IR_VERSION
 from runtime.ort.plan import CROSS_ENTROPY, TrainingPlan, plan_training
+from runtime.ort.sidecar import FORMAT
 from updatable import spec as spec_io
 from updatable.errors import ModelFileError, ParameterError, UnsupportedModelError
 
-FORMAT = "coreml-updatable/ort-training/1"
 SIDECAR = "coreml_training.json"
 LAYOUTS = ("split", "whole")
 FILES = {
@@ -105,7 +110,8 @@ def write_artifacts(
     """Write ORT on-device training artifacts for ``spec`` into ``directory``.
 
     Args:
-        spec: an updatable neural-network ``Model`` (one loss layer, SGD or Adam).
+        spec: an updatable neural-network ``Model`` (one loss layer, SGD or Adam), or its
+            ``.mlmodel`` path or coremltools ``MLModel``.
         directory: created by this call; it must not exist unless ``overwrite``.
         layout: ``"split"`` (frozen prefix in ``frozen_model.onnx``, the training graph holds
             only the head; fastest) or ``"whole"`` (one training graph from the model inputs).
@@ -128,8 +134,7 @@ def write_artifacts(
     """
     if layout not in LAYOUTS:
         raise ParameterError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if isinstance(spec, str | os.PathLike):
-        spec = spec_io.load(spec)
+    spec = spec_io.as_spec(spec, "write_artifacts")
     target = Path(directory)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
@@ -155,7 +160,7 @@ def write_artifacts(
         result = TrainingArtifacts(staging, layout, plan, optimizer, values)
         _generate(api, spec, result, prune_maxpool_indices)
         _annotate_checkpoint(api, result, table)
-        _write_sidecar(result, table)
+        _write_sidecar(result, table, spec)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -239,19 +244,6 @@ def prune_unused_maxpool_indices(model) -> int:
     return pruned
 
 
-def _hyperparameter_table(table) -> dict[str, dict]:
-    described = {}
-    for name, parameter in table.items():
-        entry: dict[str, Any] = {"default": parameter.default, "type": parameter.kind.__name__}
-        allowed = parameter.allowed
-        if allowed is not None and allowed.range is not None:
-            entry["range"] = list(allowed.range)
-        elif getattr(allowed, "choices", None) is not None:
-            entry["set"] = list(allowed.choices)
-        described[name] = entry
-    return described
-
-
 def _annotate_checkpoint(api, out: TrainingArtifacts, table) -> None:
     """Store the hyperparameters (defaults and allowed values) and the weight -> layer map
     as checkpoint properties, so the checkpoint alone describes how to train and where its
@@ -259,9 +251,10 @@ def _annotate_checkpoint(api, out: TrainingArtifacts, table) -> None:
     path = out.path("checkpoint")
     state = api.api.CheckpointState.load_checkpoint(str(path))
     for name, value in out.hyperparameters.items():
-        state.properties[name] = int(value) if isinstance(value, bool) else value
+        state.properties[name] = sidecar.checkpoint_value(value)
     state.properties["coreml.format"] = FORMAT
-    state.properties["coreml.hyperparameters"] = json.dumps(_hyperparameter_table(table))
+    state.properties["coreml.values"] = json.dumps(out.hyperparameters)
+    state.properties["coreml.hyperparameters"] = json.dumps(sidecar.hyperparameter_table(table))
     state.properties["coreml.parameters"] = json.dumps(out.plan.parameters)
     state.properties["coreml.optimizer"] = out.optimizer
     state.properties["coreml.loss"] = out.plan.loss
@@ -270,48 +263,17 @@ def _annotate_checkpoint(api, out: TrainingArtifacts, table) -> None:
     os.replace(annotated, path)
 
 
-def _write_sidecar(out: TrainingArtifacts, table) -> None:
+def _write_sidecar(out: TrainingArtifacts, table, spec) -> None:
+    """``coreml_training.json`` and the driver script that reads it (runtime.ort.sidecar)."""
     import onnx
 
-    plan = out.plan
     training = onnx.load(str(out.path("training_model")), load_external_data=False)
-    user_inputs = [
-        i.name
-        for i in training.graph.input
-        if i.name not in plan.parameters
-        and not i.name.endswith(".buffer")
-        and i.name != "lazy_reset_grad"
-    ]
-    frozen = out.path("frozen_model")
-    document = {
-        "format": FORMAT,
-        "layout": out.layout,
-        "files": {k: v for k, v in FILES.items() if k != "frozen_model" or frozen.exists()},
-        "loss": {
-            "type": plan.loss,
-            "layer": plan.loss_layer,
-            "input": plan.loss_input,
-            "onnx_input": plan.logits,
-            "target": plan.target,
-        },
-        "optimizer": {
-            "type": out.optimizer,
-            "onnx": "AdamWOptimizer(adam_mode=0, weight_decay=0)"
-            if out.optimizer == "adamOptimizer"
-            else "SGDOptimizerV2",
-        },
-        "hyperparameters": _hyperparameter_table(table),
-        "values": out.hyperparameters,
-        "parameters": {name: list(where) for name, where in plan.parameters.items()},
-        "training_inputs": user_inputs,
-        "outputs": [o.name for o in training.graph.output if not o.name.endswith(".out")],
-        "output_shape": ["N", *plan.output_dims],
-        "boundary": {blob: list(shape) for blob, shape in plan.boundary.items()}
-        if out.layout == "split"
-        else {},
-    }
-    text = json.dumps(document, indent=2, sort_keys=True)
-    (out.directory / SIDECAR).write_text(text + "\n", encoding="utf-8")
+    frozen_path = out.path("frozen_model")
+    frozen = onnx.load(str(frozen_path), load_external_data=False) if frozen_path.exists() else None
+    files = {k: v for k, v in FILES.items() if k != "frozen_model" or frozen is not None}
+    document = sidecar.document(out, table, training, frozen, spec, files)
+    sidecar.write(out.directory / SIDECAR, document)
+    driver.write_driver(out.directory)
 
 
 def _move_into_place(staging: Path, target: Path) -> None:

@@ -70,7 +70,8 @@ class OrtTrainingBackend:
         """Write training artifacts for ``spec`` into a private temporary directory and load them.
 
         Args:
-            spec: an updatable neural-network ``Model`` (or a path to one).
+            spec: an updatable neural-network ``Model`` (or a path to one, or a coremltools
+                ``MLModel``).
             hyperparameters: values to train with (``{"beta1": 0.9, ...}``; keys are Core ML
                 names or ``ParameterKey``s), checked against the model's allowed values;
                 missing ones take the model's defaults. The learning rate is passed per step.
@@ -81,8 +82,7 @@ class OrtTrainingBackend:
         api = deps.training_api("the ONNX Runtime training backend").api
         import onnxruntime
 
-        if isinstance(spec, str | os.PathLike):
-            spec = spec_io.load(spec)
+        spec = spec_io.as_spec(spec, "OrtTrainingBackend.create")
         workdir = Path(tempfile.mkdtemp(prefix="coreml-updatable-ort-"))
         try:
             artifacts = write_artifacts(

@@ -85,7 +85,7 @@ def export_onnx(spec, *, outputs: Sequence[str] | None = None) -> onnx.ModelProt
 
     Args:
         spec: a ``Model`` protobuf whose type is a neural network (plain, classifier or
-            regressor).
+            regressor), or its ``.mlmodel`` path or coremltools ``MLModel``.
         outputs: blob names to return instead of the declared outputs (each raw
             ``(N, C, H, W)``, e.g. to inspect an intermediate layer).
 
@@ -94,6 +94,7 @@ def export_onnx(spec, *, outputs: Sequence[str] | None = None) -> onnx.ModelProt
             (e.g. sequence concatenation) outside what the runtime supports.
         UnsupportedModelError: not a neural network, or an input type that cannot be fed.
     """
+    spec = spec_io.as_spec(spec, "export_onnx")
     if outputs is None:
         fetches = declared_fetches(spec)
     else:

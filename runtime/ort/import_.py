@@ -107,19 +107,24 @@ def _stored_count(weights) -> int:
 
 
 def import_checkpoint(spec, checkpoint: str | os.PathLike) -> proto.Model:
-    """A copy of ``spec`` (a ``Model`` or a path) with the checkpoint's trained weights."""
-    if isinstance(spec, str | os.PathLike):
-        spec = spec_io.load(spec)
+    """A copy of ``spec`` (a ``Model``, a path or a coremltools ``MLModel``) with the
+    checkpoint's trained weights."""
+    spec = spec_io.as_spec(spec, "import_checkpoint")
     return apply_weights(spec, read_checkpoint(checkpoint))
 
 
 def import_into_file(
-    model: str | os.PathLike,
+    model: spec_io.ModelSource,
     checkpoint: str | os.PathLike,
     output: str | os.PathLike | None = None,
 ) -> Path:
     """Read ``model``, import ``checkpoint`` and write the result atomically to ``output``
-    (default: over ``model``). Returns the path written."""
+    (default: over ``model``, which must then be a path). Returns the path written."""
+    if output is None and not isinstance(model, str | os.PathLike):
+        raise TypeError(
+            f"import_into_file: the model is a {type(model).__name__}, not a file to write "
+            "over; pass output= the .mlmodel path to write"
+        )
     updated = import_checkpoint(model, checkpoint)
     target = Path(output if output is not None else model)
     spec_io.save(updated, target)

@@ -107,7 +107,7 @@ def run_sweep(
 
     Args:
         model: path of an updatable ``.mlmodel`` (neural network, kNN, or pipeline ending in
-            one) or its ``Model`` protobuf.
+            one), its ``Model`` protobuf or a coremltools ``MLModel``.
         users: a users spec such as ``"20x3classes:5shots:10test:seed=0"``
             (:class:`UsersSpec`).
         data: ``"mnist"``, ``"sklearn"``, ``"digits"``, an ``.npz`` path with ``x``/``y``,
@@ -229,8 +229,7 @@ def _run_missing(tasks, store, context, execution: _Execution, progress) -> int:
 
 
 def _read_model(model) -> tuple[proto.Model, str]:
-    if isinstance(model, proto.Model):
-        spec = proto.Model()
-        spec.CopyFrom(model)
-        return spec, "<spec>"
-    return spec_io.load(model), str(model)
+    spec, path = spec_io.open_model(model, "sweep")
+    if path is not None:
+        return spec, str(path)
+    return spec, "<spec>" if isinstance(model, proto.Model) else f"<{type(model).__name__}>"

@@ -5,7 +5,7 @@ then is scored.
 semantics) on the user's training examples with the combination as load-time
 ``ModelConfiguration.parameters``, subscribed to ``epochEnd`` to record the epoch losses, as an
 app showing progress would (Core ML's default engine reshuffles between epochs only then,
-update-task-semantics.md §A.6). The updated model from the completion handler is then scored,
+docs/update-task-semantics.md §6). The updated model from the completion handler is then scored,
 next to the untouched model:
 
 * neural networks: the mean training loss over the user's training examples before and after

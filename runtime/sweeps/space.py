@@ -2,7 +2,7 @@
 finite grid.
 
 Core ML lets an app override a model's training parameters at load time, within the allowed
-values the model stores (update-task-semantics.md §A.4; coreml-format.md §1.3-1.5): an
+values the model stores (docs/update-task-semantics.md §4; docs/mlmodel-format.md §1.3-1.5): an
 ``Int64Parameter`` has a ``range`` or a ``set``, a ``DoubleParameter`` only a ``range``, and a
 parameter with neither accepts any value. A sweep turns that into a grid:
 

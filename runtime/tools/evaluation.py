@@ -9,7 +9,7 @@ either: it reads the model's ``predictedFeatureName`` and, when present, its
 ``predictedProbabilitiesName`` dictionary.
 
 The loss is the mean cross-entropy ``-log(max(p_true, 1e-7))`` over the examples, the
-validation loss Hollemans computes beside Core ML's update (update-task-semantics.md §A.8),
+validation loss Hollemans computes beside Core ML's update (docs/update-task-semantics.md §8),
 with the probability floored at Keras' epsilon so that a class the model cannot predict costs
 16.1 rather than infinity. It is ``None`` for a model without a probability output.
 """

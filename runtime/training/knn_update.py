@@ -1,7 +1,7 @@
 """Runtime, training layer: what an ``UpdateTask`` runs for a kNN classifier (alone or at the
 end of a pipeline).
 
-Core ML's kNN update (update-task-semantics.md §A.9, [INFERRED]): ``trainingBegin`` with empty
+Core ML's kNN update (docs/update-task-semantics.md §9, [INFERRED]): ``trainingBegin`` with empty
 metrics and parameters, then every example is read and checked, then all are appended (or
 none, if any is bad), then the completion with empty metrics. There are no epochs, batches,
 shuffle or losses; ``cancel`` and ``resume(parameters)`` have nothing to act on once the single

@@ -1,7 +1,7 @@
 """Runtime, training layer: the epoch / mini-batch loop of a neural-network update, shared by
 ``UpdateTask`` and jobs.
 
-Batching and ordering follow Core ML (update-task-semantics.md §A.5, §A.6):
+Batching and ordering follow Core ML (docs/update-task-semantics.md §5, §6):
 
 * ``ceil(N / B)`` mini-batches per epoch; batch ``b`` holds positions ``b*B .. b*B+B-1`` of the
   epoch order.

@@ -9,7 +9,7 @@ mini-batch.
   backward of its own (Core ML exempts exactly that softmax from its backprop rules).
 * Mean squared error (``meanSquaredErrorLossLayer``): ``mean((y - t)^2)`` over every element of
   the batch, gradient ``2 (y - t) / size``. Core ML does not document the reduction
-  (update-task-semantics.md §A.8); the mean over all elements is PyTorch's ``MSELoss`` default
+  (docs/update-task-semantics.md §8); the mean over all elements is PyTorch's ``MSELoss`` default
   and Keras' ``mean_squared_error`` for equal-sized examples.
 """
 

@@ -7,7 +7,7 @@ it returns new parameters and new state; the learning rate is an argument of eve
 because Core ML lets a progress handler change it between mini-batches.
 
 Core ML documents neither the momentum convention nor Adam's bias correction
-(update-task-semantics.md §A.8). We use PyTorch's: SGD ``v = mu v + g; w -= lr v`` and Adam
+(docs/update-task-semantics.md §8). We use PyTorch's: SGD ``v = mu v + g; w -= lr v`` and Adam
 with bias correction (``torch.optim.Adam``, eps added outside the square root); tests pin both
 against ``torch.optim``.
 """

@@ -1,7 +1,7 @@
 """Runtime, training layer: Core ML's exact shuffle order: ``std::minstd_rand`` seeded through
 ``std::seed_seq`` and libc++'s ``std::shuffle``.
 
-Source: update-task-semantics.md §A.6, checked bit for bit against the orders in
+Source: docs/update-task-semantics.md §6, checked bit for bit against the orders in
 ``shared/data/coreml_shuffle_vectors.json`` (real libc++ output).
 
 * Engine: x <- 48271 * x mod (2^31 - 1), output the new x; range [1, 2^31 - 2].

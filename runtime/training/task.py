@@ -1,7 +1,7 @@
 """Runtime, training layer: ``MLUpdateTask`` off-device: the task state machine, events, metrics
 and contexts.
 
-Behaviour (update-task-semantics.md §A.2, §A.3; [INFERRED] there unless noted):
+Behaviour (docs/update-task-semantics.md §2, §3; [INFERRED] there unless noted):
 
 * The model is loaded and validated, and every configuration override checked, in the
   constructor: errors raise there. The task starts ``SUSPENDED``; nothing runs until
@@ -129,7 +129,8 @@ class UpdateTask:
 
     Args:
         model: path of an updatable ``.mlmodel`` (Core ML takes the compiled ``.mlmodelc``;
-            the uncompiled file is the off-device equivalent), or a ``Model`` protobuf.
+            the uncompiled file is the off-device equivalent), a ``Model`` protobuf or a
+            coremltools ``MLModel``.
         training_data: a :class:`runtime.training.providers.BatchProvider`.
         configuration: :class:`ModelConfiguration` with parameter overrides.
         progress_handlers: :class:`UpdateProgressHandlers`.

@@ -42,8 +42,9 @@ class UpdatableModel:
         return spec_io.model_type(self.trained)
 
 
-def load_for_update(model, path: Path | None = None) -> UpdatableModel:
-    """Read ``model`` (a path or a ``Model`` protobuf, copied) and check it can be updated.
+def load_for_update(model: spec_io.ModelSource, path: Path | None = None) -> UpdatableModel:
+    """Read ``model`` (a path, a ``Model`` protobuf or a coremltools ``MLModel``, copied) and
+    check it can be updated.
 
     ``path`` names the file the model came from when it is not ``model`` itself (a resumed
     session reads a copy of the model and resolves linked models beside the original).
@@ -53,12 +54,8 @@ def load_for_update(model, path: Path | None = None) -> UpdatableModel:
         ValidationError: Core ML would reject the model.
         UnsupportedModelError: the model is not marked updatable.
     """
-    if isinstance(model, proto.Model):
-        spec = proto.Model()
-        spec.CopyFrom(model)
-    else:
-        spec = spec_io.load(model)
-        path = Path(model) if path is None else path
+    spec, read_from = spec_io.open_model(model)
+    path = read_from if path is None else path
     updatable.check(spec)
     if not spec.isUpdatable:
         raise UnsupportedModelError(

@@ -30,7 +30,7 @@ def empty_knn(dims: int = 4, default_label="x", **kwargs):
 
 
 def drawing_embedding(seed: int = 0, dims: int = 128):
-    """Apple's TinyDrawingEmbedding architecture (coreml-format.md §6.5): `drawing` 28x28
+    """Apple's TinyDrawingEmbedding architecture (docs/mlmodel-format.md §6.5): `drawing` 28x28
     grayscale image -> conv 16@3x3 same relu -> maxpool 2 -> conv 32 -> maxpool -> conv 64 ->
     maxpool -> flatten -> dense 576->``dims`` relu -> `embedding` MultiArray FLOAT32 [dims].
     Not updatable; specification version as coremltools' builder leaves it."""
@@ -144,7 +144,7 @@ def named_knn(
 
 
 def tiny_drawing_embedding(seed: int = 0):
-    """Model 0 of Apple's tiny-drawing pipeline (coreml-format.md §6.5): `drawing` 28x28
+    """Model 0 of Apple's tiny-drawing pipeline (docs/mlmodel-format.md §6.5): `drawing` 28x28
     grayscale image -> conv 16@3x3 same + ReLU -> maxpool 2 -> conv 32 -> maxpool -> conv 64 ->
     maxpool -> flatten -> dense 576->128 + ReLU -> `embedding` FLOAT32 [128]. Version 1, not
     updatable."""

@@ -48,7 +48,7 @@ def base_nn(seed: int = 0):
 
 
 def classifier_nn(seed: int = 0, labels=("cat", "dog")):
-    """The worked example of coreml-format.md §5.6: `image` Array(4) -> dense1 (4->3) -> relu1
+    """The worked example of docs/mlmodel-format.md §5.6: `image` Array(4) -> dense1 (4->3) -> relu1
     -> dense2 (3->len(labels)) -> softmax -> `probs`; classifier with predicted feature `label`.
     """
     rng = _rng(seed)
@@ -85,7 +85,7 @@ def classifier_nn(seed: int = 0, labels=("cat", "dog")):
 
 
 def mnist_convnet(seed: int = 0, image_input: bool = False, classifier: bool = True):
-    """A small version of Apple's updatable MNIST example (coreml-format.md §6.5).
+    """A small version of Apple's updatable MNIST example (docs/mlmodel-format.md §6.5).
 
     28x28x1 -> conv1 (8@3x3) relu -> conv2 (16@3x3) relu -> maxpool 2x2 -> flatten ->
     dense_1 (2304->32) relu -> dense_2 (32->10) -> softmax `digitProbabilities`. With

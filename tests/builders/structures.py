@@ -14,7 +14,7 @@ from tests.builders._common import (
 
 
 def chain_nn(softmax: bool = True, seed: int = 0):
-    """The base model of coremltools' test_model_updatable.py (coreml-format.md §6.1):
+    """The base model of coremltools' test_model_updatable.py (docs/mlmodel-format.md §6.1):
     `input` Array(3) -> ip1 (3x3, no bias) -> `hidden` -> ip2 (3x3, no bias) -> `output`,
     with ``softmax`` a softmax after ip2 (`ip2_out` -> `output`)."""
     rng = _rng(seed)

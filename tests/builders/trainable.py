@@ -18,7 +18,7 @@ from updatable import proto
 
 
 def updatable_nn(loss: str = "cce", optimizer: str = "sgd", seed: int = 0):
-    """The base network of coreml-format.md §6.4, made updatable by coremltools' builder.
+    """The base network of docs/mlmodel-format.md §6.4, made updatable by coremltools' builder.
 
     `input` Array(3) -> ip1 (U) `hidden` -> relu1 `hidden_relu` -> ip2 (U) `output`; with
     ``loss="cce"`` a softmax `softmax` makes `softmax_output` and the CCE loss `lossLayer` reads
@@ -61,7 +61,7 @@ def updatable_nn(loss: str = "cce", optimizer: str = "sgd", seed: int = 0):
 
 
 def updatable_classifier(seed: int = 0):
-    """The worked example of coreml-format.md §5.6: `classifier_nn` with dense1 and dense2
+    """The worked example of docs/mlmodel-format.md §5.6: `classifier_nn` with dense1 and dense2
     updatable, CCE `lossLayer` on `probs`, SGD lr 0.01 batch 8 from {4, 8, 16}, epochs 10
     from {5, 10, 20}, shuffle with seed 42."""
     builder = NeuralNetworkBuilder(spec=classifier_nn(seed))
@@ -77,8 +77,8 @@ def updatable_classifier(seed: int = 0):
 
 
 def updatable_mnist_example(seed: int = 0):
-    """Apple's updatable MNIST classifier (coreml-format.md §6.5), small: `mnist_convnet` with a
-    28x28 grayscale image input, dense_1 and dense_2 updatable, CCE on `digitProbabilities`
+    """Apple's updatable MNIST classifier (docs/mlmodel-format.md §6.5), small: `mnist_convnet`
+    with a 28x28 grayscale image input, dense_1 and dense_2 updatable, CCE on `digitProbabilities`
     (training label `digit`), SGD lr 0.01 batch 32, 10 epochs. The convolutions stay frozen."""
     builder = NeuralNetworkBuilder(spec=mnist_convnet(seed, image_input=True))
     with _quiet():

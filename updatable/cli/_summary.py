@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 
 from updatable import proto
+from updatable.cli._model_details import model_details
+from updatable.model_types import MODEL_TYPES, describe
 from updatable.params import describe_proto
 from updatable.spec import (
     NEURAL_NETWORK_TYPES,
@@ -30,6 +32,8 @@ def summarize(spec: proto.Model) -> dict:
     description = spec.description
     summary = {
         "type": kind,
+        "does": describe(kind),
+        "runs": MODEL_TYPES[kind].runs if kind in MODEL_TYPES else False,
         "specificationVersion": spec.specificationVersion,
         "isUpdatable": spec.isUpdatable,
         "inputs": [_feature(f) for f in description.input],
@@ -45,6 +49,8 @@ def summarize(spec: proto.Model) -> dict:
         summary["knn"] = _knn(spec.kNearestNeighborsClassifier)
     elif kind in PIPELINE_TYPES:
         summary["models"] = [summarize(model) for model in pipeline_models(spec)]
+    elif model_details(spec) is not None:
+        summary["details"] = model_details(spec)
     elif kind == "linkedModel":
         link = spec.linkedModel.linkedModelFile
         summary["link"] = {

@@ -103,4 +103,6 @@ def run(args) -> int:
     print(f"loss: {plan.loss} on '{plan.logits}', target input '{plan.target}'")
     values = ", ".join(f"{k}={v}" for k, v in artifacts.hyperparameters.items())
     print(f"hyperparameters: {values}")
+    driver = artifacts.directory / "train_with_onnxruntime.py"
+    print(f"train with ONNX Runtime in Core ML's batch order: python {driver} DATA.npz")
     return EXIT_OK

@@ -12,6 +12,10 @@ EXAMPLES = """
 """
 
 
+# the runtime's table of engines has no row for this model type (`predict` refuses it)
+NOT_RUN = " [the runtime cannot run this model type]"
+
+
 def add_parser(subparsers) -> None:
     """Register the ``inspect`` verb."""
     parser = verb_parser(
@@ -20,8 +24,9 @@ def add_parser(subparsers) -> None:
         "show layers, updatable parts and training settings of a model",
         "Print a model's type and version, its inputs, outputs and training inputs, its layers "
         "(kind, blobs, weight shapes, which are updatable), loss, optimizer and every "
-        "hyperparameter with its default and allowed values. Works on neural networks, kNN "
-        "classifiers, linked models and pipelines (each sub-model in turn).",
+        "hyperparameter with its default and allowed values. Works on every model type: each "
+        "(sub-)model says what it is, whether the runtime can run it, and for the classic "
+        "types (GLMs, SVMs, tree ensembles, feature engineering) its parameters in one line.",
         EXAMPLES,
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel file")
@@ -49,6 +54,9 @@ def render(summary: dict, title: str, indent: str = "") -> list[str]:
         f"{indent}{title}: {summary['type']}, version {summary['specificationVersion']}, {state}"
     ]
     pad = indent + "  "
+    lines.append(f"{pad}{summary['does']}" + ("" if summary["runs"] else NOT_RUN))
+    if "details" in summary:
+        lines.append(f"{pad}{summary['details']}")
     for heading, key in (
         ("inputs", "inputs"),
         ("outputs", "outputs"),

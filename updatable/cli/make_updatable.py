@@ -19,7 +19,7 @@ from updatable.cli._common import (
 EXAMPLES = """
   # the head of a classifier, SGD with the allowed values an app may choose from
   updatable make-updatable Classifier.mlmodel Updatable.mlmodel --layers dense_2 \\
-      --optimizer sgd --lr 0.001 --lr-range 0,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
+      --optimizer sgd --lr 0.001 --lr-range 0.0001,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
       --epochs 10 --epochs-allowed 1,10,50
 
   # widen the classifier to 10 classes (labels user0.. for the new ones), start it fresh
@@ -106,23 +106,31 @@ def _add_loss_options(loss) -> None:
 
 
 def _add_optimizer_options(opt) -> None:
+    from updatable.edit.training_config import PLAIN_RANGES
+
+    def default_range(field: str) -> str:
+        low, high = PLAIN_RANGES[field]
+        return f"allowed {field} values (default {low:g},{high:g})"
+
     opt.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     opt.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     opt.add_argument(
-        "--lr-range",
-        type=number_pair,
-        metavar="MIN,MAX",
-        help="allowed learning rates (default 0,1)",
+        "--lr-range", type=number_pair, metavar="MIN,MAX", help=default_range("learningRate")
     )
     batch = opt.add_mutually_exclusive_group()
     opt.add_argument("--batch", type=int, default=10, help="mini-batch size (default 10)")
     batch.add_argument("--batch-allowed", type=int_list, metavar="A,B,..")
     batch.add_argument("--batch-range", type=int_pair, metavar="MIN,MAX")
     opt.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
-    opt.add_argument("--momentum-range", type=number_pair, metavar="MIN,MAX")
-    opt.add_argument("--beta1", type=float, help="Adam beta1 (default 0.9)")
-    opt.add_argument("--beta2", type=float, help="Adam beta2 (default 0.999)")
-    opt.add_argument("--eps", type=float, help="Adam epsilon (default 1e-8)")
+    opt.add_argument(
+        "--momentum-range", type=number_pair, metavar="MIN,MAX", help=default_range("momentum")
+    )
+    for name, default in (("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8)):
+        what = "epsilon" if name == "eps" else name
+        opt.add_argument(f"--{name}", type=float, help=f"Adam {what} (default {default:g})")
+        opt.add_argument(
+            f"--{name}-range", type=number_pair, metavar="MIN,MAX", help=default_range(name)
+        )
     epochs = opt.add_mutually_exclusive_group()
     opt.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
     epochs.add_argument("--epochs-allowed", type=int_list, metavar="A,B,..")
@@ -183,8 +191,9 @@ def _check_combinations(args) -> None:
 
     if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
         raise ParameterError("--momentum applies to --optimizer sgd; Adam takes --beta1/2, --eps")
-    if args.optimizer == "sgd" and any(v is not None for v in (args.beta1, args.beta2, args.eps)):
-        raise ParameterError("--beta1, --beta2 and --eps apply to --optimizer adam")
+    adam_only = [f"{name}{end}" for name in ("beta1", "beta2", "eps") for end in ("", "_range")]
+    if args.optimizer == "sgd" and any(getattr(args, name) is not None for name in adam_only):
+        raise ParameterError("--beta1, --beta2, --eps and their ranges apply to --optimizer adam")
     if args.labels and not args.expand_classes:
         raise ParameterError("--labels names the new classes of --expand-classes N")
 
@@ -220,19 +229,23 @@ def _double_value(name, value, bounds):
 
 
 def _optimizer_values(args) -> dict:
-    """``set_optimizer``'s keyword arguments from the options."""
+    """``set_optimizer``'s keyword arguments from the options. A value without its range
+    option stays a plain number, which ``set_optimizer`` allows in its lint-clean default
+    range (``PLAIN_RANGES``)."""
+    from updatable.edit.training_config import DEFAULTS
+
+    defaults = DEFAULTS[args.optimizer]
     hyper = {
-        "learning_rate": _double_value("learningRate", args.lr, args.lr_range or (0.0, 1.0)),
+        "learning_rate": _double_value("learningRate", args.lr, args.lr_range),
         "mini_batch_size": _int_value(
             "miniBatchSize", args.batch, args.batch_allowed, args.batch_range
         ),
     }
-    if args.optimizer == "sgd":
-        hyper["momentum"] = _double_value(
-            "momentum", 0.0 if args.momentum is None else args.momentum, args.momentum_range
-        )
-    else:
-        hyper.update(beta1=args.beta1, beta2=args.beta2, eps=args.eps)
+    names = ("momentum",) if args.optimizer == "sgd" else ("beta1", "beta2", "eps")
+    for name in names:
+        value = getattr(args, name)
+        value = defaults[name] if value is None else value
+        hyper[name] = _double_value(name, value, getattr(args, f"{name}_range"))
     return hyper
 
 

@@ -76,7 +76,10 @@ def make_knn_classifier(
             ``output_name + "Probs"`` as coremltools names it.
         number_of_neighbors: k; a plain int is allowed in ``[1, 1000]`` like coremltools, an
             :class:`IntParam` carries its own range or set. Must be positive (rule K1).
-        weighting_scheme: ``"uniform"`` or ``"inverse_distance"`` (weight ``1 / (d + 1e-6)``).
+        weighting_scheme: ``"uniform"`` or ``"inverse_distance"``: weight ``1 / (d + 1e-6)``
+            where ``d`` is the **squared** Euclidean distance (Core ML's only distance,
+            ``squaredEuclideanDistance``), not scikit-learn's ``1 / distance``; see
+            docs/update-task-semantics.md §9.
         index_type: ``"linear"`` (brute force) or ``"kd_tree"``.
         leaf_size: kd-tree leaf size (> 0, default 30); only for ``index_type="kd_tree"``.
         input_dtype: ``"float32"`` or ``"double"``.

@@ -45,7 +45,17 @@ def locate(
             or a pipeline is empty.
     """
     if not isinstance(spec, proto.Model):
-        raise TypeError(f"{action} expects a Core ML Model message; got {type(spec).__name__}")
+        hint = ""
+        if callable(getattr(spec, "get_spec", None)):
+            # an MLModel hands out copies of its spec: an edit in place would be lost
+            hint = (
+                ": it edits the message in place, and an MLModel only hands out copies; take "
+                "spec = updatable.load(mlmodel), edit it, then save it or wrap it in "
+                "ct.models.MLModel(spec)"
+            )
+        raise TypeError(
+            f"{action} expects a Core ML Model message; got {type(spec).__name__}{hint}"
+        )
     current, positions = trained_model(spec)
     pipelines = [sub_model(spec, positions[:depth]) for depth in range(len(positions))]
     if model_type(current) in PIPELINE_TYPES:  # the walk ended at an empty pipeline

@@ -14,7 +14,7 @@ from __future__ import annotations
 from updatable import proto
 from updatable.edit.nested import KNN_TYPES
 from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
-from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, model_type
+from updatable.spec import NEURAL_NETWORK_TYPES, PIPELINE_TYPES, ModelSource, as_spec, model_type
 
 HEAD_TYPES = (*KNN_TYPES, *NEURAL_NETWORK_TYPES)
 # Core ML's minimum version for updatable models and for linked models (coremltools
@@ -22,8 +22,11 @@ HEAD_TYPES = (*KNN_TYPES, *NEURAL_NETWORK_TYPES)
 MIN_VERSION = 4
 
 
-def make_pipeline(feature_extractor: proto.Model, head: proto.Model) -> proto.Model:
+def make_pipeline(feature_extractor: ModelSource, head: ModelSource) -> proto.Model:
     """A new pipeline ``[feature_extractor, head]``; the arguments are copied, not changed.
+
+    Each argument is a ``Model`` message, a coremltools ``MLModel`` (e.g. what ``ct.convert``
+    returns) or the path of a ``.mlmodel`` file.
 
     * Type: ``pipelineClassifier`` when the head is a classifier (kNN or NN classifier),
       ``pipelineRegressor`` for an NN regressor, ``pipeline`` otherwise.
@@ -43,9 +46,8 @@ def make_pipeline(feature_extractor: proto.Model, head: proto.Model) -> proto.Mo
         UnsupportedModelError: the head is not a kNN or neural network.
         SurgeryError: the extractor is updatable, or the stages cannot be wired.
     """
-    for what, model in (("feature_extractor", feature_extractor), ("head", head)):
-        if not isinstance(model, proto.Model):
-            raise TypeError(f"{what} must be a Core ML Model message; got {type(model).__name__}")
+    feature_extractor = as_spec(feature_extractor, "feature_extractor")
+    head = as_spec(head, "head")
     if feature_extractor.isUpdatable:
         raise SurgeryError(
             "the feature extractor is marked updatable; only the last model of a pipeline can "
@@ -90,7 +92,7 @@ def make_pipeline(feature_extractor: proto.Model, head: proto.Model) -> proto.Mo
 
 
 def make_linked_model(
-    model: proto.Model, file_name: str, search_path: str = ".:$BUNDLE_MAIN"
+    model: ModelSource, file_name: str, search_path: str = ".:$BUNDLE_MAIN"
 ) -> proto.Model:
     """A ``LinkedModel`` (version 4) standing for ``model`` compiled to ``file_name``.
 
@@ -98,10 +100,10 @@ def make_linked_model(
     place in :func:`make_pipeline`. ``file_name`` is a name such as
     ``"TinyDrawingEmbedding.mlmodelc"``; ``search_path`` is ``:``-separated directories,
     relative to the model or absolute, where ``$BUNDLE_MAIN`` is the app bundle
-    (``LinkedModel.proto``). A linked model can never be updatable.
+    (``LinkedModel.proto``). A linked model can never be updatable. ``model`` is a ``Model``
+    message, a coremltools ``MLModel`` or a ``.mlmodel`` path.
     """
-    if not isinstance(model, proto.Model):
-        raise TypeError(f"model must be a Core ML Model message; got {type(model).__name__}")
+    model = as_spec(model)
     if not isinstance(file_name, str) or not file_name.strip():
         raise ParameterError(
             "the linked model file name must not be empty (Core ML: "

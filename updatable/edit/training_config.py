@@ -3,9 +3,10 @@
 
 Every hyperparameter is a default plus the values an app may pick at load time
 (``MLModelConfiguration.parameters``): a :class:`~updatable.params.DoubleParam` range, or an
-:class:`~updatable.params.IntParam` range or set. Plain numbers get coremltools' constraints:
-doubles the range ``[0, 1]``, ``miniBatchSize`` and ``epochs`` the one-value set ``{default}``.
-Each setter replaces what was there (coremltools extends the sets on every call).
+:class:`~updatable.params.IntParam` range or set. A plain number gets a default constraint:
+``miniBatchSize`` and ``epochs`` the one-value set ``{default}`` as coremltools writes them,
+doubles the range of :data:`PLAIN_RANGES`. Each setter replaces what was there (coremltools
+extends the sets on every call).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from updatable.spec import NEURAL_NETWORK_TYPES, network
 OPTIMIZERS = ("sgd", "adam")
 
 # coremltools' SgdParams / AdamParams defaults (update_optimizer_utils.py)
-_DEFAULTS = {
+DEFAULTS = {
     "sgd": {"learning_rate": 0.01, "mini_batch_size": 10, "momentum": 0.0},
     "adam": {
         "learning_rate": 0.01,
@@ -37,6 +38,20 @@ _FIELDS = {
     "beta1": "beta1",
     "beta2": "beta2",
     "eps": "eps",
+}
+
+# The allowed range of a double given as a plain number. coremltools writes [0, 1] for every
+# double, which lets an app pass values that stall or break training (lint X5): a learning
+# rate of 0 never moves, an eps of 0 divides by zero when a gradient is 0, and a momentum or
+# beta of 1 never forgets (Adam's bias correction then divides by 1 - 1^t = 0). These keep
+# coremltools' upper bounds where they are harmless and stop short of the broken ends; the
+# betas keep room for the usual 0.999 and 0.9999.
+PLAIN_RANGES = {
+    "learningRate": (1e-6, 1.0),
+    "momentum": (0.0, 0.999),
+    "beta1": (0.0, 0.999),
+    "beta2": (0.0, 0.9999),
+    "eps": (1e-10, 1.0),
 }
 
 Number = int | float
@@ -58,7 +73,10 @@ def set_optimizer(
     SGD (``SGDOptimizer``): ``learningRate``, ``miniBatchSize``, ``momentum``; Adam
     (``AdamOptimizer``): ``learningRate``, ``miniBatchSize``, ``beta1``, ``beta2``, ``eps``.
     Omitted values take coremltools' defaults: lr 0.01, batch 10, momentum 0, beta1 0.9,
-    beta2 0.999, eps 1e-8. ``miniBatchSize`` must be positive (Core ML rule C12).
+    beta2 0.999, eps 1e-8. A plain number is allowed in its :data:`PLAIN_RANGES` entry (lr
+    ``[1e-6, 1]``, momentum and beta1 ``[0, 0.999]``, beta2 ``[0, 0.9999]``, eps
+    ``[1e-10, 1]``), which passes Core ML's validator and the toolkit's lint alike; pass a
+    ``DoubleParam`` for another range. ``miniBatchSize`` must be positive (Core ML rule C12).
 
     Example::
 
@@ -80,21 +98,22 @@ def set_optimizer(
         "eps": eps,
     }
     wrong = [
-        arg for arg, value in given.items() if value is not None and arg not in _DEFAULTS[optimizer]
+        arg for arg, value in given.items() if value is not None and arg not in DEFAULTS[optimizer]
     ]
     if wrong:
         raise ParameterError(
             f"{wrong} do not apply to the {optimizer} optimizer; it takes "
-            f"{list(_DEFAULTS[optimizer])}"
+            f"{list(DEFAULTS[optimizer])}"
         )
     model, _ = locate(spec, NEURAL_NETWORK_TYPES, "set_optimizer")
     params = {}
-    for arg, default in _DEFAULTS[optimizer].items():
+    for arg, default in DEFAULTS[optimizer].items():
         value = default if given[arg] is None else given[arg]
         if arg == "mini_batch_size":
             params[arg] = int_param(value, _FIELDS[arg], positive=True)
         else:
-            params[arg] = double_param(value, _FIELDS[arg])
+            field = _FIELDS[arg]
+            params[arg] = double_param(value, field, plain_range=PLAIN_RANGES[field])
 
     message = proto.NeuralNetwork_pb2.Optimizer()
     chosen = message.sgdOptimizer if optimizer == "sgd" else message.adamOptimizer
@@ -124,7 +143,7 @@ def set_shuffle(
     ``seed`` is an Int64 that Core ML does not require to be positive (rule C16); a plain
     integer is written without constraints, as coremltools does. ``seed=None`` keeps any seed
     already present: without one, Core ML's shuffle order is still deterministic (a
-    default-constructed ``std::minstd_rand``), see ``spec/update-task-semantics.md``.
+    default-constructed ``std::minstd_rand``), see ``docs/update-task-semantics.md``.
     """
     if not isinstance(enabled, bool):
         raise ParameterError(f"shuffle 'enabled' must be True or False; got {enabled!r}")

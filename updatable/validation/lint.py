@@ -2,7 +2,7 @@
 on a device.
 
 These are not Core ML rules and never change a Core ML message; they have their own ids and
-no result type (coreml-format.md §3). Errors mean the model cannot train as built; warnings
+no result type (docs/mlmodel-format.md §3). Errors mean the model cannot train as built; warnings
 mean it probably trains badly, or not on every device.
 
 =====  ========  ==============================================================================
@@ -109,22 +109,46 @@ def layer_kinds_portable(model: proto.Model, at: At) -> Iterator[Issue]:
                 yield at.lint("X4", "warning", item, message)
 
 
-def _double_findings(name: str, parameter, *, positive: bool) -> Iterator[str]:
-    """Why a DoubleParameter is implausible: ``positive`` (lr, eps) wants > 0, otherwise the
-    value must lie in [0, 1) (momentum, beta1, beta2)."""
+# The `updatable make-updatable` option that sets each hyperparameter's default (its allowed
+# range is the same option + "-range"), named in the advice of X5.
+_CLI_OPTIONS = {
+    "learningRate": "--lr",
+    "momentum": "--momentum",
+    "beta1": "--beta1",
+    "beta2": "--beta2",
+    "eps": "--eps",
+}
+
+
+def _double_findings(name: str, parameter, *, positive: bool) -> Iterator[tuple[str, str]]:
+    """Why a DoubleParameter is implausible, with the option that fixes it: ``positive`` (lr,
+    eps) wants > 0, otherwise the value must lie in [0, 1) (momentum, beta1, beta2)."""
     default = parameter.defaultValue
     has_range = parameter.WhichOneof("AllowedValues") == "range"
     low, high = (parameter.range.minValue, parameter.range.maxValue) if has_range else (0, 0)
+    option = _CLI_OPTIONS[name]
     if positive:
         if default <= 0:
-            yield f"{name} default {default:g} is not positive, so training stalls or diverges"
+            yield (
+                f"{name} default {default:g} is not positive, so training stalls or diverges",
+                f"{option} VALUE with VALUE > 0",
+            )
         if has_range and low <= 0:
-            yield f"{name} allowed range [{low:g}, {high:g}] lets an app pass {name} <= 0"
+            yield (
+                f"{name} allowed range [{low:g}, {high:g}] lets an app pass {name} <= 0",
+                f"{option}-range MIN,MAX with MIN > 0",
+            )
     else:
         if not 0 <= default < 1:
-            yield f"{name} default {default:g} is outside [0, 1), so training stalls or diverges"
+            yield (
+                f"{name} default {default:g} is outside [0, 1), so training stalls or diverges",
+                f"{option} VALUE in [0, 1)",
+            )
         if has_range and (low < 0 or high >= 1):
-            yield f"{name} allowed range [{low:g}, {high:g}] lets an app pass values outside [0, 1)"
+            yield (
+                f"{name} allowed range [{low:g}, {high:g}] lets an app pass values outside [0, 1)",
+                f"{option}-range MIN,MAX within [0, 1)",
+            )
 
 
 def hyperparameters_plausible(model: proto.Model, at: At) -> Iterator[Issue]:
@@ -141,8 +165,9 @@ def hyperparameters_plausible(model: proto.Model, at: At) -> Iterator[Issue]:
     fields = {"learningRate": True, "momentum": False, "beta1": False, "beta2": False, "eps": True}
     for field, positive in fields.items():
         if field in params.DESCRIPTOR.fields_by_name and params.HasField(field):
-            for finding in _double_findings(field, getattr(params, field), positive=positive):
-                message = f"{finding} (Core ML accepts it)"
+            findings = _double_findings(field, getattr(params, field), positive=positive)
+            for finding, fix in findings:
+                message = f"{finding} (Core ML accepts it); fix: updatable make-updatable {fix}"
                 yield at.lint("X5", "warning", f"updateParams.optimizer.{kind}.{field}", message)
 
 

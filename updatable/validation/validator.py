@@ -8,7 +8,7 @@
    its result type names. Core ML stops at the first failure and so do we: at most one Core ML
    issue is reported, and it is the one Core ML would report.
 2. **Will it probably not train?** Our own lint rules (codes ``X1``...) cover what Core ML
-   leaves unchecked (coreml-format.md §3). They always run, on every model of a pipeline, and
+   leaves unchecked (docs/mlmodel-format.md §3). They always run, on every model of a pipeline, and
    are appended after the Core ML issue; their ``result_type`` is empty.
 
 Why stop the Core ML rules at the first error: after a structural failure (a missing blob, a
@@ -28,6 +28,12 @@ C1-C7  loss layers; C17-C18 backpropagation reachability (``backprop``)
 C8-C16 optimizer, epochs and seed parameters (``hyperparameters``)
 K1-K11 k-nearest-neighbours classifier (``knn``)
 P0-P9  pipelines, with recursion into sub-models; L1-L3 linked models (``pipeline``)
+GR1-5  GLM regressor; GC1-GC9 GLM classifier (``linear_models``)
+SV1-9  support vector classifier; SR1-SR5 support vector regressor (``svm``)
+TE1    tree ensembles, classifier and regressor: one collected message (``tree_ensemble``)
+FV1-3  featureVectorizer; OH1-OH3 oneHotEncoder; AE1-AE3 arrayFeatureExtractor;
+       DV1-DV3 dictVectorizer; CM1-CM4 categoricalMapping (``encoders``)
+NO1-3  normalizer; SC1-SC4 scaler; IM1-IM5 imputer (``preprocessors``)
 X1-X12 our lint (``lint``)
 ====== ====================================================================================
 
@@ -46,12 +52,16 @@ from updatable import proto
 from updatable.errors import ValidationError
 from updatable.spec import pipeline_models
 from updatable.validation import backprop as bp
+from updatable.validation import encoders as enc
 from updatable.validation import generic as g
-from updatable.validation import knn, nn
+from updatable.validation import knn, nn, svm
+from updatable.validation import linear_models as glm
 from updatable.validation import lint as x
 from updatable.validation import pipeline as pipe
+from updatable.validation import preprocessors as pre
 from updatable.validation.hyperparameters import epochs_and_seed_valid, optimizer_valid
 from updatable.validation.issues import TOP, At, Issue, Rule
+from updatable.validation.tree_ensemble import TREE_ENSEMBLE
 
 
 def _when_updatable(rule: Rule) -> Rule:
@@ -133,15 +143,31 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
         "pipelineClassifier": GENERIC + pipeline,
         "pipelineRegressor": GENERIC + pipeline,
         "linkedModel": (*GENERIC, pipe.linked_model_valid),
+        "glmRegressor": (*GENERIC, *glm.GLM_REGRESSOR),
+        "glmClassifier": (*GENERIC, *glm.GLM_CLASSIFIER),
+        "supportVectorRegressor": (*GENERIC, *svm.SUPPORT_VECTOR_REGRESSOR),
+        "supportVectorClassifier": (*GENERIC, *svm.SUPPORT_VECTOR_CLASSIFIER),
+        "treeEnsembleRegressor": (*GENERIC, *TREE_ENSEMBLE),
+        "treeEnsembleClassifier": (*GENERIC, *TREE_ENSEMBLE),
+        "featureVectorizer": (*GENERIC, *enc.FEATURE_VECTORIZER),
+        "oneHotEncoder": (*GENERIC, *enc.ONE_HOT_ENCODER),
+        "arrayFeatureExtractor": (*GENERIC, *enc.ARRAY_FEATURE_EXTRACTOR),
+        "dictVectorizer": (*GENERIC, *enc.DICT_VECTORIZER),
+        "categoricalMapping": (*GENERIC, *enc.CATEGORICAL_MAPPING),
+        "normalizer": (*GENERIC, *pre.NORMALIZER),
+        "scaler": (*GENERIC, *pre.SCALER),
+        "imputer": (*GENERIC, *pre.IMPUTER),
+        "identity": GENERIC,  # "all identities are valid"
     }
 
 
 def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
     """The issue Core ML's validator reports for ``model``, or ``None`` if it accepts it.
 
-    Model types without an updatable form (tree ensembles, ML Programs...) get the generic
-    checks G1-G6 only; their type-specific Core ML checks are not reproduced. A model without
-    a type gets G7.
+    The classic model types (GLMs, SVMs, tree ensembles, the feature-engineering models) get
+    their own Core ML checks after G1-G6. The other types (Apple's proprietary models, ML
+    Programs, custom models...) get the generic checks only: their type-specific Core ML checks
+    are not reproduced. A model without a type gets G7.
     """
     table = _core_ml_rules()
     rules = table.get(model.WhichOneof("Type") or "", table["*"])

@@ -7,6 +7,10 @@ description names and may read any input or earlier output. The pipeline returns
 features its description lists as outputs; a pipelineClassifier's label and probabilities
 are simply the last classifier's outputs under those names.
 
+A sub-model that cannot be compiled (a type the runtime cannot run, a model Core ML rejects,
+features that do not fit) raises its error with its position in front: ``pipeline model 1
+('extractor'): ...`` (nested pipelines give one position per level).
+
 A ``linkedModel`` sub-model is resolved to a ``.mlmodel`` file through ``runtime.model.linked``
 (search path relative to the pipeline's file; load-time ``linkedModelFileName`` /
 ``linkedModelSearchPath`` overrides, optionally scoped to the sub-model's name) and compiled
@@ -20,9 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from runtime.model.engines.values import batch_size
+from runtime.model.features import FeatureBatch
 from runtime.model.linked import resolve_linked
 from updatable import spec as spec_io
-from updatable.errors import FeatureError, ParameterError, UnsupportedModelError
+from updatable.errors import (
+    FeatureError,
+    ParameterError,
+    ShapeError,
+    UnsupportedModelError,
+    ValidationError,
+)
 
 # load-time parameters scoped to a layer rather than to a sub-model
 LAYER_PARAMETERS = ("weights", "biases")
@@ -75,7 +87,10 @@ class PipelineEngine:
             own = {k: v for k, v in parameters.items() if k not in weight_keys or k.scope in layers}
             weight_keys -= {k for k in weight_keys if k.scope in layers}
             stage_parameters = _scoped_to(own, name)
-            engine = compile_stage(sub_spec, parameters=stage_parameters, base_dir=sub_dir)
+            try:
+                engine = compile_stage(sub_spec, parameters=stage_parameters, base_dir=sub_dir)
+            except _STAGE_ERRORS as error:
+                raise _at_position(error, position, name) from None
             stages.append(
                 Stage(
                     name,
@@ -97,9 +112,27 @@ class PipelineEngine:
     def run(self, batch: dict) -> dict:
         """Feature batch of the pipeline's inputs -> batch of its outputs."""
         pool = dict(batch)
-        for stage in self.stages:
-            pool.update(stage.engine.run(_select(pool, stage)))
+        count = batch_size(batch, "pipeline") if batch else getattr(batch, "count", None)
+        for position, stage in enumerate(self.stages):
+            selected = FeatureBatch(_select(pool, stage), count=count)
+            try:
+                pool.update(stage.engine.run(selected))
+            except (FeatureError, ShapeError) as error:
+                raise _at_position(error, position, stage.name) from None
         return {f.name: pool[f.name] for f in self.spec.description.output}
+
+
+# errors of a sub-model that the pipeline re-raises with the sub-model's position
+_STAGE_ERRORS = (UnsupportedModelError, ValidationError, FeatureError, ShapeError)
+
+
+def _at_position(error: Exception, position: int, name: str | None) -> Exception:
+    """``error`` (same type, same issues) with the sub-model's position in front."""
+    label = f" ('{name}')" if name else ""
+    message = f"pipeline model {position}{label}: {error}"
+    if isinstance(error, ValidationError):
+        return type(error)(message, error.issues)
+    return type(error)(message)
 
 
 def _select(pool: dict, stage: Stage) -> dict:

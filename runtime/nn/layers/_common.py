@@ -49,11 +49,10 @@ def weight_array(layer, field: str, weights, count: int | None = None) -> np.nda
     return values
 
 
-def broadcast_parameter(layer, field: str, weights, shape, in_shape: Shape) -> np.ndarray:
-    """A scale/bias parameter of Core ML shape ``[1]``, ``[C]``, ``[1, H, W]`` or ``[C, H, W]``
-    as an ``(H, W, C)`` array that broadcasts against blobs of per-example shape ``in_shape``.
-    """
-    height, width, channels = in_shape
+def _parameter_values(layer, field: str, weights, shape, chw) -> tuple[list[int], np.ndarray]:
+    """The dims and values of a ``[1]`` / ``[C]`` / ``[1, H, W]`` / ``[C, H, W]`` parameter
+    for an input whose last three axes are ``chw`` (``[C, H, W]``)."""
+    channels, height, width = chw
     dims = [int(d) for d in shape] or [1]
     allowed = {(1,), (channels,), (1, height, width), (channels, height, width)}
     if tuple(dims) not in allowed:
@@ -62,10 +61,30 @@ def broadcast_parameter(layer, field: str, weights, shape, in_shape: Shape) -> n
             f"[C, H, W] = {[channels, height, width]}; expected one of "
             f"{sorted(list(s) for s in allowed)}"
         )
-    values = weight_array(layer, field, weights, int(np.prod(dims)))
+    return dims, weight_array(layer, field, weights, int(np.prod(dims)))
+
+
+def broadcast_parameter(layer, field: str, weights, shape, in_shape: Shape) -> np.ndarray:
+    """A scale/bias parameter of Core ML shape ``[1]``, ``[C]``, ``[1, H, W]`` or ``[C, H, W]``
+    as an ``(H, W, C)`` array that broadcasts against blobs of per-example shape ``in_shape``.
+    """
+    height, width, channels = in_shape
+    dims, values = _parameter_values(layer, field, weights, shape, (channels, height, width))
     if len(dims) == 1:
         return values.reshape(1, 1, dims[0])
     return np.ascontiguousarray(values.reshape(dims).transpose(1, 2, 0))
+
+
+def broadcast_parameter_nd(layer, field: str, weights, shape, in_shape) -> np.ndarray:
+    """The same parameter as a ``(C | 1, H | 1, W | 1)`` array that broadcasts against an
+    ``nd`` blob of Core ML shape ``in_shape`` (rank 3 or more: its last three axes)."""
+    if len(in_shape) < 3:
+        raise ShapeError(
+            f"{where(layer)}: reads a tensor of shape {list(in_shape)}; the layer needs rank 3 "
+            "or more, whose last three axes are C, H and W"
+        )
+    dims, values = _parameter_values(layer, field, weights, shape, tuple(in_shape[-3:]))
+    return values.reshape([*dims, 1, 1] if len(dims) == 1 else dims)
 
 
 def channel_first(x: np.ndarray) -> np.ndarray:

@@ -7,6 +7,10 @@ full shape. The runtime accepts exactly the per-axis rule behind those examples:
 C, H and W every input has either the common size or 1. With a single input, ``add`` computes
 ``x + alpha`` and ``multiply`` computes ``alpha * x`` (``alpha`` as stored, 0 when unset);
 ``average``, ``max`` and ``min`` of one input return it unchanged.
+
+On N-D tensors ("in general, there are no rank constraints") the kinds run ``nd`` too, with
+numpy's broadcasting (``runtime.nn.layers._nd_broadcast``), a superset of the examples
+above; inputs of lower rank are aligned on their last axis.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import numpy as np
 
 from updatable.errors import ShapeError
 
+from . import _nd_broadcast as nd_broadcast
 from ._common import where
-from .base import Built, Shape
+from .base import Built, CoreMLShape, Shape
 
 # oneof -> the binary numpy ufunc that folds the inputs (average folds with add, then divides)
 FOLD = {
@@ -34,7 +39,8 @@ FOLD = {
 class ElementwiseAttrs:
     op: str
     alpha: float | None  # the scalar operand of a single-input add / multiply
-    out_shape: Shape
+    out_shape: tuple[int, ...]  # (H, W, C) in chw, the Core ML shape in nd
+    rank: int | None = None  # the output's rank in nd (inputs are aligned to it); None: chw
 
 
 def broadcast_shape(layer, in_shapes: list[Shape]) -> Shape:
@@ -50,20 +56,31 @@ def broadcast_shape(layer, in_shapes: list[Shape]) -> Shape:
     return out
 
 
-def build(layer, in_shapes: list[Shape]) -> Built:
+def _alpha(layer, count: int) -> float | None:
     op = layer.WhichOneof("layer")
-    if not in_shapes:
+    if count == 0:
         raise ShapeError(f"{where(layer)}: needs at least one input")
+    return float(getattr(layer, op).alpha) if count == 1 and op in ("add", "multiply") else None
+
+
+def build(layer, in_shapes: list[Shape]) -> Built:
+    alpha = _alpha(layer, len(in_shapes))
     out_shape = broadcast_shape(layer, in_shapes)
-    alpha = None
-    if len(in_shapes) == 1 and op in ("add", "multiply"):
-        alpha = float(getattr(layer, op).alpha)
-    return Built(ElementwiseAttrs(op, alpha, out_shape), {}, [out_shape])
+    return Built(ElementwiseAttrs(layer.WhichOneof("layer"), alpha, out_shape), {}, [out_shape])
+
+
+def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
+    alpha = _alpha(layer, len(in_shapes))
+    out_shape = nd_broadcast.broadcast_shape(layer, in_shapes)
+    attrs = ElementwiseAttrs(layer.WhichOneof("layer"), alpha, out_shape, len(out_shape))
+    return Built(attrs, {}, [out_shape])
 
 
 def forward(attrs: ElementwiseAttrs, params, xs, keep=False, out=None):
     """``y = fold(op, xs)``; ``average`` divides the sum by the number of inputs."""
     del params, keep
+    if attrs.rank is not None:
+        xs = [nd_broadcast.aligned(x, attrs.rank) for x in xs]
     first = xs[0]
     target_shape = (max(x.shape[0] for x in xs), *attrs.out_shape)
     dtype = np.result_type(*xs)

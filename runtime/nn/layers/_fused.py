@@ -37,7 +37,7 @@ CODES: dict[str, int] = {
     "softplus": ew.SOFTPLUS,
     "parametricSoftplus": ew.PARAMETRIC_SOFTPLUS,
 }
-# Core ML backpropagates through these activations only (coreml-format.md §2.4).
+# Core ML backpropagates through these activations only (docs/mlmodel-format.md §2.4).
 BACKPROP_ACTIVATIONS = ("ReLU", "sigmoid", "tanh")
 
 

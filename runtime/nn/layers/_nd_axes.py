@@ -13,6 +13,7 @@ import math
 from updatable.errors import ShapeError
 
 from ._common import where
+from .base import NeedsValues
 
 
 def axis(layer, value: int, rank: int, what: str = "axis") -> int:
@@ -82,3 +83,33 @@ def input_count(layer, in_shapes, low: int, high: int | None = None) -> None:
             f"{where(layer)}: takes {expected} input{'s' if high > 1 else ''}; "
             f"got {len(in_shapes)}"
         )
+
+
+def integers(layer, values, what: str) -> list[int]:
+    """A compile-time value (a float tensor holding integers, as Core ML keeps indices and
+    shapes) as Python ints.
+
+    Raises:
+        ShapeError: naming the layer, when a value is not a whole number.
+    """
+    flat = [float(v) for v in values.reshape(-1)]
+    if any(v != int(v) for v in flat):
+        raise ShapeError(f"{where(layer)}: {what} {flat} must hold whole numbers")
+    return [int(v) for v in flat]
+
+
+def unknown_value(layer, what: str) -> NeedsValues:
+    """The error of a shape that depends on values known only when the network runs (the
+    network engine then compiles the network per set of values, ``runtime.nn.dynamic``)."""
+    return NeedsValues(
+        f"{where(layer)}: its output shape depends on the values of its {what}, which come "
+        "from the model inputs; the network compiles again for each set of such values "
+        "(runtime.Model does this), a static network cannot hold it",
+        layer.name,
+    )
+
+
+def at_least(layer, in_shapes, low: int) -> None:
+    """Refuse a layer with fewer than ``low`` inputs."""
+    if len(in_shapes) < low:
+        raise ShapeError(f"{where(layer)}: takes at least {low} inputs; got {len(in_shapes)}")

@@ -17,6 +17,7 @@ from .base import CoreMLShape
 class ReshapeAttrs:
     in_shape: CoreMLShape
     out_shape: CoreMLShape
+    inputs: int = 1  # inputs after the first (a shape) get no gradient
 
 
 def forward(attrs: ReshapeAttrs, params, xs, keep=False, out=None):
@@ -30,4 +31,5 @@ def backward(attrs: ReshapeAttrs, params, cache, dys, *, input_grads=True, param
     """``dx = dy`` viewed as ``(N, *in_shape)``; a second input (a shape) gets no gradient."""
     del params, cache, param_grads
     dy = dys[0]
-    return [dy.reshape(dy.shape[0], *attrs.in_shape) if input_grads else None], {}
+    dx = dy.reshape(dy.shape[0], *attrs.in_shape) if input_grads else None
+    return [dx] + [None] * (attrs.inputs - 1), {}

@@ -17,6 +17,12 @@ softplus            ``log(1 + e^x)``; parametric: ``alpha_c log(1 + e^(beta_c x_
 linear              ``alpha x + beta``
 ==================  ===============================================
 
+Any rank (``ActivationParams``: no rank limit, except PReLU and parametric softplus with
+per-channel parameters, which read the channel axis -3 and need rank 3 or more). Both layouts:
+in ``chw`` the channel axis is the blob's last; in ``nd`` a per-channel activation moves axis
+-3 last for the kernel and back (:class:`ChannelActivation`), every other activation is
+elementwise and runs on the array as it is.
+
 Backward exists for ReLU, sigmoid and tanh, the activations Core ML backpropagates through
 (``isLayerSupportedForBackprop``); the others raise ``UnsupportedLayerError``.
 
@@ -25,12 +31,24 @@ Backward exists for ReLU, sigmoid and tanh, the activations Core ML backpropagat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from updatable.errors import ShapeError
+
+from ._common import where
 from ._fused import Activation, activation_grad, epilogue, parse_activation, rows, with_activation
-from .base import Built, LayerKind, Shape
+from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape
 
 __all__ = ["KIND", "Activation", "with_activation"]
+
+
+@dataclass(frozen=True)
+class ChannelActivation:
+    """An activation with per-channel parameters on an ``nd`` blob: channels on axis -3."""
+
+    activation: Activation
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
@@ -38,19 +56,45 @@ def build(layer, in_shapes: list[Shape]) -> Built:
     return Built(parse_activation(layer, layer.activation, shape[2]), {}, [shape])
 
 
-def forward(attrs: Activation, params, xs, keep=False, out=None):
+def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
+    shape = tuple(in_shapes[0])
+    try:
+        activation = parse_activation(layer, layer.activation, shape[-3] if len(shape) >= 3 else 1)
+    except ShapeError:
+        if len(shape) >= 3:
+            raise
+        raise ShapeError(
+            f"{where(layer)}: {layer.activation.WhichOneof('NonlinearityType')} with per-channel "
+            f"parameters reads the channel axis -3; the input has shape {list(shape)}, rank 3 "
+            "or more needed"
+        ) from None
+    if len(activation.alpha) > 1 or len(activation.beta) > 1:
+        return Built(ChannelActivation(activation), {}, [shape])
+    return Built(activation, {}, [shape])
+
+
+def forward(attrs, params, xs, keep=False, out=None):
     """``y = f(x)``, written into ``out[0]`` when given; caches ``y`` when ``keep``."""
     del params
     x = xs[0]
+    if isinstance(attrs, ChannelActivation):  # nd: channels last for the kernel, then back
+        last = np.ascontiguousarray(np.moveaxis(x, -3, -1))
+        epilogue(rows(last), None, attrs.activation, rows(last))
+        y = np.ascontiguousarray(np.moveaxis(last, -1, -3))
+        return [y], (y if keep else None)
     y = out[0] if out is not None and out[0] is not None else np.empty(x.shape, x.dtype)
     epilogue(rows(np.ascontiguousarray(x)), None, attrs, rows(y))
     return [y], (y if keep else None)
 
 
-def backward(attrs: Activation, params, cache, dys, *, input_grads=True, param_grads=True):
+def backward(attrs, params, cache, dys, *, input_grads=True, param_grads=True):
     """``dx = dy * f'(x)``, computed from the output ``y`` (ReLU, sigmoid, tanh)."""
     del params, param_grads
+    if isinstance(attrs, ChannelActivation):
+        attrs = attrs.activation  # per-channel kinds have no backward: this raises
     return [activation_grad(attrs, cache, dys[0]) if input_grads else None], {}
 
 
-KIND = LayerKind(oneof="activation", build=build, forward=forward, backward=backward)
+KIND = LayerKind(
+    "activation", build, forward, backward, layouts=(CHW, ND), build_nd=build_nd
+)

@@ -8,6 +8,9 @@ in NeuralNetwork.proto.
 from __future__ import annotations
 
 from . import _elementwise
-from .base import LayerKind
+from .base import CHW, ND, LayerKind
 
-KIND = LayerKind(oneof="add", build=_elementwise.build, forward=_elementwise.forward)
+KIND = LayerKind(
+    "add", _elementwise.build, _elementwise.forward, layouts=(CHW, ND),
+    build_nd=_elementwise.build_nd,
+)

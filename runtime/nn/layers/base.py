@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from updatable.errors import UnsupportedLayerError
+
 # A per-example blob shape inside the runtime: (H, W, C). Core ML writes it [C, H, W].
 Shape = tuple[int, int, int]
 # A Core ML tensor shape for one example, full rank, e.g. (1, 3, 32, 32) or (20, 1, 6, 1, 1).
@@ -18,6 +20,18 @@ CoreMLShape = tuple[int, ...]
 # batch axis, or the plain N-D tensor behind the runtime's example axis.
 CHW = "chw"
 ND = "nd"
+
+
+class NeedsValues(UnsupportedLayerError):
+    """A layer's output shape depends on the values of inputs computed from the model inputs
+    (``LayerKind.value_inputs`` that the compiler could not work out). The compiler fills
+    ``blobs``; the network engine then compiles the network again for each set of those
+    values it meets (``runtime.nn.dynamic``); other callers see an ``UnsupportedLayerError``."""
+
+    def __init__(self, message: str, layer: str):
+        super().__init__(message)
+        self.layer = layer
+        self.blobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,17 +57,37 @@ class Built:
     outputs: tuple[str, ...] | None = None
 
 
+class ChwRow(tuple):
+    """An input row ``(H, W, C)`` handed to a ``chw`` build by the compiler, carrying its
+    tensor's Core ML shape as ``core_ml`` for the kinds whose meaning depends on the rank
+    (innerProduct: rank 3 contracts the last axis, rank 4 and 5 ``C*H*W``). A plain tuple
+    (a test building one layer) has no rank: such kinds then infer it as before."""
+
+    core_ml: CoreMLShape
+
+    def __new__(cls, row: Shape, core_ml: CoreMLShape):
+        made = super().__new__(cls, tuple(int(v) for v in row))
+        made.core_ml = tuple(int(d) for d in core_ml)
+        return made
+
+
+def core_ml_shape(row) -> CoreMLShape | None:
+    """The Core ML shape behind a ``chw`` build's input row, when the compiler gave one."""
+    return getattr(row, "core_ml", None)
+
+
 @dataclass(frozen=True)
 class LayerKind:
     """One Core ML layer kind: build from the proto, forward, and (optionally) backward.
 
-    ``layouts``: the blob layouts the kind reads and writes, preferred first. ``("chw",)``
-    kinds keep the rank-5 contract: ``build(layer, in_shapes: list[Shape])`` with ``(H, W, C)``
-    rows. Every other kind gets Core ML shapes: ``build(layer, in_shapes)``, plus the layout
-    the compiler chose, ``build(layer, in_shapes, layout)``, when it lists two.
-    ``value_inputs``: positions of inputs whose values ``build`` needs (a dynamic reshape's
-    shape...); it then also gets ``values=[array | None per input]``: the value when the
-    compiler can compute it without model inputs, else ``None``.
+    ``layouts``: the blob layouts the kind reads and writes, preferred first. In ``chw``,
+    ``build(layer, in_shapes: list[Shape])`` gets ``(H, W, C)`` rows (the rank-5 contract;
+    see :class:`ChwRow`); in ``nd``, Core ML shapes, through ``build`` for an nd-only kind
+    and through ``build_nd`` for a kind that lists both. One ``forward`` serves both: the
+    attrs tell it which layout it runs in.
+    ``value_inputs``: positions of inputs whose values the nd build needs (a dynamic
+    reshape's shape...); it then also gets ``values=[array | None per input]``: the value
+    when the compiler can compute it without model inputs, else ``None``.
     ``shape_only``: ``forward`` reads only its inputs' shapes (getShape), so the compiler may
     evaluate it whatever its inputs hold.
     ``scoped``: the layer holds networks of its own (loop, branch) or acts on the loop around
@@ -70,9 +104,18 @@ class LayerKind:
     export: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     import_: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     layouts: tuple[str, ...] = (CHW,)
+    build_nd: Callable[..., Built] | None = None
     value_inputs: tuple[int, ...] = ()
     shape_only: bool = False
     scoped: bool = False
+
+    def builder(self, layout: str) -> Callable[..., Built]:
+        """The build function serving ``layout``."""
+        if layout == ND and CHW in self.layouts:
+            if self.build_nd is None:
+                raise TypeError(f"layer kind {self.oneof} lists both layouts but no build_nd")
+            return self.build_nd
+        return self.build
 
 
 @dataclass

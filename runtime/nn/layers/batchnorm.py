@@ -9,7 +9,7 @@ instance norm). ``computeMeanVar`` alone (statistics of the whole batch) is refu
 coremltools refuses to write it ("Batch-instance norm is currently not supported").
 
 Backward: with stored statistics the statistics are constants (Core ML never updates them
-during an update task, see update-task-semantics.md), so ``dx = dy * scale``. With computed
+during an update task, see docs/update-task-semantics.md), so ``dx = dy * scale``. With computed
 statistics the gradient also flows through mean and variance:
 ``dx = scale (dy - mean(dy) - x_hat mean(dy x_hat))``. Parameter gradients are not computed:
 Core ML cannot mark a batchnorm updatable.

@@ -14,7 +14,7 @@ import numpy as np
 from updatable.errors import ShapeError
 
 from ._common import where
-from .base import Built, LayerKind, Shape
+from .base import CHW, ND, Built, LayerKind, Shape
 
 
 @dataclass(frozen=True)
@@ -38,4 +38,5 @@ def forward(attrs: ClipAttrs, params, xs, keep=False, out=None):
     return [np.clip(xs[0], t(attrs.low), t(attrs.high), out=target)], None
 
 
-KIND = LayerKind(oneof="clip", build=build, forward=forward)
+# elementwise: the same build reads (H, W, C) rows or Core ML shapes alike
+KIND = LayerKind("clip", build, forward, layouts=(CHW, ND), build_nd=build)

@@ -8,7 +8,7 @@ copy shares the input array unless the graph hands in a preallocated output.
 from __future__ import annotations
 
 from ._common import write_or_return
-from .base import Built, LayerKind, Shape
+from .base import CHW, ND, Built, LayerKind, Shape
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
@@ -22,4 +22,5 @@ def forward(attrs, params, xs, keep=False, out=None):
     return [write_or_return(xs[0], out)], None
 
 
-KIND = LayerKind(oneof="copy", build=build, forward=forward)
+# elementwise: the same build reads (H, W, C) rows or Core ML shapes alike
+KIND = LayerKind("copy", build, forward, layouts=(CHW, ND), build_nd=build)

@@ -1,149 +1,108 @@
 """Runtime, neural-network layer: Core ML ``innerProduct`` layer: ``y = f(W x + b)``, a fully
 connected layer.
 
-``InnerProductLayerParams`` (NeuralNetwork.proto): weights ``[C_out, C_in]``. Which axes are
-contracted depends on the input rank: rank 1, 4 and 5 inputs (every blob of a rank-5 network)
-contract ``C*H*W`` in Core ML's ``[C, H, W]`` element order and give ``[C_out, 1, 1]``; rank 2
-and 3 inputs ``(x1, x2, x3)`` contract only the last axis and give ``(x1, x2, C_out)``. The rank
-comes from the layer's ``inputTensor`` when the spec records it; otherwise ``C*H*W == C_in``
-selects the first rule and ``W == C_in`` the second.
+``InnerProductLayerParams`` (NeuralNetwork.proto): weights ``[C_out, C_in]``; which axes are
+contracted depends on the input rank: rank 1 ``(C_in)`` -> ``(C_out)``; rank 2 ``(x1, C_in)``
+and rank 3 ``(x1, x2, C_in)`` contract the last axis; rank 4 ``(x1, C, H, W)`` -> ``(x1,
+C_out, 1, 1)`` and rank 5 ``(x1, x2, C, H, W)`` -> ``(x1, x2, C_out, 1, 1)`` contract
+``C*H*W`` in Core ML's element order (the rule of every blob of a rank-5 network).
 
-Runtime layout: for the ``C*H*W`` rule, ``W`` is ``(H*W*C, C_out)`` with rows in NHWC order (the
-weight rows are permuted once, at build), so ``y = x.reshape(N, -1) @ W`` reads the blob in
-place; for the last-axis rule, ``W`` is ``(C_in, C_out)``. ``b`` is ``(C_out,)``.
+Layouts: ``nd`` for any rank (``runtime.nn.layers._nd_dense``, ``W`` rows in Core ML order);
+``chw`` for rank 3 to 5, where ``W`` is ``(H*W*C, C_out)`` with rows in NHWC order for the
+``C*H*W`` rule (permuted once, at build, so ``y = x.reshape(N, -1) @ W`` reads the blob in
+place) and ``(C_in, C_out)`` for the last-axis rule. The rank comes from the compiler; a
+layer built alone (no rank known) reads its ``inputTensor`` rank, or else ``C*H*W == C_in``
+selects the first rule and ``W == C_in`` the second. ``b`` is ``(C_out,)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from runtime.kernels.conv import workspace
-from runtime.kernels.matmul import matmul
 from updatable.errors import ShapeError, UnsupportedLayerError
 
+from . import _dense_chw as chw
+from . import _nd_dense as dense
 from ._common import where
-from ._fused import Activation, activation_grad, epilogue, rows
 from ._weights import float_weights
-from .base import Built, LayerKind, Shape
+from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape, core_ml_shape
 
 
-@dataclass(frozen=True)
-class InnerProductAttrs:
-    in_shape: Shape  # (H, W, C)
-    in_channels: int
-    out_channels: int
-    last_axis: bool  # rank 2/3 rule: contract W only
-    activation: str | None = None
-    fused: Activation | None = None
-
-    @property
-    def blob_channels(self) -> int:
-        """Channels of the output blob (what a fused activation's parameters cover)."""
-        return self.in_shape[2] if self.last_axis else self.out_channels
-
-
-def build(layer, in_shapes: list[Shape]) -> Built:
+def _checked(layer) -> tuple[int, int]:
     p = layer.innerProduct
-    height, width, channels = in_shapes[0]
-    cin, cout = int(p.inputChannels), int(p.outputChannels)
     if p.int8DynamicQuantize:
         raise UnsupportedLayerError(
             f"{where(layer)}: int8DynamicQuantize is set; the runtime computes in float32 only"
         )
-    rank = layer.inputTensor[0].rank if len(layer.inputTensor) else 0
+    return int(p.inputChannels), int(p.outputChannels)
+
+
+def _weights(layer, attrs, cin: int, cout: int) -> dict[str, np.ndarray]:
+    p = layer.innerProduct
+    params = import_(attrs, {"weights": float_weights(layer, "weights", p.weights, cin * cout)})
+    if p.hasBias:
+        params["b"] = float_weights(layer, "bias", p.bias, cout)
+    return params
+
+
+def build(layer, in_shapes: list[Shape]) -> Built:
+    height, width, channels = in_shapes[0]
+    cin, cout = _checked(layer)
+    known = core_ml_shape(in_shapes[0])
+    rank = len(known) if known else layer.inputTensor[0].rank if len(layer.inputTensor) else 0
     last_axis = rank in (2, 3) or (rank == 0 and height * width * channels != cin and width == cin)
     if (width if last_axis else height * width * channels) != cin:
         raise ShapeError(
             f"{where(layer)}: inputChannels = {cin} does not match the input [C, H, W] = "
             f"{[channels, height, width]} (expected C*H*W, or W for rank 2-3 inputs)"
         )
-    attrs = InnerProductAttrs((int(height), int(width), int(channels)), cin, cout, last_axis)
-    params = import_(attrs, {"weights": float_weights(layer, "weights", p.weights, cin * cout)})
-    if p.hasBias:
-        params["b"] = float_weights(layer, "bias", p.bias, cout)
+    attrs = chw.InnerProductAttrs((int(height), int(width), int(channels)), cin, cout, last_axis)
     out_shape = (height, cout, channels) if last_axis else (1, 1, cout)
-    return Built(attrs, params, [out_shape])
+    return Built(attrs, _weights(layer, attrs, cin, cout), [out_shape])
 
 
-def export(attrs: InnerProductAttrs, params) -> dict[str, np.ndarray]:
+def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
+    shape = tuple(in_shapes[0])
+    cin, cout = _checked(layer)
+    if not 1 <= len(shape) <= 5:
+        raise ShapeError(f"{where(layer)}: reads a tensor of rank {len(shape)}; expected 1 to 5")
+    contracted = 3 if len(shape) >= 4 else 1
+    if dense.contracted_size(shape, contracted) != cin:
+        raise ShapeError(
+            f"{where(layer)}: inputChannels = {cin} does not match the input of shape "
+            f"{list(shape)} (rank {len(shape)} contracts its last {contracted} axes)"
+        )
+    attrs = dense.DenseAttrs(shape, dense.out_shape(shape, contracted, cout), cin, cout)
+    return Built(attrs, _weights(layer, attrs, cin, cout), [attrs.out_shape])
+
+
+def export(attrs, params) -> dict[str, np.ndarray]:
     """Runtime parameters -> ``{"weights": [C_out, C_in], "bias": [C_out]}`` in Core ML layout
     (dtype kept)."""
-    w = params["W"]
-    if not attrs.last_axis:  # rows (h, w, c) -> Core ML columns (c, h, w)
-        w = w.reshape(*attrs.in_shape, -1).transpose(2, 0, 1, 3).reshape(attrs.in_channels, -1)
-    arrays = {"weights": np.ascontiguousarray(w.T)}
-    if "b" in params:
-        arrays["bias"] = np.array(params["b"])
-    return arrays
+    return _math(attrs).export(attrs, params)
 
 
-def import_(attrs: InnerProductAttrs, arrays) -> dict[str, np.ndarray]:
+def import_(attrs, arrays) -> dict[str, np.ndarray]:
     """Core ML ``[C_out, C_in]`` weights (flat or shaped) and bias -> runtime ``{"W", "b"}``."""
-    w = np.asarray(arrays["weights"], np.float32).reshape(attrs.out_channels, attrs.in_channels)
-    if not attrs.last_axis:  # Core ML columns (c, h, w) -> rows (h, w, c)
-        height, width, channels = attrs.in_shape
-        w = w.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
-    params = {"W": np.ascontiguousarray(w.reshape(attrs.out_channels, -1).T)}
-    if arrays.get("bias") is not None:
-        params["b"] = np.asarray(arrays["bias"], np.float32).reshape(attrs.out_channels).copy()
-    return params
+    return _math(attrs).import_(attrs, arrays)
 
 
-def _rows(attrs: InnerProductAttrs, a: np.ndarray) -> np.ndarray:
-    """A blob as the matrix the layer contracts: ``(N, H*W*C)``, or ``(N*H*C, W)``."""
-    if attrs.last_axis:
-        return np.swapaxes(a, 2, 3).reshape(-1, a.shape[2])
-    return np.ascontiguousarray(a).reshape(a.shape[0], -1)
-
-
-def _blob(attrs: InnerProductAttrs, matrix: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of ``_rows`` for a matrix with any number of columns."""
-    if attrs.last_axis:
-        height, _, channels = attrs.in_shape
-        return np.swapaxes(matrix.reshape(n, height, channels, -1), 2, 3)
-    return matrix.reshape(n, 1, 1, -1)
-
-
-def forward(attrs: InnerProductAttrs, params, xs, keep=False, out=None):
+def forward(attrs, params, xs, keep=False, out=None):
     """``y = f(x W + b)``; caches ``(x, y)`` for backward when ``keep``."""
-    x, w, b = xs[0], params["W"], params.get("b")
-    if x.shape[1:] != attrs.in_shape:
-        raise ShapeError(f"innerProduct expects (N, *{attrs.in_shape}) inputs; got {x.shape}")
-    given = out[0] if out is not None else None
-    if attrs.last_axis:  # bias runs along the contracted axis, the activation along C
-        z = matmul(_rows(attrs, x), w)
-        epilogue(z, b, None, z)
-        y = np.ascontiguousarray(_blob(attrs, z, x.shape[0]))
-        if attrs.fused is not None:
-            epilogue(rows(y), None, attrs.fused, rows(y))
-        if given is not None:
-            given[...] = y
-            y = given
-    else:
-        shape = (x.shape[0], 1, 1, attrs.out_channels)
-        y = given if given is not None else np.empty(shape, np.result_type(x, w))
-        z = y if y.flags.c_contiguous else workspace("dense_z", y.shape, y.dtype)
-        matmul(_rows(attrs, x), w, rows(z))
-        epilogue(rows(z), b, attrs.fused, rows(y))
-    return [y], ((x, y) if keep else None)
+    return _math(attrs).forward(attrs, params, xs, keep, out)
 
 
-def backward(attrs: InnerProductAttrs, params, cache, dys, *, input_grads=True, param_grads=True):
+def backward(attrs, params, cache, dys, *, input_grads=True, param_grads=True):
     """``dz = dy * f'``; ``dW = x^T dz``, ``db = sum_rows dz``, ``dx = dz W^T``."""
-    x, y = cache
-    dz = _rows(attrs, activation_grad(attrs.fused, y, dys[0]))
-    grads = {}
-    if param_grads:
-        grads["W"] = matmul(_rows(attrs, x).T, dz)
-        if "b" in params:
-            grads["b"] = dz.sum(axis=0)
-    dx = None
-    if input_grads:
-        dx = np.ascontiguousarray(_blob(attrs, matmul(dz, params["W"].T), x.shape[0]))
-        dx = dx.reshape(x.shape)
-    return [dx], grads
+    return _math(attrs).backward(
+        attrs, params, cache, dys, input_grads=input_grads, param_grads=param_grads
+    )
 
 
-KIND = LayerKind("innerProduct", build, forward, backward, export, import_)
+def _math(attrs):
+    """The module computing a layer built for one layout: ``_nd_dense`` or ``_dense_chw``."""
+    return dense if isinstance(attrs, dense.DenseAttrs) else chw
+
+
+KIND = LayerKind("innerProduct", build, forward, backward, export, import_,
+                 layouts=(CHW, ND), build_nd=build_nd)

@@ -8,6 +8,9 @@ Limited broadcasting as described in ``runtime.nn.layers._elementwise``; source:
 from __future__ import annotations
 
 from . import _elementwise
-from .base import LayerKind
+from .base import CHW, ND, LayerKind
 
-KIND = LayerKind(oneof="multiply", build=_elementwise.build, forward=_elementwise.forward)
+KIND = LayerKind(
+    "multiply", _elementwise.build, _elementwise.forward, layouts=(CHW, ND),
+    build_nd=_elementwise.build_nd,
+)

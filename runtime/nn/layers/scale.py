@@ -2,15 +2,17 @@
 broadcast parameters.
 
 ``ScaleLayerParams`` (NeuralNetwork.proto): ``shapeScale`` and ``shapeBias`` are each ``[1]``,
-``[C]``, ``[1, H, W]`` or ``[C, H, W]``; the bias is added only when ``hasBias``.
+``[C]``, ``[1, H, W]`` or ``[C, H, W]``; the bias is added only when ``hasBias``. The input
+has rank 3 or more (leading axes a batch). Both layouts: the parameters are stored to
+broadcast against the blob, ``(H, W, C)`` in ``chw`` and ``(C, H, W)`` in ``nd``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._common import broadcast_parameter
-from .base import Built, LayerKind, Shape
+from ._common import broadcast_parameter, broadcast_parameter_nd
+from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape
 
 
 @dataclass(frozen=True)
@@ -18,12 +20,16 @@ class ScaleAttrs:
     has_bias: bool
 
 
-def build(layer, in_shapes: list[Shape]) -> Built:
+def build(layer, in_shapes: list[Shape], parameter=broadcast_parameter) -> Built:
     p = layer.scale
-    params = {"scale": broadcast_parameter(layer, "scale", p.scale, p.shapeScale, in_shapes[0])}
+    params = {"scale": parameter(layer, "scale", p.scale, p.shapeScale, in_shapes[0])}
     if p.hasBias:
-        params["bias"] = broadcast_parameter(layer, "bias", p.bias, p.shapeBias, in_shapes[0])
+        params["bias"] = parameter(layer, "bias", p.bias, p.shapeBias, in_shapes[0])
     return Built(ScaleAttrs(bool(p.hasBias)), params, [in_shapes[0]])
+
+
+def build_nd(layer, in_shapes: list[CoreMLShape]) -> Built:
+    return build(layer, in_shapes, broadcast_parameter_nd)
 
 
 def forward(attrs: ScaleAttrs, params, xs, keep=False, out=None):
@@ -36,4 +42,4 @@ def forward(attrs: ScaleAttrs, params, xs, keep=False, out=None):
     return [y], None
 
 
-KIND = LayerKind(oneof="scale", build=build, forward=forward)
+KIND = LayerKind("scale", build, forward, layouts=(CHW, ND), build_nd=build_nd)

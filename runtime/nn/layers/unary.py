@@ -24,7 +24,7 @@ import numpy as np
 from updatable.errors import UnsupportedLayerError
 
 from ._common import or_default, where
-from .base import Built, LayerKind, Shape
+from .base import CHW, ND, Built, LayerKind, Shape
 
 OPERATIONS = ("SQRT", "RSQRT", "INVERSE", "POWER", "EXP", "LOG", "ABS", "THRESHOLD")
 
@@ -80,4 +80,5 @@ def forward(attrs: UnaryAttrs, params, xs, keep=False, out=None):
     return [y.astype(xs[0].dtype, copy=False)], None
 
 
-KIND = LayerKind(oneof="unary", build=build, forward=forward)
+# elementwise: the same build reads (H, W, C) rows or Core ML shapes alike
+KIND = LayerKind("unary", build, forward, layouts=(CHW, ND), build_nd=build)

@@ -1,6 +1,6 @@
 """Runtime, model layer: run a ``KNearestNeighborsClassifier`` as Core ML does, on feature batches.
 
-Prediction (update-task-semantics.md §A.9, coreml-format.md §1.5):
+Prediction (docs/update-task-semantics.md §9, docs/mlmodel-format.md §1.5):
 
 * distance: squared Euclidean, ``d = sum_i (x_i - y_i)^2`` over float32 values, accumulated in
   float64; the k nearest samples (all of them when there are fewer than k);
@@ -26,7 +26,7 @@ Choices where Core ML is silent [UNVERIFIED there], pinned by tests:
   :class:`FeatureError`. Values are converted to float32, as Core ML stores its samples.
 
 ``k`` is the model's ``numberOfNeighbors`` default, or the load-time ``numberOfNeighbors``
-parameter, checked against the model's allowed range or set (§A.4).
+parameter, checked against the model's allowed range or set (docs/update-task-semantics.md §4).
 """
 
 from __future__ import annotations

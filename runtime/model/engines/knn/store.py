@@ -2,7 +2,7 @@
 label codes.
 
 A kNN update appends examples after the existing samples, in batch-provider order, and never
-removes any (update-task-semantics.md §A.9). Apps usually add one example at a time, so the
+removes any (docs/update-task-semantics.md §9). Apps usually add one example at a time, so the
 store grows its buffers by doubling: ``n`` single appends cost O(n) copies in total and
 O(log n) reallocations (``reallocations_`` counts them), never a copy of everything per
 append. Views returned by :attr:`points`, :attr:`norms` and :attr:`codes` stay valid until the

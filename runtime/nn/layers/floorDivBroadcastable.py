@@ -1,0 +1,12 @@
+"""Runtime, neural-network layer: Core ML ``floorDivBroadcastable``: ``floor(a / b)`` elementwise,
+with numpy broadcasting.
+
+``FloorDivBroadcastableLayerParams`` (NeuralNetwork.proto, Core ML 3): 2 inputs, "conventional
+numpy-like broadcasting"; see ``runtime.nn.layers._nd_broadcast``.
+"""
+
+from __future__ import annotations
+
+from . import _nd_broadcast
+
+KIND = _nd_broadcast.kind("floorDivBroadcastable")

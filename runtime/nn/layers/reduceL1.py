@@ -1,0 +1,11 @@
+"""Runtime, neural-network layer: Core ML ``reduceL1``: the sum of absolute values over axes.
+
+``ReduceL1LayerParams`` (NeuralNetwork.proto, Core ML 3): ``axes``, ``keepDims``, ``reduceAll``; the
+rules and the computation are in ``runtime.nn.layers._nd_reduce``.
+"""
+
+from __future__ import annotations
+
+from . import _nd_reduce
+
+KIND = _nd_reduce.kind("reduceL1")
