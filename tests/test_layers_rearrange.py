@@ -155,3 +155,49 @@ def test_constant_pad_refuses_amounts_that_do_not_fit():
         compile_network(pad_network((2, 3), [1, 1]))
     with pytest.raises(ShapeError, match="at most one of each axis' two padAmounts"):
         compile_network(pad_network((2, 3), [1, 1, 0, 0], to_size=True))
+
+
+# ---- padding on N-D ranks ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(5, 6), (3, 5, 6), (2, 3, 5, 6)])
+@pytest.mark.parametrize("kind, torch_mode", [("constant", "constant"), ("reflection", "reflect"),
+                                              ("replication", "replicate")])
+@needs("torch")
+def test_padding_pads_the_last_two_axes_of_any_rank_from_2(shape, kind, torch_mode):
+    spec = network({"x": shape}, lambda b: b.add_padding(
+        "pad", left=2, right=1, top=0, bottom=3, value=0.5, input_name="x", output_name="out",
+        padding_type=kind))
+    x = np.random.default_rng(len(shape)).standard_normal((2, *shape))
+    out = run(spec, {"x": x})["out"]
+    flat = torch.from_numpy(x.reshape(-1, 1, *shape[-2:]))
+    extra = {"value": 0.5} if kind == "constant" else {}
+    expected = F.pad(flat, (2, 1, 0, 3), mode=torch_mode, **extra).numpy()
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)
+
+
+def test_padding_refuses_a_tensor_of_rank_1():
+    spec = network({"x": (5,)}, lambda b: b.add_padding("pad", left=1, input_name="x",
+                                                        output_name="out"))
+    with pytest.raises(ShapeError, match=r"'pad' \(padding\): pads a tensor of rank 2 or more"):
+        compile_network(spec)
+
+
+@needs("torch")
+def test_converted_torch_padding_predicts_what_torch_computes():
+    import coremltools as ct
+
+    import runtime
+
+    model = torch.nn.Sequential(torch.nn.ReflectionPad1d((2, 1)), torch.nn.ReplicationPad1d(1),
+                                torch.nn.ConstantPad1d((0, 3), -1.0)).eval()
+    example = torch.rand(1, 3, 6)
+    spec = ct.convert(torch.jit.trace(model, example),
+                      inputs=[ct.TensorType(name="x", shape=example.shape)],
+                      convert_to="neuralnetwork",
+                      minimum_deployment_target=ct.target.iOS14).get_spec()
+    assert {layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers} == {"padding"}
+    x = torch.rand(1, 3, 6)
+    got = next(iter(runtime.Model.load(spec).predict({"x": x.numpy()}).values()))
+    expected = model(x).numpy()
+    np.testing.assert_array_equal(np.reshape(got, expected.shape), expected)
