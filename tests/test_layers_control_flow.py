@@ -378,3 +378,26 @@ def test_a_nested_layer_the_runtime_cannot_run_is_named_before_anything_compiles
         body.nn_spec.layers.add(name="mystery", input=["x"], output=["m"])
 
     _refused(add, error=UnsupportedLayerError, match=r"'mystery' \(no type set\)")
+
+
+def test_a_carried_blob_leaves_each_iteration_in_the_layout_it_came_in():
+    """``acc`` is made channels-last (softmax runs chw) and overwritten in the body from nd
+    kinds (transposes): the body ends with a relayout back, so iteration 2 reads what
+    iteration 1 was compiled for."""
+    def add(b):
+        b.add_softmax("start", "x", "acc")
+        body = nested(b.add_loop("loop", max_iterations=3).loop.bodyNetwork)
+        body.add_transpose("t1", [0, 2, 1], "acc", "t1")
+        body.add_transpose("t2", [0, 2, 1], "t1", "t2")
+        body.add_elementwise("sum", ["t2", "x"], "tmp", mode="ADD")
+        body.add_copy("carry", "tmp", "acc")
+
+    spec = network({"x": X}, add, outputs=("acc",))
+    net = compile_network(spec)
+    loop = next(step for step in net.steps if step.kind.oneof == "loop")
+    assert net.tensors["acc"].layout == "chw"
+    assert loop.attrs.body[-1].name == "relayout acc back"
+    x = batch(3)
+    softmax = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(run(spec, {"x": x}, outputs=("acc",))["acc"], softmax + 3 * x,
+                               rtol=1e-12)
