@@ -16,6 +16,7 @@ import pytest
 from coremltools.models.neural_network import NeuralNetworkBuilder
 
 import runtime
+from runtime.kernels import parallel
 from runtime.nn.graph import compile_network
 from tests.nd_networks import network, run
 from updatable import proto
@@ -44,8 +45,10 @@ def count_down(b: NeuralNetworkBuilder) -> None:
 
 @pytest.fixture
 def probe():
-    """A custom layer class "Probe" (identity) that records the batch sizes it ran with."""
+    """A custom layer class "Probe" (identity) that records the batch sizes it ran with; the
+    batch runs in one chunk (no split across threads), so the sizes are the loop's own."""
     sizes: list[int] = []
+    parallel.configure(1)
 
     def forward(inputs, *, weights, parameters):
         sizes.append(inputs[0].shape[0])
@@ -54,6 +57,7 @@ def probe():
     runtime.register_custom_layer("Probe", forward, output_shapes=lambda shapes, _: shapes)
     yield sizes
     runtime.unregister_custom_layer("Probe")
+    parallel.configure(None)
 
 
 def add_probe(b: NeuralNetworkBuilder, source: str, target: str) -> None:
