@@ -17,9 +17,8 @@ with the cache on or off. Raw-value keys carry the tag ``raw`` and never equal a
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
+from typing import Any
 
 import numpy as np
 

@@ -85,6 +85,7 @@ def network_hyperparameters(update_params) -> dict[str, Hyperparameter]:
     table: dict[str, Hyperparameter] = {}
     optimizer = update_params.optimizer
     which = optimizer.WhichOneof("OptimizerType")
+    names: tuple[str, ...]
     if which == "sgdOptimizer":
         names = ("learningRate", "miniBatchSize", "momentum")
     elif which == "adamOptimizer":

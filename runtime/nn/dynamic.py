@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class SpecializedNetwork:
     spec: proto.Model
     fuse: bool
     needed: tuple[str, ...]  # blobs whose values decide the shapes
-    prefix: object  # the Network making them
+    prefix: Any  # the Network making them
     base: dict  # values fixed by an enclosing specialization
     inputs: dict[str, tuple[int, ...]]
     tensors: dict[str, Tensor]

@@ -278,7 +278,9 @@ def _fuse_activations(network: Network) -> None:
     readers = readers_of(steps)  # indices stay valid: fused activations are dropped at the end
     absorbed = set()
     for index, step in enumerate(steps):
-        blob = step.outputs[0] if len(step.outputs) == 1 else None
+        if len(step.outputs) != 1:
+            continue
+        blob = step.outputs[0]
         users = readers.get(blob, [])
         if (
             step.kind.oneof not in FUSABLE_PRODUCERS

@@ -232,8 +232,9 @@ class Planner:
         if step.kind.shape_only:
             xs = [np.zeros((1, *self.tensors[n].row_shape), np.float32) for n in step.inputs]
         else:
-            known = [self.value(n) for n in step.inputs]
-            if any(v is None for v in known):
+            found = [self.value(n) for n in step.inputs]
+            known = [v for v in found if v is not None]
+            if len(known) != len(found):
                 return
             xs = [
                 convert(v[None].astype(np.float32), self.tensors[n].as_layout(ND),

@@ -23,15 +23,15 @@ from updatable.spec import write_atomic
 def write_reports(table, out: Path) -> dict[str, Path | None]:
     """Write every report of ``table`` (a :class:`runtime.sweeps.api.SweepTable`) into
     ``out``; returns the paths (``heatmap`` is ``None`` without matplotlib)."""
-    paths = {
+    paths: dict[str, Path | None] = {
         "json": out / "summary.json",
         "markdown": out / "report.md",
         "html": out / "report.html",
     }
-    write_json(summary_document(table), paths["json"])
+    write_json(summary_document(table), out / "summary.json")
     header, rows = summary_rows(table)
-    write_atomic(markdown(table, header, rows).encode(), paths["markdown"])
-    write_atomic(html_page(table, header, rows).encode(), paths["html"])
+    write_atomic(markdown(table, header, rows).encode(), out / "report.md")
+    write_atomic(html_page(table, header, rows).encode(), out / "report.html")
     paths["heatmap"] = write_heatmap(table, out / "heatmap.png")
     return paths
 

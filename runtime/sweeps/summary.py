@@ -172,13 +172,14 @@ def _flag(summaries: list[CombinationSummary], thresholds: Thresholds) -> None:
             summary.flags.append("diverged")
         if summary.failed:
             summary.flags.append("failed")
-    clean = [s for s in summaries if not s.flags and _quality(s) is not None]
+    quality = {id(s): q for s in summaries if not s.flags and (q := _quality(s)) is not None}
+    clean = [s for s in summaries if id(s) in quality]
     if not clean:
         return
     accuracy = clean[0].test_accuracy is not None
-    best = max(_quality(s)[0] for s in clean)
+    best = max(quality[id(s)][0] for s in clean)
     for summary in clean:
-        median = _quality(summary)[0]
+        median = quality[id(summary)][0]
         if accuracy:
             under = median < best - thresholds.accuracy_slack
         else:  # qualities are minus losses
@@ -186,9 +187,9 @@ def _flag(summaries: list[CombinationSummary], thresholds: Thresholds) -> None:
         if under:
             summary.flags.append("underperforming")
     for summary in (s for s in clean if not s.flags):
-        mine = (*_quality(summary), -summary.cost)
+        mine = (*quality[id(summary)], -summary.cost)
         for other in clean:
-            theirs = (*_quality(other), -other.cost)
+            theirs = (*quality[id(other)], -other.cost)
             if (
                 other is not summary
                 and all(t >= m for t, m in zip(theirs, mine, strict=True))

@@ -71,7 +71,7 @@ class TrainingSource:
 
     def inputs_of(self, index: int, example) -> list:
         """The example's input values; ``None`` for an optional input it leaves out."""
-        values = []
+        values: list[Any] = []
         for feature in self.inputs:
             if feature.name not in example and feature.type.isOptional:
                 values.append(None)

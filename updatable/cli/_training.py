@@ -79,7 +79,8 @@ def train_task(
 ) -> tuple[int | None, list[dict[str, Any]]]:
     """Core ML's update task: events stream into a progress bar and the epoch table."""
     from runtime.model.configuration import ModelConfiguration
-    from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
+    from runtime.training.events import Event
+    from runtime.training.task import TaskState, UpdateProgressHandlers, UpdateTask
 
     _check_writable(out)
     provider = data.provider()

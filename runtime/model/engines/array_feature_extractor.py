@@ -67,9 +67,9 @@ class ArrayFeatureExtractorEngine:
         if self.output.type.WhichOneof("Type") == "int64Type":
             bad = np.flatnonzero(~np.isfinite(extracted[:, 0]))
             if len(bad):
-                value = float(extracted[bad[0], 0])
+                lost = float(extracted[bad[0], 0])
                 raise FeatureError(
-                    f"{KIND}: example {int(bad[0])} extracts {value!r}, which Int64 output "
+                    f"{KIND}: example {int(bad[0])} extracts {lost!r}, which Int64 output "
                     f"'{self.output.name}' cannot hold"
                 )
             extracted = np.trunc(extracted)

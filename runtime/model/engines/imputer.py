@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,8 @@ _ANY = ("doubleType", "int64Type", "multiArrayType", "stringType", "dictionaryTy
 class ImputerEngine:
     input_name: str
     kind: str  # the input's (and output's) feature type
-    imputed: object  # a number, a string, an (n,) array or a dict
-    replace: object  # the replace value, or None
+    imputed: Any  # a number, a string, an (n,) array or a dict
+    replace: Any  # the replace value, or None
     output: proto.FeatureDescription
 
     @classmethod

@@ -164,7 +164,7 @@ def _scoped_to(parameters: dict, scope: str | None) -> dict:
     """Parameters for one sub-model: keys scoped to its name become unscoped (and win)."""
     if scope is None:
         return parameters
-    result = {}
+    result: dict[str, Any] = {}
     for key, value in parameters.items():
         if getattr(key, "scope", None) != scope:
             result.setdefault(key, value)

@@ -41,8 +41,8 @@ class ScalerEngine:
         scale = np.asarray(scaler.scaleValue, dtype=np.float64)
         return cls(
             spec.description.input[0].name,
-            shift if len(shift) > 1 else np.float64(shift[0] if len(shift) else 0.0),
-            scale if len(scale) > 1 else np.float64(scale[0] if len(scale) else 1.0),
+            shift if len(shift) > 1 else np.asarray(shift[0] if len(shift) else 0.0),
+            scale if len(scale) > 1 else np.asarray(scale[0] if len(scale) else 1.0),
             only_output(spec, KIND),
         )
 
@@ -55,9 +55,9 @@ class ScalerEngine:
             lossy = np.flatnonzero(scaled[:, 0] != np.round(scaled[:, 0]))
             if len(lossy):
                 row = int(lossy[0])
-                value = float(scaled[row, 0])
+                lost = float(scaled[row, 0])
                 raise FeatureError(
-                    f"{KIND}: example {row} scales to {value!r}, which Int64 output "
+                    f"{KIND}: example {row} scales to {lost!r}, which Int64 output "
                     f"'{self.output.name}' cannot hold without losing its fraction"
                 )
         return {self.output.name: output_value(self.output, scaled)}

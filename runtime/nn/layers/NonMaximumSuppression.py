@@ -106,8 +106,9 @@ def forward(attrs: NMSAttrs, params, xs, keep=False, out=None):
     indices = np.full((examples, batch, attrs.max_boxes), -1, dtype)
     counts = np.zeros((examples, batch), dtype)
     for e in range(examples):
-        iou_limit, score_limit = (limits[k] if per_example[k] is None else float(
-            per_example[k][e]) for k in range(2))
+        iou_limit, score_limit = (
+            limits[k] if (given := per_example[k]) is None else float(given[e]) for k in range(2)
+        )
         for b in range(batch):
             kept = select(boxes[e, b], scores[e, b], iou_limit, score_limit, attrs)
             kept_boxes[e, b, : len(kept)] = boxes[e, b, kept]

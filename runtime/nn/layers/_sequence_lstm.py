@@ -58,7 +58,8 @@ class LSTMConfig:
 def config(params, activations, hidden: int) -> LSTMConfig:
     """An :class:`LSTMConfig` from ``LSTMParams`` and the three parsed activations."""
     threshold = float(params.cellClipThreshold) or 50.0
-    return LSTMConfig(hidden, *activations, bool(params.hasBiasVectors), bool(params.forgetBias),
+    f, g, h = activations
+    return LSTMConfig(hidden, f, g, h, bool(params.hasBiasVectors), bool(params.forgetBias),
                       bool(params.hasPeepholeVectors), bool(params.coupledInputAndForgetGate),
                       threshold)
 
@@ -272,7 +273,10 @@ def load_arrays(fields: dict, cfg: LSTMConfig, input_size: int) -> dict:
 
 def _zeros(cfg: LSTMConfig, input_size: int) -> dict:
     h = cfg.hidden
-    params = {"W": np.zeros((input_size, 4 * h)), "R": np.zeros((h, 4 * h))}
+    params: dict[str, np.ndarray] = {
+        "W": np.zeros((input_size, 4 * h)),
+        "R": np.zeros((h, 4 * h)),
+    }
     if cfg.has_bias:
         params["b"] = np.zeros(4 * h)
     if cfg.peepholes:

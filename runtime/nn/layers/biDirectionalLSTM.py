@@ -23,6 +23,7 @@ zeros when not listed). No backward: Core ML does not backpropagate through this
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,8 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
             f"{where(layer)}: weightParams lists {len(p.weightParams)} LSTMWeightParams; "
             "expected 2 (forward, backward)"
         )
-    configs, params = [], {}
+    configs: list[lstm.LSTMConfig] = []
+    params: dict[str, Any] = {}
     for direction, activations, suffix in (("forward", p.activationsForwardLSTM, ""),
                                            ("backward", p.activationsBackwardLSTM, "_rev")):
         parsed = recurrent_list(layer, activations, 3, f"activations{direction.title()}LSTM")
@@ -76,7 +78,7 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
         configs.append(cfg)
     state = (1, batch, hidden, 1, 1)
     out = (seq if p.params.sequenceOutput else 1, batch, 2 * hidden, 1, 1)
-    attrs = BiLSTMAttrs(*configs, bool(p.params.sequenceOutput))
+    attrs = BiLSTMAttrs(configs[0], configs[1], bool(p.params.sequenceOutput))
     return Built(attrs, params, [out, state, state, state, state])
 
 

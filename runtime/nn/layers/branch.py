@@ -23,6 +23,7 @@ No backward: Core ML trains no layer through a branch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from updatable.errors import ShapeError
 
@@ -67,7 +68,7 @@ def build(layer, scope) -> Built:
     networks = [net for net in (params.ifBranch, params.elseBranch) if net.layers]
     written = [n for net in networks for n in written_names(net)]
     keep = {name: scope.tensors[name] for name in written if name in scope.tensors}
-    compiled = []
+    compiled: list[Any] = []
     for network in networks:
         exits = dict(keep)
         if compiled:  # blobs new to both branches leave the else branch as the if branch's

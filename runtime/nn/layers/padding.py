@@ -14,6 +14,7 @@ the edge value; ``constant`` fills ``value``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -22,7 +23,11 @@ from updatable.errors import ShapeError, UnsupportedLayerError
 from ._common import where
 from .base import CHW, ND, Built, LayerKind, Shape
 
-NUMPY_MODE = {"constant": "constant", "reflection": "reflect", "replication": "edge"}
+NUMPY_MODE: dict[str, Literal["constant", "reflect", "edge"]] = {
+    "constant": "constant",
+    "reflection": "reflect",
+    "replication": "edge",
+}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ coremltools' builder writes 5 entries when none are given. Slicing rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _nd_slice as slicing
 from ._nd_axes import input_count, integers, unknown_value
 from .base import ND, Built, CoreMLShape, LayerKind
@@ -27,7 +29,8 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
     input_count(layer, in_shapes, 2, 7)
     shape = tuple(in_shapes[0])
     p, rank = layer.sliceDynamic, len(shape)
-    given = {  # parameters longer than the rank: coremltools' builder writes 5 by default
+    # parameters longer than the rank: coremltools' builder writes 5 by default
+    given: dict[str, Any] = {
         "endIds": [int(v) for v in p.endIds][:rank],
         "strides": ([int(v) for v in p.strides] or [1] * rank)[:rank],
         "beginMasks": slicing.masks(p.beginMasks, rank)[:rank],
