@@ -74,7 +74,7 @@ class KnnUpdateError(UpdatableError, ValueError):
 class LinkedModelNotFoundError(ModelFileError, FileNotFoundError):
     """A linked model's file is on none of its search paths; ``tried`` lists the paths."""
 
-    def __init__(self, message: str, tried: Any=()) -> None:
+    def __init__(self, message: str, tried: Any = ()) -> None:
         super().__init__(message)
         self.tried = list(tried)
 

@@ -157,7 +157,9 @@ class IntParam:
         return message
 
     @classmethod
-    def from_proto(cls, message: proto.Message, *, name: str = "value", positive: bool = False) -> IntParam:
+    def from_proto(
+        cls, message: proto.Message, *, name: str = "value", positive: bool = False
+    ) -> IntParam:
         """Read an ``Int64Parameter``; raises ``ParameterError`` if Core ML would refuse it."""
         allowed = message.WhichOneof("AllowedValues")
         return cls(
@@ -249,7 +251,9 @@ def int_param(value: Any, name: str, *, positive: bool = False, plain: str = "se
     return IntParam(value, positive=positive, name=name)
 
 
-def double_param(value: Any, name: str, *, plain_range: tuple[float, float] | None = (0.0, 1.0)) -> DoubleParam:
+def double_param(
+    value: Any, name: str, *, plain_range: tuple[float, float] | None = (0.0, 1.0)
+) -> DoubleParam:
     """``value`` as a :class:`DoubleParam` named ``name``.
 
     A plain number gets ``plain_range``, by default coremltools' ``[0, 1]``; a number outside

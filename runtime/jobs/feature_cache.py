@@ -265,9 +265,7 @@ class FrozenFeatures:
                 rows[key] = found
         if missing:
             inputs = (
-                keyed.features_of(missing)
-                if keyed is not None
-                else _take(batch.features, missing)
+                keyed.features_of(missing) if keyed is not None else _take(batch.features, missing)
             )
             computed = self._computed(inputs, len(missing))
             for i, position in enumerate(missing):

@@ -77,8 +77,7 @@ class JobResult:
 class Job:
     """A running training job (``MLJob``); see the module docstring."""
 
-    def __init__(self, runner, *, on_progress=None, on_checkpoint=None, on_phase=None,
-                 lock=None):
+    def __init__(self, runner, *, on_progress=None, on_checkpoint=None, on_phase=None, lock=None):
         self._runner = runner
         self._lock = lock  # the session directory's lock, released when the run ends
         self._callbacks = {"progress": on_progress, "checkpoint": on_checkpoint, "phase": on_phase}

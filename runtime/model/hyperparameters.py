@@ -126,8 +126,17 @@ def resolve(
 
 
 # The order in which the hyperparameters of a network are listed to people.
-DISPLAY_ORDER = ("learningRate", "miniBatchSize", "momentum", "beta1", "beta2", "eps", "epochs",
-                 "shuffle", "seed")
+DISPLAY_ORDER = (
+    "learningRate",
+    "miniBatchSize",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "epochs",
+    "shuffle",
+    "seed",
+)
 
 
 def describe(values: Mapping[str, Any]) -> str:

@@ -135,9 +135,7 @@ def _open(path: Path, name: str):
     except FileNotFoundError:
         raise FeatureError(f"input '{name}': image file {path} does not exist") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise FeatureError(
-            f"input '{name}': {path} is too large to read safely ({exc})"
-        ) from None
+        raise FeatureError(f"input '{name}': {path} is too large to read safely ({exc})") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise FeatureError(f"input '{name}': {path} is not a readable image ({exc})") from None
 

@@ -181,9 +181,7 @@ def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Netw
     """
     net = spec_io.network(spec)
     _refuse_unsupported(layers_within(net.layers))
-    inputs = {
-        f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
-    }
+    inputs = {f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None}
     taken = {name for layer in layers_within(net.layers) for name in (*layer.input, *layer.output)}
     planner = Planner(inputs, taken, values)
     layers = list(net.layers)

@@ -152,7 +152,11 @@ def run_sweep(
         for u in drawn
     ]
     context = SweepContext(
-        fingerprint, model_bytes, examples.x, examples.y, feed_plan(spec, examples),
+        fingerprint,
+        model_bytes,
+        examples.x,
+        examples.y,
+        feed_plan(spec, examples),
         measure_memory,
     )
     execution = _Execution(executor, workers, scheduler, retries)
@@ -198,8 +202,12 @@ def _open_model(model) -> tuple[proto.Model, str]:
 
 def _fingerprint(model_bytes: bytes, examples: Examples, users_spec: UsersSpec) -> str:
     """What a results directory belongs to: the model, the data, the users, the runner."""
-    parts = [model_bytes, examples.identity.encode(), str(users_spec).encode(),
-             RUNNER_VERSION.encode()]
+    parts = [
+        model_bytes,
+        examples.identity.encode(),
+        str(users_spec).encode(),
+        RUNNER_VERSION.encode(),
+    ]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
@@ -222,8 +230,12 @@ def _run_missing(tasks, store, context, execution: _Execution, progress) -> int:
             raise SweepError(f"the data does not fit the model: {first['error']}")
         finish(first)
     if len(todo) > 1:
-        runner = make_executor(execution.executor, workers=execution.workers,
-                               scheduler=execution.scheduler, retries=execution.retries)
+        runner = make_executor(
+            execution.executor,
+            workers=execution.workers,
+            scheduler=execution.scheduler,
+            retries=execution.retries,
+        )
         # closing(): an interrupt in `progress` still shuts the workers down at once
         with contextlib.closing(runner.run(run_task, context, todo[1:])) as results:
             for _, row in results:

@@ -242,9 +242,7 @@ def _constraint(dimension: Dimension, kept: list, gone: list) -> IntParam | Doub
         values = [v for v in _set_values(dimension) if v not in gone]
         if default not in values:
             default = min(kept, key=lambda v: _distance(v, dimension.default))
-        return IntParam(
-            int(default), choices=tuple(values), positive=name in POSITIVE, name=name
-        )
+        return IntParam(int(default), choices=tuple(values), positive=name in POSITIVE, name=name)
     low, high = min(kept), max(kept)
     if not low <= default <= high:
         default = min(kept, key=lambda v: _distance(v, dimension.default))

@@ -61,8 +61,7 @@ class NumbaBackend:
 
     def evaluate(self, batch: TrainingBatch) -> tuple[float, np.ndarray]:
         """Loss and loss-input rows (logits for cross-entropy) without updating anything."""
-        loss, _, output = backprop.loss_and_gradients(self.cut, self.boundary(batch),
-                                                      batch.target)
+        loss, _, output = backprop.loss_and_gradients(self.cut, self.boundary(batch), batch.target)
         return loss, output.reshape(output.shape[0], -1)
 
     def weights(self) -> dict[str, dict[str, np.ndarray]]:

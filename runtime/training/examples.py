@@ -134,10 +134,16 @@ class TrainingSource:
             for column, value in zip(columns, self.inputs_of(index, example), strict=True):
                 column.append(value)
             targets.append(self.target_of(index, example))
-        batch = {f.name: features.stack(f, _filled(column)) for f, column in
-                 zip(self.inputs, columns, strict=True) if any(v is not None for v in column)}
-        target = np.stack(targets) if self.target_shape is not None else np.asarray(
-            targets, dtype=np.int64)
+        batch = {
+            f.name: features.stack(f, _filled(column))
+            for f, column in zip(self.inputs, columns, strict=True)
+            if any(v is not None for v in column)
+        }
+        target = (
+            np.stack(targets)
+            if self.target_shape is not None
+            else np.asarray(targets, dtype=np.int64)
+        )
         return TrainingBatch(batch, target, list(indices))
 
 

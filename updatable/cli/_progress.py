@@ -25,7 +25,7 @@ def rich_available() -> bool:
 class Output:
     """Where a verb writes: rich on a terminal, plain text otherwise (``plain`` forces it)."""
 
-    def __init__(self, plain: bool | None = None, stream: Any=None) -> None:
+    def __init__(self, plain: bool | None = None, stream: Any = None) -> None:
         self.stream = stream or sys.stdout
         if plain is None:
             plain = not (hasattr(self.stream, "isatty") and self.stream.isatty())
@@ -122,7 +122,9 @@ class Output:
             table.add_row(*cells, style="bold" if index in bold_rows else None)
         return table
 
-    def training(self, title: str, total: int, unit: str, columns: Sequence[str]) -> TrainingDisplay:
+    def training(
+        self, title: str, total: int, unit: str, columns: Sequence[str]
+    ) -> TrainingDisplay:
         """A :class:`TrainingDisplay` for a run of ``total`` steps (``unit``: what a step is)
         whose epoch rows have ``columns``."""
         return TrainingDisplay(self, title, total, unit, columns)

@@ -38,8 +38,9 @@ def in_option_words(error: Any) -> Any:
     option = OPTIONS.get(str(getattr(error, "parameter", "")))
     if not isinstance(error, ResourceLimitError) or option is None or error.largest is None:
         return error
-    return ResourceLimitError(f"{error} (pass {option} {error.largest} or less)",
-                              error.parameter, error.largest)
+    return ResourceLimitError(
+        f"{error} (pass {option} {error.largest} or less)", error.parameter, error.largest
+    )
 
 
 def overrides(args: argparse.Namespace) -> dict[ParameterKey | str, Any]:
@@ -52,7 +53,7 @@ def overrides(args: argparse.Namespace) -> dict[ParameterKey | str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _check_writable(out: Any, session: Any=None) -> None:
+def _check_writable(out: Any, session: Any = None) -> None:
     """A real probe write into ``--out``'s directory (and ``--session``) before training."""
     from updatable.cli._destinations import check_session_directory, check_writable
 
@@ -184,7 +185,9 @@ def model_epochs(spec: proto.Model) -> int:
     return int(network_hyperparameters(network(head).updateParams)["epochs"].default)
 
 
-def _start_job(args: argparse.Namespace, spec: proto.Model, data: Any, validation: Any, output: Any) -> Any:
+def _start_job(
+    args: argparse.Namespace, spec: proto.Model, data: Any, validation: Any, output: Any
+) -> Any:
     """A new or resumed job, its first iteration and its iteration limit."""
     from runtime.jobs.session import (
         TrainingSessionParameters,

@@ -185,7 +185,9 @@ def _probability_blob(model: proto.Model, nn: proto.Message) -> str:
     )
 
 
-def _blobs_to_softmax(model: proto.Model, nn: proto.Message, layer: proto.NeuralNetworkLayer) -> list[str]:
+def _blobs_to_softmax(
+    model: proto.Model, nn: proto.Message, layer: proto.NeuralNetworkLayer
+) -> list[str]:
     """The blobs from ``layer``'s output to the probabilities, whose width all change."""
     goal = _probability_blob(model, nn)
     consumers: dict[str, list[Any]] = {}

@@ -116,8 +116,9 @@ def make_knn_classifier(
         points, new_labels = _check_samples(samples, labels, dims, label_kind)
 
     spec = proto.Model(specificationVersion=4, isUpdatable=bool(updatable))
-    _describe(spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind,
-              training_inputs)
+    _describe(
+        spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind, training_inputs
+    )
     knn = spec.kNearestNeighborsClassifier
     knn.nearestNeighborsIndex.numberOfDimensions = dims
     # An empty label list still records the label type, as coremltools writes it.
@@ -167,7 +168,13 @@ def _check_choice(what: str, value: Any, table: Any) -> None:
         raise ParameterError(f"unknown {what} {value!r}; choose one of {list(table)}")
 
 
-def _describe(description: proto.ModelDescription, names: _KnnNames, input_type: Any, label_kind: str, training: bool) -> None:
+def _describe(
+    description: proto.ModelDescription,
+    names: _KnnNames,
+    input_type: Any,
+    label_kind: str,
+    training: bool,
+) -> None:
     """The model description: a ``[dims]`` multiArray in, a label and a dictionary out;
     ``input_type`` is ``(dims, ArrayDataType)``."""
     dims, dtype = input_type
@@ -304,7 +311,9 @@ def _check_samples(samples: Any, labels: Any, dims: int, kind: str | None) -> An
     return points.astype(np.float32), labels
 
 
-def _append(knn: proto.KNearestNeighborsClassifier, points: np.ndarray, labels: list[Any], kind: str) -> None:
+def _append(
+    knn: proto.KNearestNeighborsClassifier, points: np.ndarray, labels: list[Any], kind: str
+) -> None:
     for point in points:
         knn.nearestNeighborsIndex.floatSamples.add().vector.extend(point.tolist())
     getattr(knn, f"{kind}ClassLabels").vector.extend(labels)

@@ -104,7 +104,9 @@ def set_loss(
     return spec
 
 
-def _default_input(model: proto.Model, nn: proto.Message, producers: dict[str, proto.NeuralNetworkLayer], kind: Any) -> str:
+def _default_input(
+    model: proto.Model, nn: proto.Message, producers: dict[str, proto.NeuralNetworkLayer], kind: Any
+) -> str:
     outputs = [feature.name for feature in model.description.output]
     if kind == "cross_entropy":
         probs = _probability_blob(model, nn)
@@ -140,7 +142,9 @@ def _is_softmax_output(producers: dict[str, proto.NeuralNetworkLayer], blob: Any
     return layer is not None and layer_kind(layer) == "softmax" and layer.output[0] == blob
 
 
-def _check_input(model: proto.Model, producers: dict[str, proto.NeuralNetworkLayer], kind: Any, blob: Any) -> None:
+def _check_input(
+    model: proto.Model, producers: dict[str, proto.NeuralNetworkLayer], kind: Any, blob: Any
+) -> None:
     if not isinstance(blob, str) or not blob:
         raise ParameterError(f"the loss input must be a blob name; got {blob!r}")
     softmax_outputs = [b for b in producers if _is_softmax_output(producers, b)]
@@ -162,7 +166,9 @@ def _check_input(model: proto.Model, producers: dict[str, proto.NeuralNetworkLay
         )
 
 
-def _check_target(model: proto.Model, producers: dict[str, proto.NeuralNetworkLayer], target: Any) -> None:
+def _check_target(
+    model: proto.Model, producers: dict[str, proto.NeuralNetworkLayer], target: Any
+) -> None:
     taken = {
         "a blob produced by a layer": set(producers),
         "a model input": {feature.name for feature in model.description.input},
@@ -176,7 +182,9 @@ def _check_target(model: proto.Model, producers: dict[str, proto.NeuralNetworkLa
             )
 
 
-def _target_entry(model: proto.Model, kind: Any, blob: Any, target: Any, shape: Any) -> proto.FeatureDescription:
+def _target_entry(
+    model: proto.Model, kind: Any, blob: Any, target: Any, shape: Any
+) -> proto.FeatureDescription:
     entry = proto.FeatureDescription(name=target)
     description = model.description
     if kind == "cross_entropy":

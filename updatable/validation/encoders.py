@@ -19,7 +19,9 @@ from updatable.validation.issues import FEATURE_TYPE, MODEL_PARAMS, At, Issue
 from updatable.validation.schema import features_problem, type_name
 
 
-def _interface(model: proto.Model, at: At, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> Iterator[Issue]:
+def _interface(
+    model: proto.Model, at: At, inputs: tuple[Any, ...], outputs: tuple[Any, ...]
+) -> Iterator[Issue]:
     """``inputs`` / ``outputs``: ``(rule id, most features (0: any), allowed types)``; the
     inputs are checked first, and only the first problem is reported."""
     description = model.description

@@ -68,7 +68,9 @@ def _too_old(what: str, needed: int, version: int) -> str:
     )
 
 
-def _features_problem(description: proto.ModelDescription, version: int, allows_empty_input: bool) -> Problem:
+def _features_problem(
+    description: proto.ModelDescription, version: int, allows_empty_input: bool
+) -> Problem:
     if not len(description.input):
         if not allows_empty_input:
             return "Models must have one or more inputs.", EMPTY_INPUT

@@ -159,7 +159,9 @@ def _type_name(kind: str | None) -> str:
     return f"MLFeatureTypeType_{kind}" if kind else "INVALID"
 
 
-def named_feature_problem(features: Sequence[proto.FeatureDescription], name: str, allowed: Sequence[str]) -> Problem:
+def named_feature_problem(
+    features: Sequence[proto.FeatureDescription], name: str, allowed: Sequence[str]
+) -> Problem:
     """``validateDescriptionsContainFeatureWithNameAndType``: the first feature called
     ``name`` exists and its type case is one of ``allowed`` (oneof names, e.g. ``"int64Type"``).
     """
@@ -178,7 +180,11 @@ def named_feature_problem(features: Sequence[proto.FeatureDescription], name: st
 
 
 def classifier_problem(
-    model: proto.Model, params: proto.Message, *, allow_empty_labels: bool = False, default_is_int64: bool = False
+    model: proto.Model,
+    params: proto.Message,
+    *,
+    allow_empty_labels: bool = False,
+    default_is_int64: bool = False,
 ) -> Problem:
     """``validateClassifierInterface``: class labels, then the predicted feature (String or
     Int64 like the labels) and the probabilities output (dictionary or multiArray).

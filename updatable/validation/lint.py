@@ -122,7 +122,9 @@ _CLI_OPTIONS = {
 }
 
 
-def _double_findings(name: str, parameter: proto.Message, *, positive: bool) -> Iterator[tuple[str, str]]:
+def _double_findings(
+    name: str, parameter: proto.Message, *, positive: bool
+) -> Iterator[tuple[str, str]]:
     """Why a DoubleParameter is implausible, with the option that fixes it: ``positive`` (lr,
     eps) wants > 0, otherwise the value must lie in [0, 1) (momentum, beta1, beta2)."""
     default = parameter.defaultValue
@@ -177,7 +179,9 @@ def _training_entry(model: proto.Model, name: str) -> proto.FeatureDescription |
     return next((t for t in model.description.trainingInput if t.name == name), None)
 
 
-def _softmax_width(model: proto.Model, nn: proto.Message, blob: str) -> tuple[proto.NeuralNetworkLayer | None, int | None]:
+def _softmax_width(
+    model: proto.Model, nn: proto.Message, blob: str
+) -> tuple[proto.NeuralNetworkLayer | None, int | None]:
     """The softmax producing ``blob`` and the number of elements it normalises over, when the
     model says: ``blob``'s declared output shape, else the channels of the innerProduct or
     convolution feeding the softmax, else a classifier's label count."""

@@ -19,7 +19,9 @@ _NORMALIZER = proto.Model_pb2.Normalizer
 _NUMBERS = ("int64Type", "doubleType", "multiArrayType")
 
 
-def _one_in_one_out(model: proto.Model, at: At, codes: tuple[str, str], allowed: tuple[str, ...]) -> Iterator[Issue]:
+def _one_in_one_out(
+    model: proto.Model, at: At, codes: tuple[str, str], allowed: tuple[str, ...]
+) -> Iterator[Issue]:
     """At most one input and one output, each of a type in ``allowed``; ``codes`` = the rule
     ids of the input and the output check."""
     for io, code in zip(("input", "output"), codes, strict=True):

@@ -44,7 +44,9 @@ def type_problem(feature: proto.FeatureDescription, allowed: Sequence[str]) -> P
     return message, FEATURE_TYPE
 
 
-def features_problem(features: Sequence[proto.FeatureDescription], max_count: int, allowed: Sequence[str]) -> Problem:
+def features_problem(
+    features: Sequence[proto.FeatureDescription], max_count: int, allowed: Sequence[str]
+) -> Problem:
     """``validateDescriptionsContainFeatureWithTypes``: at most ``max_count`` features (0: any
     number), each of a type in ``allowed``."""
     if max_count and len(features) > max_count:

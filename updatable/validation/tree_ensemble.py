@@ -61,6 +61,7 @@ class _Errors:
 NodeKey = tuple[int, int]
 Links = dict[NodeKey, dict[str, NodeKey]]
 
+
 def tree_problem(model: proto.Model) -> str | None:
     """Core ML's message for the tree ensemble of ``model`` (a classifier or a regressor), or
     ``None`` when it accepts it."""

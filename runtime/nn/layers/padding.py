@@ -74,8 +74,9 @@ def build(layer, in_shapes: list[Shape]) -> Built:
 def build_nd(layer, in_shapes) -> Built:
     shape = tuple(in_shapes[0])
     if len(shape) < 2:
-        raise ShapeError(f"{where(layer)}: pads a tensor of rank 2 or more; got shape "
-                         f"{list(shape)}")
+        raise ShapeError(
+            f"{where(layer)}: pads a tensor of rank 2 or more; got shape {list(shape)}"
+        )
     attrs, out_hw = _build(layer, *shape[-2:])
     return Built(replace(attrs, axes=(-2, -1)), {}, [(*shape[:-2], *out_hw)])
 

@@ -41,8 +41,9 @@ class PoolingAttrs:
 def build(layer, in_shapes: list[Shape]) -> Built:
     p = layer.pooling
     if not 0 <= p.type < len(TYPES):
-        raise UnsupportedLayerError(f"{where(layer)}: unknown pooling type {p.type}; "
-                                    f"expected one of {list(TYPES)}")
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown pooling type {p.type}; expected one of {list(TYPES)}"
+        )
     height, width, channels = (int(v) for v in in_shapes[0])
     shape = (height, width, channels)
     window = pool_window(layer, p, (height, width))

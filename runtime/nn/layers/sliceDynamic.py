@@ -21,8 +21,14 @@ from ._nd_axes import input_count, integers, unknown_value
 from .base import ND, Built, CoreMLShape, LayerKind
 
 # input position -> the bound it carries
-INPUTS = {1: "beginIds", 2: "endIds", 3: "strides", 4: "beginMasks", 5: "endMasks",
-          6: "squeezeMasks"}
+INPUTS = {
+    1: "beginIds",
+    2: "endIds",
+    3: "strides",
+    4: "beginMasks",
+    5: "endMasks",
+    6: "squeezeMasks",
+}
 
 
 def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
@@ -43,13 +49,23 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
             raise unknown_value(layer, f"input {position + 1} ({name})")
         numbers = integers(layer, values[position], name)
         given[name] = [bool(v) for v in numbers] if name.endswith("Masks") else numbers
-    bounds = slicing.Bounds(given.pop("beginIds"), given["endIds"], given["strides"],
-                            given["beginMasks"], given["endMasks"], given["squeezeMasks"])
+    bounds = slicing.Bounds(
+        given.pop("beginIds"),
+        given["endIds"],
+        given["strides"],
+        given["beginMasks"],
+        given["endMasks"],
+        given["squeezeMasks"],
+    )
     attrs, out = slicing.build_slice(layer, shape, bounds, len(in_shapes))
     return Built(attrs, {}, [out])
 
 
 KIND = LayerKind(
-    "sliceDynamic", build, slicing.forward, slicing.backward, layouts=(ND,),
+    "sliceDynamic",
+    build,
+    slicing.forward,
+    slicing.backward,
+    layouts=(ND,),
     value_inputs=tuple(INPUTS),
 )

@@ -35,7 +35,9 @@ from updatable.validation.layer_rules.scope import (
 )
 
 
-def _axes_problem(layer: proto.NeuralNetworkLayer, word: str, rank_words: tuple[str, str]) -> tuple[str, str] | None:
+def _axes_problem(
+    layer: proto.NeuralNetworkLayer, word: str, rank_words: tuple[str, str]
+) -> tuple[str, str] | None:
     """expandDims / squeeze ``axes``: given, unique; with declared ranks, consistent with
     them. ``rank_words`` = ("output"/"input" rank the axes index, the relation's message)."""
     params = getattr(layer, "expandDims" if word == "ExpandDims" else "squeeze")

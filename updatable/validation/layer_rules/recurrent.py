@@ -178,7 +178,9 @@ def _gru_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issu
 # --- LSTMs -----------------------------------------------------------------------------------
 
 
-def _lstm_checks(weights: proto.WeightParams, lstm: proto.Message, sizes: tuple[int, int], side: str = "") -> Any:
+def _lstm_checks(
+    weights: proto.WeightParams, lstm: proto.Message, sizes: tuple[int, int], side: str = ""
+) -> Any:
     """``(weights, expected, channels, name)`` of one direction's LSTM weights, per group."""
     x, h = sizes
     prefix = f"{side} " if side else ""

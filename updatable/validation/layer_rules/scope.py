@@ -136,7 +136,9 @@ def counts(lo_in: int, hi_in: int, lo_out: int = 1, hi_out: int = 1) -> LayerRul
 # --- ranks (Y3) -------------------------------------------------------------------------------
 
 
-def check_rank(layer: proto.NeuralNetworkLayer, layer_type: str, bounds: tuple[int, int], blob: str, rank: int) -> str | None:
+def check_rank(
+    layer: proto.NeuralNetworkLayer, layer_type: str, bounds: tuple[int, int], blob: str, rank: int
+) -> str | None:
     """``checkRank``: ``rank`` of the ``blob`` ("input" / "output") within ``bounds``."""
     lo, hi = bounds
     head = f"Layer '{layer.name}' of type '{layer_type}' has {blob} rank {rank} but expects rank"
@@ -149,7 +151,9 @@ def check_rank(layer: proto.NeuralNetworkLayer, layer_type: str, bounds: tuple[i
     return None
 
 
-def rank_count_problem(layer: proto.NeuralNetworkLayer, scope: Scope, layer_type: str, lo: int, hi: int) -> str | None:
+def rank_count_problem(
+    layer: proto.NeuralNetworkLayer, scope: Scope, layer_type: str, lo: int, hi: int
+) -> str | None:
     """``validateRankCount``: the known ranks of the first input, then the first output."""
     if layer.input[0] in scope.ranks:
         problem = check_rank(layer, layer_type, (lo, hi), "input", scope.ranks[layer.input[0]])
@@ -160,7 +164,9 @@ def rank_count_problem(layer: proto.NeuralNetworkLayer, scope: Scope, layer_type
     return None
 
 
-def rank_equality_problem(layer: proto.NeuralNetworkLayer, scope: Scope, layer_type: str) -> str | None:
+def rank_equality_problem(
+    layer: proto.NeuralNetworkLayer, scope: Scope, layer_type: str
+) -> str | None:
     """``validateInputOutputRankEquality`` on the first input and output, when both are known."""
     first_in, first_out = layer.input[0], layer.output[0]
     if first_in in scope.ranks and first_out in scope.ranks:
@@ -209,7 +215,9 @@ def rank_equality(layer_type: str) -> LayerRule:
     return rule
 
 
-def same_ranks_problem(layer: proto.NeuralNetworkLayer, scope: Scope, blobs: Any, message: str) -> str | None:
+def same_ranks_problem(
+    layer: proto.NeuralNetworkLayer, scope: Scope, blobs: Any, message: str
+) -> str | None:
     """Every blob of ``blobs`` whose rank is known has the rank of the first, if that is known."""
     if blobs[0] not in scope.ranks:
         return None
@@ -257,7 +265,9 @@ def axis_in_range(get_axis: Callable[[proto.NeuralNetworkLayer], int]) -> LayerR
     return rule
 
 
-def required(get_size: Callable[[proto.NeuralNetworkLayer], int], message: str, code: str = "Y5") -> LayerRule:
+def required(
+    get_size: Callable[[proto.NeuralNetworkLayer], int], message: str, code: str = "Y5"
+) -> LayerRule:
     """A required repeated parameter: ``message`` (with ``{name}``) when it is empty."""
 
     def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:

@@ -56,7 +56,9 @@ def _product(values: Any) -> int:
 # --- innerProduct and batchedMatmul ----------------------------------------------------------
 
 
-def _dense_problem(layer: proto.NeuralNetworkLayer, params: proto.Message, layer_type: str) -> str | None:
+def _dense_problem(
+    layer: proto.NeuralNetworkLayer, params: proto.Message, layer_type: str
+) -> str | None:
     """``validateInnerProductWeightsBias`` for ``num_inputs x num_outputs`` weights."""
     name = layer.name
     if layer_type == "Inner product":
@@ -214,7 +216,9 @@ def _batchnorm_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator
         yield scope.error("Y4", layer, message)
 
 
-def _shaped_problem(weights: proto.WeightParams, shape: Any, names: tuple[str, str, str]) -> str | None:
+def _shaped_problem(
+    weights: proto.WeightParams, shape: Any, names: tuple[str, str, str]
+) -> str | None:
     """Weights of a [1], [C], [1, H, W] or [C, H, W] shape (scale, bias, loadConstant)."""
     out_channels = shape[0] if len(shape) == 3 and shape[0] > 1 else 1
     return general_problem(weights, _product(shape), out_channels, names)

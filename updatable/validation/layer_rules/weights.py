@@ -111,7 +111,9 @@ def valid_quantization(weights: proto.WeightParams, expect_size: int) -> bool:
     return False
 
 
-def general_problem(weights: proto.WeightParams, expected: int, out_channels: int, names: tuple[str, str, str]) -> str | None:
+def general_problem(
+    weights: proto.WeightParams, expected: int, out_channels: int, names: tuple[str, str, str]
+) -> str | None:
     """``validateGeneralWeightParams``: ``weights`` hold ``expected`` values.
 
     Args:

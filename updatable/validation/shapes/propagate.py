@@ -137,7 +137,9 @@ def constrain_input(shape: Shape, feature_type: proto.FeatureType) -> None:
             shape.set(axis, value)
 
 
-def _colours(layers: Sequence[proto.NeuralNetworkLayer], colours: dict[str, set[int]], *, backward: bool) -> None:
+def _colours(
+    layers: Sequence[proto.NeuralNetworkLayer], colours: dict[str, set[int]], *, backward: bool
+) -> None:
     """``PassColorsDown`` (inputs' colours join the outputs') or ``PassColorsUp``."""
     for layer in layers:
         sources, targets = (layer.output, layer.input) if backward else (layer.input, layer.output)
@@ -175,7 +177,9 @@ def _constrain_output(shape: Shape, feature_type: proto.FeatureType) -> None:
         shape.set(axis, value)
 
 
-def infer_shapes(description: proto.ModelDescription, layers: Sequence[proto.NeuralNetworkLayer]) -> Shapes:
+def infer_shapes(
+    description: proto.ModelDescription, layers: Sequence[proto.NeuralNetworkLayer]
+) -> Shapes:
     """Core ML's shape pass over ``layers`` (a rank-5 network) with the model ``description``.
 
     Raises:

@@ -63,7 +63,9 @@ def borders(padding_amounts: Any) -> tuple[int, int, int, int]:
     )
 
 
-def _conv_valid_axis(inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]) -> None:
+def _conv_valid_axis(
+    inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]
+) -> None:
     """One axis of a VALID (explicitly padded) convolution; ``geometry`` is (dilated kernel,
     stride, the two paddings of the axis)."""
     kernel, stride = geometry[:2]
@@ -81,7 +83,9 @@ def _conv_valid_axis(inp: Shape, out: Shape, axis: str, geometry: tuple[int, int
     out.update(axis, (getattr(inp, axis) + int32(pads - kernel)).div_int(stride) + 1)
 
 
-def _deconv_valid_axis(inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]) -> None:
+def _deconv_valid_axis(
+    inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]
+) -> None:
     """One axis of a VALID deconvolution: the input bounds from the output's, then back.
     ``geometry`` is (dilated kernel, stride, first padding, second padding) in the order
     Core ML adds them (bottom and top for the height, left and right for the width)."""
