@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.kernels import gemm
+from runtime.kernels import gemm, pool, window_max
 from runtime.kernels.conv import _np_im2col
 from runtime.kernels.elementwise import IDENTITY, RELU, SIGMOID
 from runtime.kernels.jit import is_compiled
@@ -174,3 +174,35 @@ def test_float32_convolutions_match_a_float64_reference_over_random_shapes():
         np.testing.assert_allclose(
             z, expected, rtol=TOLERANCE, atol=TOLERANCE, err_msg=f"trial {trial}: {attrs}"
         )
+
+
+def test_vector_max_pooling_is_the_loop_kernel_bit_for_bit():
+    """Windows clipped by padding, empty windows, channel counts around the vector width, NaN
+    and signed zeros (the first maximum in row-major order wins in both)."""
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        kh, kw, sh, sw = (int(v) for v in rng.integers(1, 4, 4))
+        top, left = int(rng.integers(0, 3)), int(rng.integers(0, 3))
+        channels = int(rng.choice([1, W - 1, W, W + 1, 2 * W + 3, 64]))
+        batch, height, width = (
+            int(rng.integers(1, 17)),
+            int(rng.integers(1, 12)),
+            int(rng.integers(1, 12)),
+        )
+        x = rng.standard_normal((batch, height, width, channels)).astype(np.float32)
+        x[rng.random(x.shape) < 0.05] = np.nan
+        x[rng.random(x.shape) < 0.1] = 0.0
+        x[rng.random(x.shape) < 0.1] = -0.0
+        ho, wo = int(rng.integers(1, 8)), int(rng.integers(1, 8))  # some windows past the input
+        bias = rng.standard_normal(channels).astype(np.float32)
+        bias[: channels // 3] = 0.0
+        zeros = np.zeros(channels, np.float32)
+        for mode, code in ((1, IDENTITY), (2, RELU)):
+            expected = np.full((batch, ho, wo, channels), 7.0, np.float32)
+            pool.max_pool_bias_activation(
+                x, kh, kw, sh, sw, top, left, bias, code, zeros, zeros, expected
+            )
+            got = np.full_like(expected, 3.0)
+            window_max.max_pool_bias_relu(x, kh, kw, sh, sw, top, left, bias, mode, got)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+            np.testing.assert_array_equal(got, expected, err_msg=f"trial {trial}, mode {mode}")

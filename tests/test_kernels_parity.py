@@ -17,7 +17,7 @@ from runtime import kernels
 from runtime.kernels import elementwise as ew
 
 # kernel modules whose cases live here; other modules carry their own parity tests
-MODULES = ("conv", "elementwise", "gemm", "matmul", "pool", "softmax")
+MODULES = ("conv", "elementwise", "gemm", "matmul", "pool", "softmax", "window_max")
 
 
 def _geometry(rng, dilation=True):
@@ -183,6 +183,12 @@ def _max_pool_bias_activation(rng, dtype):
     return [x, *geometry, bias, code, alpha, beta, y], [11]
 
 
+def _max_pool_bias_relu(rng, dtype):
+    x, geometry, _, y = _pool_setup(rng, dtype)
+    bias = rng.standard_normal(x.shape[3]).astype(dtype)
+    return [x, *geometry, bias, int(rng.integers(0, 3)), y], [9]
+
+
 def _avg_pool(rng, dtype):
     x, geometry, pads, y = _pool_setup(rng, dtype)
     return [x, *geometry, *pads, bool(rng.integers(0, 2)), y], [10]
@@ -270,6 +276,7 @@ CASES = {
     "pool.l2_pool_grad": _l2_pool_grad,
     "softmax.softmax": _softmax,
     "softmax.softmax_cross_entropy": _softmax_cross_entropy,
+    "window_max.max_pool_bias_relu": _max_pool_bias_relu,
 }
 
 PAIRS = [pair for pair in kernels.pairs() if pair[0].split(".")[0] in MODULES]
@@ -301,7 +308,7 @@ def _assert_same(a, b, dtype, what):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "jit", "numpy_twin"), PAIRS, ids=[p[0] for p in PAIRS])
 def test_jit_kernel_matches_numpy_twin(name, jit, numpy_twin, dtype):
-    if name.startswith(("gemm.", "matmul.")) and dtype != np.float32:
+    if name.startswith(("gemm.", "matmul.", "window_max.")) and dtype != np.float32:
         pytest.skip("the tiled and reproducible products are float32 kernels")
     rng = np.random.default_rng(sum(map(ord, name)))
     for trial in range(6):

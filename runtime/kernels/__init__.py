@@ -14,6 +14,7 @@ MODULES: tuple[str, ...] = (
     "runtime.kernels.matmul",
     "runtime.kernels.elementwise",
     "runtime.kernels.pool",
+    "runtime.kernels.window_max",
     "runtime.kernels.softmax",
     "runtime.kernels.special",
     "runtime.kernels.optim",

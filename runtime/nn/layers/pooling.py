@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.kernels import pool as kernels
+from runtime.kernels import window_max
+from runtime.kernels.elementwise import IDENTITY, RELU
+from runtime.kernels.jit import is_compiled
 from updatable.errors import UnsupportedLayerError
 
 from ._common import where
@@ -64,7 +67,16 @@ def forward(attrs: PoolingAttrs, params, xs, keep=False, out=None):
         if keep:
             raise UnsupportedLayerError("a pooling with a deferred epilogue runs forward only")
         alpha, beta, code = activation_vectors(attrs.activation, x.shape[3], x.dtype)
-        kernels.max_pool_bias_activation(x, *_geometry(window), params["b"], code, alpha, beta, y)
+        bias = params["b"]
+        vectors = is_compiled(window_max.max_pool_bias_relu) and code in (IDENTITY, RELU)
+        if vectors and x.dtype == bias.dtype == y.dtype == np.float32 and y.flags.c_contiguous:
+            # the same bits, one vector of channels per window in registers (window_max)
+            mode = 2 if code == RELU else 1
+            window_max.max_pool_bias_relu(
+                np.ascontiguousarray(x), *_geometry(window), bias, mode, y
+            )
+        else:
+            kernels.max_pool_bias_activation(x, *_geometry(window), bias, code, alpha, beta, y)
         return [y], None
     if attrs.type == "MAX":
         argmax = np.empty(shape if keep else (0, 0, 0, 0), np.int64)
