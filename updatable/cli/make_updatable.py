@@ -1,38 +1,48 @@
-"""Command line: ``updatable make-updatable MODEL OUT``: prepare a neural network for on-device
+"""Command line: ``updatable make-updatable MODEL -o OUT``: prepare a neural network for on-device
 training."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
+from updatable import proto
 from updatable.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
+    add_in_place_option,
+    add_out_option,
+    chosen_out,
     int_list,
     int_pair,
     number_pair,
+    print_json,
+    refuse_overwriting_inputs,
     split_list,
     verb_parser,
 )
 
+if TYPE_CHECKING:
+    from updatable.params import DoubleParam, IntParam
+
 EXAMPLES = """
   # the head of a classifier, SGD with the allowed values an app may choose from
-  updatable make-updatable Classifier.mlmodel Updatable.mlmodel --layers dense_2 \\
+  updatable make-updatable Classifier.mlmodel -o Updatable.mlmodel --layers dense_2 \\
       --optimizer sgd --lr 0.001 --lr-range 0.0001,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
       --epochs 10 --epochs-allowed 1,10,50
 
   # widen the classifier to 10 classes (labels user0.. for the new ones), start it fresh
-  updatable make-updatable Classifier.mlmodel Personal.mlmodel --expand-classes 10 \\
+  updatable make-updatable Classifier.mlmodel -o Personal.mlmodel --expand-classes 10 \\
       --reinit dense_2 --layers dense_2 --optimizer adam --lr 0.001 --seed 42
 
   # a regression head trained with mean squared error
-  updatable make-updatable Regressor.mlmodel Out.mlmodel --layers fc --loss mse \\
-      --loss-input output
+  updatable make-updatable Regressor.mlmodel -o Out.mlmodel --layers fc --loss mse \\
+      --loss-input output --json
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``make-updatable`` verb."""
     parser = verb_parser(
         subparsers,
@@ -44,9 +54,22 @@ def add_parser(subparsers) -> None:
         "the classifier for new classes and re-initialise layers first. The result is "
         "validated; OUT is written atomically and only if the result is valid.",
         EXAMPLES,
+        exit_codes={
+            0: "success: OUT written (warnings, if any, on stderr)",
+            1: "the model cannot be prepared as asked, or the result is invalid (the issues "
+            "are listed; nothing is written)",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
-    parser.add_argument("out", metavar="OUT", help="where to write the updatable model")
+    # the previous release's positional OUT (deprecated: -o/--out)
+    parser.add_argument("legacy_out", nargs="?", metavar="OUT", help=argparse.SUPPRESS)
+    add_out_option(parser, "where to write the updatable model (required)", metavar="OUT")
+    add_in_place_option(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON (docs/cli-json.md); issues stay on stderr",
+    )
     _add_layer_options(parser.add_argument_group("layers"))
     _add_loss_options(parser.add_argument_group("loss"))
     _add_optimizer_options(
@@ -55,7 +78,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_layer_options(layers) -> None:
+def _add_layer_options(layers: argparse._ArgumentGroup) -> None:
     layers.add_argument(
         "--layers",
         nargs="+",
@@ -89,7 +112,7 @@ def _add_layer_options(layers) -> None:
     layers.add_argument("--reinit-seed", type=int, default=0, metavar="N")
 
 
-def _add_loss_options(loss) -> None:
+def _add_loss_options(loss: argparse._ArgumentGroup) -> None:
     loss.add_argument("--loss", choices=("cross-entropy", "mse"), default="cross-entropy")
     loss.add_argument(
         "--loss-input",
@@ -105,7 +128,7 @@ def _add_loss_options(loss) -> None:
     loss.add_argument("--loss-name", default="lossLayer", metavar="NAME")
 
 
-def _add_optimizer_options(opt) -> None:
+def _add_optimizer_options(opt: argparse._ArgumentGroup) -> None:
     from updatable.edit.training_config import PLAIN_RANGES
 
     def default_range(field: str) -> str:
@@ -144,12 +167,13 @@ def _add_optimizer_options(opt) -> None:
     opt.add_argument("--seed", type=int, help="shuffle seed (Int64, may be negative)")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Apply the edits in order, validate, then write OUT."""
     import updatable
     from updatable.cli.validate import format_issues
 
     _check_combinations(args)
+    out = _out(args)
     spec = updatable.load(args.model)
     if args.expand_classes:
         layer = args.expand_layer or updatable.classifier_head(spec)
@@ -171,22 +195,62 @@ def run(args) -> int:
     errors = [issue for issue in issues if issue.severity == "error"]
     for line in format_issues(issues):
         print(line, file=sys.stderr)
+    if not errors:
+        updatable.save(spec, out)
+    if args.json:
+        print_json(_document(args, out, layers, issues, written=not errors))
     if errors:
         print(
             f"updatable make-updatable: error: the prepared model is invalid "
-            f"({len(errors)} error(s)); nothing was written to {args.out}",
+            f"({len(errors)} error(s)); nothing was written to {out}",
             file=sys.stderr,
         )
         return EXIT_INVALID
-    updatable.save(spec, args.out)
-    print(
-        f"wrote {args.out}: updatable layers {layers}, {args.loss} loss, "
-        f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
-    )
+    if not args.json:
+        print(
+            f"wrote {out}: updatable layers {layers}, {args.loss} loss, "
+            f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
+        )
     return EXIT_OK
 
 
-def _check_combinations(args) -> None:
+def _out(args: argparse.Namespace) -> str:
+    """OUT from -o/--out (or the deprecated positional), or MODEL itself with --in-place."""
+    from updatable.errors import ParameterError
+
+    out = chosen_out(args, args.legacy_out, "the positional OUT")
+    if args.in_place:
+        if out is not None:
+            raise ParameterError("--in-place writes over MODEL; it takes no -o/--out")
+        return str(args.model)
+    if out is None:
+        raise ParameterError("-o/--out OUT is required (or --in-place to rewrite MODEL)")
+    refuse_overwriting_inputs("make-updatable", out, {"MODEL": args.model})
+    return out
+
+
+def _document(
+    args: argparse.Namespace, out: str, layers: list[str], issues: list[Any], written: bool
+) -> dict[str, Any]:
+    """The ``--json`` document (docs/cli-json.md, "make-updatable")."""
+    import dataclasses
+
+    return {
+        "model": str(args.model),
+        "out": out,
+        "written": written,
+        "valid": written,
+        "layers": layers,
+        "loss": args.loss,
+        "optimizer": args.optimizer,
+        "learning_rate": args.lr,
+        "mini_batch_size": args.batch,
+        "epochs": args.epochs,
+        "issues": [dataclasses.asdict(issue) for issue in issues],
+    }
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
     from updatable.errors import ParameterError
 
     if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
@@ -198,7 +262,7 @@ def _check_combinations(args) -> None:
         raise ParameterError("--labels names the new classes of --expand-classes N")
 
 
-def _trained_layers(spec, given) -> list[str]:
+def _trained_layers(spec: proto.Model, given: Any) -> list[str]:
     """``--layers`` (space or comma separated), or the classifier's last layer."""
     import updatable
     from updatable.errors import ParameterError, UnsupportedModelError
@@ -212,7 +276,12 @@ def _trained_layers(spec, given) -> list[str]:
         raise ParameterError("--layers is required when the model is not a classifier") from None
 
 
-def _int_value(name, default, allowed, bounds):
+def _int_value(
+    name: str,
+    default: int,
+    allowed: tuple[int, ...] | None,
+    bounds: tuple[int, int] | None,
+) -> int | IntParam:
     from updatable.params import IntParam
 
     if allowed is not None:
@@ -222,13 +291,15 @@ def _int_value(name, default, allowed, bounds):
     return default
 
 
-def _double_value(name, value, bounds):
+def _double_value(
+    name: str, value: float | None, bounds: tuple[float, float] | None
+) -> float | DoubleParam | None:
     from updatable.params import DoubleParam
 
     return value if bounds is None or value is None else DoubleParam(value, bounds, name=name)
 
 
-def _optimizer_values(args) -> dict:
+def _optimizer_values(args: argparse.Namespace) -> dict[str, Any]:
     """``set_optimizer``'s keyword arguments from the options. A value without its range
     option stays a plain number, which ``set_optimizer`` allows in its lint-clean default
     range (``PLAIN_RANGES``)."""
@@ -249,7 +320,7 @@ def _optimizer_values(args) -> dict:
     return hyper
 
 
-def _labels(spec, labels):
+def _labels(spec: proto.Model, labels: list[str] | None) -> list[str] | list[int] | None:
     """CLI labels are text; an Int64 classifier needs them as integers."""
     if labels is None:
         return None
