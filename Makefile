@@ -113,6 +113,7 @@ bench: $(VENV)/.test-installed
 	$(PY) scripts/bench_session.py --rounds 3 | tee benchmarks/session.txt
 	$(PY) scripts/bench_knn.py | tee benchmarks/knn.txt
 	$(PY) scripts/bench_sweep.py | tee benchmarks/sweep.txt
+	$(PY) scripts/bench_zoo.py --rounds 5 | tee benchmarks/zoo.txt
 
 # The API reference of the public names, generated from their docstrings by pdoc into
 # build/api/ (open build/api/index.html). Every public name is imported to document it, and a

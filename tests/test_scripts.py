@@ -126,6 +126,13 @@ def check_fuzz_models(tmp: Path) -> None:
     assert replay.startswith("mutant 5 of seed 3: base '")
 
 
+def check_coverage_table(tmp: Path) -> None:
+    """The checked-in table is current (``--check`` writes nothing and exits 0)."""
+    before = (ROOT / "docs" / "supported-layers.md").read_bytes()
+    assert run_script("coverage_table", "--check") == ""
+    assert (ROOT / "docs" / "supported-layers.md").read_bytes() == before
+
+
 RUNS = {
     "make_nn": check_make_nn,
     "make_knn": check_make_knn,
@@ -135,6 +142,7 @@ RUNS = {
     "architectures": check_architectures,
     "survey_models": check_survey_models,
     "fuzz_models": check_fuzz_models,
+    "coverage_table": check_coverage_table,
 }
 
 
@@ -143,7 +151,7 @@ def test_every_script_has_a_smoke_test():
 
 
 # script -> the optional packages it needs (the survey converts torch models)
-NEEDS = {"survey_models": ("torch",)}
+NEEDS = {"survey_models": ("torch",), "coverage_table": ("onnx",)}
 
 
 @pytest.mark.parametrize(

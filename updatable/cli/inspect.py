@@ -11,6 +11,11 @@ from updatable.cli._common import EXIT_OK, verb_parser
 EXAMPLES = """
   updatable inspect MNISTDigitClassifier.mlmodel
   updatable inspect TinyDrawingClassifier.mlmodel --json | jq '.models[1].knn'
+  updatable inspect MyModel.mlmodel --json | jq '.unsupported'   # what cannot run, and why
+
+The last section, "will it run", names every part the runtime cannot run (a model type without
+an engine, a layer kind without an implementation, a custom layer class nobody registered),
+pipelines and loop / branch bodies included, before anything runs.
 """
 
 
@@ -42,14 +47,18 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and print its summary."""
+    from updatable.cli import _support
     from updatable.cli._summary import summarize
     from updatable.spec import load
 
-    summary = summarize(load(args.model))
+    spec = load(args.model)
+    summary = summarize(spec)
+    summary["unsupported"] = _support.unsupported(spec)  # the parts the runtime cannot run
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print("\n".join(render(summary, title=args.model)))
+        lines = render(summary, title=args.model)
+        print("\n".join(lines + _support.render(summary["unsupported"])))
     return EXIT_OK
 
 
