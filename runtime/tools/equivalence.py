@@ -2,7 +2,7 @@
 forward pass: the Core ML shape of every blob, and a check that two versions of a model give
 the same outputs.
 
-The spec side never imports the runtime, so ``updatable.repair_for_training`` takes both as
+The spec side never imports the runtime, so ``updatable.repair`` takes both as
 arguments; the ``make-updatable`` command and :func:`repair` here pass these.
 """
 
@@ -13,6 +13,7 @@ import numpy as np
 from runtime.model.mlmodel import Model
 from runtime.nn.graph import compile_network
 from updatable import proto
+from updatable.edit.repair import repair as repair_network
 from updatable.errors import SurgeryError, UpdatableError
 from updatable.spec import trained_model
 
@@ -106,3 +107,10 @@ def check_equivalent(before: proto.Model, after: proto.Model, *, count=EXAMPLES,
                 )
             worst = max(worst, float(difference.max(initial=0.0)))
     return f"outputs equal on {count} random inputs (max |difference| {worst:.1e})"
+
+
+def repair(spec: proto.Model) -> list:
+    """``updatable.repair`` with the runtime's shapes and forward check: rewrite ``spec`` (in
+    place) into layer kinds Core ML trains through, each rewrite proven on random inputs.
+    Returns the :class:`updatable.Repair` list (each prints as ``message: evidence``)."""
+    return repair_network(spec, shapes=blob_shapes, check=check_equivalent)

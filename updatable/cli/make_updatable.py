@@ -47,6 +47,13 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
     parser.add_argument("out", metavar="OUT", help="where to write the updatable model")
+    parser.add_argument(
+        "--no-repair",
+        action="store_true",
+        help="refuse a model that needs repairs instead of rewriting it (by default softmaxND, "
+        "batchedMatmul with weights and the reshapes before a classifier head are rewritten "
+        "into layers Core ML trains through, each checked to leave the outputs unchanged)",
+    )
     _add_layer_options(parser.add_argument_group("layers"))
     _add_loss_options(parser.add_argument_group("loss"))
     _add_optimizer_options(
@@ -151,16 +158,16 @@ def run(args) -> int:
 
     _check_combinations(args)
     spec = updatable.load(args.model)
+    for line in _repair(spec, args.no_repair):
+        print(f"repaired: {line}")
     if args.expand_classes:
         layer = args.expand_layer or updatable.classifier_head(spec)
         updatable.expand_classifier(spec, layer, args.expand_classes, _labels(spec, args.labels))
     for name in [n for item in args.reinit for n in split_list(item)]:
         updatable.reinitialize(spec, name, args.reinit_scheme, args.reinit_seed)
     layers = _trained_layers(spec, args.layers)
-    updatable.make_updatable(spec, layers)
-    updatable.set_loss(
-        spec, args.loss, input=args.loss_input, name=args.loss_name, shape=args.loss_shape
-    )
+    updatable.make_updatable(spec, layers, replace=True)
+    _set_loss(spec, args)
     updatable.set_optimizer(spec, args.optimizer, **_optimizer_values(args))
     updatable.set_epochs(
         spec, _int_value("epochs", args.epochs, args.epochs_allowed, args.epochs_range)
@@ -172,6 +179,8 @@ def run(args) -> int:
     for line in format_issues(issues):
         print(line, file=sys.stderr)
     if errors:
+        for line in _blockers(spec, layers):
+            print(f"updatable make-updatable: error: {line}", file=sys.stderr)
         print(
             f"updatable make-updatable: error: the prepared model is invalid "
             f"({len(errors)} error(s)); nothing was written to {args.out}",
@@ -180,10 +189,72 @@ def run(args) -> int:
         return EXIT_INVALID
     updatable.save(spec, args.out)
     print(
-        f"wrote {args.out}: updatable layers {layers}, {args.loss} loss, "
+        f"wrote {args.out}: updatable layers {updatable.updatable_layers(spec)}, {args.loss} loss, "
         f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
     )
     return EXIT_OK
+
+
+# Python argument of an edit -> the option that sets it here
+_OPTIONS = {"input": "--loss-input BLOB", "shape": "--loss-shape D,D,.."}
+
+
+def _repair(spec, refuse: bool) -> list[str]:
+    """Rewrite converter output into kinds Core ML trains through (``updatable.repair``),
+    each rewrite checked by running the model before and after on random inputs; with
+    ``--no-repair``, refuse a model that needs any."""
+    from updatable.edit.repair import needed_repairs, repair, repairable
+    from updatable.errors import SurgeryError, UnsupportedLayerError
+
+    if not repairable(spec):
+        return []
+    from runtime.tools.equivalence import blob_shapes, check_equivalent
+
+    try:
+        if refuse:
+            needed = needed_repairs(spec, shapes=blob_shapes)
+            if needed:
+                raise SurgeryError(
+                    "Core ML cannot train this model as it is: it needs "
+                    + "; ".join(needed)
+                    + ". Run without --no-repair to apply these rewrites (each is checked to "
+                    "leave the outputs unchanged)"
+                )
+            return []
+        return [str(done) for done in repair(spec, shapes=blob_shapes, check=check_equivalent)]
+    except UnsupportedLayerError as error:
+        raise SurgeryError(
+            f"cannot check the repairs this model needs: the runtime cannot run it ({error}); "
+            "pass --no-repair to prepare it without them"
+        ) from None
+
+
+def _set_loss(spec, args) -> None:
+    import updatable
+    from updatable.errors import ArgumentNeededError, SurgeryError
+
+    try:
+        updatable.set_loss(
+            spec, args.loss, input=args.loss_input, name=args.loss_name, shape=args.loss_shape
+        )
+    except ArgumentNeededError as error:
+        raise SurgeryError(error.spelled(_OPTIONS[error.argument])) from None
+
+
+def _blockers(spec, layers) -> list[str]:
+    """One line per updatable layer that Core ML could not train: the layer in the way, the
+    rule, and the layers to train instead (said after the validator's own messages)."""
+    from updatable.edit.nested import locate
+    from updatable.edit.trainable import training_blockers
+    from updatable.spec import NEURAL_NETWORK_TYPES, network
+    from updatable.validation.backprop import loss_input_and_target
+
+    model, _ = locate(spec, NEURAL_NETWORK_TYPES, "make-updatable")
+    losses = network(model).updateParams.lossLayers
+    if not losses:
+        return []
+    loss_input, _ = loss_input_and_target(losses[0])
+    return [b.message("--layers ") for b in training_blockers(spec, layers, loss_input)]
 
 
 def _check_combinations(args) -> None:
@@ -206,10 +277,16 @@ def _trained_layers(spec, given) -> list[str]:
     layers = [n for item in given or [] for n in split_list(item)]
     if layers:
         return layers
+    from updatable.edit.nested import locate
+    from updatable.spec import NEURAL_NETWORK_TYPES
+
+    locate(spec, NEURAL_NETWORK_TYPES, "make-updatable")  # says why other model types cannot
     try:
         return [updatable.classifier_head(spec)]
     except UnsupportedModelError:
-        raise ParameterError("--layers is required when the model is not a classifier") from None
+        raise ParameterError(
+            "--layers is required when the model is not a classifier: name the layers to train"
+        ) from None
 
 
 def _int_value(name, default, allowed, bounds):

@@ -17,7 +17,7 @@ import numbers
 
 from updatable import proto
 from updatable.edit.nested import locate
-from updatable.errors import ParameterError, SurgeryError
+from updatable.errors import ArgumentNeededError, ParameterError, SurgeryError
 from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network
 
 # accepted spellings -> canonical loss name
@@ -119,9 +119,10 @@ def _default_input(model, nn, producers, kind) -> str:
         preferred = [b for b in arrays if b in producers]
         what = "multiArray model outputs produced by a layer"
     if len(preferred) != 1:
-        raise SurgeryError(
-            f"cannot choose the loss input: the network has {len(preferred)} {what} "
-            f"{preferred}; pass input=<blob name>"
+        raise ArgumentNeededError(
+            f"cannot choose the loss input: the network has {len(preferred)} {what} {preferred}",
+            "input",
+            "<blob name>",
         )
     return preferred[0]
 
@@ -197,8 +198,8 @@ def _target_entry(model, kind, blob, target, shape) -> proto.FeatureDescription:
     declared = _declared_shape(description, blob)
     if shape is None:
         if declared is None:
-            raise SurgeryError(
-                f"MSE input '{blob}' is not a model output with a declared shape; pass shape=(...)"
+            raise ArgumentNeededError(
+                f"MSE input '{blob}' is not a model output with a declared shape", "shape", "(...)"
             )
         shape = declared
     if (

@@ -32,6 +32,7 @@ from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network
 Shapes = Callable[[proto.Model], Mapping[str, tuple[int, ...]]]
 Check = Callable[[proto.Model, proto.Model], str]
 NOT_CHECKED = "equivalence not checked: no forward pass was given (check=None)"
+_REWRITTEN = ("softmaxND", "batchedMatmul", "addBroadcastable")
 _MAX_STEPS = 1000  # every rewrite removes a kind the finders look for; this only guards
 
 
@@ -79,6 +80,13 @@ def repair(spec: proto.Model, *, shapes: Shapes, check: Check | None = None) -> 
         done += [Repair(message, evidence) for message in rewrite.messages]
     spec.CopyFrom(work)
     return done
+
+
+def repairable(spec: proto.Model) -> bool:
+    """Whether the network holds a kind a repair rewrites (a cheap test before the shapes,
+    which need the runtime, are computed)."""
+    model, _ = locate(spec, NEURAL_NETWORK_TYPES, "repair")
+    return any(layer_kind(layer) in _REWRITTEN for layer in network(model).layers)
 
 
 def needed_repairs(spec: proto.Model, *, shapes: Shapes) -> list[str]:

@@ -18,7 +18,7 @@ activations, on tensors of rank 3 or more for its ``softmax``. Converters write 
   and innerProducts compute the same values on ``[1, C, 1, 1]`` as on ``[1, C]``; a
   ``reshapeStatic`` / ``flattenTo2D`` / ``squeeze`` chain from a ``[1, C, H, W]`` tensor is the
   C-order flattening that ``flatten`` (CHANNEL_FIRST) computes; ``reduceMean`` over axes 2 and 3
-  of ``[1, C, H, W]`` is a global average ``pooling``; anything else gets a ``reshapeStatic``
+  of ``[1, C, H, W]`` is a global average ``pooling``; anything else gets an ``expandDims`` (axes 2, 3)
   to ``[1, C, 1, 1]`` in front of the innerProduct that reads it.
 
 Each finder returns a :class:`Rewrite` (what it will do, and a function doing it) or ``None``;
@@ -217,14 +217,14 @@ def _lift(graph, shapes, blob, reader, messages, actions) -> None:
     while lifted in graph.producer or lifted in graph.readers:
         lifted += "_"
     messages.append(
-        f"inserted reshapeStatic '{lifted}' ([1, {size}] -> [1, {size}, 1, 1]) before "
+        f"inserted expandDims '{lifted}' ([1, {size}] -> [1, {size}, 1, 1]) before "
         f"'{reader.name}'"
     )
 
     def insert():
-        reshape = proto.NeuralNetworkLayer(name=lifted, input=[blob], output=[lifted])
-        reshape.reshapeStatic.targetShape.extend([1, size, 1, 1])
-        insert_before(graph.nn, reader_name, reshape)
+        expand = proto.NeuralNetworkLayer(name=lifted, input=[blob], output=[lifted])
+        expand.expandDims.axes.extend([2, 3])
+        insert_before(graph.nn, reader_name, expand)
         target = by_name(graph.nn, reader_name)
         target.input[list(target.input).index(blob)] = lifted
 
@@ -275,9 +275,7 @@ def _spatial_mean(shapes, layer) -> bool:
 
 
 def _to_global_average(layer) -> None:
-    pooling = _nn.PoolingLayerParams(
-        type=_nn.PoolingLayerParams.AVERAGE, globalPooling=True
-    )
+    pooling = _nn.PoolingLayerParams(type=_nn.PoolingLayerParams.AVERAGE, globalPooling=True)
     pooling.kernelSize.extend([1, 1])
     pooling.stride.extend([1, 1])
     pooling.valid.paddingAmounts.borderAmounts.add()

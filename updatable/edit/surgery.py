@@ -25,7 +25,9 @@ UPDATABLE_KINDS = ("convolution", "innerProduct")
 MIN_UPDATABLE_VERSION = 4
 
 
-def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Model:
+def make_updatable(
+    spec: proto.Model, layers: Iterable[str] | str, *, replace: bool = False
+) -> proto.Model:
     """Mark ``layers`` and their weights updatable and the model ``isUpdatable``.
 
     For each named layer this sets ``NeuralNetworkLayer.isUpdatable`` and ``isUpdatable`` on
@@ -33,7 +35,8 @@ def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Mode
     layer's descriptor. The model gets ``isUpdatable`` and ``specificationVersion >= 4``;
     shuffling is switched on unless the model already says otherwise (coremltools'
     ``make_updatable`` does the same, but also overwrites an explicit "off"). Layers marked
-    before stay marked.
+    before stay marked, unless ``replace``: then ``layers`` become the only updatable layers
+    (every other layer and its weights are unmarked), so the model trains exactly them.
 
     ``spec`` may be a neural network, classifier or regressor, or a pipeline whose last model is
     one (nested pipelines included): then every enclosing pipeline is made updatable and raised
@@ -80,11 +83,23 @@ def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Mode
     mark_updatable(model, pipelines, MIN_UPDATABLE_VERSION)
     if not nn.updateParams.HasField("shuffle"):
         nn.updateParams.shuffle.defaultValue = True
+    if replace:
+        for layer in all_layers(nn):
+            layer.isUpdatable = False
+            for _, weights in weight_params(layer):
+                weights.isUpdatable = False
     for layer in chosen:
         layer.isUpdatable = True
         for _, weights in weight_params(layer):
             weights.isUpdatable = True
     return spec
+
+
+def updatable_layers(spec: proto.Model) -> list[str]:
+    """Names of the layers marked updatable in ``spec``'s network (the last model of a
+    pipeline), in network order."""
+    model, _ = locate(spec, NEURAL_NETWORK_TYPES, "updatable_layers")
+    return [layer.name for layer in all_layers(network(model)) if layer.isUpdatable]
 
 
 def all_layers(nn) -> Iterator:
