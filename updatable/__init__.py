@@ -30,6 +30,7 @@ _EXPORTS = {
     "make_updatable": "updatable.edit.surgery",
     "updatable_layers": "updatable.edit.surgery",
     "repair": "updatable.edit.repair",
+    "feature_extractor": "updatable.edit.cut",
     "Repair": "updatable.edit.repair",
     "training_blockers": "updatable.edit.trainable",
     "ArgumentNeededError": "updatable.errors",

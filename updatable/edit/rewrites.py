@@ -18,8 +18,8 @@ activations, on tensors of rank 3 or more for its ``softmax``. Converters write 
   and innerProducts compute the same values on ``[1, C, 1, 1]`` as on ``[1, C]``; a
   ``reshapeStatic`` / ``flattenTo2D`` / ``squeeze`` chain from a ``[1, C, H, W]`` tensor is the
   C-order flattening that ``flatten`` (CHANNEL_FIRST) computes; ``reduceMean`` over axes 2 and 3
-  of ``[1, C, H, W]`` is a global average ``pooling``; anything else gets an ``expandDims`` (axes 2, 3)
-  to ``[1, C, 1, 1]`` in front of the innerProduct that reads it.
+  of ``[1, C, H, W]`` is a global average ``pooling``; anything else gets an ``expandDims``
+  (axes 2, 3) to ``[1, C, 1, 1]`` in front of the innerProduct that reads it.
 
 Each finder returns a :class:`Rewrite` (what it will do, and a function doing it) or ``None``;
 ``shapes`` maps blob names to Core ML shapes (the runtime computes them).
@@ -217,8 +217,7 @@ def _lift(graph, shapes, blob, reader, messages, actions) -> None:
     while lifted in graph.producer or lifted in graph.readers:
         lifted += "_"
     messages.append(
-        f"inserted expandDims '{lifted}' ([1, {size}] -> [1, {size}, 1, 1]) before "
-        f"'{reader.name}'"
+        f"inserted expandDims '{lifted}' ([1, {size}] -> [1, {size}, 1, 1]) before '{reader.name}'"
     )
 
     def insert():
