@@ -29,9 +29,13 @@ def resolve(tree, search, name="Embedding.mlmodelc", **kwargs):
 
 
 def test_search_path_entries_are_tried_in_order(tree):
-    other = str(tree["other"])
-    assert resolve(tree, f"models:{other}") == tree["pipeline/models"] / "Embedding.mlmodel"
-    assert resolve(tree, f"{other}:models") == tree["other"] / "Embedding.mlmodel"
+    other = str(tree["other"])  # outside the model's directory: allowed by an override only
+    assert resolve(tree, "", parameters={SEARCH: f"models:{other}"}) == (
+        tree["pipeline/models"] / "Embedding.mlmodel"
+    )
+    assert resolve(tree, "", parameters={SEARCH: f"{other}:models"}) == (
+        tree["other"] / "Embedding.mlmodel"
+    )
     assert resolve(tree, "nowhere:models:.") == tree["pipeline/models"] / "Embedding.mlmodel"
 
 
@@ -46,8 +50,9 @@ def test_load_linked_returns_the_model_on_disk(tree):
     )
     assert loaded == builders.base_nn(seed=1)
     # A plain .mlmodel name is used as it is; a whole linkedModel Model message works too.
-    spec = builders.linked_model("Embedding.mlmodel", str(tree["other"]))
-    assert load_linked(spec.linkedModel, base_dir=None) == builders.base_nn(seed=2)
+    spec = builders.linked_model("Embedding.mlmodel", "$BUNDLE_MAIN")
+    loaded = load_linked(spec.linkedModel, base_dir=None, bundle_main=tree["other"])
+    assert loaded == builders.base_nn(seed=2)
 
 
 def test_bundle_main_maps_to_a_setting_the_environment_or_the_model_directory(tree, monkeypatch):
@@ -101,7 +106,7 @@ def test_a_missing_file_lists_every_path_tried(tree):
         resolve(tree, f"models:{other}:$BUNDLE_MAIN", name="Missing.mlmodelc")
     tried = [
         str(tree["pipeline/models"] / "Missing.mlmodel"),
-        str(other / "Missing.mlmodel"),
+        f"{other} (refused: outside the model's directory {tree['pipeline']})",
         str(tree["pipeline"] / "Missing.mlmodel"),
     ]
     error = info.value

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -87,3 +89,18 @@ def test_classifiers_name_every_python_that_requires_python_allows():
     assert {"Operating System :: MacOS", "Operating System :: POSIX :: Linux"} <= classifiers
     assert PROJECT["license"] == "BSD-3-Clause" and PROJECT["license-files"] == ["LICENSE"]
     assert "BSD 3-Clause License" in (ROOT / "LICENSE").read_text()
+
+
+def test_a_plain_install_trains_and_runs_the_demo_without_importing_an_extra():
+    """``pip install coreml-updatable`` has none of the extras: the modules training and the demo
+    import must not pull them in at import time (the ORT backend is loaded when asked for)."""
+    code = (
+        "import sys\n"
+        "import runtime, updatable, runtime.demo, runtime.training.task, updatable.cli\n"
+        "import runtime.jobs, runtime.sweeps\n"
+        "extras = ('onnx', 'onnxruntime', 'torch', 'coremltools', 'matplotlib', 'sklearn')\n"
+        "loaded = sorted(name for name in extras if name in sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -108,6 +108,14 @@ def test_a_run_inside_a_chunk_stays_serial_and_errors_reach_the_caller():
     with pytest.raises(ValueError, match="bad example in the second chunk"):
         parallel.over_batch(failing, feeds)
 
+    def failing_first(chunk):
+        if chunk["x"][0, 0] == 0:
+            raise ValueError("bad example in the first chunk")
+        return {"y": chunk["x"]}
+
+    with pytest.raises(ValueError, match="bad example in the first chunk"):
+        parallel.over_batch(failing_first, feeds)
+
 
 def test_each_chunk_covers_the_batch_once_on_both_threads_and_reports_errors():
     parallel.configure(2)

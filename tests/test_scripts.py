@@ -110,6 +110,14 @@ def check_survey_models(tmp: Path) -> None:
     assert re.search(r"\| innerProduct \| yes \| 2 \| 3 \| 2 \|", text)  # models: 3 + 2 layers
 
 
+def check_fuzz_models(tmp: Path) -> None:
+    out = run_script("fuzz_models", "--count", "40", "--seed", "3")
+    assert re.search(r"^40 mutants, seed 3, [0-9.]+ s; [0-9]+ passed validation$", out, re.M)
+    assert "broke the promise" not in out
+    replay = run_script("fuzz_models", "--replay", "3:5")
+    assert replay.startswith("mutant 5 of seed 3: base '")
+
+
 RUNS = {
     "make_nn": check_make_nn,
     "make_knn": check_make_knn,
@@ -118,6 +126,7 @@ RUNS = {
     "augment": check_augment,
     "architectures": check_architectures,
     "survey_models": check_survey_models,
+    "fuzz_models": check_fuzz_models,
 }
 
 

@@ -147,7 +147,7 @@ def test_validation_metrics_match_the_trained_model(tmp_path):
     validation = ArrayBatchProvider({"image": xv, "digit": labels})
     result, events = run(mnist_model(), provider(), validation, params=session(tmp_path))
     final = training_reports(events)[-1].metrics
-    assert set(final) == {"loss", "validationLoss", "validationAccuracy"}
+    assert set(final) == {"loss", "lossGrowth", "validationLoss", "validationAccuracy"}
     outputs = result.model.predict_batch({"image": xv})
     probabilities = np.array(
         [[o["digitProbabilities"][str(k)] for k in range(10)] for o in outputs]
@@ -203,7 +203,7 @@ def test_mse_model_reports_validation_loss_only():
     _, events = run(
         spec, data, data, params=runtime.TrainingSessionParameters(report_interval=1, iterations=2)
     )
-    assert set(training_reports(events)[-1].metrics) == {"loss", "validationLoss"}
+    assert set(training_reports(events)[-1].metrics) == {"loss", "lossGrowth", "validationLoss"}
     with pytest.raises(ParameterError, match="validationAccuracy"):
         runtime.train(spec, data, data, stop_when=[runtime.TargetAccuracy(0.9)])
 

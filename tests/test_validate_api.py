@@ -65,6 +65,9 @@ def test_check_raises_on_lint_errors_that_core_ml_accepts():
     weights = spec.neuralNetwork.layers[0].innerProduct.weights
     weights.ClearField("floatValue")
     weights.float16Value = b"\x00\x3c" * 9
+    bias = spec.neuralNetwork.layers[0].innerProduct.bias  # Core ML refuses mixed precision
+    bias.ClearField("floatValue")
+    bias.float16Value = b"\x00\x3c" * 3
     with pytest.raises(ValidationError, match=r"^X2: layer 'ip1' stores weights as float16Value"):
         updatable.check(spec)
     assert updatable.check(spec, lint=False) == []

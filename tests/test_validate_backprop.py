@@ -38,8 +38,11 @@ def add_layer(spec, name, kind, inputs, outputs, updatable=False):
         layer.innerProduct.inputChannels = layer.innerProduct.outputChannels = 3
         layer.innerProduct.weights.floatValue.extend([0.0] * 9)
         layer.innerProduct.weights.isUpdatable = updatable
-    elif kind == "convolution":
+    elif kind == "convolution":  # two inputs: the weights come from the second one
         layer.convolution.outputChannels = layer.convolution.kernelChannels = 3
+        layer.convolution.valid.SetInParent()
+    elif kind == "pooling":
+        layer.pooling.valid.SetInParent()
     else:
         getattr(layer, kind).SetInParent()
     return layer
@@ -104,13 +107,17 @@ def test_c4_softmax_nd_does_not_count_nor_a_second_output():
     spec = builders.updatable_nn()
     softmax = find_layer(spec, "softmax")
     softmax.output.insert(0, "first_output")
-    expect(spec, "C4", CCE_NOT_SOFTMAX)  # the loss reads its second output
+    # the loss would read its second output, but Core ML refuses a two-output softmax first
+    message = "Layer 'softmax' of type 175 has 2 outputs but expects exactly 1."
+    expect_issue(spec, "Y2", message, "INVALID_MODEL_PARAMETERS", "layers['softmax']")
 
 
 def test_c4_fires_before_the_backprop_search():
     """Port of UnsupportedLayersForBP: IP (U) -> ABS -> pooling -> CCE reading the pooling."""
     spec = builders.updatable_nn()
     spec.neuralNetwork.arrayInputShapeMapping = 1
+    # N-d arrays: the softmax needs rank >= 3 (Y3), so the output feeding it is [3, 1, 1]
+    spec.description.output[0].type.multiArrayType.shape[:] = [3, 1, 1]
     add_layer(spec, "abs", "abs", ["softmax_output"], ["abs_out"])
     add_layer(spec, "pool", "pooling", ["abs_out"], ["pooled"])
     cce_on(spec, "pooled")
@@ -166,6 +173,8 @@ def _parallel_branch_model(conv_inputs, abs_inputs):
     convolution -> softmax -> CCE."""
     spec = builders.chained_ip_nn(2, True)
     spec.neuralNetwork.arrayInputShapeMapping = 1  # a two-input convolution is iOS 13
+    # a convolution reads rank >= 4 (Y3 under N-d arrays): the output `B` is [1, 3, 1, 1]
+    spec.description.output[0].type.multiArrayType.shape[:] = [1, 3, 1, 1]
     for name, source in abs_inputs:
         add_layer(spec, name, "abs", [source], [f"{name}_out"])
     add_layer(spec, "conv", "convolution", conv_inputs, ["conv_out"])

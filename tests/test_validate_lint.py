@@ -45,10 +45,10 @@ def test_x1_no_loss_layer_is_an_error():
 
 def test_x2_half_precision_weights_in_any_layer():
     spec = builders.updatable_nn()
-    weights = layer(spec, "ip2").innerProduct.weights  # not the first layer
-    values = np.asarray(weights.floatValue, dtype=np.float16)
-    weights.ClearField("floatValue")
-    weights.float16Value = values.tobytes()
+    for weights in (layer(spec, "ip2").innerProduct.weights, layer(spec, "ip2").innerProduct.bias):
+        values = np.asarray(weights.floatValue, dtype=np.float16)  # not the first layer
+        weights.ClearField("floatValue")  # FP16 weights and bias: Core ML refuses a mix (Y4)
+        weights.float16Value = values.tobytes()
     assert core_ml_issue(spec) is None  # Core ML does not look
     issue = only(spec, "X2")
     assert (issue.severity, issue.where) == ("error", "layers['ip2']")

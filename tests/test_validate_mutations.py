@@ -48,11 +48,14 @@ def _parallel_branch(spec):
     """§2.4: a dynamic-weight convolution after ip2 whose second input is `unary abs` of the
     model input; the search finds ip2 and abs at one level, then ip1."""
     spec.neuralNetwork.arrayInputShapeMapping = 1
+    # a convolution reads rank >= 4 (Core ML's Y3 under N-d arrays): `output` is [1, 3, 1, 1]
+    spec.description.output[0].type.multiArrayType.shape[:] = [1, 3, 1, 1]
     layers = spec.neuralNetwork.layers
     abs_layer = layers.add(name="abs", input=["input"], output=["input_abs"])
     abs_layer.unary.type = proto.NeuralNetwork_pb2.UnaryFunctionLayerParams.ABS
     conv = layers.add(name="conv", input=["output", "input_abs"], output=["conv_out"])
     conv.convolution.outputChannels = conv.convolution.kernelChannels = 3
+    conv.convolution.valid.SetInParent()  # a padding type is required (Y5)
     softmax = _layer(spec, "softmax")
     softmax.input[0] = "conv_out"
     moved = proto.NeuralNetworkLayer.FromString(softmax.SerializeToString())

@@ -37,10 +37,14 @@ def test_a1_activation_marked_updatable():
 def test_a1_embedding_marked_updatable():
     """Port of WrongLayer: an updatable embedding layer."""
     spec = builders.chained_ip_nn(1, True)
+    ids = spec.description.input.add(name="ids")  # one index per example, as Core ML requires
+    ids.type.multiArrayType.shape.append(1)
+    ids.type.multiArrayType.dataType = proto.ArrayFeatureType.ArrayDataType.Value("FLOAT32")
     embed = spec.neuralNetwork.layers.add(name="embed", isUpdatable=True)
-    embed.input.append("B")
+    embed.input.append("ids")
     embed.output.append("E")
     embed.embedding.inputDim, embed.embedding.outputChannels = 5, 3
+    embed.embedding.weights.floatValue.extend([0.0] * 15)  # Core ML checks its size (Y4)
     assert core_ml_issue(spec).message.startswith("The layer named 'embed' is marked as updatable")
 
 
@@ -123,8 +127,14 @@ def test_updatable_lstm_gets_no_weight_checks():
     spec = builders.updatable_nn()
     relu = layer(spec, "relu1")
     relu.ClearField("activation")
-    relu.uniDirectionalLSTM.inputVectorSize = 3
-    relu.uniDirectionalLSTM.outputVectorSize = 3
+    lstm = relu.uniDirectionalLSTM
+    lstm.inputVectorSize = lstm.outputVectorSize = 3
+    for field in ("Weight", "Recursion"):  # what Core ML's per-layer checks require (Y4, Y5)
+        for gate in ("inputGate", "forgetGate", "blockInput", "outputGate"):
+            getattr(lstm.weightParams, f"{gate}{field}Matrix").floatValue.extend([0.0] * 9)
+    for _ in range(3):
+        lstm.activations.add().sigmoid.SetInParent()
+    relu.output.extend(["h_out", "c_out"])  # an LSTM has three outputs (Y2)
     relu.isUpdatable = True  # no weight flags at all
     assert core_ml_issue(spec) is None
     assert [i.code for i in validate(spec) if i.code == "X3"] == ["X3"]
@@ -258,6 +268,13 @@ def test_n5_n6_interface():
     expect(spec, "N6", "Neural Networks require inputs to be images or MLMultiArray.", INTERFACE)
 
 
+def _softmax_nd(spec):
+    """Under N-d arrays the rank-1 output cannot come from a softmax (rank >= 3, Y3): use
+    softmaxND over the last axis instead."""
+    softmax = layer(spec, "softmax")
+    softmax.softmaxND.axis = -1
+
+
 def test_n7_input_ranks():
     spec = builders.base_nn()
     spec.description.input[0].type.multiArrayType.shape.append(2)
@@ -267,6 +284,7 @@ def test_n7_input_ranks():
     )
     expect(spec, "N7", message, INTERFACE, "description.input[0]")
     spec.neuralNetwork.arrayInputShapeMapping = 1  # N-d arrays: any rank >= 1
+    _softmax_nd(spec)
     assert core_ml_issue(spec) is None
 
 
@@ -301,6 +319,7 @@ def test_n9_blob_produced_twice_unless_copy():
     copy.input.append("hidden")
     copy.output.append("output")  # a copy may overwrite a blob
     spec.neuralNetwork.arrayInputShapeMapping = 1  # copy is an iOS 13 layer (N4 otherwise)
+    _softmax_nd(spec)
     assert core_ml_issue(spec) is None
 
 

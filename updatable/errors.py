@@ -121,3 +121,18 @@ class WorkerLostError(UpdatableError, RuntimeError):
 class DataFileError(UpdatableError, OSError):
     """Training or evaluation data that cannot be read or used: a missing path, an unreadable
     file, a missing array or column, or a label the model does not have."""
+
+
+class ResourceLimitError(UpdatableError, ValueError):
+    """Work that would exceed a resource bound (memory, a size, a count), refused before it
+    starts. ``parameter`` names the hyperparameter to lower and ``largest`` its largest
+    value within the bound, when one setting alone decides."""
+
+    def __init__(self, message: str, parameter: str | None = None, largest: int | None = None):
+        super().__init__(message)
+        self.parameter = parameter
+        self.largest = largest
+
+
+class SessionLockedError(CheckpointFileError):
+    """A session directory that another live training run is using (its lock is held)."""

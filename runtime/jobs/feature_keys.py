@@ -23,6 +23,7 @@ import numpy as np
 
 from runtime.kernels import digest, parallel
 from runtime.model import features as feature_values
+from runtime.training import interrupt
 
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 
@@ -132,7 +133,9 @@ class KeyedSource:
 
     def fetch(self, indices: list[int]) -> KeyedBatch:
         examples, targets = [], []
-        for index in indices:
+        for position, index in enumerate(indices):
+            if position % interrupt.POLL_EVERY == 0:
+                interrupt.poll()  # a cancel is seen within a huge mini-batch too
             example = self.source.example(index)
             examples.append(example)
             targets.append(self.source.target_of(index, example))

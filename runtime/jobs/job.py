@@ -77,8 +77,10 @@ class JobResult:
 class Job:
     """A running training job (``MLJob``); see the module docstring."""
 
-    def __init__(self, runner, *, on_progress=None, on_checkpoint=None, on_phase=None):
+    def __init__(self, runner, *, on_progress=None, on_checkpoint=None, on_phase=None,
+                 lock=None):
         self._runner = runner
+        self._lock = lock  # the session directory's lock, released when the run ends
         self._callbacks = {"progress": on_progress, "checkpoint": on_checkpoint, "phase": on_phase}
         self._events: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
@@ -90,6 +92,8 @@ class Job:
         self.checkpoints: list[Checkpoint] = []
         self.result: JobResult | None = None
         self.error: BaseException | None = None
+        # what the job noticed on the way (a stale session lock taken over), for the caller
+        self.notes: list[str] = [lock.note] if lock is not None and lock.note else []
 
     def start(self) -> Job:
         self._thread = threading.Thread(target=self._run, name="TrainingJob", daemon=True)
@@ -157,5 +161,7 @@ class Job:
             self.error = exc
         finally:
             self._runner = None  # free the network and cache once finished
+            if self._lock is not None:
+                self._lock.release()  # before done: a caller may start the next run at once
             self._done.set()
             self._events.put(_DONE)

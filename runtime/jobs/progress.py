@@ -30,9 +30,13 @@ class Metric(StrEnum):
     ``validationAccuracy`` the fraction whose highest-scoring class is the target
     (cross-entropy models only). Create ML names its validation metrics with the
     ``validation`` prefix (``validationMaximumError``); these two follow that pattern.
+    ``lossGrowth`` (an extension) is ``loss`` divided by the run's first epoch's ``loss``:
+    past ``DivergenceSettings.loss_growth`` the training is diverging
+    (``runtime.training.divergence``).
     """
 
     LOSS = "loss"
+    LOSS_GROWTH = "lossGrowth"
     ACCURACY = "accuracy"
     VALIDATION_LOSS = "validationLoss"
     VALIDATION_ACCURACY = "validationAccuracy"

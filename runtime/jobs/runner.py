@@ -37,6 +37,8 @@ from runtime.jobs.progress import Metric, Phase, Progress
 from runtime.jobs.snapshots import Snapshot, checkpoint_payload
 from runtime.jobs.stopping import EarlyStopping, criterion_key
 from runtime.model.mlmodel import Model
+from runtime.training import interrupt
+from runtime.training.divergence import loss_growth
 from runtime.training.loop import Hooks, LoopState, StopTraining, run_epoch
 from runtime.training.writeback import spec_with_weights
 
@@ -45,7 +47,7 @@ CROSS_ENTROPY = "categoricalCrossEntropyLossLayer"
 
 def reported_metrics(update, has_validation: bool) -> tuple[Metric, ...]:
     """The metrics a job on ``update`` reports each iteration."""
-    metrics = [Metric.LOSS]
+    metrics = [Metric.LOSS, Metric.LOSS_GROWTH]
     if has_validation:
         metrics.append(Metric.VALIDATION_LOSS)
         if update.cut.loss_kind == CROSS_ENTROPY:
@@ -109,6 +111,7 @@ class JobRunner:
         self.best = plan.best
         self.checkpointed = set(plan.checkpointed)
         self.batch_losses: list[float] = []
+        self.first_loss: float | None = None  # this run's first epoch loss (lossGrowth)
         self.extracted = 0
         self.first_epoch = True
         self.evaluating = False
@@ -125,6 +128,7 @@ class JobRunner:
             self.criteria_states.update(
                 {k: v for k, v in plan.start.loop["criteria"].items() if k in self.criteria_states}
             )
+            self.first_loss = plan.start.loop.get("first_loss")
             snapshot = plan.start
         else:
             state = LoopState.start(update.source.count, update.settings)
@@ -132,26 +136,32 @@ class JobRunner:
         hooks = _Hooks(self)
         fired = None
         try:
-            while state.epoch < plan.iterations:
-                hooks.check_stop()
-                self.batch_losses = []
-                run_epoch(self.backend, self.source, update.settings, hooks, state)
-                progress = self._progress(state.epoch)
-                if self.first_epoch:
-                    self.first_epoch = False
-                    if job.phase is not Phase.TRAINING:
-                        job.emit_phase(Phase.TRAINING)
-                fired = self._observe(progress)
-                snapshot = Snapshot.take(
-                    self.backend, state, progress.metrics, dict(self.criteria_states)
-                )
-                self._keep_best(snapshot)
-                if state.epoch % plan.report_interval == 0:
-                    job.emit_progress(progress)
-                if state.epoch % plan.checkpoint_interval == 0:
-                    self._checkpoint(snapshot)
-                if fired is not None:
-                    break
+            with interrupt.polling(hooks.check_stop):  # validation passes poll too
+                while state.epoch < plan.iterations:
+                    hooks.check_stop()
+                    self.batch_losses = []
+                    run_epoch(self.backend, self.source, update.settings, hooks, state,
+                              update.check_weights)
+                    progress = self._progress(state.epoch)
+                    if self.first_epoch:
+                        self.first_epoch = False
+                        if job.phase is not Phase.TRAINING:
+                            job.emit_phase(Phase.TRAINING)
+                    fired = self._observe(progress)
+                    snapshot = Snapshot.take(
+                        self.backend,
+                        state,
+                        progress.metrics,
+                        dict(self.criteria_states),
+                        self.first_loss,
+                    )
+                    self._keep_best(snapshot)
+                    if state.epoch % plan.report_interval == 0:
+                        job.emit_progress(progress)
+                    if state.epoch % plan.checkpoint_interval == 0:
+                        self._checkpoint(snapshot)
+                    if fired is not None:
+                        break
             stopped_by = "iterations" if fired is None else fired.name
         except StopTraining:
             stopped_by = "cancelled"
@@ -199,7 +209,13 @@ class JobRunner:
 
     # -- per iteration ----------------------------------------------------------------------
     def _progress(self, iteration: int) -> Progress:
-        metrics = {Metric.LOSS: float(np.mean(self.batch_losses))}
+        loss = float(np.mean(self.batch_losses))
+        if self.first_loss is None:
+            self.first_loss = loss
+        metrics = {Metric.LOSS: loss}
+        growth = loss_growth(self.first_loss, loss)
+        if growth is not None:
+            metrics[Metric.LOSS_GROWTH] = growth
         if self.plan.validation is not None:
             metrics.update(self._evaluate())
         return Progress(
@@ -220,7 +236,8 @@ class JobRunner:
         try:
             for start in range(0, source.count, size):
                 batch = source.fetch(list(range(start, min(start + size, source.count))))
-                loss, rows = self.backend.evaluate(batch)
+                with np.errstate(all="ignore"):  # a diverged model's overflow shows as inf
+                    loss, rows = self.backend.evaluate(batch)
                 total += loss * len(batch.indices)
                 if self.backend.cut.loss_kind == CROSS_ENTROPY:
                     correct += int(np.sum(rows.argmax(axis=1) == batch.target))

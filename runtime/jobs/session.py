@@ -37,6 +37,7 @@ from runtime.jobs.feature_cache import FeatureCacheSettings
 from runtime.jobs.fingerprints import check_data, data_fingerprint, model_digest
 from runtime.jobs.job import Job
 from runtime.jobs.progress import Phase
+from runtime.jobs.session_lock import clean_if_free, locked_for_start
 from runtime.jobs.setup import open_job_update, prepare_run
 from runtime.jobs.snapshots import from_checkpoint
 from runtime.training.writeback import spec_with_weights
@@ -153,38 +154,45 @@ def train(
     configuration = configuration or ModelConfiguration()
     settings = _cache_settings(feature_cache, params)
     directory = params.session_directory
-    if directory is not None and (directory / SESSION_FILE).exists():
-        found, _ = store.list_checkpoints(directory)
-        raise SessionMismatchError(
-            f"{directory} already holds a training session ({len(found)} checkpoints); "
-            "continue it with resume(restore_training_session(parameters), ...) or choose an "
-            "empty directory"
+    with locked_for_start(directory) as lock:
+        if directory is not None and (directory / SESSION_FILE).exists():
+            found, _ = store.list_checkpoints(directory)
+            raise SessionMismatchError(
+                f"{directory} already holds a training session ({len(found)} checkpoints); "
+                "continue it with resume(restore_training_session(parameters), ...) or choose an "
+                "empty directory"
+            )
+        update = open_job_update(model, training_data, configuration)
+        if directory is not None and any(k.scope for k in configuration.normalized_parameters()):
+            raise ParameterError(
+                "scoped parameters (initial weights) cannot be recorded in a session directory; "
+                "write the initial weights into the model before training a session"
+            )
+        reuse = _features_dirs(reuse_extracted_features)
+        runner, validation = prepare_run(
+            update, validation_data, params, stop_when, settings, reuse
         )
-    update = open_job_update(model, training_data, configuration)
-    if directory is not None and any(k.scope for k in configuration.normalized_parameters()):
-        raise ParameterError(
-            "scoped parameters (initial weights) cannot be recorded in a session directory; "
-            "write the initial weights into the model before training a session"
-        )
-    reuse = _features_dirs(reuse_extracted_features)
-    runner, validation = prepare_run(update, validation_data, params, stop_when, settings, reuse)
-    if directory is not None:
-        directory.mkdir(parents=True, exist_ok=True)
-        spec_io.save(update.spec, directory / MODEL_FILE)
-        record = {
-            "format": FORMAT,
-            "created": datetime.now(UTC).isoformat(),
-            "model_digest": model_digest(update.spec),
-            "model_directory": None if update.path is None else str(update.path.parent),
-            "hyperparameters": update.values,
-            "train_with_ml_compute": bool(configuration.train_with_ml_compute),
-            "training_data": data_fingerprint(update.source),
-            "validation_data": None if validation is None else data_fingerprint(validation),
-        }
-        spec_io.write_atomic(json.dumps(record, indent=1).encode(), directory / SESSION_FILE)
-    return Job(
-        runner, on_progress=on_progress, on_checkpoint=on_checkpoint, on_phase=on_phase
-    ).start()
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            spec_io.save(update.spec, directory / MODEL_FILE)
+            record = {
+                "format": FORMAT,
+                "created": datetime.now(UTC).isoformat(),
+                "model_digest": model_digest(update.spec),
+                "model_directory": None if update.path is None else str(update.path.parent),
+                "hyperparameters": update.values,
+                "train_with_ml_compute": bool(configuration.train_with_ml_compute),
+                "training_data": data_fingerprint(update.source),
+                "validation_data": None if validation is None else data_fingerprint(validation),
+            }
+            spec_io.write_atomic(json.dumps(record, indent=1).encode(), directory / SESSION_FILE)
+        return Job(
+            runner,
+            on_progress=on_progress,
+            on_checkpoint=on_checkpoint,
+            on_phase=on_phase,
+            lock=lock,
+        ).start()
 
 
 def restore_training_session(session_parameters: TrainingSessionParameters) -> TrainingSession:
@@ -211,7 +219,7 @@ def restore_training_session(session_parameters: TrainingSessionParameters) -> T
             f"{path} is not a training session file (format "
             f"{record.get('format')!r}, expected {FORMAT!r})"
         )
-    store.clean_interrupted_writes(directory)
+    clean_if_free(Path(directory), store.clean_interrupted_writes)
     session = TrainingSession(session_parameters, record)
     session.refresh()
     return session
@@ -245,40 +253,45 @@ def resume(
 
     if verify_data not in VERIFY_MODES:
         raise ParameterError(f"verify_data must be one of {VERIFY_MODES}; got {verify_data!r}")
-    params, record, directory = session.parameters, session.record, session.directory
-    settings = _cache_settings(feature_cache, params)
-    spec = _session_model(session, model)
-    configuration = ModelConfiguration(
-        parameters=dict(record["hyperparameters"]),
-        train_with_ml_compute=record["train_with_ml_compute"],
-    )
-    model_dir = record.get("model_directory")
-    origin = Path(model_dir) / MODEL_FILE if model_dir else None
-    update = open_job_update(spec, training_data, configuration, path=origin)
-    check_data(record["training_data"], update.source, "training data", verify_data)
-    start, best = _restart_point(session, checkpoint)
-    reuse = (directory / "features",) if (directory / "features").is_dir() else ()
-    runner, validation = prepare_run(
-        update,
-        validation_data,
-        params,
-        stop_when,
-        settings,
-        reuse,
-        start=start,
-        best=best,
-        checkpointed={c.iteration for c in session.checkpoints},
-    )
-    if (record["validation_data"] is None) != (validation is None):
-        raise SessionMismatchError(
-            f"the session trained {'without' if record['validation_data'] is None else 'with'} "
-            "validation data; resume it the same way"
+    with locked_for_start(session.directory) as lock:
+        params, record, directory = session.parameters, session.record, session.directory
+        settings = _cache_settings(feature_cache, params)
+        spec = _session_model(session, model)
+        configuration = ModelConfiguration(
+            parameters=dict(record["hyperparameters"]),
+            train_with_ml_compute=record["train_with_ml_compute"],
         )
-    if validation is not None:
-        check_data(record["validation_data"], validation, "validation data", verify_data)
-    return Job(
-        runner, on_progress=on_progress, on_checkpoint=on_checkpoint, on_phase=on_phase
-    ).start()
+        model_dir = record.get("model_directory")
+        origin = Path(model_dir) / MODEL_FILE if model_dir else None
+        update = open_job_update(spec, training_data, configuration, path=origin)
+        check_data(record["training_data"], update.source, "training data", verify_data)
+        start, best = _restart_point(session, checkpoint)
+        reuse = (directory / "features",) if (directory / "features").is_dir() else ()
+        runner, validation = prepare_run(
+            update,
+            validation_data,
+            params,
+            stop_when,
+            settings,
+            reuse,
+            start=start,
+            best=best,
+            checkpointed={c.iteration for c in session.checkpoints},
+        )
+        if (record["validation_data"] is None) != (validation is None):
+            raise SessionMismatchError(
+                f"the session trained {'without' if record['validation_data'] is None else 'with'} "
+                "validation data; resume it the same way"
+            )
+        if validation is not None:
+            check_data(record["validation_data"], validation, "validation data", verify_data)
+        return Job(
+            runner,
+            on_progress=on_progress,
+            on_checkpoint=on_checkpoint,
+            on_phase=on_phase,
+            lock=lock,
+        ).start()
 
 
 def model_from_checkpoint(checkpoint: Checkpoint, path: str | Path | None = None):

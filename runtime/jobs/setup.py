@@ -12,6 +12,7 @@ from pathlib import Path
 from runtime.jobs.feature_cache import FeatureCache, FeatureCacheSettings, frozen_fingerprint
 from runtime.jobs.runner import JobRunner, RunPlan, reported_metrics
 from runtime.jobs.stopping import as_criteria, check_available
+from runtime.training import bounds
 from runtime.training.events import Event
 from runtime.training.examples import TrainingSource
 from runtime.training.network_update import NeuralNetworkUpdate
@@ -85,6 +86,8 @@ def prepare_run(
     checkpointed=frozenset(),
 ):
     """The job's runner and its validation source."""
+    bounds.check_update(update.network_engine.network, update.cut, update.settings,
+                        update.source.count, epochs=params.iterations)
     validation = validation_source(update, validation_data)
     criteria = as_criteria(stop_when)
     check_available(

@@ -35,11 +35,15 @@ class Snapshot:
     metrics: dict[str, float]
     arrays: dict[str, np.ndarray]  # trainable parameters and optimizer state
     weights: dict[str, dict[str, np.ndarray]]  # {layer: {"weights", "bias"}}, Core ML layout
-    loop: dict[str, Any]  # epoch, order, last_loss, criteria
+    loop: dict[str, Any]  # epoch, order, last_loss, criteria, first_loss
 
     @classmethod
-    def take(cls, backend, state: LoopState, metrics: dict, criteria: dict) -> Snapshot:
-        """Copy the current training state (arrays are copied: later steps cannot alter it)."""
+    def take(
+        cls, backend, state: LoopState, metrics: dict, criteria: dict, first_loss=None
+    ) -> Snapshot:
+        """Copy the current training state (arrays are copied: later steps cannot alter it).
+        ``first_loss``: the run's first epoch loss, which ``lossGrowth`` divides by; kept so a
+        resumed run reports the same growth as the uninterrupted one."""
         return cls(
             iteration=state.epoch,
             metrics={str(k): float(v) for k, v in metrics.items()},
@@ -53,6 +57,7 @@ class Snapshot:
                 "order": state.order.state(),
                 "last_loss": state.last_loss,
                 "criteria": criteria,
+                "first_loss": first_loss,
             },
         )
 

@@ -39,26 +39,53 @@ def sgd_step(w, g, v, lr, momentum):
     return w_out, v_out
 
 
+def adam_coefficients(lr, beta1, beta2, eps, count, dtype):
+    """Adam's scalars for step ``count``, each computed in float64 from the hyperparameters'
+    exact (float64) values and rounded once to ``dtype``.
+
+    ``(b1, 1 - b1, b2, 1 - b2, lr / (1 - b1^t), sqrt(1 - b2^t), eps)``. Rounding ``1 - b2`` once
+    matters: ``1 - float32(0.999)`` is ``0.00099998713``, 1.3e-5 away from 0.001, which made
+    every step ~6e-6 too large when the bias correction used the exact value.
+    """
+    t = np.dtype(dtype).type
+    beta1, beta2 = float(beta1), float(beta2)
+    return (
+        t(beta1),
+        t(1.0 - beta1),
+        t(beta2),
+        t(1.0 - beta2),
+        t(float(lr) / (1.0 - beta1**count)),
+        t(np.sqrt(1.0 - beta2**count)),
+        t(eps),
+    )
+
+
 def adam_step_numpy(w, g, m, v, lr, beta1, beta2, eps, count):
     """Adam (Kingma & Ba 2015, Algorithm 1) with bias correction, as torch.optim.Adam:
 
     m' = b1 m + (1 - b1) g;  v' = b2 v + (1 - b2) g^2;
     w' = w - lr * (m' / (1 - b1^t)) / (sqrt(v' / (1 - b2^t)) + eps),  t = count (>= 1).
+
+    One precision for the hyperparameters: every scalar is computed in float64 from the
+    exact values and rounded once to the weights' dtype (:func:`adam_coefficients`); the
+    arrays are then updated in their own dtype. torch.optim.Adam does the same.
     """
-    m_new = beta1 * m + (1 - beta1) * g
-    v_new = beta2 * v + (1 - beta2) * g * g
+    b1, c1, b2, c2, step_size, sqrt_c2, eps = adam_coefficients(
+        lr, beta1, beta2, eps, count, w.dtype
+    )
+    m_new = b1 * m + c1 * g
+    v_new = b2 * v + c2 * g * g
     # Same operation order as torch.optim.Adam, so float32 results agree to rounding.
-    step_size = lr / (1 - beta1**count)
-    denom = np.sqrt(v_new) / np.sqrt(1 - beta2**count) + eps
+    denom = np.sqrt(v_new) / sqrt_c2 + eps
     w_new = w - step_size * (m_new / denom)
     return w_new.astype(w.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
 
 @njit
-def _adam_loop(w, g, m, v, step_size, beta1, beta2, eps, sqrt_c2, w_out, m_out, v_out):
+def _adam_loop(w, g, m, v, b1, c1, b2, c2, step_size, sqrt_c2, eps, w_out, m_out, v_out):
     for i in range(w.size):
-        mi = beta1 * m[i] + (1 - beta1) * g[i]
-        vi = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+        mi = b1 * m[i] + c1 * g[i]
+        vi = b2 * v[i] + c2 * g[i] * g[i]
         m_out[i] = mi
         v_out[i] = vi
         w_out[i] = w[i] - step_size * (mi / (np.sqrt(vi) / sqrt_c2 + eps))
@@ -66,17 +93,21 @@ def _adam_loop(w, g, m, v, step_size, beta1, beta2, eps, sqrt_c2, w_out, m_out, 
 
 def adam_step(w, g, m, v, lr, beta1, beta2, eps, count):
     w_out, m_out, v_out = np.empty_like(w), np.empty_like(m), np.empty_like(v)
-    t = w.dtype.type
+    b1, c1, b2, c2, step_size, sqrt_c2, eps = adam_coefficients(
+        lr, beta1, beta2, eps, count, w.dtype
+    )
     _adam_loop(
         w.ravel(),
         g.ravel(),
         m.ravel(),
         v.ravel(),
-        t(lr / (1 - beta1**count)),
-        t(beta1),
-        t(beta2),
-        t(eps),
-        t(np.sqrt(1 - beta2**count)),
+        b1,
+        c1,
+        b2,
+        c2,
+        step_size,
+        sqrt_c2,
+        eps,
         w_out.ravel(),
         m_out.ravel(),
         v_out.ravel(),

@@ -182,8 +182,9 @@ def over_batch(run, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ]
     with single_threaded_blas():
         futures = [_pool(chunks - 1).submit(_as_chunk, run, part) for part in parts[1:]]
+        results = []  # bound before the first chunk runs: its error must reach the caller
         try:
-            results = [_as_chunk(run, parts[0])]
+            results.append(_as_chunk(run, parts[0]))
         finally:
             results += [future.result() for future in futures]
     return {name: np.concatenate([result[name] for result in results]) for name in results[0]}

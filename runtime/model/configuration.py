@@ -63,6 +63,25 @@ def as_key(key: ParameterKey | str) -> ParameterKey:
     raise ParameterError(f"unknown parameter key {key!r}; known keys: {sorted(KNOWN_NAMES)}")
 
 
+@dataclass(frozen=True)
+class DivergenceSettings:
+    """When training counts as diverging (an extension: Core ML checks neither).
+
+    Args:
+        weight_growth: a trainable layer whose largest weight magnitude exceeds
+            ``weight_growth x max(its largest magnitude before training, 1)``, or any of whose
+            weights is not finite, fails the update like a non-finite loss does (nothing is
+            written). ``None``: never. A trained layer moves a few orders of magnitude at most;
+            past six, float32 arithmetic on the weights soon overflows.
+        loss_growth: an epoch whose mean loss exceeds ``loss_growth x`` the first epoch's is
+            reported as a warning (the command line shows it; jobs report the ratio as the
+            ``lossGrowth`` metric). ``None``: never.
+    """
+
+    weight_growth: float | None = 1e6
+    loss_growth: float | None = 10.0
+
+
 @dataclass
 class ModelConfiguration:
     """``MLModelConfiguration``: load-time parameter overrides and engine options.
@@ -74,10 +93,13 @@ class ModelConfiguration:
             training engine instead of the default engine: a genuinely partial last batch, the
             epoch loss as the mean of the epoch's batch losses, and a reshuffle after every
             epoch whether or not ``epochEnd`` is subscribed (docs/update-task-semantics.md §5).
+        divergence: :class:`DivergenceSettings` (an extension: when weights that blow up
+            fail the update, and when a growing loss is reported).
     """
 
     parameters: Mapping[ParameterKey | str, Any] | None = None
     train_with_ml_compute: bool = False
+    divergence: DivergenceSettings = field(default_factory=DivergenceSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def normalized_parameters(self) -> dict[ParameterKey, Any]:

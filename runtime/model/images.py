@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import enum
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from runtime.kernels import memory
 from updatable.errors import FeatureError
 
 
@@ -90,6 +92,20 @@ def to_pixels(value, image_type, *, name: str = "image") -> np.ndarray:
         ) from None
     space, channels = image_channels(image_type)
     size = (int(image_type.width), int(image_type.height))
+    if size[0] < 1 or size[1] < 1:
+        raise FeatureError(
+            f"input '{name}': the model declares an image of {size[0]} x {size[1]} pixels; "
+            "expected a positive width and height"
+        )
+    # pillow's 8-bit image, its float32 pixels and the channel-ordered copy; images of usual
+    # sizes skip the check (it reads the available memory, once per image otherwise)
+    needed = size[0] * size[1] * channels * 9
+    if needed > memory.CHECK_ABOVE:
+        memory.check(
+            f"an image input '{name}' of {size[0]} x {size[1]} pixels",
+            needed,
+            "use a model whose image input is smaller",
+        )
     if isinstance(value, (str, os.PathLike)):
         value = _open(Path(value), name)
     if isinstance(value, Image.Image):
@@ -110,10 +126,18 @@ def _open(path: Path, name: str):
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            return ImageOps.exif_transpose(image).copy()
+        with warnings.catch_warnings():
+            # a file of more pixels than pillow's bound (Image.MAX_IMAGE_PIXELS) warns, or
+            # raises beyond twice that: both are refused here, with the file named
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return ImageOps.exif_transpose(image).copy()
     except FileNotFoundError:
         raise FeatureError(f"input '{name}': image file {path} does not exist") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise FeatureError(
+            f"input '{name}': {path} is too large to read safely ({exc})"
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise FeatureError(f"input '{name}': {path} is not a readable image ({exc})") from None
 

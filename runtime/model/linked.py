@@ -21,6 +21,20 @@ Resolution, in order:
   that directory, since a compiled model cannot be read here; other names are taken as they are.
 * The first entry where the file exists wins. None: :class:`LinkedModelNotFoundError` listing
   every path tried.
+
+Confinement. A model file may come from anyone, so loading one must not touch files outside
+the directories the user allowed: the model's own directory, and the directories the user
+gave explicitly (a ``linkedModelSearchPath`` override, ``bundle_main`` or
+``UPDATABLE_BUNDLE_MAIN``, ``bundles``). So:
+
+* a file name with a path separator (or ``..``) is refused: a link names a file, and its
+  search path says where;
+* an entry of the *model's* search path must lead into one of those directories (``..`` and
+  absolute paths elsewhere are refused, listed in the error as refused, never looked at);
+  entries of an override are the user's own and are followed as given;
+* the file found must really be inside the directory it was found in: a symbolic link
+  leading out of it is refused;
+* a file that is not a model is reported without its size or content.
 """
 
 from __future__ import annotations
@@ -71,20 +85,29 @@ def resolve_linked(
         raise ModelFileError(
             "LinkedModel.linkedModelFile.linkedModeFileName.defaultValue cannot be empty."
         )
+    _check_name(name)
     search_override = lookup_parameter(parameters, SEARCH_PATH_KEY, scope=scope)
     search = (
         link.linkedModelSearchPath.defaultValue if search_override is None else str(search_override)
     )
     base = Path(base_dir) if base_dir is not None else Path(".")
     main = bundle_main if bundle_main is not None else os.environ.get(BUNDLE_MAIN_ENV) or base
+    bundles = bundles or {}
+    roots = [base, Path(main), *(Path(d) for d in bundles.values())]
     stem_name = name[: -len(".mlmodelc")] + ".mlmodel" if name.endswith(".mlmodelc") else name
     tried: list[str] = []
     for entry in search.split(":"):
-        directory = _directory(entry, base, Path(main), bundles or {})
+        directory = _directory(entry, base, Path(main), bundles)
         if directory is None:
             tried.append(f"{entry} (not mapped: pass bundles={{id: directory}})")
             continue
+        if search_override is None and not any(_inside(directory, root) for root in roots):
+            tried.append(f"{entry} (refused: outside the model's directory {base})")
+            continue
         candidate = directory / stem_name
+        if candidate.is_symlink() and not _inside(candidate, directory):
+            tried.append(f"{candidate} (refused: a link leading out of {directory})")
+            continue
         tried.append(str(candidate))
         if candidate.is_file():
             return candidate
@@ -119,7 +142,35 @@ def load_linked(
         bundle_main=bundle_main,
         bundles=bundles,
     )
-    return load(path)
+    return load_linked_file(path)
+
+
+def load_linked_file(path: Path) -> proto.Model:
+    """Read a resolved linked model; a file that is not one is named without its size."""
+    try:
+        return load(path)
+    except ModelFileError:
+        raise ModelFileError(
+            f"linked model {path} is not a readable Core ML model; link to a .mlmodel file"
+        ) from None
+
+
+def _check_name(name: str) -> None:
+    separators = {"/", "\\", os.sep, os.altsep or "/"}
+    if any(sep in name for sep in separators) or name in (".", ".."):
+        raise ModelFileError(
+            f"linked model file name '{name}' is a path; a link names a file alone "
+            f"(e.g. '{Path(name.replace(chr(92), '/')).name or 'Model.mlmodelc'}') and its "
+            f"search path ('{SEARCH_PATH_KEY}') says where to look"
+        )
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves (symbolic links and ``..`` followed) into ``root``."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return False
 
 
 def _link_file(linked_model):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from runtime.model import features
 from runtime.model.configuration import as_key
 from runtime.model.engines import compile_engine
@@ -91,7 +93,8 @@ class Model:
         for first in range(0, len(examples), max(1, batch_size)):
             chunk = examples[first : first + max(1, batch_size)]
             batch = features.to_batch(inputs, chunk)
-            results += features.from_batch(outputs, self.engine.run(batch))
+            with np.errstate(all="ignore"):  # an overflow shows in the outputs (inf, nan)
+                results += features.from_batch(outputs, self.engine.run(batch))
         return results
 
     def __repr__(self) -> str:

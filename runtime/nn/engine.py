@@ -7,7 +7,10 @@ Feature batches in, feature batches out (docs/ARCHITECTURE.md, "Features at the 
   network holds each input in (``runtime.nn.inputs``): ``(N, H, W, C)`` for ``chw`` (under
   Core ML's rank-5 mapping ``[C]`` is ``[1, 1, C, 1, 1]``, ``[C, H, W]`` is
   ``[1, 1, C, H, W]``), the array itself for ``nd``; it applies each image input's
-  preprocessing;
+  preprocessing. An optional multiArray input (``isOptional``) left out of the batch is fed
+  as zeros: NeuralNetwork.proto's recurrent layers start from zero states when their initial
+  states are not given, and converters mark those state inputs optional for that (the Keras
+  converter adds every ``<layer>_h_in`` / ``_c_in`` so);
 * ``from_blobs`` turns output blobs, in either layout, back into the declared shapes, in Core
   ML's element order. An output declared without a shape comes back with its tensor's Core ML
   shape, leading axes of size 1 dropped down to rank 3 (so ``[C, H, W]`` for the rank-5 and
@@ -28,11 +31,12 @@ predicts, but cannot train or take weight parameters.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.kernels import elementwise, parallel
+from runtime.kernels import elementwise, memory, parallel
 from runtime.kernels.jit import is_compiled
 from runtime.nn.dynamic import SpecializedNetwork
 from runtime.nn.graph import Network, compile_network, probability_blob
@@ -60,6 +64,17 @@ def _channels_last(value: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
     return blob
 
 
+def _check_example_memory(network: Network) -> None:
+    """Refuse a network whose blobs for a single example exceed the memory bound (a mutated
+    input size, an upsampling by a million): it could never run one prediction."""
+    values = sum(math.prod(int(d) for d in shape) for shape in network.shapes.values())
+    memory.check(
+        f"one example through the network ({len(network.shapes)} blobs of float32 values)",
+        4 * values,
+        "check the declared sizes of the model's inputs and the layers' output sizes",
+    )
+
+
 @dataclass
 class NeuralNetworkEngine:
     """A compiled neural network with its feature conversions (see the module docstring)."""
@@ -78,6 +93,8 @@ class NeuralNetworkEngine:
         except NeedsValues as needed:  # shapes depend on the inputs' values: compile per set
             network = SpecializedNetwork.create(spec, fuse, needed, {})
         static = not isinstance(network, SpecializedNetwork)
+        if static:  # a specialized network's blobs are sized, and checked, per set of values
+            _check_example_memory(network)
         labels = probabilities = None
         if spec_io.model_type(spec) == "neuralNetworkClassifier":
             classifier = spec.neuralNetworkClassifier
@@ -98,10 +115,13 @@ class NeuralNetworkEngine:
 
     def to_blobs(self, batch: dict) -> dict[str, np.ndarray]:
         """Model-input features -> float32 blobs in each input's layout (images preprocessed)."""
-        feeds = {}
+        feeds, absent = {}, []
         for feature in self.spec.description.input:
             name = feature.name
             if name not in self.network.inputs:
+                continue
+            if name not in batch and _zero_when_absent(feature):
+                absent.append(name)
                 continue
             if name not in batch:
                 raise FeatureError(
@@ -129,6 +149,9 @@ class NeuralNetworkEngine:
             if preprocessing is not None:
                 blob = preprocessing.apply(blob)
             feeds[name] = np.ascontiguousarray(blob, dtype=np.float32)
+        count = len(next(iter(feeds.values()))) if feeds else 1
+        for name in absent:
+            feeds[name] = np.zeros((count, *self.network.inputs[name]), np.float32)
         return feeds
 
     def from_blobs(self, blobs: dict[str, np.ndarray]) -> dict:
@@ -167,6 +190,11 @@ class NeuralNetworkEngine:
         """Blob ``name`` -> ``(N, values)`` in Core ML's element order."""
         values = convert(blobs[name], self.network.tensors[name], ND)
         return values.reshape(len(values), -1)
+
+
+def _zero_when_absent(feature) -> bool:
+    """An optional multiArray input, which the engine feeds as zeros when it is left out."""
+    return feature.type.isOptional and feature.type.WhichOneof("Type") == "multiArrayType"
 
 
 def _check_probabilities(network: Network, blob: str, labels: list) -> None:

@@ -44,6 +44,7 @@ from runtime.nn.planner import Planner
 from runtime.nn.tensors import CHW, ND, RELAYOUT, Tensor
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ShapeError, UnsupportedLayerError
+from updatable.validation.layer_rules.registry import input_bounds
 
 __all__ = [
     "EXACT_ARRAY_MAPPING",
@@ -216,6 +217,7 @@ def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Netw
 
 
 def _check_names(layer, defined) -> None:
+    _check_input_count(layer)
     for name in layer.input:
         if name not in defined:
             raise ShapeError(
@@ -228,6 +230,28 @@ def _check_names(layer, defined) -> None:
                 f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
                 "a copy layer may overwrite a blob"
             )
+
+
+def _check_input_count(layer) -> None:
+    """Refuse a layer with fewer or more inputs than Core ML's validator lets its kind have
+    (``updatable.validation.layer_rules.input_bounds``). A model loaded without validation
+    can hold a layer that reads nothing; it fails here, naming the layer, rather than deep
+    inside its unit."""
+    bounds = input_bounds(spec_io.layer_kind(layer))
+    if bounds is None:
+        return
+    low, high = bounds
+    count = len(layer.input)
+    if count >= low and (high is None or count <= high):
+        return
+    expected = (
+        f"exactly {low}" if high == low else f"at least {low}" if high is None
+        else f"{low} to {high}"
+    )
+    raise ShapeError(
+        f"layer '{layer.name}' ({spec_io.layer_kind(layer)}) has {count} "
+        f"input{'s' * (count != 1)} {list(layer.input)}; this kind takes {expected}"
+    )
 
 
 def _hold_inputs_chw(steps: list[Step], tensors, inputs: list[str], outputs) -> None:

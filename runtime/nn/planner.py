@@ -14,7 +14,8 @@ For each layer, in the spec's order:
 3. the kind's **build** for that layout gets the shapes in its contract
    (``runtime.nn.layers.base``): in ``chw``, ``(H, W, C)`` rows (carrying their Core ML
    shapes), the outputs keeping the inputs' leading axes as Core ML's rank-5 layers keep the
-   rank; in ``nd``, Core ML shapes in and out;
+   rank (unless the build gives its outputs' Core ML shapes, ``Built.core_ml_shapes``); in
+   ``nd``, Core ML shapes in and out;
 4. outputs are recorded as :class:`~runtime.nn.tensors.Tensor` in the chosen layout.
 
 Values: a kind listing ``value_inputs`` (a dynamic reshape's target shape...) gets those
@@ -130,6 +131,9 @@ class Planner:
             # the leading axes of the input with the most (broadcasting [C, 1, 1] against
             # [1, C, H, W] gives rank 4); every input folds the same number of entries
             lead = max((t.lead for t in tensors), key=len) if tensors else NO_INPUT_LEAD
+            if built.core_ml_shapes is not None:  # outputs with leading axes of their own
+                return built, [Tensor(tuple(int(d) for d in s), CHW)
+                               for s in built.core_ml_shapes]
             return built, [Tensor(from_chw(s, lead), CHW) for s in built.out_shapes]
         extra = {}
         if kind.value_inputs:

@@ -183,7 +183,7 @@ def _failure(error) -> dict:
     if isinstance(error, ExampleError | FeatureError | KnnUpdateError):
         kind = "data"  # the examples do not fit the model: the same for every task
     elif isinstance(error, TrainingError):
-        kind = "nonfinite"  # the loop's only own failure: a NaN or infinite loss
+        kind = "nonfinite"  # the loop's own failures: a NaN or infinite loss, weights blown up
     else:
         kind = "other"
     return {"status": "failed", "error": f"{type(error).__name__}: {error}", "error_kind": kind}

@@ -26,8 +26,14 @@ import numpy as np
 from runtime.kernels import parallel
 from runtime.nn import execution
 from runtime.nn.layers.base import Step
+from runtime.training import interrupt
 from runtime.training.losses import LOSSES
 from updatable.errors import UnsupportedLayerError
+
+# The frozen part runs in chunks of this many examples: its memory stays that of one chunk
+# whatever the mini-batch size, and a cancel is seen between chunks. Every frozen layer treats
+# examples independently (runtime.kernels.parallel), so the result is the same bit for bit.
+FROZEN_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,21 @@ def frozen_forward(
     Runs the frozen steps through an execution plan kept on ``cut`` (``runtime.nn.execution``):
     batch-parallel, concat inputs written in place and, with ``defer``, convolution epilogues
     moved past max poolings (frozen steps never run backward, so nothing else sees that).
-    The first batch also records the blob shapes that in-place concats need.
+    The first batch also records the blob shapes that in-place concats need. Batches over
+    :data:`FROZEN_CHUNK` examples run chunk by chunk, polling for a cancel in between.
     """
+    count = next(iter(feeds.values())).shape[0] if feeds else 0
+    if count <= FROZEN_CHUNK:
+        return _frozen_forward(cut, feeds, defer)
+    parts = []
+    for start in range(0, count, FROZEN_CHUNK):
+        interrupt.poll()
+        chunk = {name: value[start : start + FROZEN_CHUNK] for name, value in feeds.items()}
+        parts.append(_frozen_forward(cut, chunk, defer))
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def _frozen_forward(cut: TrainingSlice, feeds, defer: bool) -> dict[str, np.ndarray]:
     key = (tuple(sorted(feeds)), defer)
     plan = cut.plans.get(key)
     if plan is None:
@@ -166,6 +185,7 @@ def _loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], tar
     blobs = dict(boundary)
     caches = []
     for step in cut.train_steps:
+        interrupt.poll()
         ys, cache = step.kind.forward(
             step.attrs, step.params, [blobs[b] for b in step.inputs], True
         )
@@ -181,6 +201,7 @@ def _loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], tar
         dys = [blob_grads.pop(blob, None) for blob in step.outputs]
         if all(dy is None for dy in dys):
             continue  # this step's outputs do not reach the loss
+        interrupt.poll()
         dys = [
             np.zeros_like(blobs[b]) if dy is None else dy
             for b, dy in zip(step.outputs, dys, strict=True)

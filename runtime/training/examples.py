@@ -3,7 +3,9 @@
 A :class:`TrainingSource` reads ``features(i)`` from a provider for a network's inputs and
 loss target, and names the example index in every error, as Core ML's "Error in getting
 feature at index N" does; ``fetch(indices)`` gives the :class:`TrainingBatch` the loop trains
-on (model-input features, loss targets and the provider indices).
+on (model-input features, loss targets and the provider indices). An example may leave out
+an optional input: the network then reads zeros there, as ``runtime.nn.engine`` feeds an
+optional input that a batch leaves out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.model import features
+from runtime.training import interrupt
 from runtime.training.loop import TrainingError
 from updatable.errors import FeatureError
 
@@ -66,8 +69,12 @@ class TrainingSource:
         return example
 
     def inputs_of(self, index: int, example) -> list:
+        """The example's input values; ``None`` for an optional input it leaves out."""
         values = []
         for feature in self.inputs:
+            if feature.name not in example and feature.type.isOptional:
+                values.append(None)
+                continue
             if feature.name not in example:
                 raise ExampleError(
                     f"Unable to get training input '{feature.name}' for example index {index}; "
@@ -119,13 +126,22 @@ class TrainingSource:
     def fetch(self, indices: list[int]) -> TrainingBatch:
         columns = [[] for _ in self.inputs]
         targets = []
-        for index in indices:
+        for position, index in enumerate(indices):
+            if position % interrupt.POLL_EVERY == 0:
+                interrupt.poll()  # a cancel is seen within a huge mini-batch too
             example = self.example(index)
             for column, value in zip(columns, self.inputs_of(index, example), strict=True):
                 column.append(value)
             targets.append(self.target_of(index, example))
-        batch = {f.name: features.stack(f, column) for f, column in
-                 zip(self.inputs, columns, strict=True)}
+        batch = {f.name: features.stack(f, _filled(column)) for f, column in
+                 zip(self.inputs, columns, strict=True) if any(v is not None for v in column)}
         target = np.stack(targets) if self.target_shape is not None else np.asarray(
             targets, dtype=np.int64)
         return TrainingBatch(batch, target, list(indices))
+
+
+def _filled(column: list) -> list:
+    """An optional input's column with the examples that leave it out given zeros (what the
+    network engine feeds when every example leaves it out)."""
+    present = next(v for v in column if v is not None)
+    return [np.zeros_like(present) if v is None else v for v in column]

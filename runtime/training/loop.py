@@ -22,11 +22,13 @@ optimizer update for one mini-batch and returns the loss.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from runtime.training import interrupt
 from runtime.training.shuffle import ShuffleOrder
 from updatable.errors import UpdatableError
 
@@ -114,32 +116,54 @@ def batch_indices(order: list[int], batch_index: int, batch_size: int, partial: 
 
 
 def run_epoch(
-    backend: Backend, source: Source, settings: LoopSettings, hooks: Hooks, state: LoopState
+    backend: Backend,
+    source: Source,
+    settings: LoopSettings,
+    hooks: Hooks,
+    state: LoopState,
+    check_weights: Callable[[int], None] | None = None,
 ) -> float:
-    """Train one epoch from ``state``; returns the epoch loss and advances ``state``."""
+    """Train one epoch from ``state``; returns the epoch loss and advances ``state``.
+
+    ``hooks.check_stop`` runs at every mini-batch boundary and, through
+    :mod:`runtime.training.interrupt`, inside a mini-batch's work too. ``check_weights(epoch)``
+    (``runtime.training.divergence``) runs after the last mini-batch, before ``epoch_end``."""
     batches = batch_count(source.count, settings.batch_size)
     losses = []
-    for b in range(batches):
-        hooks.check_stop()
-        indices = batch_indices(
-            state.order.order, b, settings.batch_size, settings.partial_last_batch
-        )
-        batch = source.fetch(indices)
-        loss = backend.step(batch, hooks.learning_rate())
-        if not math.isfinite(loss):
-            raise TrainingError(
-                f"the loss became {loss} at epoch {state.epoch}, mini-batch {b} (examples "
-                f"{sorted(set(indices))}); lower the learning rate or check these examples"
+    with interrupt.polling(hooks.check_stop):
+        for b in range(batches):
+            hooks.check_stop()
+            indices = batch_indices(
+                state.order.order, b, settings.batch_size, settings.partial_last_batch
             )
-        losses.append(loss)
-        state.last_loss = loss
-        hooks.mini_batch_end(b, loss)
+            batch = source.fetch(indices)
+            # a diverging model overflows: the loss check below reports that in one line,
+            # numpy's warnings would repeat it on stderr
+            with np.errstate(all="ignore"):
+                loss = backend.step(batch, hooks.learning_rate())
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss} at epoch {state.epoch}, mini-batch {b} (examples "
+                    f"{_some(indices)}); lower the learning rate or check these examples"
+                )
+            losses.append(loss)
+            state.last_loss = loss
+            hooks.mini_batch_end(b, loss)
     epoch_loss = float(np.mean(losses)) if settings.mean_epoch_loss else losses[-1]
+    if check_weights is not None:
+        check_weights(state.epoch)
     hooks.epoch_end(state.epoch, epoch_loss)
     state.epoch += 1
     if settings.reshuffle_each_epoch:
         state.order.reshuffle()
     return epoch_loss
+
+
+def _some(indices: list[int], shown: int = 20) -> str:
+    """The distinct example indices of a batch, the first ``shown`` of them."""
+    distinct = sorted(set(indices))
+    more = f" and {len(distinct) - shown} more" if len(distinct) > shown else ""
+    return f"{distinct[:shown]}{more}"
 
 
 def loop_settings(values: dict, events_epoch_end: bool, ml_compute: bool) -> LoopSettings:

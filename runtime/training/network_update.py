@@ -16,9 +16,9 @@ from runtime.model.configuration import ModelConfiguration, ParameterKey
 from runtime.model.engines.pipeline import split_at
 from runtime.model.hyperparameters import Hyperparameter, network_hyperparameters, resolve
 from runtime.model.mlmodel import Model
-from runtime.ort.backend import OrtTaskBackend
-from runtime.training import backprop, optim
+from runtime.training import backprop, bounds, optim
 from runtime.training.backend import NumbaBackend
+from runtime.training.divergence import WeightWatch
 from runtime.training.events import Event, MetricKey
 from runtime.training.examples import TrainingSource
 from runtime.training.loop import Hooks, LoopState, loop_settings, run_epoch
@@ -82,8 +82,10 @@ class NeuralNetworkUpdate:
         self.to_blobs = (engine.to_blobs if not self.positions
                          else lambda batch: engine.to_blobs(frozen_features(batch)))
         self.backend = _backend_factory(backend)(self)
+        self.watch = WeightWatch(self.backend.weights(), configuration.divergence.weight_growth)
         self.settings = loop_settings(self.values, bool(events & Event.EPOCH_END),
                                       configuration.train_with_ml_compute)
+        bounds.check_update(engine.network, self.cut, self.settings, self.source.count)
         self.state = LoopState.start(self.source.count, self.settings)
         self.hooks: TaskHooks | None = None
 
@@ -99,10 +101,15 @@ class NeuralNetworkUpdate:
                 )
             while self.state.epoch < self.settings.epochs:
                 task.check_stop()
-                run_epoch(self.backend, self.source, self.settings, hooks, self.state)
+                run_epoch(self.backend, self.source, self.settings, hooks, self.state,
+                          self.check_weights)
         finally:
             self.hooks = None  # hooks and update refer to each other: free the network at once
         return self.last_epoch_loss
+
+    def check_weights(self, epoch: int) -> None:
+        """Fail on weights that became non-finite or grew by orders of magnitude."""
+        self.watch.check(self.backend.weights(), epoch)
 
     def set_parameters(self, parameters: dict) -> None:
         """``resume(withParameters:)``: only the learning rate is read (Core ML ignores the
@@ -202,8 +209,16 @@ def training_source(opened: UpdatableModel, engine, cut, provider) -> TrainingSo
     return TrainingSource(provider, inputs, names, labels, shape)
 
 
+def _onnxruntime_backend(update):
+    """The ONNX Runtime backend, imported only when asked for: onnx and onnxruntime-training
+    are the optional ``ort`` extra, and a plain install must train without them."""
+    from runtime.ort.backend import OrtTaskBackend
+
+    return OrtTaskBackend.for_update(update)
+
+
 # training backend name -> factory(update) of a backend with step, evaluate and weights
-BACKENDS = {"numba": NumbaBackend.for_update, "onnxruntime": OrtTaskBackend.for_update}
+BACKENDS = {"numba": NumbaBackend.for_update, "onnxruntime": _onnxruntime_backend}
 
 
 def _backend_factory(name: str):

@@ -68,6 +68,14 @@ def adam(beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Optimiz
 
     m_t = b1 m + (1 - b1) g;  v_t = b2 v + (1 - b2) g^2;
     w_t = w - lr * m_t / (1 - b1^t) / (sqrt(v_t / (1 - b2^t)) + eps).
+
+    Precision of the hyperparameters: float64, the precision the model stores them in
+    (``DoubleParameter``). Every scalar derived from them (``b1``, ``1 - b1``, ``b2``,
+    ``1 - b2``, ``lr / (1 - b1^t)``, ``sqrt(1 - b2^t)``, ``eps``) is computed in float64 and
+    rounded once to the weights' dtype (``runtime.kernels.optim.adam_coefficients``), as
+    ``torch.optim.Adam`` does; the moments and weights are then updated in float32. Float32
+    runs thus follow float64 Adam, torch and ONNX Runtime's AdamW to float32 rounding
+    (pinned by ``tests/test_optim.py`` and ``tests/test_ort_training.py``).
     """
 
     def init(params: Params) -> AdamState:

@@ -14,8 +14,19 @@ from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import LayerNotFoundError
 
-# runtime export key -> field of the layer params holding that WeightParams
+# runtime export key -> field of the layer params holding that WeightParams; any other key
+# is the field's path below the layer params, dotted ("weightParams.inputGateWeightMatrix"
+# for an LSTM, whose weights sit in a sub-message)
 FIELDS = {"weights": "weights", "bias": "bias"}
+
+
+def weights_field(params, key: str):
+    """The ``WeightParams`` of ``params`` (a layer's params message) that export key ``key``
+    names (see :data:`FIELDS`)."""
+    target = params
+    for part in FIELDS.get(key, key).split("."):
+        target = getattr(target, part)
+    return target
 
 
 def set_weight_values(weights, values: np.ndarray) -> None:
@@ -27,7 +38,8 @@ def set_weight_values(weights, values: np.ndarray) -> None:
 
 
 def write_weights(model_spec, trained: dict[str, dict[str, np.ndarray]]) -> None:
-    """Install ``{layer: {"weights": W, "bias": b}}`` (Core ML layout) into ``model_spec``."""
+    """Install ``{layer: {"weights": W, "bias": b}}`` (Core ML layout; other keys name their
+    field, see :data:`FIELDS`) into ``model_spec``."""
     layers = {layer.name: layer for layer in spec_io.network(model_spec).layers}
     for name, arrays in trained.items():
         layer = layers.get(name)
@@ -37,7 +49,7 @@ def write_weights(model_spec, trained: dict[str, dict[str, np.ndarray]]) -> None
             )
         params = getattr(layer, spec_io.layer_kind(layer))
         for key, values in arrays.items():
-            set_weight_values(getattr(params, FIELDS[key]), values)
+            set_weight_values(weights_field(params, key), values)
 
 
 def spec_with_weights(spec: proto.Model, weights: dict[str, dict[str, np.ndarray]]) -> proto.Model:

@@ -7,8 +7,8 @@ only the standard library at the top, so ``updatable --help`` stays fast; traini
 
 Exit codes (``_common.EXIT_CODES_HELP``, shown by every ``--help``): 0 success (the model is
 valid); 1 the model is invalid or the edit cannot be applied to it; 2 a usage error, a bad
-option value or an unreadable file; 3 an optional package the command needs is not
-installed; 130 interrupted.
+option value, an unreadable file or work past a resource bound; 3 an optional package the
+command needs is not installed; 130 interrupted.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from updatable.errors import (
     MissingDependencyError,
     ModelFileError,
     ParameterError,
+    ResourceLimitError,
     UnknownArgumentError,
     UpdatableError,
 )
@@ -20,13 +21,21 @@ EXIT_INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + 
 EXIT_CODES_HELP = """exit codes:
   0    success (for validate: Core ML accepts the model)
   1    the model is invalid, or the edit cannot be applied to it
-  2    usage error, bad option value, or a file that cannot be read or written
+  2    usage error, bad option value, a file that cannot be read or written, or
+       work past a resource bound (memory, sizes; the message names the bound)
   3    an optional package this command needs is not installed (the message says
        which, and the pip command that installs it); checked before any work starts
   130  interrupted with Ctrl-C"""
 
 # Errors that mean "the command line or a file is wrong" rather than "the model is".
-_USAGE_ERRORS = (ModelFileError, ParameterError, UnknownArgumentError, LayerNotFoundError, OSError)
+_USAGE_ERRORS = (
+    ModelFileError,
+    ParameterError,
+    ResourceLimitError,
+    UnknownArgumentError,
+    LayerNotFoundError,
+    OSError,
+)
 
 
 def verb_parser(

@@ -21,6 +21,8 @@ was found.
 from __future__ import annotations
 
 import csv
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +124,11 @@ def training_schema(spec) -> Schema:
 
 
 def evaluation_schema(spec) -> Schema:
-    """The inputs and predicted label of a classifier; any label of its type is accepted."""
+    """The inputs and predicted label of a classifier. A neural-network classifier's classes
+    are fixed, so a label it does not have is refused (as ``train`` refuses it); a kNN learns
+    new labels, so any label of its type is accepted (it counts as an error until learnt)."""
+    from updatable.spec import trained_model
+
     description = spec.description
     name = description.predictedFeatureName
     if not name:
@@ -136,7 +142,8 @@ def evaluation_schema(spec) -> Schema:
     aliases = tuple(
         f.name for f in description.trainingInput if f.name not in input_names and f.name != name
     )
-    return Schema(inputs, name, aliases, _label_type(output) or str)
+    head, _ = trained_model(spec)
+    return Schema(inputs, name, aliases, _label_type(output) or str, _class_labels(head))
 
 
 def _label(value, schema: Schema, where: str):
@@ -203,11 +210,27 @@ def read_image_folders(directory: Path, schema: Schema) -> Dataset:
 def _npz_array(archive, names: tuple[str, ...], path: Path) -> np.ndarray:
     for name in names:
         if name in archive.files:
-            return archive[name]
+            return _member(archive, name, path)
     raise DataFileError(
         f"{path} has no array named {' or '.join(repr(n) for n in names)}; it has "
         f"{sorted(archive.files)} (name one array after each model input and the target)"
     )
+
+
+def _member(archive, name: str, path: Path) -> np.ndarray:
+    """One array of an archive (read now: a damaged member fails here, naming it)."""
+    try:
+        return archive[name]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # an object array: reading it would run pickle code
+            raise DataFileError(
+                f"{path}: array '{name}' holds Python objects (dtype object), which are not "
+                "read (loading them could run code); save it as numbers or strings, e.g. "
+                "np.asarray(values, dtype=str)"
+            ) from None
+        raise DataFileError(f"{path}: array '{name}' is unreadable ({exc})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataFileError(f"{path}: array '{name}' is damaged ({exc})") from None
 
 
 def _image_rows(array: np.ndarray) -> np.ndarray:
@@ -221,8 +244,13 @@ def read_npz(path: Path, schema: Schema) -> Dataset:
     """One array per feature, named after it; the first axis indexes the examples."""
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataFileError(f"{path} is not a readable .npz archive ({exc})") from None
+    if not hasattr(archive, "files"):  # a lone .npy array saved under an .npz name
+        raise DataFileError(
+            f"{path} holds a single array, not an .npz archive of named arrays; save it with "
+            "np.savez(path, name=array, ...), one array per model input and the target"
+        )
     with archive:
         columns = {}
         for feature in schema.inputs:

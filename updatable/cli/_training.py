@@ -14,7 +14,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from updatable.cli._destinations import save_or_rescue
 from updatable.cli._progress import Output, fmt_loss, fmt_percent
+from updatable.errors import ResourceLimitError
 
 if TYPE_CHECKING:
     from updatable.cli._data_files import Dataset
@@ -23,18 +25,34 @@ EXIT_CANCELLED = 130
 POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled promptly
 
 
+# a hyperparameter named by a runtime error -> the option that sets it
+OPTIONS = {"miniBatchSize": "--batch", "epochs": "--epochs", "learningRate": "--lr"}
+
+
+def in_option_words(error):
+    """A ``ResourceLimitError`` about a hyperparameter, with the option that lowers it."""
+    from updatable.errors import ResourceLimitError
+
+    option = OPTIONS.get(getattr(error, "parameter", None))
+    if not isinstance(error, ResourceLimitError) or option is None or error.largest is None:
+        return error
+    return ResourceLimitError(f"{error} (pass {option} {error.largest} or less)",
+                              error.parameter, error.largest)
+
+
 def overrides(args) -> dict:
     """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
     values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _check_writable(out) -> None:
-    from updatable.errors import ModelFileError
+def _check_writable(out, session=None) -> None:
+    """A real probe write into ``--out``'s directory (and ``--session``) before training."""
+    from updatable.cli._destinations import check_session_directory, check_writable
 
-    directory = out.parent if str(out.parent) else None
-    if directory is not None and not directory.is_dir():
-        raise ModelFileError(f"{out}: cannot write: directory {directory} does not exist")
+    check_writable(out, "--out")
+    if session is not None:
+        check_session_directory(session)
 
 
 def _wait(task) -> None:
@@ -56,18 +74,20 @@ def train_task(
     """Core ML's update task: events stream into a progress bar and the epoch table."""
     from runtime.model.configuration import ModelConfiguration
     from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
-    from updatable import spec as spec_io
 
     _check_writable(out)
     provider = data.provider()
     report = _TaskReport(output, provider.count)
     events = Event.TRAINING_BEGIN | Event.MINI_BATCH_END | Event.EPOCH_END
-    task = UpdateTask(
-        args.model,
-        provider,
-        ModelConfiguration(parameters=overrides(args)),
-        UpdateProgressHandlers(events, report.progress, report.completion),
-    )
+    try:
+        task = UpdateTask(
+            args.model,
+            provider,
+            ModelConfiguration(parameters=overrides(args)),
+            UpdateProgressHandlers(events, report.progress, report.completion),
+        )
+    except ResourceLimitError as exc:
+        raise in_option_words(exc) from None
     task.resume()
     history = report.history
     try:
@@ -85,7 +105,9 @@ def train_task(
     _close(report.display)
     if task.state is TaskState.FAILED:
         raise task.error
-    spec_io.save(report.spec, out)
+    if report.warning:
+        output.line(f"warning: {report.warning}", "yellow")
+    save_or_rescue(report.spec, out)
     last = history[-1]["loss"] if history else float("nan")
     output.line(f"wrote {out} ({len(history)} epochs, last epoch loss {last:.4f})", "green")
     return None, history
@@ -101,6 +123,7 @@ class _TaskReport:
         self.display = None
         self.epochs = 0
         self.spec = None
+        self.warning: str | None = None  # the first epoch whose loss grew past the bound
 
     def progress(self, context) -> None:
         from runtime.training.events import Event, MetricKey
@@ -123,6 +146,18 @@ class _TaskReport:
             self.batches.clear()
             self.history.append({"epoch": epoch + 1, "loss": loss, "mean_loss": mean})
             self.display.row([f"{epoch + 1}/{self.epochs}", fmt_loss(loss), fmt_loss(mean)])
+            self._watch_growth(epoch + 1, mean)
+
+    def _watch_growth(self, epoch: int, mean: float) -> None:
+        """Note the first epoch whose mean loss grew past the bound (a warning, not a stop)."""
+        from runtime.model.configuration import DivergenceSettings
+        from runtime.training.divergence import loss_growth_warning
+
+        first = self.history[0]["mean_loss"]
+        warning = loss_growth_warning(first, mean, epoch, DivergenceSettings().loss_growth)
+        if warning is not None and self.warning is None:
+            self.warning = warning.replace("lower the learning rate", "lower --lr")
+            self.display.note(f"warning: {self.warning}")
 
     def completion(self, context) -> None:
         self.spec = context.model.spec()
@@ -150,8 +185,12 @@ def _start_job(args, spec, data, validation, output):
         resume,
         train,
     )
+    from runtime.jobs.session_lock import holder
     from runtime.model.configuration import ModelConfiguration
+    from updatable.errors import SessionLockedError
 
+    if args.session is not None and (in_use := holder(args.session)) is not None:
+        raise SessionLockedError(in_use.replace("session directory", "--session directory"))
     validation_provider = validation.provider() if validation is not None else None
     if args.resume:
         record_epochs = TrainingSessionParameters(args.session)
@@ -198,16 +237,21 @@ def train_job(
     from runtime.jobs.progress import Metric, Phase, Progress
     from runtime.jobs.session import model_from_checkpoint
 
-    _check_writable(out)
-    job, session, iterations = _start_job(args, spec, data, validation, output)
+    _check_writable(out, args.session)
+    try:
+        job, session, iterations = _start_job(args, spec, data, validation, output)
+    except ResourceLimitError as exc:
+        raise in_option_words(exc) from None
     if job is None:
-        model_from_checkpoint(session.checkpoints[-1], out)
+        save_or_rescue(model_from_checkpoint(session.checkpoints[-1]), out, args.session)
         output.line(
             f"the session has already trained {session.iteration} epochs (limit "
             f"{iterations}): wrote its latest model to {out}; raise --epochs to train "
             "longer"
         )
         return None, []
+    for note in job.notes:
+        output.line(note, "yellow")
     first = session.iteration if session is not None else 0
     columns = ["epoch", "loss"] + (["val. loss", "val. acc."] if validation else [])
     history: list[dict] = []
@@ -217,13 +261,19 @@ def train_job(
             for event in job:
                 if isinstance(event, Progress) and event.phase is Phase.TRAINING:
                     history.append(_epoch_row(event, iterations, validation, display))
+                    warning = history[-1].get("warning")
+                    if warning and sum("warning" in row for row in history) == 1:
+                        display.note(f"warning: {warning}")  # the first epoch past the bound
                 elif isinstance(event, Checkpoint):
                     display.note(f"checkpoint: epoch {event.iteration} -> {event.url}")
         except KeyboardInterrupt:
             _cancel_job(job, args, display)
             return EXIT_CANCELLED, history
     result = job.wait()
-    result.write(out)
+    warning = next((row["warning"] for row in history if "warning" in row), None)
+    if warning:
+        output.line(f"warning: {warning}", "yellow")
+    save_or_rescue(result.spec, out, args.session)
     loss = result.metrics.get(Metric.LOSS)
     output.line(
         f"wrote {out} (epoch {result.iteration}, stopped by {result.stopped_by}, loss "
@@ -236,6 +286,7 @@ def train_job(
 def _epoch_row(event, iterations: int, validation, display) -> dict:
     """One epoch of a job in the table; its row of the history."""
     from runtime.jobs.progress import Metric
+    from runtime.model.configuration import DivergenceSettings
 
     metrics = event.metrics
     row = {
@@ -249,6 +300,12 @@ def _epoch_row(event, iterations: int, validation, display) -> dict:
         cells += [fmt_loss(row["validation_loss"]), fmt_percent(row["validation_accuracy"])]
     display.row(cells)
     display.advance()
+    growth = metrics.get(Metric.LOSS_GROWTH)
+    if growth is not None and growth > DivergenceSettings().loss_growth:
+        row["warning"] = (
+            f"epoch {event.item_count}: the mean loss {row['loss']:.4g} is {growth:,.0f}x the "
+            "first epoch's: training is diverging; lower --lr"
+        )
     return row
 
 
@@ -279,7 +336,6 @@ def train_knn(
     from runtime.model.mlmodel import Model
     from runtime.tools.evaluation import evaluate
     from runtime.training.task import TaskState, UpdateTask
-    from updatable import spec as spec_io
 
     _check_writable(out)
     state: dict = {}
@@ -292,7 +348,7 @@ def train_knn(
     _wait(task)
     if task.state is TaskState.FAILED:
         raise task.error
-    spec_io.save(state["spec"], out)
+    save_or_rescue(state["spec"], out)
     counts = ", ".join(f"{label}: {n}" for label, n in sorted(Counter(data.targets).items()))
     output.line(f"added {len(data)} examples to the kNN ({counts})")
     if validation is not None:

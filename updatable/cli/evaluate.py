@@ -13,8 +13,9 @@ EXAMPLES = """
   updatable evaluate UpdatedKNN.mlmodel --data test.npz --json
   updatable evaluate Classifier.mlmodel --data features.csv --no-confusion
 
-data: as for `updatable train` (label folders, .npz or .csv); labels the model does not know
-are allowed (they count as errors), so a model can be compared before and after an update.
+data: as for `updatable train` (label folders, .npz or .csv). A kNN accepts labels it does not
+know yet (they count as errors), so it can be compared before and after an update; a
+neural-network classifier's classes are fixed, so a label it lacks is refused, as train does.
 """
 
 

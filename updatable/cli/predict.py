@@ -42,6 +42,11 @@ def _read_input(path: Path, feature):
     from updatable.errors import DataFileError
 
     kind = feature.type.WhichOneof("Type")
+    if path.is_dir():
+        raise DataFileError(
+            f"input {path} is a directory; give the files in it ({path}/*.png, or .npy "
+            "files for a multiArray input)"
+        )
     if not path.is_file():
         raise DataFileError(f"input {path} does not exist")
     if kind == "imageType":

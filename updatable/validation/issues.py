@@ -26,6 +26,8 @@ FEATURE_TYPE = "UNSUPPORTED_FEATURE_TYPE_FOR_MODEL_TYPE"
 NAME_MISMATCH = "INTERFACE_FEATURE_NAME_MISMATCH"
 EMPTY_INPUT = "MODEL_TYPE_DOES_NOT_SUPPORT_EMPTY_INPUT"
 MULTI_FUNCTION = "MODEL_TYPE_DOES_NOT_SUPPORT_MULTI_FUNCTION"
+# not an error for Core ML (``Result::good()`` accepts it): the rank-5 shape pass failed (Y8)
+SHAPES = "POTENTIALLY_INVALID_NEURAL_NETWORK_SHAPES"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class At:
     def error(self, code: str, item: str, message: str, result_type: str) -> Issue:
         """A Core ML error; trailing ``std::endl`` newlines are dropped from ``message``."""
         return Issue(code, "error", self.where(item), message.rstrip("\n"), result_type)
+
+    def warning(self, code: str, item: str, message: str, result_type: str) -> Issue:
+        """A Core ML result that is not an error: Core ML accepts the model (Y8)."""
+        return Issue(code, "warning", self.where(item), message.rstrip("\n"), result_type)
 
     def lint(self, code: str, severity: Severity, item: str, message: str) -> Issue:
         """One of our own findings (no Core ML result type)."""

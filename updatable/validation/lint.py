@@ -1,4 +1,4 @@
-"""Spec side, validation layer: our own checks (X1-X12): what Core ML's validator accepts but bites
+"""Spec side, validation layer: our own checks (X1-X14): what Core ML's validator accepts but bites
 on a device.
 
 These are not Core ML rules and never change a Core ML message; they have their own ids and
@@ -18,6 +18,8 @@ X9     warning   updatable kNN or pipeline without training inputs
 X10    warning   Int64 set with duplicates, or non-positive values after the default
 X11    warning   two inputs, or two outputs, with the same name
 X12    warning   unnamed layer in an updatable neural network
+X13    warning   a network feature newer than the declared specificationVersion (``lint_versions``)
+X14    warning   cross-entropy on a softmax over one element (the loss is always 0)
 =====  ========  ==============================================================================
 """
 
@@ -175,12 +177,44 @@ def _training_entry(model: proto.Model, name: str):
     return next((t for t in model.description.trainingInput if t.name == name), None)
 
 
+def _softmax_width(model: proto.Model, nn, blob: str) -> tuple[object, int | None]:
+    """The softmax producing ``blob`` and the number of elements it normalises over, when the
+    model says: ``blob``'s declared output shape, else the channels of the innerProduct or
+    convolution feeding the softmax, else a classifier's label count."""
+    producers = {name: layer for layer in nn.layers for name in layer.output}  # last wins
+    softmax = producers.get(blob)
+    if softmax is None or layer_kind(softmax) != "softmax":
+        return None, None
+    output = next((o for o in model.description.output if o.name == blob), None)
+    if output is not None and output.type.HasField("multiArrayType"):
+        shape = list(output.type.multiArrayType.shape)
+        if shape:
+            return softmax, shape[0] if len(shape) in (1, 3) else None  # C of [C] or [C, H, W]
+    feeding = producers.get(softmax.input[0]) if softmax.input else None
+    if feeding is not None and layer_kind(feeding) in ("innerProduct", "convolution"):
+        return softmax, int(getattr(feeding, layer_kind(feeding)).outputChannels) or None
+    if model.WhichOneof("Type") == "neuralNetworkClassifier" and nn.WhichOneof("ClassLabels"):
+        return softmax, len(getattr(nn, nn.WhichOneof("ClassLabels")).vector)
+    return softmax, None
+
+
 def loss_target_types(model: proto.Model, at: At) -> Iterator[Issue]:
     """X6 / X7: the training entry of the loss target has the type the loss reads. (A
-    classifier's label entry, named like ``predictedFeatureName``, is Core ML's rule D4.)"""
+    classifier's label entry, named like ``predictedFeatureName``, is Core ML's rule D4.)
+    X14: a cross-entropy loss on a softmax over one element, whose probability is always 1:
+    Core ML accepts it, and it trains nothing."""
     nn = _updatable_network(model)
     for loss in nn.updateParams.lossLayers if nn is not None else ():
         blob, target = loss_input_and_target(loss)
+        if loss.HasField("categoricalCrossEntropyLossLayer"):
+            softmax, width = _softmax_width(model, nn, blob)
+            if width == 1:
+                message = (
+                    f"cross-entropy loss '{loss.name}' reads softmax '{softmax.name}' over 1 "
+                    "element: its only probability is always 1, so the loss is always 0 and "
+                    "nothing trains; give the layer before the softmax one output per class"
+                )
+                yield at.lint("X14", "warning", f"layers['{softmax.name}']", message)
         entry = _training_entry(model, target)
         if entry is None:
             continue  # D5 covers a missing target

@@ -3,13 +3,11 @@
 ``hyperparameters``.
 
 Source: coremltools ``mlmodel/src/Validation/NeuralNetwork/NeuralNetworkValidator.cpp``
-(``validate<MLModelType_neuralNetwork*>``, ``validateNeuralNetworkTopLevel``,
-``NeuralNetworkSpecValidator::validateNeuralNetwork``), ``NeuralNetworkValidatorUtils.hpp``,
-``Utils.cpp`` (``isIOS12NeuralNetworkLayer``) and ``UpdatableNeuralNetworkValidator.cpp``.
+(``validate<MLModelType_neuralNetwork*>``, ``validateNeuralNetworkTopLevel``),
+``NeuralNetworkValidatorUtils.hpp`` and ``UpdatableNeuralNetworkValidator.cpp``.
 
-Not reproduced: the per-layer-kind parameter checks (``validateLayer``), the rank metadata of
-``inputTensor`` / ``outputTensor``, and the blob shape inference of rank-5 networks. A model
-that fails only those passes here.
+The walk over the layers (per-layer checks Y1-Y7 with the topology checks N8 / N9) lives in
+``layer_rules.walk``; the shape inference of rank-5 networks (Y8) in ``shapes``.
 """
 
 from __future__ import annotations
@@ -26,39 +24,7 @@ from updatable.validation.generic import (
     same_feature_type,
 )
 from updatable.validation.issues import INTERFACE, MODEL_PARAMS, UPD_CONFIG, UPD_PARAMS, At, Issue
-
-# Layer kinds of the iOS 12 (rank-5) neural network; anything else switches the network to
-# N-d arrays ("ndArrayInterpretation"). Some kinds qualify only in their iOS 12 form (below).
-_IOS12_LAYERS = frozenset(
-    """convolution innerProduct batchnorm activation pooling padding concat lrn softmax split add
-    multiply unary upsample bias l2normalize reshape flatten permute reduce loadConstant scale
-    simpleRecurrent gru uniDirectionalLSTM biDirectionalLSTM crop average max min dot mvn
-    embedding sequenceRepeat reorganizeData slice custom resizeBilinear cropResize""".split()
-)
-_PIXEL_SHUFFLE = proto.NeuralNetwork_pb2.ReorganizeDataLayerParams.PIXEL_SHUFFLE
-
-
-def _is_ios12_layer(layer) -> bool:
-    kind = layer_kind(layer)
-    if kind == "convolution":
-        return len(layer.input) == 1  # a second input means dynamic weights (iOS 13)
-    if kind == "innerProduct":
-        return not layer.innerProduct.int8DynamicQuantize
-    if kind == "upsample":
-        up = layer.upsample
-        return up.linearUpsampleMode == 0 and not len(up.fractionalScalingFactor)
-    if kind == "reorganizeData":
-        return layer.reorganizeData.mode != _PIXEL_SHUFFLE
-    return kind in _IOS12_LAYERS
-
-
-def _nd_array_mode(model: proto.Model) -> bool:
-    nn = network(model)
-    return (
-        any(not _is_ios12_layer(layer) for layer in nn.layers)
-        or nn.arrayInputShapeMapping != 0
-        or nn.imageInputShapeMapping != 0
-    )
+from updatable.validation.layer_rules.walk import is_ios12_layer, nd_array_mode, produced_blobs
 
 
 def _has_array_input(model: proto.Model) -> bool:
@@ -101,7 +67,7 @@ def shape_mappings(model: proto.Model, at: At) -> Iterator[Issue]:
     nn = network(model)
     if not _has_array_input(model) or nn.arrayInputShapeMapping != 0:
         return
-    if any(not _is_ios12_layer(layer) for layer in nn.layers):
+    if any(not is_ios12_layer(layer) for layer in nn.layers):
         message = (
             "Neural Network Multi-Array input shape mapping cannot be 'RANK5_ARRAY_MAPPING' if "
             "the network contains a layer added in version 3 (iOS 13) or later."
@@ -141,7 +107,7 @@ def input_types(model: proto.Model, at: At) -> Iterator[Issue]:
 
 def input_shapes(model: proto.Model, at: At) -> Iterator[Issue]:
     """N7: multiArray inputs are rank 1 or 3 (rank-5 networks), or rank >= 1 (N-d networks)."""
-    nd_mode = _nd_array_mode(model)
+    nd_mode = nd_array_mode(model)
     for i, feature in enumerate(model.description.input):
         if not feature.type.HasField("multiArrayType"):
             continue
@@ -176,44 +142,12 @@ def input_shapes(model: proto.Model, at: At) -> Iterator[Issue]:
             return
 
 
-def _producers(model: proto.Model) -> dict[str, set[str]]:
-    """Blob name -> names of the layers producing it (``"__input"`` for a model input)."""
-    blobs = {f.name: {"__input"} for f in model.description.input}
-    for layer in network(model).layers:
-        for blob in layer.output:
-            blobs.setdefault(blob, set()).add(layer.name)
-    return blobs
-
-
 def _output_blobs(model: proto.Model) -> set[str]:
+    """The network's output blobs as Core ML collects them after its walk: every blob that is
+    not a model input, or that some layer (a ``copy``) produces as well."""
     inputs = {f.name for f in model.description.input}
-    return {b for b, who in _producers(model).items() if b not in inputs or len(who) > 1}
-
-
-def topology(model: proto.Model, at: At) -> Iterator[Issue]:
-    """N8 / N9: layers in order; each input already produced; no blob produced twice except
-    by a ``copy`` layer."""
-    blobs = {f.name: {"__input"} for f in model.description.input}
-    for layer in network(model).layers:
-        item = f"layers['{layer.name}']"
-        for blob in layer.input:
-            if blob not in blobs:
-                message = (
-                    f"Layer '{layer.name}' consumes an input named '{blob}' which is not "
-                    "present in this network."
-                )
-                yield at.error("N8", item, message, MODEL_PARAMS)
-                return
-        for blob in layer.output:
-            if blob in blobs and layer_kind(layer) != "copy":
-                # Core ML names the first producer in std::set (byte) order.
-                message = (
-                    f"Layer '{layer.name}' produces an output named '{blob}' which is also an "
-                    f"output produced by the layer '{min(blobs[blob])}'."
-                )
-                yield at.error("N9", item, message, MODEL_PARAMS)
-                return
-            blobs.setdefault(blob, set()).add(layer.name)
+    blobs = produced_blobs(model)
+    return {b for b, who in blobs.items() if b not in inputs or len(who) > 1}
 
 
 # --- updatable networks: A, B, D ------------------------------------------------------------

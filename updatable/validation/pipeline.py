@@ -60,8 +60,8 @@ def sub_models_valid(model_issue: Callable[[proto.Model, At], Issue | None]) -> 
                     yield at.error("P5", f"models[{index}]", message, TYPE_MISMATCH)
                     return
             issue = model_issue(sub_model, at.sub(index))
-            if issue is not None:
-                yield issue
+            if issue is not None and issue.severity == "error":
+                yield issue  # a warning (Y8) is a good result: Core ML carries on
                 return
             for output in sub_model.description.output:
                 table[output.name] = output

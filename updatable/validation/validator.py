@@ -14,7 +14,10 @@
 Why stop the Core ML rules at the first error: after a structural failure (a missing blob, a
 second loss layer) the later Core ML checks would read a model Core ML never accepts, and their
 messages would be follow-on noise. The lint checks are independent of each other and of Core
-ML's order, so they are safe to report together.
+ML's order, so they are safe to report together. One Core ML result is not an error: the
+shape pass of rank-5 networks (Y8) returns ``POTENTIALLY_INVALID_NEURAL_NETWORK_SHAPES``,
+which Core ML accepts; it is reported as a warning, the checks after it still run (and an
+error among them replaces it), and the updatable checks it skips stay skipped.
 
 Rule ids (``Issue.code``), in Core ML's order per model type:
 
@@ -22,7 +25,18 @@ Rule ids (``Issue.code``), in Core ML's order per model type:
 G1-G7  every model: version present, not too new, description (``features``),
        updatable version >= 4, updatable model type, optional features, a model type
        (``generic``)
-N1-N11 neural networks: interface, inputs, topology, outputs (``nn``)
+N1-N7  neural networks: interface, inputs (``nn``)
+Y1-Y7  neural networks, for each layer in order (nested networks of loops and branches
+       included), with N8 (inputs exist) and N9 (outputs are new) after each layer's own
+       checks (``layer_rules``, one module per family of layer kinds):
+       Y1 the ranks the layer declares (``inputTensor`` / ``outputTensor``);
+       Y2 its input / output counts; Y3 rank rules of N-d networks; Y4 weights and
+       constants (value types, precision, sizes, quantization); Y5 other parameters
+       (padding types, kernels, strides, axes, shapes, activation types...); Y6 control
+       flow (branch, loop, loopBreak / loopContinue) and copy; Y7 an unknown layer kind
+Y8     rank-5 networks: the blob shape pass (``shapes``); a warning (see above)
+Y9     our message where Core ML's validator has undefined behaviour (an error)
+N10    classifier probabilities blob; N11 outputs produced (``nn``)
 A1-A4  updatable layers; B1 layer / loss names; D1-D5 training inputs (``nn``)
 C1-C7  loss layers; C17-C18 backpropagation reachability (``backprop``)
 C8-C16 optimizer, epochs and seed parameters (``hyperparameters``)
@@ -34,7 +48,7 @@ TE1    tree ensembles, classifier and regressor: one collected message (``tree_e
 FV1-3  featureVectorizer; OH1-OH3 oneHotEncoder; AE1-AE3 arrayFeatureExtractor;
        DV1-DV3 dictVectorizer; CM1-CM4 categoricalMapping (``encoders``)
 NO1-3  normalizer; SC1-SC4 scaler; IM1-IM5 imputer (``preprocessors``)
-X1-X12 our lint (``lint``)
+X1-X14 our lint (``lint``, ``lint_versions``)
 ====== ====================================================================================
 
 A rule is a function ``rule(model, at) -> Iterator[Issue]``; ``at`` says where ``model`` sits
@@ -61,6 +75,9 @@ from updatable.validation import pipeline as pipe
 from updatable.validation import preprocessors as pre
 from updatable.validation.hyperparameters import epochs_and_seed_valid, optimizer_valid
 from updatable.validation.issues import TOP, At, Issue, Rule
+from updatable.validation.layer_rules import walk
+from updatable.validation.lint_versions import features_fit_the_version
+from updatable.validation.shapes.propagate import shapes_then_updatable
 from updatable.validation.tree_ensemble import TREE_ENSEMBLE
 
 
@@ -98,14 +115,15 @@ UPDATABLE_NETWORK: tuple[Rule, ...] = tuple(
         nn.training_inputs_valid,
     )
 )
-# validateNeuralNetworkTopLevel
+# validateNeuralNetworkTopLevel: interface, the walk over the layers, the rank-5 shape pass
+# (whose result, a warning, replaces the updatable checks), the updatable checks
 NETWORK_TOP_LEVEL: tuple[Rule, ...] = (
     nn.shape_mappings,
     nn.interface_present,
     nn.input_types,
     nn.input_shapes,
-    nn.topology,
-    *UPDATABLE_NETWORK,
+    walk.layers_valid,
+    shapes_then_updatable(UPDATABLE_NETWORK),
 )
 KNN: tuple[Rule, ...] = (
     knn.neighbours_valid,
@@ -162,7 +180,9 @@ def _core_ml_rules() -> dict[str, tuple[Rule, ...]]:
 
 
 def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
-    """The issue Core ML's validator reports for ``model``, or ``None`` if it accepts it.
+    """The result Core ML's validator reports for ``model``: its first error, a warning (Y8:
+    Core ML accepts the model with ``POTENTIALLY_INVALID_NEURAL_NETWORK_SHAPES``), or ``None``
+    when it accepts the model without remark.
 
     The classic model types (GLMs, SVMs, tree ensembles, the feature-engineering models) get
     their own Core ML checks after G1-G6. The other types (Apple's proprietary models, ML
@@ -171,10 +191,14 @@ def core_ml_issue(model: proto.Model, at: At = TOP) -> Issue | None:
     """
     table = _core_ml_rules()
     rules = table.get(model.WhichOneof("Type") or "", table["*"])
+    warning = None
     for rule in rules:
         for issue in rule(model, at):
-            return issue  # Core ML returns the first failure only
-    return None
+            if issue.severity == "error":
+                return issue  # Core ML returns the first failure only
+            warning = warning or issue  # a good result: the next checks still run
+            break
+    return warning
 
 
 @functools.cache
@@ -189,6 +213,7 @@ def _lint_rules() -> tuple[Rule, ...]:
         x.training_inputs_listed,
         x.int64_sets_clean,
         x.feature_names_unique,
+        features_fit_the_version,
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from runtime.model.engines.values import batch_size
 from runtime.model.features import FeatureBatch
-from runtime.model.linked import resolve_linked
+from runtime.model.linked import load_linked_file, resolve_linked
 from updatable import spec as spec_io
 from updatable.errors import (
     FeatureError,
@@ -81,7 +81,7 @@ class PipelineEngine:
             sub_spec, sub_dir, path = sub, base_dir, None
             if spec_io.model_type(sub) == "linkedModel":
                 path = resolve_linked(sub, base_dir=base_dir, parameters=parameters, scope=name)
-                sub_spec, sub_dir = spec_io.load(path), path.parent
+                sub_spec, sub_dir = load_linked_file(path), path.parent
             # a layer-scoped weight reaches the sub-model that has that layer
             layers = _layer_names(sub_spec)
             own = {k: v for k, v in parameters.items() if k not in weight_keys or k.scope in layers}
@@ -119,6 +119,13 @@ class PipelineEngine:
                 pool.update(stage.engine.run(selected))
             except (FeatureError, ShapeError) as error:
                 raise _at_position(error, position, stage.name) from None
+        missing = [f.name for f in self.spec.description.output if f.name not in pool]
+        if missing:  # declared by a sub-model that does not produce it (e.g. a kNN without
+            # predictedProbabilitiesName still listing its probabilities output)
+            raise FeatureError(
+                f"the pipeline's outputs {missing} were not produced: the sub-model declaring "
+                f"them does not compute them; produced: {sorted(pool)}"
+            )
         return {f.name: pool[f.name] for f in self.spec.description.output}
 
 

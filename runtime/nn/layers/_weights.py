@@ -17,6 +17,11 @@ from ._common import weight_array, where
 
 def float_weights(layer, field: str, weights, count: int) -> np.ndarray:
     """The ``count`` values of ``weights`` as a flat float32 array."""
+    if count < 1:  # a zero channel count: no weights to read, and no shape to give them
+        raise ShapeError(
+            f"{where(layer)}: {field} would hold {count} values; its channel counts must be "
+            "positive"
+        )
     if weights.HasField("quantization"):
         quantization = weights.quantization
         kind = quantization.WhichOneof("QuantizationType") or "unspecified"

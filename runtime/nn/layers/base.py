@@ -42,13 +42,17 @@ class Built:
     for every other kind. ``per_example`` asks the runtime to run the step on one example at a
     time (``N = 1`` calls, outputs stacked): the hook for kinds whose work depends on the
     values of one example (a loop whose trip count is data, a branch); their output shapes are
-    still the static ``out_shapes``, checked at run time.
+    still the static ``out_shapes``, checked at run time. ``core_ml_shapes``: a ``chw`` build
+    whose outputs do not keep the inputs' leading axes (a legacy reshape or sequenceRepeat
+    that changes the sequence length) gives their Core ML shapes here; ``None``: the outputs
+    keep the inputs' leading axes.
     """
 
     attrs: Any
     params: dict[str, np.ndarray]
     out_shapes: list
     per_example: bool = False
+    core_ml_shapes: list | None = None
 
 
 class ChwRow(tuple):

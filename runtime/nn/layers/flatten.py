@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from updatable.errors import UnsupportedLayerError
+
+from ._common import where
 from ._fused import view_as
 from .base import Built, LayerKind, Shape
 
@@ -26,6 +29,9 @@ class FlattenAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    if not 0 <= layer.flatten.mode < len(MODES):
+        raise UnsupportedLayerError(f"{where(layer)}: unknown flatten mode "
+                                    f"{layer.flatten.mode}; expected one of {list(MODES)}")
     shape = tuple(int(v) for v in in_shapes[0])
     attrs = FlattenAttrs(MODES[layer.flatten.mode], shape)
     return Built(attrs, {}, [(1, 1, shape[0] * shape[1] * shape[2])])

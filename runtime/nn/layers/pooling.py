@@ -18,6 +18,7 @@ import numpy as np
 from runtime.kernels import pool as kernels
 from updatable.errors import UnsupportedLayerError
 
+from ._common import where
 from ._fused import Activation, activation_vectors
 from ._window import Window, pool_window
 from .base import Built, LayerKind, Shape
@@ -39,6 +40,9 @@ class PoolingAttrs:
 
 def build(layer, in_shapes: list[Shape]) -> Built:
     p = layer.pooling
+    if not 0 <= p.type < len(TYPES):
+        raise UnsupportedLayerError(f"{where(layer)}: unknown pooling type {p.type}; "
+                                    f"expected one of {list(TYPES)}")
     shape = tuple(int(v) for v in in_shapes[0])
     window = pool_window(layer, p, shape[:2])
     attrs = PoolingAttrs(TYPES[p.type], window, shape, bool(p.avgPoolExcludePadding))

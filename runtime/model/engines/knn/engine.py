@@ -46,7 +46,7 @@ from runtime.model.engines.knn.linear import LinearIndex
 from runtime.model.engines.knn.store import SampleStore
 from runtime.model.hyperparameters import Hyperparameter
 from updatable import proto
-from updatable.errors import FeatureError, UnsupportedModelError, ValidationError
+from updatable.errors import FeatureError, ShapeError, UnsupportedModelError, ValidationError
 
 NUMBER_OF_NEIGHBORS = "numberOfNeighbors"
 DEBUG_LABELS = "_debugNearestLabels"
@@ -119,6 +119,13 @@ class KnnEngine:
         if not spec.description.predictedFeatureName:
             raise ValidationError("Specification is missing classifier predictedFeatureName")
         _check_structure(knn)
+        if index_spec.numberOfDimensions < 1:
+            # Core ML's validator only checks the samples' lengths against it (K8), so an
+            # empty kNN with -1 dimensions validates; no input could ever match it
+            raise ShapeError(
+                f"the kNN's numberOfDimensions is {index_spec.numberOfDimensions}; expected a "
+                f"positive number, the length of its input '{spec.description.input[0].name}'"
+            )
         label_type = _label_type(spec)
         store = SampleStore(index_spec.numberOfDimensions, label_type)
         store.append(_read_samples(index_spec), _read_labels(knn))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from runtime.kernels import memory
 from runtime.kernels.knn import JIT
 
 _MIN_CAPACITY = 16
@@ -101,6 +102,12 @@ class SampleStore:
             return
         # Doubling keeps n single appends at O(log n) reallocations and O(n) copied rows.
         capacity = max(needed, 2 * self.capacity, _MIN_CAPACITY)
+        row = 4 * self.dimensions + 16  # float32 point, float64 norm, int64 code
+        memory.check(
+            f"a kNN store of {capacity} samples of {self.dimensions} dimensions",
+            capacity * row + self.count * row,  # the new buffers while the old are copied
+            "keep fewer samples in one model, or reduce the embedding's dimensions",
+        )
         points = np.empty((capacity, self.dimensions), np.float32)
         norms = np.empty(capacity, np.float64)
         codes = np.empty(capacity, np.int64)

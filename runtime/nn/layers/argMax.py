@@ -1,0 +1,13 @@
+"""Runtime, neural-network layer: Core ML ``argMax``: ``y = argmax(x, axis)``, the index of the
+largest value along an axis.
+
+``ArgMaxLayerParams`` (NeuralNetwork.proto, Core ML 3): ``axis`` (negative counts from the
+end) and ``removeDim``; the shape rules, ties (first index) and NaN handling are in
+``runtime.nn.layers._elementwise_arg``.
+"""
+
+from __future__ import annotations
+
+from . import _elementwise_arg
+
+KIND = _elementwise_arg.kind("argMax")

@@ -1,0 +1,12 @@
+"""Runtime, neural-network layer: Core ML ``sin``: ``y = sin(x)`` elementwise.
+
+``SinLayerParams`` (NeuralNetwork.proto, Core ML 3): one input, one output of its shape; the
+sine of ``x`` in radians. Computed by ``runtime.nn.layers._elementwise_unary`` in the blob's
+dtype.
+"""
+
+from __future__ import annotations
+
+from . import _elementwise_unary
+
+KIND = _elementwise_unary.kind("sin")
