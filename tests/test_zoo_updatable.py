@@ -31,10 +31,13 @@ F = optional_import("torch.nn.functional")
 
 # classifiers whose every layer the runtime runs and whose head Core ML can train
 RUNS = ("cnn_bn", "cnn_bn_image", "resnet", "mobilenet_v2", "squeezenet1_1", "vgg",
-        "transformer", "audio_cnn1d", "tabular_mlp")
+        "transformer", "audio_cnn1d", "tabular_mlp", "lstm", "bilstm", "rnn")
 EPOCHS, COUNT, LEARNING_RATE = 3, 30, 0.1
-# the ONNX export holds [C, H, W] per example: the transformer's attention is rank-3 N-D
-ORT_GAPS = {"transformer": "layer 'linear_0' (innerProduct) expects 12 input values"}
+# the ONNX export holds [C, H, W] per example: the transformer's attention is rank-3 N-D, the
+# recurrent models swap Core ML's batch and sequence axes with transposes
+_TRANSPOSE = "has kind 'transpose', which the ONNX export does not support"
+ORT_GAPS = {"transformer": "layer 'linear_0' (innerProduct) expects 12 input values",
+            "lstm": _TRANSPOSE, "bilstm": _TRANSPOSE, "rnn": _TRANSPOSE}
 CASES = [(name, target) for name in RUNS for target in torch_zoo.TARGETS]
 
 
