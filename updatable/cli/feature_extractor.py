@@ -57,7 +57,9 @@ def run(args) -> int:
         if at not in layers or not layers[at].input:
             raise ParameterError(f"--input-of needs --at to name a layer with an input; got {at}")
         at = layers[at].input[0]
-    cut = updatable.feature_extractor(spec, at, output=args.output)
+    from runtime.tools.equivalence import blob_shapes
+
+    cut = updatable.feature_extractor(spec, at, output=args.output, shapes=blob_shapes)
     issues = updatable.validate(cut)
     for line in format_issues(issues):
         print(line, file=sys.stderr)

@@ -24,7 +24,9 @@ from updatable.spec import (
 _KEPT_NETWORK_FIELDS = ("arrayInputShapeMapping", "imageInputShapeMapping")
 
 
-def feature_extractor(spec: proto.Model, at: str, *, output: str | None = None) -> proto.Model:
+def feature_extractor(
+    spec: proto.Model, at: str, *, output: str | None = None, shapes=None
+) -> proto.Model:
     """A new model computing blob ``at`` (or the first output of the layer called ``at``)
     from ``spec``'s inputs; ``spec`` is not changed.
 
@@ -32,6 +34,11 @@ def feature_extractor(spec: proto.Model, at: str, *, output: str | None = None) 
         spec: a neural network, classifier or regressor.
         at: a blob name, or a layer name (its first output).
         output: the output feature's name (default: the blob's name).
+        shapes: ``shapes(spec)`` -> blob name -> Core ML shape, as for ``updatable.repair``
+            (``runtime.tools.equivalence.blob_shapes``): the blob's shape is then declared on
+            the output, which a model reading the features (a kNN in a pipeline) needs. A
+            rank-5 network declares ``[C]`` or ``[C, H, W]``, an N-D one the shape itself.
+            Without it the output's shape is left to the network.
 
     Raises:
         LayerNotFoundError: no layer or blob is called ``at`` (the error lists the blobs).
@@ -62,6 +69,8 @@ def feature_extractor(spec: proto.Model, at: str, *, output: str | None = None) 
             cut.description.input.add().CopyFrom(feature)
     described = cut.description.output.add(name=name)
     described.type.multiArrayType.dataType = proto.ArrayFeatureType.FLOAT32
+    if shapes is not None:
+        described.type.multiArrayType.shape.extend(_declared(list(shapes(spec)[blob]), nn))
     described.shortDescription = f"the values of '{blob}' in {_title(spec)}"
     target = cut.neuralNetwork
     for field in _KEPT_NETWORK_FIELDS:
@@ -79,6 +88,13 @@ def feature_extractor(spec: proto.Model, at: str, *, output: str | None = None) 
         last = target.layers[-1]
         last.output[list(last.output).index(blob)] = name
     return cut
+
+
+def _declared(shape: list[int], nn) -> list[int]:
+    if nn.arrayInputShapeMapping == proto.NeuralNetwork_pb2.EXACT_ARRAY_MAPPING:
+        return shape
+    chw = [1, 1, 1, *shape][-3:]
+    return chw[:1] if chw[1:] == [1, 1] else chw
 
 
 def _blob(layers, at: str) -> str:
