@@ -206,3 +206,31 @@ def test_a_classifier_cut_at_its_features_feeds_a_knn_in_one_call():
     x = np.random.default_rng(0).random((3, 1, 28, 28))
     features = runtime.Model.compile(cut).predict_batch({"image": x})
     assert np.asarray(features[0][name]).size == 32
+
+
+def test_an_lstm_can_be_made_updatable_as_core_ml_5_allows_and_trains(tmp_path, capsys):
+    from runtime.training.providers import ArrayBatchProvider
+    from runtime.training.task import UpdateTask
+    from tests.test_train_lstm import CLASSES, FEATURES, SEQ, lstm_classifier
+
+    source, out = _saved(lstm_classifier(seed=3), tmp_path / "l.mlmodel"), tmp_path / "o.mlmodel"
+    code, printed, err = _run(capsys, "make-updatable", source, out, "--layers", "lstm,head",
+                              "--loss-input", "probs", "--batch", "8")
+    assert code == 0 and "updatable layers ['lstm', 'head']" in printed
+    assert "X3 warning" in err  # older Core ML validators refuse an updatable LSTM
+    spec = updatable.load(out)
+    lstm = next(x for x in spec.neuralNetwork.layers if x.name == "lstm").uniDirectionalLSTM
+    assert lstm.weightParams.inputGateWeightMatrix.isUpdatable
+    before = list(lstm.weightParams.inputGateWeightMatrix.floatValue)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, SEQ * FEATURES, 1, 1))
+    target = rng.integers(0, CLASSES, (16, 1)).astype(np.int32)
+    result = {}
+    task = UpdateTask(spec, ArrayBatchProvider({"x": x, "probs_true": target}),
+                      completion_handler=lambda c: result.update(spec=c.model.spec()))
+    task.resume()
+    task.wait()
+    assert task.error is None, task.error
+    trained = next(x for x in result["spec"].neuralNetwork.layers if x.name == "lstm")
+    after = list(trained.uniDirectionalLSTM.weightParams.inputGateWeightMatrix.floatValue)
+    assert not np.allclose(after, before)

@@ -15,10 +15,10 @@ from updatable.edit.nested import check_only_last_updatable, locate, mark_updata
 from updatable.errors import LayerNotFoundError, SurgeryError, UnsupportedLayerError
 from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network, weight_params
 
-# Core ML can update convolution and innerProduct weights (UpdatableNeuralNetworkValidator.cpp
-# also accepts uniDirectionalLSTM since 5.0b1, without weight checks; coremltools marks only
-# these two, and so do we for the widest device support).
-UPDATABLE_KINDS = ("convolution", "innerProduct")
+# Core ML can update convolution and innerProduct weights, and since Core ML 5 (iOS 15;
+# UpdatableNeuralNetworkValidator.cpp, coremltools 5.0b1) uniDirectionalLSTM weights, with no
+# weight checks; the validator's lint (X3) warns that older devices refuse an updatable LSTM.
+UPDATABLE_KINDS = ("convolution", "innerProduct", "uniDirectionalLSTM")
 
 # Core ML's minimum specification version for updatable models (coremltools
 # _MINIMUM_UPDATABLE_SPEC_VERSION).
@@ -45,7 +45,8 @@ def make_updatable(
     Checks, all before anything changes:
 
     * every name exists (the error lists the layers that do);
-    * every layer is a ``convolution`` or ``innerProduct`` with stored float weights;
+    * every layer is a ``convolution`` or ``innerProduct`` with stored float weights, or a
+      ``uniDirectionalLSTM`` (Core ML 5 and later; the lint warns, X3);
     * no layer anywhere in the network stores FP16 weights (``float16Value``): coremltools
       refuses these because Core ML compiles such a network to a full FP16 model that cannot
       be updated, but it only inspects the first layer;
@@ -86,12 +87,12 @@ def make_updatable(
     if replace:
         for layer in all_layers(nn):
             layer.isUpdatable = False
-            for _, weights in weight_params(layer):
+            for weights in _weight_messages(getattr(layer, layer_kind(layer))):
                 weights.isUpdatable = False
     for layer in chosen:
         layer.isUpdatable = True
-        for _, weights in weight_params(layer):
-            weights.isUpdatable = True
+        for weights in _weight_messages(getattr(layer, layer_kind(layer))):
+            weights.isUpdatable = True  # an LSTM's sit one message further in
     return spec
 
 
@@ -143,6 +144,10 @@ def _check_can_update(layer) -> None:
             "be updatable"
         )
     params = getattr(layer, kind)
+    if kind == "uniDirectionalLSTM":
+        if not params.HasField("weightParams"):
+            raise UnsupportedLayerError(f"layer '{layer.name}' has no stored LSTM weights")
+        return
     if not params.HasField("weights"):
         raise UnsupportedLayerError(
             f"layer '{layer.name}' has no stored weights (they come from a second input), so "
