@@ -234,3 +234,27 @@ def test_an_lstm_can_be_made_updatable_as_core_ml_5_allows_and_trains(tmp_path, 
     trained = next(x for x in result["spec"].neuralNetwork.layers if x.name == "lstm")
     after = list(trained.uniDirectionalLSTM.weightParams.inputGateWeightMatrix.floatValue)
     assert not np.allclose(after, before)
+
+
+def test_a_classifier_without_a_head_core_ml_trains_is_told_to_name_layers(tmp_path, capsys):
+    from tests.builders._common import NeuralNetworkBuilder
+
+    rng = np.random.default_rng(0)
+    builder = NeuralNetworkBuilder([("x", datatypes.Array(4))], [("probs", None)],
+                                   mode="classifier")
+    builder.add_inner_product("dense", W=rng.standard_normal((3, 4)), b=np.zeros(3),
+                              input_channels=4, output_channels=3, has_bias=True,
+                              input_name="x", output_name="z")
+    builder.add_unary("abs", "z", "z_abs", mode="abs")
+    builder.add_softmax("softmax", "z_abs", "probs")
+    builder.set_class_labels(["a", "b", "c"], prediction_blob="probs")
+    source, out = _saved(builder.spec, tmp_path / "c.mlmodel"), tmp_path / "o.mlmodel"
+    code, _, err = _run(capsys, "make-updatable", source, out)
+    assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert "cannot find the classifier's head" in err and "name the layers to train with " \
+        "--layers" in err
+    code, _, err = _run(capsys, "make-updatable", source, out, "--layers", "dense")
+    assert code == 1 and not out.exists()
+    assert ("layer 'abs' (unary) lies between updatable layer 'dense' and the loss, and Core ML "
+            "cannot backpropagate through unary (rule C17;") in err
+    assert "no layer after it can be trained either" in err

@@ -272,7 +272,7 @@ def _check_combinations(args) -> None:
 def _trained_layers(spec, given) -> list[str]:
     """``--layers`` (space or comma separated), or the classifier's last layer."""
     import updatable
-    from updatable.errors import ParameterError, UnsupportedModelError
+    from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
 
     layers = [n for item in given or [] for n in split_list(item)]
     if layers:
@@ -283,6 +283,11 @@ def _trained_layers(spec, given) -> list[str]:
     locate(spec, NEURAL_NETWORK_TYPES, "make-updatable")  # says why other model types cannot
     try:
         return [updatable.classifier_head(spec)]
+    except SurgeryError as error:
+        raise SurgeryError(
+            f"{error}; or name the layers to train with --layers (innerProduct or convolution "
+            "layers whose way to the softmax Core ML can backpropagate through)"
+        ) from None
     except UnsupportedModelError:
         raise ParameterError(
             "--layers is required when the model is not a classifier: name the layers to train"

@@ -38,7 +38,8 @@ class Blocker:
         )
         return (
             f"layer '{self.layer}' ({self.kind}) lies between updatable layer '{self.trained}' "
-            f"and the loss, and Core ML cannot backpropagate through {self.kind} (it trains "
+            f"and the loss, and Core ML cannot backpropagate through {self.kind} (rule C17; "
+            "it trains "
             "through convolution, innerProduct, flatten, pooling, batchnorm, "
             f"uniDirectionalLSTM and ReLU/sigmoid/tanh activations only): {way_out}"
         )
