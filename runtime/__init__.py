@@ -46,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "EarlyStopping": "runtime.jobs.stopping",
     "Predicate": "runtime.jobs.stopping",
     "sweep": "runtime.sweeps",
+    "register_custom_layer": "runtime.nn.layers.custom",
+    "unregister_custom_layer": "runtime.nn.layers.custom",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -113,8 +113,8 @@ def test_simple_recurrent_needs_its_state_input():
     rng = np.random.default_rng(0)
     spec = rnn_spec(f32(ref.gates(rng, "h", 3, 2)), 2, 3, [(4, 1, 2, 1, 1), (1, 1, 3, 1, 1)])
     del spec.neuralNetwork.layers[0].input[1]
-    with pytest.raises(ShapeError, match=r"layer 'rnn' \(simpleRecurrent\): takes 2 inputs; "
-                                         "got 1"):
+    with pytest.raises(ShapeError, match=r"layer 'rnn' \(simpleRecurrent\) has 1 input "
+                                         r"\['x'\]; this kind takes exactly 2$"):
         compile_network(spec)
 
 

@@ -23,7 +23,7 @@ from tests.optional import needs
 RUNNABLE = (
     "cnn_bn", "cnn_bn_image", "resnet", "mobilenet_v2", "squeezenet1_1", "vgg", "transformer",
     "unet", "segmentation", "audio_cnn1d", "tabular_mlp", "embedding_net",
-    "lstm", "bilstm", "rnn",
+    "lstm", "bilstm", "rnn", "gru_text",
 )
 CASES = [(name, target) for name in RUNNABLE for target in torch_zoo.entry(name).targets]
 TOLERANCE = 1e-4

@@ -39,12 +39,12 @@ from runtime.nn.inputs import (
     input_tensor,
     preprocessing,
 )
-from runtime.nn.layers import REGISTRY, Step, get_kind, supported_kinds
+from runtime.nn.layers import REGISTRY, Step, supported_kinds
+from runtime.nn.layers._control_nested import layers_within
 from runtime.nn.planner import Planner
 from runtime.nn.tensors import CHW, ND, RELAYOUT, Tensor
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ShapeError, UnsupportedLayerError
-from updatable.validation.layer_rules.registry import input_bounds
 
 __all__ = [
     "EXACT_ARRAY_MAPPING",
@@ -180,17 +180,17 @@ def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Netw
         ShapeError: a layer reads an undefined blob or its input shapes do not fit.
     """
     net = spec_io.network(spec)
-    _refuse_unsupported(net.layers)
+    _refuse_unsupported(layers_within(net.layers))
     inputs = {
         f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
     }
-    taken = {name for layer in net.layers for name in (*layer.input, *layer.output)}
+    taken = {name for layer in layers_within(net.layers) for name in (*layer.input, *layer.output)}
     planner = Planner(inputs, taken, values)
-    for layer in net.layers:
-        if until is not None and layer.name == until[0]:
-            break
-        _check_names(layer, planner.tensors)
-        planner.add_layer(layer, get_kind(spec_io.layer_kind(layer)))
+    layers = list(net.layers)
+    if until is not None:  # the layers before that one
+        names = [layer.name for layer in layers]
+        layers = layers[: names.index(until[0])] if until[0] in names else layers
+    planner.add_layers(layers)
     if until is not None:
         outputs = list(until[1])
     else:
@@ -214,44 +214,6 @@ def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Netw
         _fuse_activations(network)
     network.placements = execution.concat_placements(network.steps, outputs, tuple(inputs))
     return network
-
-
-def _check_names(layer, defined) -> None:
-    _check_input_count(layer)
-    for name in layer.input:
-        if name not in defined:
-            raise ShapeError(
-                f"layer '{layer.name}' reads blob '{name}', which no earlier layer or model "
-                f"input defines (layers must come in topological order)"
-            )
-    for name in layer.output:
-        if name in defined and spec_io.layer_kind(layer) != "copy":
-            raise ShapeError(
-                f"layer '{layer.name}' writes blob '{name}', which is already defined; only "
-                "a copy layer may overwrite a blob"
-            )
-
-
-def _check_input_count(layer) -> None:
-    """Refuse a layer with fewer or more inputs than Core ML's validator lets its kind have
-    (``updatable.validation.layer_rules.input_bounds``). A model loaded without validation
-    can hold a layer that reads nothing; it fails here, naming the layer, rather than deep
-    inside its unit."""
-    bounds = input_bounds(spec_io.layer_kind(layer))
-    if bounds is None:
-        return
-    low, high = bounds
-    count = len(layer.input)
-    if count >= low and (high is None or count <= high):
-        return
-    expected = (
-        f"exactly {low}" if high == low else f"at least {low}" if high is None
-        else f"{low} to {high}"
-    )
-    raise ShapeError(
-        f"layer '{layer.name}' ({spec_io.layer_kind(layer)}) has {count} "
-        f"input{'s' * (count != 1)} {list(layer.input)}; this kind takes {expected}"
-    )
 
 
 def _hold_inputs_chw(steps: list[Step], tensors, inputs: list[str], outputs) -> None:

@@ -18,6 +18,10 @@ For each layer, in the spec's order:
    ``nd``, Core ML shapes in and out;
 4. outputs are recorded as :class:`~runtime.nn.tensors.Tensor` in the chosen layout.
 
+Nested networks (loop, branch): a ``scoped`` kind's build gets this planner and compiles
+its networks with :meth:`Planner.nested` planners, which see the enclosing blobs; its step
+reads and writes the enclosing blobs its networks use (``LayerKind.scoped``).
+
 Values: a kind listing ``value_inputs`` (a dynamic reshape's target shape...) gets those
 inputs' values when they do not depend on any model input: the walk runs the steps that make
 them, once, on a batch of one (getShape and other ``shape_only`` kinds need only shapes). A
@@ -32,10 +36,12 @@ import math
 
 import numpy as np
 
-from runtime.nn.layers import CHW, ND, LayerKind, Step
+from runtime.nn.layers import CHW, ND, LayerKind, Step, get_kind
 from runtime.nn.layers.base import ChwRow, NeedsValues
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor, convert, from_chw
+from updatable import spec as spec_io
 from updatable.errors import ShapeError
+from updatable.validation.layer_rules.registry import input_bounds
 
 NO_INPUT_LEAD = (1, 1)  # a chw kind without inputs (loadConstant) makes rank-5 tensors
 
@@ -57,6 +63,24 @@ class Planner:
         self.values: dict[str, np.ndarray | None] = {}
         # blob -> value fixed for this compile (a specialization, runtime.nn.dynamic)
         self.fixed: dict[str, np.ndarray] = dict(fixed or {})
+        self.in_loop = False  # compiling a loop's body (or a network nested in one)
+
+    def nested(self, *, carried=frozenset(), in_loop: bool | None = None) -> Planner:
+        """A planner for a network nested in a layer of this one (a loop's, a branch's): it
+        sees every blob of this scope and shares the names in use; of the blobs in
+        ``carried`` (those the nested networks overwrite, maybe many times) it knows no value
+        and reuses no conversion."""
+        child = Planner({}, set())
+        child.tensors = dict(self.tensors)
+        child.converted = {k: v for k, v in self.converted.items() if k[0] not in carried}
+        child.origin = {v: k[0] for k, v in child.converted.items()}
+        child.fixed = {n: v for n, v in self.fixed.items() if n not in carried}
+        child.taken = self.taken  # shared: generated names stay unique across scopes
+        child.producer = {n: s for n, s in self.producer.items() if n not in carried}
+        child.values = {n: v for n, v in self.values.items() if n not in carried}
+        child.values.update(dict.fromkeys(carried))
+        child.in_loop = self.in_loop if in_loop is None else in_loop
+        return child
 
     # ---- layouts ---------------------------------------------------------------------------
 
@@ -107,8 +131,37 @@ class Planner:
 
     # ---- layers ----------------------------------------------------------------------------
 
+    def add_layers(self, layers) -> None:
+        """Add the layers of a network in the spec's order (:meth:`add_layer`), refusing a
+        layer that reads a blob no earlier layer makes, or that rewrites one without being a
+        copy layer (NeuralNetwork.proto: only copy may), or one with more or fewer inputs
+        than its kind takes (:func:`check_input_count`)."""
+        for layer in layers:
+            check_input_count(layer)
+            for name in layer.input:
+                if name not in self.tensors:
+                    raise ShapeError(
+                        f"layer '{layer.name}' reads blob '{name}', which no earlier layer or "
+                        f"model input defines (layers must come in topological order)"
+                    )
+            for name in layer.output:
+                if name in self.tensors and spec_io.layer_kind(layer) != "copy":
+                    raise ShapeError(
+                        f"layer '{layer.name}' writes blob '{name}', which is already defined; "
+                        "only a copy layer may overwrite a blob"
+                    )
+            self.add_layer(layer, get_kind(spec_io.layer_kind(layer)))
+
     def add_layer(self, layer, kind: LayerKind) -> Step:
         """Choose the layout, convert inputs, build, record the outputs; returns the step."""
+        if kind.scoped:
+            built = kind.build(layer, self)
+            step = Step(
+                layer.name, kind, tuple(built.inputs or ()), tuple(built.outputs or ()),
+                built.attrs, dict(built.params), built.per_example,
+            )
+            self._add(step, list(built.out_shapes))
+            return step
         layout = self.choose(layer, kind, list(layer.input))
         names = [self.read(name, layout) for name in layer.input]
         tensors = [self.tensors[name] for name in names]
@@ -191,3 +244,25 @@ class Planner:
         for name, y in zip(step.outputs, ys, strict=True):
             tensor = self.tensors[name]
             self.values[name] = convert(np.asarray(y), tensor, ND).reshape(tensor.shape)
+
+
+def check_input_count(layer) -> None:
+    """Refuse a layer with fewer or more inputs than Core ML's validator lets its kind have
+    (``updatable.validation.layer_rules.input_bounds``). A model loaded without validation
+    can hold a layer that reads nothing; it fails here, naming the layer, rather than deep
+    inside its unit."""
+    bounds = input_bounds(spec_io.layer_kind(layer))
+    if bounds is None:
+        return
+    low, high = bounds
+    count = len(layer.input)
+    if count >= low and (high is None or count <= high):
+        return
+    expected = (
+        f"exactly {low}" if high == low else f"at least {low}" if high is None
+        else f"{low} to {high}"
+    )
+    raise ShapeError(
+        f"layer '{layer.name}' ({spec_io.layer_kind(layer)}) has {count} "
+        f"input{'s' * (count != 1)} {list(layer.input)}; this kind takes {expected}"
+    )

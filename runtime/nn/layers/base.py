@@ -46,6 +46,11 @@ class Built:
     whose outputs do not keep the inputs' leading axes (a legacy reshape or sequenceRepeat
     that changes the sequence length) gives their Core ML shapes here; ``None``: the outputs
     keep the inputs' leading axes.
+    still the static ``out_shapes``, checked at run time.
+
+    A ``scoped`` kind (``LayerKind.scoped``) also names the blobs its step reads and writes
+    (``inputs``, ``outputs``); its ``out_shapes`` are then the outputs'
+    :class:`~runtime.nn.tensors.Tensor` (shape and layout), one per output.
     """
 
     attrs: Any
@@ -53,6 +58,8 @@ class Built:
     out_shapes: list
     per_example: bool = False
     core_ml_shapes: list | None = None
+    inputs: tuple[str, ...] | None = None
+    outputs: tuple[str, ...] | None = None
 
 
 class ChwRow(tuple):
@@ -88,6 +95,11 @@ class LayerKind:
     when the compiler can compute it without model inputs, else ``None``.
     ``shape_only``: ``forward`` reads only its inputs' shapes (getShape), so the compiler may
     evaluate it whatever its inputs hold.
+    ``scoped``: the layer holds networks of its own (loop, branch) or acts on the loop around
+    it (loopBreak, loopContinue), so its step reads and writes blobs of the enclosing network
+    beyond the layer's listed inputs and outputs: ``build(layer, scope)`` gets the compiler's
+    :class:`~runtime.nn.planner.Planner` of the enclosing network instead of shapes, and
+    returns a ``Built`` naming the step's inputs and outputs.
     """
 
     oneof: str
@@ -100,6 +112,7 @@ class LayerKind:
     build_nd: Callable[..., Built] | None = None
     value_inputs: tuple[int, ...] = ()
     shape_only: bool = False
+    scoped: bool = False
 
     def builder(self, layout: str) -> Callable[..., Built]:
         """The build function serving ``layout``."""

@@ -1,11 +1,12 @@
 """Runtime, neural-network layer: Core ML ``upsample`` layer: enlarge H and W by nearest neighbour
 or bilinear interpolation.
 
-``UpsampleLayerParams`` (NeuralNetwork.proto; grid formulas from coremltools'
-``NeuralNetworkBuilder.add_upsample``). The output size is ``floor(X * factor)`` per axis, with
-``scalingFactor`` (integers, default ``[1, 1]``) or ``fractionalScalingFactor`` (bilinear with
-an align-corners mode only). Nearest neighbour repeats each pixel ``factor`` times. Bilinear
-samples the input at grid points ``g_i`` (``i = 0 .. Xout - 1``), clamped to ``[0, Xin - 1]``:
+``UpsampleLayerParams`` (NeuralNetwork.proto, its grid formulas in ``LinearUpsampleMode``):
+input of rank 3 or more, the axes before ``[C, H, W]`` treated as batch. The output size is
+``floor(X * factor)`` per axis, with ``scalingFactor`` (integers, default ``[1, 1]``) or
+``fractionalScalingFactor`` (bilinear with an align-corners mode only, as Core ML's
+validator demands). Nearest neighbour repeats each pixel ``factor`` times. Bilinear samples
+the input at grid points ``g_i`` (``i = 0 .. Xout - 1``), clamped to ``[0, Xin - 1]``:
 
 * ``DEFAULT``: ``g_i = i * Xin / Xout`` (corners not aligned, no half-pixel shift);
 * ``ALIGN_CORNERS_TRUE``: ``g_i = i * (Xin - 1) / (Xout - 1)``;
@@ -24,6 +25,7 @@ import numpy as np
 from updatable.errors import ShapeError, UnsupportedLayerError
 
 from ._common import where
+from ._control_sampling import resize_rows
 from .base import Built, LayerKind, Shape
 
 BILINEAR = 1  # UpsampleLayerParams.InterpolationMode
@@ -39,6 +41,8 @@ class UpsampleAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
+    if len(in_shapes) != 1:
+        raise ShapeError(f"{where(layer)}: takes 1 input; got {len(in_shapes)}")
     params = layer.upsample
     bilinear = params.mode == BILINEAR
     linear_mode = LINEAR_MODES.get(params.linearUpsampleMode)
@@ -47,7 +51,15 @@ def build(layer, in_shapes: list[Shape]) -> Built:
             f"{where(layer)}: unknown linearUpsampleMode {params.linearUpsampleMode}; "
             f"expected one of {list(LINEAR_MODES.values())}"
         )
+    if not bilinear and linear_mode != "DEFAULT":
+        raise UnsupportedLayerError(
+            f"{where(layer)}: nearest-neighbour mode with linearUpsampleMode {linear_mode}; "
+            "only DEFAULT goes with NN (Core ML's validator refuses the rest)"
+        )
     if len(params.fractionalScalingFactor):
+        if len(params.scalingFactor):
+            raise ShapeError(f"{where(layer)}: sets both scalingFactor and "
+                             "fractionalScalingFactor; only one may be set")
         if not bilinear or linear_mode == "DEFAULT":
             raise UnsupportedLayerError(
                 f"{where(layer)}: fractionalScalingFactor needs BILINEAR mode with "
@@ -78,15 +90,6 @@ def grid(mode: str, size_in: int, size_out: int) -> np.ndarray:
     return np.clip(points, 0.0, size_in - 1)
 
 
-def _interpolate(x: np.ndarray, axis: int, points: np.ndarray) -> np.ndarray:
-    low = np.floor(points).astype(np.intp)
-    high = np.minimum(low + 1, x.shape[axis] - 1)
-    shape = [1] * x.ndim
-    shape[axis] = points.size
-    t = (points - low).astype(x.dtype).reshape(shape)
-    return np.take(x, low, axis=axis) * (1 - t) + np.take(x, high, axis=axis) * t
-
-
 def forward(attrs: UpsampleAttrs, params, xs, keep=False, out=None):
     """Nearest-neighbour repeat or separable bilinear interpolation (module docstring)."""
     del params, keep, out
@@ -96,8 +99,7 @@ def forward(attrs: UpsampleAttrs, params, xs, keep=False, out=None):
         return [y], None
     rows = grid(attrs.linear_mode, x.shape[1], attrs.out_hw[0])
     cols = grid(attrs.linear_mode, x.shape[2], attrs.out_hw[1])
-    y = _interpolate(_interpolate(x, 1, rows), 2, cols)
-    return [np.ascontiguousarray(y)], None
+    return [resize_rows(x, rows, cols)], None
 
 
 KIND = LayerKind(oneof="upsample", build=build, forward=forward)

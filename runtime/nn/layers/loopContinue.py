@@ -1,0 +1,40 @@
+"""Runtime, neural-network layer: Core ML ``loopContinue`` layer: ends the current iteration of
+the loop that holds it; the layers after it in the body are skipped, the iteration counts, and
+the condition is evaluated again.
+
+``LoopContinueLayerParams`` (NeuralNetwork.proto, Core ML 3): no inputs, no outputs; "it should
+always reside in the bodyNetwork of the loop layer", directly or inside a branch there. Its
+step raises the signal the running loop catches (``runtime.nn.layers._control_nested``);
+blobs made earlier in the iteration keep their new values.
+"""
+
+from __future__ import annotations
+
+from updatable.errors import UnsupportedLayerError
+
+from ._common import where
+from ._control_nested import ContinueLoop
+from .base import Built, LayerKind
+
+
+def build(layer, scope) -> Built:
+    if layer.input or layer.output:
+        raise UnsupportedLayerError(
+            f"{where(layer)}: takes no inputs and no outputs; got {len(layer.input)} inputs, "
+            f"{len(layer.output)} outputs"
+        )
+    if not scope.in_loop:
+        raise UnsupportedLayerError(
+            f"{where(layer)}: sits outside the bodyNetwork of any loop layer; "
+            "NeuralNetwork.proto allows it only there"
+        )
+    return Built(None, {}, [], inputs=(), outputs=())
+
+
+def forward(attrs, params, xs, keep=False, out=None):
+    """Raise the signal (module docstring)."""
+    del attrs, params, xs, keep, out
+    raise ContinueLoop
+
+
+KIND = LayerKind("loopContinue", build, forward, scoped=True)
