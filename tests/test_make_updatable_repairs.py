@@ -12,10 +12,10 @@ import updatable
 from runtime.tools.equivalence import blob_shapes
 from tests import builders
 from tests.builders import converter_style, torch_zoo
-from tests.builders._common import datatypes
+from tests.builders._common import NeuralNetworkBuilder, datatypes
 from tests.optional import needs
 from updatable.cli import main
-from updatable.errors import SurgeryError, UnsupportedLayerError
+from updatable.errors import SurgeryError
 
 
 def _run(capsys, *args):
@@ -149,20 +149,24 @@ def test_the_last_two_layers_of_a_vgg_conversion_train(tmp_path, capsys):
     assert [i for i in updatable.validate(updatable.load(out)) if i.severity == "error"] == []
 
 
-@needs("torch", "coremltools")
 def test_a_model_the_runtime_cannot_run_is_refused_with_the_way_out(tmp_path, capsys):
-    """gru_text converts to a `loop`; once the runtime runs it, it joins the zoo test."""
-    spec = torch_zoo.converted("gru_text", "iOS14")
-    try:
-        runtime.Model.compile(spec)
-    except UnsupportedLayerError:
-        pass
-    else:
-        pytest.fail("the runtime runs gru_text now: add it to RUNS in test_zoo_updatable.py")
-    source, out = _saved(spec, tmp_path / "g.mlmodel"), tmp_path / "out.mlmodel"
-    code, _, err = _run(capsys, "make-updatable", source, out)
-    assert code == 1 and not out.exists()
-    assert "cannot check the repairs this model needs: the runtime cannot run it" in err
+    """A custom layer (the app's own code): the repairs cannot be checked, so none is made."""
+    rng = np.random.default_rng(0)
+    builder = NeuralNetworkBuilder([("x", datatypes.Array(1, 4))], [("probs", None)],
+                                   mode="classifier", disable_rank5_shape_mapping=True)
+    builder.add_inner_product("dense", W=rng.standard_normal((3, 4)), b=np.zeros(3),
+                              input_channels=4, output_channels=3, has_bias=True,
+                              input_name="x", output_name="z")
+    custom = builder.spec.neuralNetworkClassifier.layers.add(name="mystery", input=["z"],
+                                                             output=["z2"])
+    custom.custom.className = "MyLayer"
+    builder.add_softmax_nd("softmax", "z2", "probs", axis=-1)
+    builder.set_class_labels(["a", "b", "c"], prediction_blob="probs")
+    source, out = _saved(builder.spec, tmp_path / "c.mlmodel"), tmp_path / "out.mlmodel"
+    code, printed, err = _run(capsys, "make-updatable", source, out)
+    assert code == 1 and printed == "" and not out.exists()
+    assert "cannot check the repairs this model needs: the runtime cannot run it (layer " \
+        "'mystery' (custom)" in err
     assert "pass --no-repair to prepare it without them" in err
 
 
@@ -237,8 +241,6 @@ def test_an_lstm_can_be_made_updatable_as_core_ml_5_allows_and_trains(tmp_path, 
 
 
 def test_a_classifier_without_a_head_core_ml_trains_is_told_to_name_layers(tmp_path, capsys):
-    from tests.builders._common import NeuralNetworkBuilder
-
     rng = np.random.default_rng(0)
     builder = NeuralNetworkBuilder([("x", datatypes.Array(4))], [("probs", None)],
                                    mode="classifier")

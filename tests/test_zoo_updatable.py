@@ -178,3 +178,15 @@ def test_converted_classifier_made_updatable_trains_like_torch(name, target, tmp
         want = np.asarray(want, np.float64).ravel()
         relative = np.linalg.norm(got - want) / np.linalg.norm(want)
         assert relative <= 1e-5, f"{name} {target} {what}: relative difference {relative:.2e}"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the loop step lists no outputs, so the training slice's frozen part misses the blobs its "
+    "body overwrites (KeyError 'while_loop_0_0'); strict: once fixed, move gru_text to RUNS"))
+@needs("torch", "coremltools")
+def test_gru_text_trains_once_the_loop_declares_what_it_writes(tmp_path, capsys):
+    source, out = tmp_path / "converted.mlmodel", tmp_path / "updatable.mlmodel"
+    updatable.save(torch_zoo.converted("gru_text", "iOS14"), source)
+    assert main(["make-updatable", str(source), str(out)]) == 0
+    batch, labels = torch_zoo.real_batch("gru_text", COUNT, seed=1)
+    _train_ours(out, "gru_text", batch, labels)
