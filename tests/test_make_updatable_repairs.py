@@ -260,3 +260,17 @@ def test_a_classifier_without_a_head_core_ml_trains_is_told_to_name_layers(tmp_p
     assert ("layer 'abs' (unary) lies between updatable layer 'dense' and the loss, and Core ML "
             "cannot backpropagate through unary (rule C17;") in err
     assert "no layer after it can be trained either" in err
+
+
+@needs("torch", "coremltools")
+def test_a_repaired_conversion_widens_for_new_classes(tmp_path, capsys):
+    source = _saved(torch_zoo.converted("tabular_mlp", "iOS13"), tmp_path / "t.mlmodel")
+    out = tmp_path / "out.mlmodel"
+    code, printed, _ = _run(capsys, "make-updatable", source, out, "--expand-classes", "5",
+                            "--labels", "7,8")
+    assert code == 0 and "rewrote softmaxND" in printed
+    spec = updatable.load(out)
+    batch, _ = torch_zoo.real_batch("tabular_mlp", 3)
+    results = runtime.Model.compile(spec).predict_batch(
+        [torch_zoo.feeds("tabular_mlp", x) for x in batch])
+    assert sorted(results[0][spec.description.predictedProbabilitiesName]) == [0, 1, 2, 7, 8]
