@@ -199,7 +199,12 @@ def _lift(graph, shapes, blob, reader, messages, actions) -> None:
     producer = graph.producer.get(blob)
     if producer is not None and graph.only_reader(blob, reader):
         kind = layer_kind(producer)
-        if kind in RANK_FREE and len(producer.input) == 1 and len(producer.output) == 1:
+        if (
+            kind in RANK_FREE
+            and len(producer.input) == 1
+            and len(producer.output) == 1
+            and not _per_channel(producer)
+        ):
             source = producer.input[0]
             if len(shapes.get(source, ())) == 2 and shapes[source][0] == 1:
                 _lift(graph, shapes, source, producer, messages, actions)
@@ -230,6 +235,14 @@ def _lift(graph, shapes, blob, reader, messages, actions) -> None:
     reader_name = reader.name
 
     actions.append(insert)
+
+
+def _per_channel(layer) -> bool:
+    """An activation with a value per channel (PReLU, parametric softplus) reads its channel
+    from axis -3, which lifting [1, C] to [1, C, 1, 1] would move."""
+    if layer_kind(layer) != "activation":
+        return False
+    return layer.activation.WhichOneof("NonlinearityType") in ("PReLU", "parametricSoftplus")
 
 
 def _flatten_chain(graph, shapes, last, size, messages, actions) -> bool:
