@@ -36,9 +36,8 @@ def in_option_words(error):
     option = OPTIONS.get(getattr(error, "parameter", None))
     if not isinstance(error, ResourceLimitError) or option is None or error.largest is None:
         return error
-    return ResourceLimitError(
-        f"{error} (pass {option} {error.largest} or less)", error.parameter, error.largest
-    )
+    return ResourceLimitError(f"{error} (pass {option} {error.largest} or less)",
+                              error.parameter, error.largest)
 
 
 def overrides(args) -> dict:

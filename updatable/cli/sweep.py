@@ -195,13 +195,8 @@ def run(args) -> int:
 
 def _grid(args, values) -> dict:
     """The grid options, as ``enumerate_space`` and ``run_sweep`` take them."""
-    return {
-        "values": values,
-        "params": args.params,
-        "lr_grid": args.lr_grid,
-        "grid": args.grid,
-        "int_grid": args.int_grid,
-    }
+    return {"values": values, "params": args.params, "lr_grid": args.lr_grid,
+            "grid": args.grid, "int_grid": args.int_grid}
 
 
 def _dry_run(args, values) -> int:
@@ -214,7 +209,8 @@ def _dry_run(args, values) -> int:
     for line in _space_lines(space):
         print(line)
     print(
-        f"{len(space)} combinations x {users.users} users = {len(space) * users.users} user updates"
+        f"{len(space)} combinations x {users.users} users = "
+        f"{len(space) * users.users} user updates"
     )
     return EXIT_OK
 

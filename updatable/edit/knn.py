@@ -115,9 +115,8 @@ def make_knn_classifier(
         points, new_labels = _check_samples(samples, labels, dims, label_kind)
 
     spec = proto.Model(specificationVersion=4, isUpdatable=bool(updatable))
-    _describe(
-        spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind, training_inputs
-    )
+    _describe(spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind,
+              training_inputs)
     knn = spec.kNearestNeighborsClassifier
     knn.nearestNeighborsIndex.numberOfDimensions = dims
     # An empty label list still records the label type, as coremltools writes it.
