@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.model.images import image_channels
 from runtime.model.mlmodel import Model
 from runtime.nn.graph import compile_network
 from updatable import proto
@@ -42,8 +43,7 @@ def random_examples(description, count: int = EXAMPLES, seed: int = 0, *, indice
         for example in examples:
             if kind == "imageType":
                 image = feature.type.imageType
-                channels = 1 if image.colorSpace == proto.ImageFeatureType.GRAYSCALE else 3
-                shape = (image.height, image.width, channels)
+                shape = (image.height, image.width, image_channels(image)[1])
                 example[feature.name] = rng.integers(0, 256, shape).astype(np.float32)
             elif kind == "multiArrayType":
                 array = feature.type.multiArrayType
