@@ -17,6 +17,10 @@ from updatable.cli._common import (
 )
 
 EXAMPLES = """
+  # a classifier converted by coremltools: its softmaxND (and the reshapes before the head)
+  # are rewritten into layers Core ML trains through, each checked, then the head is trained
+  updatable make-updatable Converted.mlmodel Updatable.mlmodel
+
   # the head of a classifier, SGD with the allowed values an app may choose from
   updatable make-updatable Classifier.mlmodel Updatable.mlmodel --layers dense_2 \\
       --optimizer sgd --lr 0.001 --lr-range 0.0001,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
@@ -41,8 +45,11 @@ def add_parser(subparsers) -> None:
         "Make layers of a neural network (or of the network at the end of a pipeline) "
         "updatable, add the loss and the training inputs it needs, the optimizer, epochs and "
         "shuffling, each hyperparameter with its default and allowed values. Optionally widen "
-        "the classifier for new classes and re-initialise layers first. The result is "
-        "validated; OUT is written atomically and only if the result is valid.",
+        "the classifier for new classes and re-initialise layers first. Converter output "
+        "(softmaxND, batchedMatmul with weights, reshapes before the head) is first rewritten "
+        "into layers Core ML trains through, each rewrite checked to leave the outputs "
+        "unchanged (--no-repair refuses instead). The result is validated; OUT is written "
+        "atomically and only if the result is valid.",
         EXAMPLES,
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
