@@ -128,9 +128,18 @@ docs: $(VENV)/.docs-installed
 	OPENBLAS_NUM_THREADS=1 $(PY) -W error::RuntimeWarning -m pdoc -o build/api $(DOCS_MODULES)
 	@echo "wrote build/api/index.html"
 
-lint: $(VENV)/.test-installed
-	$(PIP) ruff
-	$(VENV)/bin/ruff check updatable runtime scripts tests
+# ruff's lint rules, ruff's format (line length 100) and mypy (pyproject's [tool.mypy]: strict on
+# updatable/); the tools come with the lint extra.
+LINT_PATHS := updatable runtime scripts tests
+
+$(VENV)/.lint-installed: pyproject.toml | $(PY)
+	$(PIP) -e '.[lint]'
+	touch $@
+
+lint: $(VENV)/.lint-installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .venv313 $(SKLEARN_VENV) build dist *.egg-info .pytest_cache

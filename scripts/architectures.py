@@ -190,8 +190,20 @@ class _Net:
         w = self.rng.standard_normal((k, k, cin, cout)) * np.sqrt(2.0 / (k * k * cin))
         b = self.rng.standard_normal(cout) * 0.01
         self.builder.add_convolution(
-            conv.name, cin, cout, k, k, conv.stride, conv.stride, padding, 1, w, b, True,
-            input_name=inp, output_name=out,
+            conv.name,
+            cin,
+            cout,
+            k,
+            k,
+            conv.stride,
+            conv.stride,
+            padding,
+            1,
+            w,
+            b,
+            True,
+            input_name=inp,
+            output_name=out,
         )
         self.builder.add_activation(f"{conv.name}_relu", "RELU", out, f"{out}_relu")
         return f"{out}_relu"
@@ -202,14 +214,32 @@ class _Net:
         fan_in = k * k * conv.cin // groups  # He initialisation over one group's inputs
         w = self.rng.standard_normal((k, k, conv.cin // groups, cout)) * np.sqrt(2.0 / fan_in)
         self.builder.add_convolution(
-            name, conv.cin // groups, cout, k, k, conv.stride, conv.stride, "same", groups, w,
-            None, False, input_name=inp, output_name=f"{name}_conv",
+            name,
+            conv.cin // groups,
+            cout,
+            k,
+            k,
+            conv.stride,
+            conv.stride,
+            "same",
+            groups,
+            w,
+            None,
+            False,
+            input_name=inp,
+            output_name=f"{name}_conv",
         )
         rng = self.rng
         self.builder.add_batchnorm(
-            f"{name}_bn", cout, rng.uniform(0.5, 1.5, cout), rng.standard_normal(cout) * 0.1,
-            rng.standard_normal(cout) * 0.1, rng.uniform(0.5, 1.5, cout), f"{name}_conv",
-            f"{name}_bn", epsilon=1e-5,
+            f"{name}_bn",
+            cout,
+            rng.uniform(0.5, 1.5, cout),
+            rng.standard_normal(cout) * 0.1,
+            rng.standard_normal(cout) * 0.1,
+            rng.uniform(0.5, 1.5, cout),
+            f"{name}_conv",
+            f"{name}_bn",
+            epsilon=1e-5,
         )
         if not relu6:
             return f"{name}_bn"

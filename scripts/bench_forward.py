@@ -262,8 +262,16 @@ def _round_robin(args):
         for index, tool in enumerate(TOOLS):
             path = str(Path(tmp) / f"out{index}.npy")
             workers[tool] = subprocess.Popen(
-                [sys.executable, __file__, "--worker", tool, "--batch", str(args.batch),
-                 "--output", path],
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    tool,
+                    "--batch",
+                    str(args.batch),
+                    "--output",
+                    path,
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,

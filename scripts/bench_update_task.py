@@ -136,8 +136,9 @@ def onnxruntime(spec, x, y, layout: str, prune: bool):
     plan = batches()
 
     def epoch():
-        backend = OrtTrainingBackend.create(spec, layout=layout, threads=2,
-                                            prune_maxpool_indices=prune)
+        backend = OrtTrainingBackend.create(
+            spec, layout=layout, threads=2, prune_maxpool_indices=prune
+        )
         started = time.perf_counter()
         for indices in plan:
             backend.step({"data": x[indices]}, y[indices], LR)
@@ -191,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in TOOLS:
         workers[tool] = subprocess.Popen(
             [sys.executable, __file__, "--worker", tool, "--leak-tasks", str(args.leak_tasks)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         if workers[tool].stdout.readline().strip() != "ready":
             raise RuntimeError(f"the {tool} worker failed to start")
@@ -207,22 +210,27 @@ def main(argv: list[str] | None = None) -> int:
         process.stdin.close()
         process.wait()
 
-    print(f"SqueezeNet 1.1, one epoch = {IMAGES} images 227x227, batch {BATCH}, conv10 "
-          f"updatable, 2 threads, {args.rounds} epochs per tool (median; best in brackets)")
+    print(
+        f"SqueezeNet 1.1, one epoch = {IMAGES} images 227x227, batch {BATCH}, conv10 "
+        f"updatable, 2 threads, {args.rounds} epochs per tool (median; best in brackets)"
+    )
     ours_median = float(np.median([r[0] for r in results[OURS]]))
     print(f"  {'tool':40s} {'s/epoch':>14s}  {'ours / tool':>11s}  {'peak RSS':>9s}")
     for tool in TOOLS:
         times = [r[0] for r in results[tool]]
         median, best = float(np.median(times)), min(times)
         peak = max(r[2] for r in results[tool])
-        print(f"  {tool:40s} {median:6.3f} ({best:5.3f})  {ours_median / median:10.2f}x  "
-              f"{peak:7.0f} MB")
+        print(
+            f"  {tool:40s} {median:6.3f} ({best:5.3f})  {ours_median / median:10.2f}x  "
+            f"{peak:7.0f} MB"
+        )
     with_setup = float(np.median([r[1] for r in results[OURS]]))
-    print(f"  ours including UpdateTask construction (load, validate, compile): "
-          f"{with_setup:.3f} s")
+    print(f"  ours including UpdateTask construction (load, validate, compile): {with_setup:.3f} s")
     growth = leak[-1] - leak[min(2, len(leak) - 1)]
-    print(f"  {len(leak)} update tasks back to back: RSS {leak[0]:.0f} MB after the first, "
-          f"{leak[-1]:.0f} MB after the last (growth after the third: {growth:+.1f} MB)")
+    print(
+        f"  {len(leak)} update tasks back to back: RSS {leak[0]:.0f} MB after the first, "
+        f"{leak[-1]:.0f} MB after the last (growth after the third: {growth:+.1f} MB)"
+    )
     return 0
 
 

@@ -37,8 +37,10 @@ def _replay(text: str) -> int:
     print(f"mutant {index} of seed {seed}: base '{mutant.base}'")
     for edit in mutant.edits:
         print(f"  {edit}")
-    print(f"{outcome.status} at {outcome.stage} in {seconds:.2f} s: {outcome.error}: "
-          f"{outcome.message}")
+    print(
+        f"{outcome.status} at {outcome.stage} in {seconds:.2f} s: {outcome.error}: "
+        f"{outcome.message}"
+    )
     return 0 if outcome.kept_promise else 1
 
 
@@ -46,10 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=2000, help="mutants to run (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mutants (default 0)")
-    parser.add_argument("--bases", nargs="+", choices=sorted(bases.BASES), metavar="BASE",
-                        help=f"mutate only these bases (default all: {', '.join(bases.BASES)})")
-    parser.add_argument("--show", choices=("broken", "refused", "all"), default="broken",
-                        help="which mutants to print as they run (default: broken)")
+    parser.add_argument(
+        "--bases",
+        nargs="+",
+        choices=sorted(bases.BASES),
+        metavar="BASE",
+        help=f"mutate only these bases (default all: {', '.join(bases.BASES)})",
+    )
+    parser.add_argument(
+        "--show",
+        choices=("broken", "refused", "all"),
+        default="broken",
+        help="which mutants to print as they run (default: broken)",
+    )
     parser.add_argument("--replay", metavar="SEED:INDEX", help="run one mutant and describe it")
     args = parser.parse_args(argv)
     if args.replay:
@@ -57,15 +68,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(report, result):
         status = result.outcome.status
-        if (args.show == "all" or not result.outcome.kept_promise
-                or (args.show == "refused" and status == "refused")):
+        if (
+            args.show == "all"
+            or not result.outcome.kept_promise
+            or (args.show == "refused" and status == "refused")
+        ):
             print(report.describe(result), flush=True)
 
     report = run_fuzz(args.count, args.seed, base_names=args.bases, on_result=show)
     print(report.summary())
     if report.broken:
-        print(f"{len(report.broken)} mutants broke the promise "
-              f"(replay one with --replay {args.seed}:INDEX)")
+        print(
+            f"{len(report.broken)} mutants broke the promise "
+            f"(replay one with --replay {args.seed}:INDEX)"
+        )
     return 1 if report.broken else 0
 
 

@@ -33,14 +33,26 @@ sys.path.insert(0, str(ROOT))
 
 import runtime  # noqa: E402
 import updatable  # noqa: E402
-from runtime.nn.layers import supported_kinds  # noqa: E402
+from scripts._survey_report import markdown, print_tables  # noqa: E402
 from tests.builders import converter_style, torch_zoo  # noqa: E402
 from updatable import proto  # noqa: E402
 
 # Sizes vary with the model, not with the semantics a kernel must implement.
-SIZE_FIELDS = {"outputChannels", "kernelChannels", "inputChannels", "inputDim", "vocabSize",
-               "embeddingSize", "inputVectorSize", "outputVectorSize", "channels", "hiddenSize",
-               "weightMatrixFirstDimension", "weightMatrixSecondDimension", "maxLoopIterations"}
+SIZE_FIELDS = {
+    "outputChannels",
+    "kernelChannels",
+    "inputChannels",
+    "inputDim",
+    "vocabSize",
+    "embeddingSize",
+    "inputVectorSize",
+    "outputVectorSize",
+    "channels",
+    "hiddenSize",
+    "weightMatrixFirstDimension",
+    "weightMatrixSecondDimension",
+    "maxLoopIterations",
+}
 NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
 
 
@@ -121,8 +133,10 @@ def feature_text(feature) -> str:
     value = getattr(feature.type, kind)
     if kind == "multiArrayType":
         shape = list(value.shape)
-        text = (f"multiArray {proto.ArrayFeatureType.ArrayDataType.Name(value.dataType)} "
-                f"{shape} (rank {len(shape)})")
+        text = (
+            f"multiArray {proto.ArrayFeatureType.ArrayDataType.Name(value.dataType)} "
+            f"{shape} (rank {len(shape)})"
+        )
     elif kind == "imageType":
         space = proto.ImageFeatureType.ColorSpace.Name(value.colorSpace)
         text = f"image {space} {value.width}x{value.height}"
@@ -139,15 +153,30 @@ def walk(network, where=""):
         yield layer, where
         params = getattr(layer, layer.WhichOneof("layer"))
         for fd in params.DESCRIPTOR.fields:
-            if fd.message_type is not None and fd.message_type.name == "NeuralNetwork" \
-                    and params.HasField(fd.name):
+            if (
+                fd.message_type is not None
+                and fd.message_type.name == "NeuralNetwork"
+                and params.HasField(fd.name)
+            ):
                 yield from walk(getattr(params, fd.name), f"{where}{layer.name}.{fd.name}/")
 
 
 # Kinds whose output has its first input's shape (used to fill in blobs coremltools' program
 # does not name, e.g. the expandDims / batchnorm / squeeze it adds around a rank-2 batchnorm).
-SAME_SHAPE = {"activation", "batchnorm", "clip", "unary", "copy", "softmax", "softmaxND", "mvn",
-              "l2normalize", "gelu", "scale", "bias"}
+SAME_SHAPE = {
+    "activation",
+    "batchnorm",
+    "clip",
+    "unary",
+    "copy",
+    "softmax",
+    "softmaxND",
+    "mvn",
+    "l2normalize",
+    "gelu",
+    "scale",
+    "bias",
+}
 
 
 def infer_shape(layer, kind, inputs: list) -> list | None:
@@ -167,8 +196,11 @@ def infer_shape(layer, kind, inputs: list) -> list | None:
         return shape
     if kind == "squeeze":
         params, rank = layer.squeeze, len(inputs[0])
-        drop = {a % rank for a in params.axes} if not params.squeezeAll else \
-            {i for i, d in enumerate(inputs[0]) if d == 1}
+        drop = (
+            {a % rank for a in params.axes}
+            if not params.squeezeAll
+            else {i for i, d in enumerate(inputs[0]) if d == 1}
+        )
         return [d for i, d in enumerate(inputs[0]) if i not in drop]
     return None
 
@@ -183,8 +215,10 @@ def analyse(record: Record, spec, shapes: dict | None) -> None:
     network = getattr(spec, record.model_type)
     arrays = proto.NeuralNetwork_pb2.NeuralNetworkMultiArrayShapeMapping
     images = proto.NeuralNetwork_pb2.NeuralNetworkImageShapeMapping
-    record.mappings = (f"{arrays.Name(network.arrayInputShapeMapping)}, "
-                       f"{images.Name(network.imageInputShapeMapping)}")
+    record.mappings = (
+        f"{arrays.Name(network.arrayInputShapeMapping)}, "
+        f"{images.Name(network.imageInputShapeMapping)}"
+    )
     shapes = dict(shapes) if shapes is not None else None
     for layer, where in walk(network):
         kind = layer.WhichOneof("layer")
@@ -239,7 +273,7 @@ def output_vector(spec, out) -> np.ndarray:
     value = out[name]
     if isinstance(value, dict):
         network = getattr(spec, spec.WhichOneof("Type"))
-        labels = (list(network.stringClassLabels.vector) or list(network.int64ClassLabels.vector))
+        labels = list(network.stringClassLabels.vector) or list(network.int64ClassLabels.vector)
         return np.array([value[label] for label in labels], dtype=np.float64)
     return np.asarray(value, dtype=np.float64).ravel()
 
@@ -252,11 +286,13 @@ def random_feeds(spec) -> dict:
         if kind == "imageType":
             image = feature.type.imageType
             channels = () if image.colorSpace == image.GRAYSCALE else (3,)
-            feeds[feature.name] = rng.integers(0, 256, (image.height, image.width, *channels),
-                                               dtype=np.uint8)
+            feeds[feature.name] = rng.integers(
+                0, 256, (image.height, image.width, *channels), dtype=np.uint8
+            )
         elif kind == "multiArrayType":
             feeds[feature.name] = rng.random(list(feature.type.multiArrayType.shape)).astype(
-                np.float32)
+                np.float32
+            )
     return feeds
 
 
@@ -286,107 +322,24 @@ def survey(models: list[str] | None, targets: list[str]) -> list[Record]:
     return records
 
 
-def short(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def print_tables(records: list[Record]) -> None:
-    supported = set(supported_kinds())
-    print(f"{'model':24} {'target':6} {'type':24} {'v':>2} {'layers':>6}  {'runtime load':40} "
-          f"validate")
-    for r in records:
-        if r.error:
-            print(f"{r.model:24} {r.target:6} conversion fails: {short(r.error, 90)}")
-            continue
-        missing = sorted(set(r.kinds) - supported)
-        load = r.loads if r.loads != "ok" else f"ok; {r.predicts}"
-        if missing:
-            load = f"no: {len(missing)} kinds unsupported"
-        print(f"{r.model:24} {r.target:6} {r.model_type:24} {r.spec_version:>2} "
-              f"{sum(r.kinds.values()):>6}  {short(load, 40):40} {short(r.validates, 50)}")
-    print()
-    print(f"{'layer kind':24} {'runtime':8} {'models':>6} {'layers':>6}  models")
-    for kind, names, total in kind_table(records):
-        print(f"{kind:24} {'yes' if kind in supported else 'NO':8} {len(names):>6} {total:>6}  "
-              f"{short(', '.join(names), 90)}")
-
-
-def kind_table(records):
-    """(kind, models that need it, total layers) by descending model count."""
-    names, totals = collections.defaultdict(set), collections.Counter()
-    for r in records:
-        for kind, count in r.kinds.items():
-            names[kind].add(r.model)
-            totals[kind] += count
-    rows = [(kind, sorted(names[kind]), totals[kind]) for kind in names]
-    return sorted(rows, key=lambda row: (-len(row[1]), row[0]))
-
-
-def markdown(records: list[Record]) -> str:
-    supported = set(supported_kinds())
-    lines = ["## Models", "",
-             "| model | source | target | type | spec | mappings | runtime | validate |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in records:
-        if r.error:
-            lines.append(f"| {r.model} | {r.source} | {r.target} | conversion fails: "
-                         f"`{short(r.error, 160)}` | | | | |")
-            continue
-        load = f"loads; {r.predicts}" if r.loads == "ok" else short(r.loads, 160)
-        lines.append(f"| {r.model} | {r.source} | {r.target} | {r.model_type} | "
-                     f"{r.spec_version} | {r.mappings} | {load} | {short(r.validates, 120)} |")
-    lines += ["", "## Features", ""]
-    for r in records:
-        if not r.error:
-            lines.append(f"- **{r.model}** ({r.target}): in {'; '.join(r.inputs)} -> out "
-                         f"{'; '.join(r.outputs)}")
-    latest = {r.model: r for r in records if not r.error}  # a model's last target: iOS 14
-    matrix = list(latest.values())
-    lines += ["", "## Layer kinds x models (each model's latest target)", "",
-              "| kind | runtime | models | " + " | ".join(r.model for r in matrix) + " |",
-              "|---|---|---|" + "---|" * len(matrix)]
-    for kind, names, _ in kind_table(matrix):
-        cells = " | ".join(str(r.kinds.get(kind, "")) for r in matrix)
-        lines.append(f"| {kind} | {'yes' if kind in supported else 'no'} | {len(names)} | "
-                     f"{cells} |")
-    lines += ["", "## Parameter variants per layer kind", "",
-              "Each line: the parameters (sizes omitted; defaults shown), the rank of each input "
-              "(torch conversions: from coremltools' inferred shapes), then the models. "
-              "'Shapes seen' lists input shapes the converted torch models feed the kind.", ""]
-    variants = collections.defaultdict(lambda: collections.defaultdict(set))
-    for r in records:
-        for kind, counter in r.variants.items():
-            for signature in counter:
-                variants[kind][signature].add(f"{r.model}@{r.target}")
-    seen = collections.defaultdict(set)
-    for r in records:
-        for kind, found in r.shapes.items():
-            seen[kind] |= found
-    for kind in sorted(variants):
-        lines.append(f"### {kind}")
-        if seen[kind]:
-            examples = sorted(seen[kind], key=lambda t: (len(t), t))[:8]
-            lines.append(f"Shapes seen: {'; '.join(examples)}" +
-                         (f" (and {len(seen[kind]) - 8} more)" if len(seen[kind]) > 8 else ""))
-        for signature, where in sorted(variants[kind].items()):
-            models = sorted({w.split("@")[0] for w in where})
-            lines.append(f"- `{short(signature, 400)}` — {', '.join(models)}")
-        lines.append("")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="only these zoo / builder models")
-    parser.add_argument("--targets", nargs="*", default=list(torch_zoo.TARGETS),
-                        choices=torch_zoo.TARGETS, help="deployment targets of the torch zoo")
+    parser.add_argument(
+        "--targets",
+        nargs="*",
+        default=list(torch_zoo.TARGETS),
+        choices=torch_zoo.TARGETS,
+        help="deployment targets of the torch zoo",
+    )
     parser.add_argument("--markdown", type=Path, help="write the full results to this file")
     args = parser.parse_args(argv)
     unknown = set(args.models or ()) - set(torch_zoo.ZOO) - set(converter_style.CONVERTER_STYLE)
     if unknown:
-        parser.error(f"unknown models {sorted(unknown)}; choose from "
-                     f"{sorted(torch_zoo.ZOO) + sorted(converter_style.CONVERTER_STYLE)}")
+        parser.error(
+            f"unknown models {sorted(unknown)}; choose from "
+            f"{sorted(torch_zoo.ZOO) + sorted(converter_style.CONVERTER_STYLE)}"
+        )
     records = survey(args.models, args.targets)
     print_tables(records)
     if args.markdown:

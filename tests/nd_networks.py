@@ -33,8 +33,9 @@ def run(spec, arrays: dict, outputs=("out",), *, fuse: bool = True) -> dict:
     (N, *Core ML shape)}`` for ``outputs``, checking each against its compiled tensor."""
     net = compile_network(spec, fuse=fuse)
     feeds = {
-        name: convert(np.ascontiguousarray(a), net.tensors[name].as_layout(ND),
-                      net.tensors[name].layout)
+        name: convert(
+            np.ascontiguousarray(a), net.tensors[name].as_layout(ND), net.tensors[name].layout
+        )
         for name, a in arrays.items()
     }
     result = net.run(feeds, outputs=list(outputs))

@@ -63,8 +63,10 @@ def gru(w, xs, y, f="SIGMOID", g="TANH"):
 def lstm(w, xs, y, c, options: dict):
     """The proto's LSTM over one sequence; ``options``: f, g, h, peep (dict or None),
     coupled, forget_bias, cell_clip. Returns ``(ys, c_last)``."""
-    act = {k: ACTIVATIONS[options.get(k, d)] for k, d in (("f", "SIGMOID"), ("g", "TANH"),
-                                                            ("h", "TANH"))}
+    act = {
+        k: ACTIVATIONS[options.get(k, d)]
+        for k, d in (("f", "SIGMOID"), ("g", "TANH"), ("h", "TANH"))
+    }
     peep = options.get("peep") or {"i": 0, "f": 0, "o": 0}
     threshold = options.get("cell_clip", 50.0)
     out = []

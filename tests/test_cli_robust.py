@@ -84,12 +84,24 @@ def test_a_final_write_that_fails_anyway_keeps_the_model_and_says_where(
 
     monkeypatch.setattr(updatable.spec, "save", disk_full_for_out)
     for extra, where in (([], Path(tempfile.gettempdir())), (["--session", str(session)], session)):
-        argv = ["train", str(model), "--data", str(data), "--out", str(out), "--epochs", "5",
-                "--plain", *extra]
+        argv = [
+            "train",
+            str(model),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "5",
+            "--plain",
+            *extra,
+        ]
         assert main(argv) == 2
         err = _one_error_line(capsys.readouterr().err)
-        assert err.startswith(f"updatable train: error: {out}: cannot write the file (No space);"
-                              f" the trained model was saved to {where}{os.sep}Updated-rescued-")
+        assert err.startswith(
+            f"updatable train: error: {out}: cannot write the file (No space);"
+            f" the trained model was saved to {where}{os.sep}Updated-rescued-"
+        )
         rescued = Path(err.split(" was saved to ")[1].split(" instead")[0])
         assert rescued.parent == where and updatable.load(rescued).isUpdatable
         rescued.unlink()
@@ -100,8 +112,16 @@ def test_a_session_directory_in_a_place_that_refuses_files_is_one_clear_line(
 ):
     model, data = vectors
     session = _unwritable_directory(tmp_path) / "run1"
-    argv = ["train", str(model), "--data", str(data), "--session", str(session),
-            "--out", str(tmp_path / "o.mlmodel")]
+    argv = [
+        "train",
+        str(model),
+        "--data",
+        str(data),
+        "--session",
+        str(session),
+        "--out",
+        str(tmp_path / "o.mlmodel"),
+    ]
     assert main(argv) == 2
     err = _one_error_line(capsys.readouterr().err)
     assert f"--session {session}: cannot create {session} in {session.parent} (" in err
@@ -134,8 +154,19 @@ def test_a_diverging_run_prints_no_numpy_warning(vectors, tmp_path, capsys):
     model, data = vectors
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code = main(["train", str(model), "--data", str(data), "--lr", "1000", "--plain",
-                     "--out", str(tmp_path / "o.mlmodel")])
+        code = main(
+            [
+                "train",
+                str(model),
+                "--data",
+                str(data),
+                "--lr",
+                "1000",
+                "--plain",
+                "--out",
+                str(tmp_path / "o.mlmodel"),
+            ]
+        )
     assert code == 1
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
     err = _one_error_line(capsys.readouterr().err)

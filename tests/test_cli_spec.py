@@ -70,7 +70,7 @@ def test_top_level_help_lists_the_verbs_and_no_verb_is_a_usage_error():
 def test_make_updatable_writes_a_valid_model(models, tmp_path):
     out = tmp_path / "Updatable.mlmodel"
     code, stdout, stderr = cli(
-        "make-updatable", models["classifier"], out, "--layers", "dense1,dense2",
+        "make-updatable", models["classifier"], "-o", out, "--layers", "dense1,dense2",
         "--optimizer", "sgd", "--lr", "0.001", "--lr-range", "0,0.1",
         "--batch", "8", "--batch-allowed", "1,2,8,16", "--epochs", "10",
         "--epochs-allowed", "1,10,50", "--momentum", "0.9", "--seed", "-3",
@@ -94,7 +94,7 @@ def test_make_updatable_writes_a_valid_model(models, tmp_path):
 def test_make_updatable_expands_and_reinitialises_like_the_library(models, tmp_path):
     out = tmp_path / "Personal.mlmodel"
     code, _, stderr = cli(
-        "make-updatable", models["classifier"], out, "--expand-classes", "10",
+        "make-updatable", models["classifier"], "-o", out, "--expand-classes", "10",
         "--reinit", "dense2", "--reinit-seed", "5", "--optimizer", "adam", "--lr", "0.001",
         "--no-shuffle", "--epochs", "4",
     )  # fmt: skip
@@ -113,7 +113,7 @@ def test_make_updatable_expands_and_reinitialises_like_the_library(models, tmp_p
 def test_make_updatable_mse_on_a_regressor(models, tmp_path):
     out = tmp_path / "Out.mlmodel"
     code, _, stderr = cli(
-        "make-updatable", models["regressor"], out, "--layers", "fc2", "--loss", "mse",
+        "make-updatable", models["regressor"], "-o", out, "--layers", "fc2", "--loss", "mse",
         "--batch", "4", "--batch-range", "1,32", "--epochs", "3", "--epochs-range", "1,100",
     )  # fmt: skip
     assert code == 0, stderr
@@ -122,7 +122,7 @@ def test_make_updatable_mse_on_a_regressor(models, tmp_path):
     assert update.lossLayers[0].meanSquaredErrorLossLayer.input == "y"
     assert update.optimizer.sgdOptimizer.miniBatchSize.range.maxValue == 32
     assert update.epochs.range.maxValue == 100
-    code, _, stderr = cli("make-updatable", models["regressor"], tmp_path / "x.mlmodel")
+    code, _, stderr = cli("make-updatable", models["regressor"], "-o", tmp_path / "x.mlmodel")
     assert code == 2
     assert "--layers is required when the model is not a classifier" in stderr
 
@@ -144,7 +144,7 @@ def test_make_updatable_mse_on_a_regressor(models, tmp_path):
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(models, tmp_path, args, code, message):
     out = tmp_path / "Out.mlmodel"
-    returned, stdout, stderr = cli("make-updatable", models["classifier"], out, *args)
+    returned, stdout, stderr = cli("make-updatable", models["classifier"], "-o", out, *args)
     assert returned == code, stderr
     assert message in stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 2
@@ -154,7 +154,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(models, tmp_path, args, 
 def test_an_invalid_result_is_refused_and_an_existing_file_is_kept(models, tmp_path):
     out = tmp_path / "Out.mlmodel"
     out.write_bytes(b"previous contents")
-    code, stdout, stderr = cli("make-updatable", models["blocked"], out, "--layers", "dense1")
+    code, stdout, stderr = cli("make-updatable", models["blocked"], "-o", out, "--layers", "dense1")
     assert code == 1 and stdout == ""
     assert "C17 error " in stderr
     assert (
@@ -194,7 +194,7 @@ def test_validate_exit_codes_and_line_format(models, tmp_path):
 def test_unreadable_files_exit_2(tmp_path, verb):
     bad = tmp_path / "bad.mlmodel"
     bad.write_bytes(b"\xff\xff\xff\xff")
-    extra = [tmp_path / "out.mlmodel"] if verb == "make-updatable" else []
+    extra = ["-o", tmp_path / "out.mlmodel"] if verb == "make-updatable" else []
     code, _, err = cli(verb, bad, *extra)
     assert code == 2
     assert err.startswith(f"updatable {verb}: error: {bad}: not a readable Core ML model")
@@ -211,7 +211,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_inspect_text_and_json(models, tmp_path):
     out = tmp_path / "U.mlmodel"
-    assert cli("make-updatable", models["classifier"], out, "--layers", "dense2")[0] == 0
+    assert cli("make-updatable", models["classifier"], "-o", out, "--layers", "dense2")[0] == 0
     code, text, _ = cli("inspect", out)
     assert code == 0
     assert "neuralNetworkClassifier, version 4, updatable" in text

@@ -3,6 +3,7 @@ surgery, and the whole story in its reduced mode, checked on what it measures an
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_unknown_optimizer_is_refused_before_anything_is_written(tmp_path):
 def cli_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     result = subprocess.run(
-        [sys.executable, "-m", "updatable.cli", "demo", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "updatable.cli", "demo", "--quick", "-o", str(out), "--json"],
         capture_output=True,
         text=True,
     )
@@ -215,8 +216,7 @@ def cli_run(tmp_path_factory):
 def test_demo_command_tells_the_story_and_writes_its_files(cli_run):
     out, result = cli_run
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    text = result.stdout
+    text = result.stderr  # --json: the story on stderr, the JSON document alone on stdout
     for number, title in enumerate(
         (
             "The data",
@@ -242,6 +242,10 @@ def test_demo_command_tells_the_story_and_writes_its_files(cli_run):
     ):
         assert (out / name).is_file(), name
         assert str(out / name) in text
+    document = json.loads(result.stdout)
+    assert document["out"] == str(out) and document["seconds"] > 0
+    assert document["files"]["updated_knn"] == str(out / "UpdatedKNN.mlmodel")
+    assert all(0 <= v <= 1 for table in document["accuracy"].values() for v in table.values())
     report = (out / "report.md").read_text()
     assert "| 7 (new) | 15 |" in report and "| **all** | 150 |" in report
     if installed("matplotlib"):  # without it: test_demo_without_matplotlib_skips_only_the_plot
@@ -258,7 +262,7 @@ def test_demo_without_matplotlib_skips_only_the_plot_and_says_so_first(cli_run, 
     script = (
         "import sys; sys.modules['matplotlib'] = None\n"  # as if it were not installed
         "from updatable.cli import main\n"
-        f"sys.exit(main(['demo', '--quick', '--out', {str(tmp_path)!r}]))\n"
+        f"sys.exit(main(['demo', '--quick', '-o', {str(tmp_path)!r}]))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -27,8 +27,12 @@ def regressor(lr: float, epochs: int):
     """The MSE network, its learning rate allowed up to 10: with inputs of scale 3, SGD at
     0.25 overshoots and the weights grow geometrically, the loss staying finite a while."""
     spec = builders.updatable_nn("mse")
-    updatable.set_optimizer(spec, "sgd", learning_rate=DoubleParam(lr, range=(0.0, 10.0)),
-                            mini_batch_size=IntParam(10, range=(1, 100)))
+    updatable.set_optimizer(
+        spec,
+        "sgd",
+        learning_rate=DoubleParam(lr, range=(0.0, 10.0)),
+        mini_batch_size=IntParam(10, range=(1, 100)),
+    )
     updatable.set_epochs(spec, IntParam(epochs, range=(1, 100)))
     return spec
 
@@ -48,8 +52,12 @@ def _run(spec, configuration=None):
 
     def completion(context):
         if context.model is not None:
-            trained.update({layer: context.model.parameter_value(
-                runtime.ParameterKey.WEIGHTS.scoped(layer)) for layer in ("ip1", "ip2")})
+            trained.update(
+                {
+                    layer: context.model.parameter_value(runtime.ParameterKey.WEIGHTS.scoped(layer))
+                    for layer in ("ip1", "ip2")
+                }
+            )
 
     handlers = runtime.UpdateProgressHandlers(runtime.Event.EPOCH_END, progress, completion)
     task = runtime.UpdateTask(spec, runtime.ArrayBatchProvider(data()), configuration, handlers)
@@ -70,16 +78,21 @@ def test_weights_blown_up_with_a_finite_loss_fail_the_task_and_nothing_is_handed
     assert isinstance(task.error, DivergenceError)
     message = str(task.error)
     assert message.startswith("the weights of layer 'ip")
-    assert "during epoch 2, past 1e+06 times their starting scale: training diverged; lower the " \
-           "learning rate" in message
+    assert (
+        "during epoch 2, past 1e+06 times their starting scale: training diverged; lower the "
+        "learning rate" in message
+    )
     assert len(losses) == 2  # the diverged epoch's epochEnd was never delivered
 
 
 def test_non_finite_weights_fail_even_without_a_growth_bound():
     watch = WeightWatch({"dense": {"weights": np.ones(3)}}, None)
     watch.check({"dense": {"weights": np.full(3, 1e30)}}, 0)  # no bound: only finiteness
-    with pytest.raises(DivergenceError, match=r"^the weights of layer 'dense' became inf "
-                                              r"during epoch 4"):
+    with pytest.raises(
+        DivergenceError,
+        match=r"^the weights of layer 'dense' became inf "
+        r"during epoch 4",
+    ):
         watch.check({"dense": {"weights": np.array([1.0, np.inf])}}, 4)
 
 
@@ -110,29 +123,50 @@ def test_a_growing_loss_is_a_warning_in_the_epoch_table_and_at_the_end(tmp_path,
     assert len(warnings) == 2, text  # in the table, then before the result
     assert warnings[0].startswith("warning: epoch 2: the mean loss ")
     assert "x the first epoch's" in warnings[0] and warnings[0].endswith(
-        "training is diverging; lower --lr")
+        "training is diverging; lower --lr"
+    )
     assert out.exists()
 
 
 def test_a_job_reports_the_loss_growth_metric_and_the_cli_warns(tmp_path, capsys):
-    job = runtime.train(regressor(0.25, 2), runtime.ArrayBatchProvider(data()),
-                        session_parameters=runtime.TrainingSessionParameters(iterations=2))
+    job = runtime.train(
+        regressor(0.25, 2),
+        runtime.ArrayBatchProvider(data()),
+        session_parameters=runtime.TrainingSessionParameters(iterations=2),
+    )
     result = job.wait(60)
     growth = result.metrics[runtime.ProgressMetric.LOSS_GROWTH]
     assert growth > 10
     model, npz = tmp_path / "Regressor.mlmodel", tmp_path / "d.npz"
     updatable.save(regressor(0.25, 2), model)
     np.savez(npz, **data())
-    argv = ["train", str(model), "--data", str(npz), "--session", str(tmp_path / "s"), "--plain",
-            "--out", str(tmp_path / "o.mlmodel")]
+    argv = [
+        "train",
+        str(model),
+        "--data",
+        str(npz),
+        "--session",
+        str(tmp_path / "s"),
+        "--plain",
+        "--out",
+        str(tmp_path / "o.mlmodel"),
+    ]
     assert main(argv) == 0
     assert "warning: epoch 2: the mean loss" in capsys.readouterr().out
 
 
 def _one_class_network():
     builder = NeuralNetworkBuilder([("x", datatypes.Array(3))], [("p", datatypes.Array(1))])
-    builder.add_inner_product("fc", W=np.ones((1, 3)), b=np.zeros(1), input_channels=3,
-                              output_channels=1, has_bias=True, input_name="x", output_name="z")
+    builder.add_inner_product(
+        "fc",
+        W=np.ones((1, 3)),
+        b=np.zeros(1),
+        input_channels=3,
+        output_channels=1,
+        has_bias=True,
+        input_name="x",
+        output_name="z",
+    )
     builder.add_softmax("softmax", "z", "p")
     with _quiet():
         builder.make_updatable(["fc"])
@@ -149,6 +183,7 @@ def test_cross_entropy_on_a_one_element_softmax_is_linted():
     assert issues[0].where == "layers['softmax']"
     assert issues[0].message.startswith(
         "cross-entropy loss 'lossLayer' reads softmax 'softmax' over 1 element: its only "
-        "probability is always 1, so the loss is always 0 and nothing trains")
+        "probability is always 1, so the loss is always 0 and nothing trains"
+    )
     assert not [i for i in validate(builders.updatable_nn("cce")) if i.code == "X14"]
     assert not [i for i in validate(builders.updatable_classifier()) if i.code == "X14"]

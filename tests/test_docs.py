@@ -122,7 +122,7 @@ def demo_dir(tmp_path_factory):
     """A directory with the demo's outputs in ``demo-output/`` (the quick demo)."""
     directory = tmp_path_factory.mktemp("readme")
     result = subprocess.run(
-        [sys.executable, "-m", "updatable.cli", "demo", "--quick", "--out", "demo-output"],
+        [sys.executable, "-m", "updatable.cli", "demo", "--quick", "-o", "demo-output"],
         cwd=directory, capture_output=True, text=True, env=_env(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -180,6 +180,8 @@ def test_the_readme_tour_runs_as_written(document, transcript, demo_dir):
             [sys.executable, "-m", "updatable.cli", *argv], cwd=demo_dir, capture_output=True,
             text=True, env=_env(), timeout=600,
         )  # fmt: skip
+        # the documentation speaks the current grammar: no spelling of it is deprecated
+        assert "deprecated" not in result.stderr, (argv, result.stderr)
         errors = [line for line in shown if ": error: " in line]
         if errors:
             assert result.returncode == 2, (argv, result.stderr)

@@ -59,8 +59,10 @@ def test_a_batch_of_equal_counts_runs_together_and_matches_predict():
 
 def test_a_batch_of_different_counts_is_refused():
     m = model({"x": (2, 2)}, positives)
-    examples = [{"x": np.array([[1, -1], [1, 1]], np.float32)},
-                {"x": np.array([[1, -1], [-1, 1]], np.float32)}]
+    examples = [
+        {"x": np.array([[1, -1], [1, 1]], np.float32)},
+        {"x": np.array([[1, -1], [-1, 1]], np.float32)},
+    ]
     with pytest.raises(ShapeError, match=r"predict them one at a time"):
         m.predict_batch(examples)
     assert [m.predict(e)["out"].tolist() for e in examples] == [[1, 1, 1], [1, 1]]
@@ -68,8 +70,11 @@ def test_a_batch_of_different_counts_is_refused():
 
 def test_an_all_zero_input_is_refused_when_the_prediction_runs():
     m = model({"x": (2, 2)}, positives)
-    with pytest.raises(ShapeError, match=r"layer 'w' \(whereNonZero\): the input of shape "
-                                           r"\[2, 2\] holds no non-zero value"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'w' \(whereNonZero\): the input of shape "
+        r"\[2, 2\] holds no non-zero value",
+    ):
         m.predict({"x": -np.ones((2, 2), np.float32)})
 
 
@@ -89,8 +94,11 @@ def test_where_non_zero_of_a_constant_compiles_statically():
         b.add_where_nonzero("w", "zeros", "idx")
         b.add_gather("g", ["x", "idx"], "out", axis=0)
 
-    with pytest.raises(ShapeError, match=r"layer 'w' \(whereNonZero\): the input of shape \[5\] "
-                                         r"holds no non-zero value, so the output would be empty"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'w' \(whereNonZero\): the input of shape \[5\] "
+        r"holds no non-zero value, so the output would be empty",
+    ):
         model({"x": (5,)}, zeros)
 
 
@@ -101,8 +109,9 @@ def test_a_range_ending_at_an_input_value_and_what_follows_it():
 
     m = model({"n": (1,)}, add)
     for n in (1, 4, 7):
-        np.testing.assert_array_equal(m.predict({"n": np.array([n], np.float32)})["out"],
-                                      np.arange(n))
+        np.testing.assert_array_equal(
+            m.predict({"n": np.array([n], np.float32)})["out"], np.arange(n)
+        )
 
 
 def test_kinds_reading_parameters_from_inputs_run_per_example():
@@ -112,13 +121,22 @@ def test_kinds_reading_parameters_from_inputs_run_per_example():
         b.add_one_hot("h", ["k", "depth"], "hot", axis=-1)
         b.add_fill_dynamic("f", "shape", "filled", value=2.0)
 
-    m = model({"x": (3, 5), "k": (1,), "axis": (1,), "depth": (1,), "shape": (2,)}, add,
-              outputs=("v", "i", "sums", "hot", "filled"))
+    m = model(
+        {"x": (3, 5), "k": (1,), "axis": (1,), "depth": (1,), "shape": (2,)},
+        add,
+        outputs=("v", "i", "sums", "hot", "filled"),
+    )
     rng = np.random.default_rng(3)
     x = rng.permutation(15).reshape(3, 5).astype(np.float32)
-    got = m.predict({"x": x, "k": np.array([2.0], np.float32), "axis": np.array([0.0], np.float32),
-                     "depth": np.array([4.0], np.float32),
-                     "shape": np.array([2.0, 3.0], np.float32)})
+    got = m.predict(
+        {
+            "x": x,
+            "k": np.array([2.0], np.float32),
+            "axis": np.array([0.0], np.float32),
+            "depth": np.array([4.0], np.float32),
+            "shape": np.array([2.0, 3.0], np.float32),
+        }
+    )
     order = np.argsort(-x, axis=-1)[:, :2]
     np.testing.assert_array_equal(got["i"], order)
     np.testing.assert_array_equal(got["v"], np.take_along_axis(x, order, axis=-1))

@@ -43,24 +43,30 @@ def fill(rng, message):
         if field.message_type is not None:
             if field.message_type.name == "WeightParams":
                 getattr(message, field.name).floatValue.extend(
-                    rng.standard_normal(int(rng.integers(0, 13))).tolist())
+                    rng.standard_normal(int(rng.integers(0, 13))).tolist()
+                )
             continue
         if spec_io._is_repeated(field):
             getattr(message, field.name).extend(
-                random_value(rng, field) for _ in range(int(rng.integers(0, 6))))
+                random_value(rng, field) for _ in range(int(rng.integers(0, 6)))
+            )
         else:
             setattr(message, field.name, random_value(rng, field))
 
 
 def random_network(rng, oneof):
     count = int(rng.integers(0, 4))
-    shapes = [tuple(int(d) for d in rng.integers(1, 5, size=int(rng.integers(1, 5))))
-              for _ in range(count)]
+    shapes = [
+        tuple(int(d) for d in rng.integers(1, 5, size=int(rng.integers(1, 5))))
+        for _ in range(count)
+    ]
     names = [f"in{i}" for i in range(count)]
     builder = NeuralNetworkBuilder(
-        [(n, datatypes.Array(*s)) for n, s in zip(names, shapes, strict=True)] or
-        [("unused", datatypes.Array(1))],
-        [(o, None) for o in ("out", "second")], disable_rank5_shape_mapping=True)
+        [(n, datatypes.Array(*s)) for n, s in zip(names, shapes, strict=True)]
+        or [("unused", datatypes.Array(1))],
+        [(o, None) for o in ("out", "second")],
+        disable_rank5_shape_mapping=True,
+    )
     layer = builder._add_generic_layer("fuzzed", names, ["out", "second"][: 1 + (oneof == "topK")])
     getattr(layer, oneof).SetInParent()
     fill(rng, getattr(layer, oneof))
@@ -84,8 +90,14 @@ def test_random_parameters_compile_and_run_or_are_refused_cleanly(oneof):
         spec, inputs = random_network(rng, oneof)
         try:
             network = compile_network(spec)
-            feeds = {n: convert(integral_data(rng, s), network.tensors[n].as_layout(ND),
-                                network.tensors[n].layout) for n, s in inputs.items()}
+            feeds = {
+                n: convert(
+                    integral_data(rng, s),
+                    network.tensors[n].as_layout(ND),
+                    network.tensors[n].layout,
+                )
+                for n, s in inputs.items()
+            }
             network.run(feeds)
             outcomes["ran"] += 1
         except ALLOWED as error:

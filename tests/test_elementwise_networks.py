@@ -79,8 +79,9 @@ def test_lookup_accumulate_and_rank_chain():
         np.add.at(counts, ids.astype(int), rows)
         running = np.cumsum(counts, axis=0)
         order = np.argsort(-running, axis=-1, kind="stable")[:, :2]
-        np.testing.assert_allclose(got["best"], np.take_along_axis(running, order, -1),
-                                   rtol=RTOL, atol=1e-6)
+        np.testing.assert_allclose(
+            got["best"], np.take_along_axis(running, order, -1), rtol=RTOL, atol=1e-6
+        )
         np.testing.assert_array_equal(got["out"], np.eye(3)[order])
 
 
@@ -156,12 +157,27 @@ def test_unary_math_between_convolutions_stays_channels_last():
     w = rng.standard_normal((3, 3, 2, 4))
 
     def add(b):
-        b.add_convolution("c1", 2, 4, 3, 3, 1, 1, "same", 1, w, None, False,
-                          input_name="x", output_name="a")
+        b.add_convolution(
+            "c1", 2, 4, 3, 3, 1, 1, "same", 1, w, None, False, input_name="x", output_name="a"
+        )
         b.add_sin("s", "a", "b")
         b.add_clamped_relu("r", "b", "c", alpha=0.1, beta=0.5)
-        b.add_convolution("c2", 4, 1, 1, 1, 1, 1, "valid", 1, np.ones((1, 1, 4, 1)), None,
-                          False, input_name="c", output_name="out")
+        b.add_convolution(
+            "c2",
+            4,
+            1,
+            1,
+            1,
+            1,
+            1,
+            "valid",
+            1,
+            np.ones((1, 1, 4, 1)),
+            None,
+            False,
+            input_name="c",
+            output_name="out",
+        )
 
     model = load({"x": (1, 2, 5, 5)}, add, outputs=("a", "out"))
     kinds = [step.kind.oneof for step in model.engine.network.steps]
@@ -169,5 +185,6 @@ def test_unary_math_between_convolutions_stays_channels_last():
     got = model.predict({"x": rng.standard_normal((1, 2, 5, 5)).astype(np.float32)})
     waves = np.sin(got["a"].astype(np.float64))
     clamped = np.minimum(0.5, np.where(waves >= 0, waves, np.float32(0.1) * waves))
-    np.testing.assert_allclose(got["out"].reshape(5, 5), clamped.sum(axis=-3).reshape(5, 5),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got["out"].reshape(5, 5), clamped.sum(axis=-3).reshape(5, 5), rtol=1e-5, atol=1e-6
+    )

@@ -19,8 +19,11 @@ def test_an_inner_product_with_zero_output_channels_and_no_weights_is_a_shape_er
     layer = find_layer(spec, "ip1").innerProduct
     layer.outputChannels = 0
     layer.weights.ClearField("floatValue")
-    with pytest.raises(ShapeError, match=r"^layer 'ip1' \(innerProduct\): weights would hold 0 "
-                                         r"values; its channel counts must be positive$"):
+    with pytest.raises(
+        ShapeError,
+        match=r"^layer 'ip1' \(innerProduct\): weights would hold 0 "
+        r"values; its channel counts must be positive$",
+    ):
         runtime.Model.load(spec)
 
 
@@ -31,6 +34,9 @@ def test_a_pipeline_output_its_sub_model_declares_but_does_not_compute_is_a_feat
     knn.description.predictedProbabilitiesName = ""  # still lists 'labelProbs' as an output
     assert core_ml_issue(spec) is None
     model = runtime.Model.load(spec)
-    with pytest.raises(FeatureError, match=r"^the pipeline's outputs \['labelProbs'\] were not "
-                                           r"produced"):
+    with pytest.raises(
+        FeatureError,
+        match=r"^the pipeline's outputs \['labelProbs'\] were not "
+        r"produced",
+    ):
         model.predict({"drawing": np.zeros((28, 28), np.uint8)})

@@ -10,8 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("updatable", "runtime")
 SOURCES = sorted(p for d in (*PACKAGES, "scripts") for p in (ROOT / d).rglob("*.py"))
-LIBRARY = [p for p in SOURCES if p.relative_to(ROOT).parts[0] in PACKAGES
-           and "cli" not in p.relative_to(ROOT).parts]
+LIBRARY = [
+    p
+    for p in SOURCES
+    if p.relative_to(ROOT).parts[0] in PACKAGES and "cli" not in p.relative_to(ROOT).parts
+]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -24,8 +27,13 @@ def test_modules_stay_small(path):
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_library_never_prints(path):
     tree = ast.parse(path.read_text())
-    calls = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and isinstance(node.func, ast.Name) and node.func.id == "print"]
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
+    ]
     assert not calls, f"{path.relative_to(ROOT)} calls print() on lines {calls}"
 
 
@@ -35,10 +43,16 @@ def test_spec_side_never_imports_runtime():
             continue  # the training verbs import runtime lazily, inside run()
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            assert not any(n == "runtime" or n.startswith("runtime.") for n in names), \
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n == "runtime" or n.startswith("runtime.") for n in names), (
                 f"{path.relative_to(ROOT)} imports runtime"
+            )
 
 
 # A function's length is its lines from ``def`` to its end, its docstring not counted: public
@@ -60,16 +74,22 @@ def function_lines(node) -> int:
     """Lines of a function from ``def`` to its end, less its docstring's."""
     lines = node.end_lineno - node.lineno + 1
     first = node.body[0] if node.body else None
-    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)):
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
         lines -= first.end_lineno - first.lineno + 1
     return lines
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_functions_stay_short(path):
-    long = [f"{node.name} (line {node.lineno}, {function_lines(node)} lines)"
-            for node in _functions(path) if function_lines(node) > FUNCTION_LINES]
+    long = [
+        f"{node.name} (line {node.lineno}, {function_lines(node)} lines)"
+        for node in _functions(path)
+        if function_lines(node) > FUNCTION_LINES
+    ]
     assert not long, f"{path.relative_to(ROOT)}: over {FUNCTION_LINES} lines: {long}"
 
 

@@ -20,13 +20,20 @@ def _run(spec_or_path, provider, configuration=None, write_to=None):
     log = []
 
     def completion(context):
-        log.append(("completion", dict(context.metrics), dict(context.parameters),
-                    context.model is None))
+        log.append(
+            ("completion", dict(context.metrics), dict(context.parameters), context.model is None)
+        )
         if write_to is not None and context.model is not None:
             context.model.write(write_to)
 
-    task = UpdateTask(spec_or_path, provider, configuration, UpdateProgressHandlers(
-        ALL, lambda c: log.append((c.event, dict(c.metrics), dict(c.parameters))), completion))
+    task = UpdateTask(
+        spec_or_path,
+        provider,
+        configuration,
+        UpdateProgressHandlers(
+            ALL, lambda c: log.append((c.event, dict(c.metrics), dict(c.parameters))), completion
+        ),
+    )
     task.resume()
     task.wait()
     return task, log
@@ -70,8 +77,7 @@ def test_a_bad_example_in_the_middle_appends_nothing_and_fails(tmp_path):
     task = UpdateTask(path, Middle(), completion_handler=lambda c: written.append(c.model))
     task.resume()
     assert task.wait() is TaskState.FAILED
-    assert "Shape of training data point 2 MLMultiArray is [1, 3], expected [3]" in str(
-        task.error)
+    assert "Shape of training data point 2 MLMultiArray is [1, 3], expected [3]" in str(task.error)
     assert written == [None]
     assert path.read_bytes() == before
 
@@ -87,10 +93,16 @@ def test_int64_labels_and_label_type_mismatch():
 def test_k_override_is_checked_at_construction():
     spec = builders.knn_classifier(dims=3, k=3, k_range=(1, 5))
     with pytest.raises(ParameterError, match="numberOfNeighbors"):
-        UpdateTask(spec, _examples(np.eye(3), ["a", "b", "c"]),
-                   ModelConfiguration({ParameterKey.NUMBER_OF_NEIGHBORS: 9}))
-    task = UpdateTask(spec, _examples(np.eye(3), ["a", "b", "c"]),
-                      ModelConfiguration({ParameterKey.NUMBER_OF_NEIGHBORS: 2}))
+        UpdateTask(
+            spec,
+            _examples(np.eye(3), ["a", "b", "c"]),
+            ModelConfiguration({ParameterKey.NUMBER_OF_NEIGHBORS: 9}),
+        )
+    task = UpdateTask(
+        spec,
+        _examples(np.eye(3), ["a", "b", "c"]),
+        ModelConfiguration({ParameterKey.NUMBER_OF_NEIGHBORS: 2}),
+    )
     task.resume()
     assert task.wait() is TaskState.COMPLETED
 
@@ -131,5 +143,7 @@ def test_feature_extractor_pipeline_appends_embeddings_computed_once(tmp_path):
     model = Model.load(out)
     label_name = spec.description.predictedFeatureName
     for index in range(6):
-        assert model.predict({"drawing": images[index]})[label_name] == ["cat", "dog", "sun"][
-            index % 3]
+        assert (
+            model.predict({"drawing": images[index]})[label_name]
+            == ["cat", "dog", "sun"][index % 3]
+        )

@@ -45,8 +45,11 @@ def test_a_one_input_layer_given_two_is_refused(kind):
     spec = make()
     layer = find_layer(spec, name)
     layer.input.append(layer.input[0])
-    with pytest.raises(ShapeError, match=rf"^layer '{name}' \({kind}\) has 2 inputs .*takes "
-                                         r"exactly 1$"):
+    with pytest.raises(
+        ShapeError,
+        match=rf"^layer '{name}' \({kind}\) has 2 inputs .*takes "
+        r"exactly 1$",
+    ):
         runtime.Model.load(spec)
 
 
@@ -58,8 +61,9 @@ def test_a_convolution_takes_one_input_or_two_with_dynamic_weights():
         runtime.Model.load(spec)
 
 
-@pytest.mark.parametrize("name, field, value", [("flatten", "mode", 5), ("pool", "type", 7),
-                                                ("pool", "type", -1)])
+@pytest.mark.parametrize(
+    "name, field, value", [("flatten", "mode", 5), ("pool", "type", 7), ("pool", "type", -1)]
+)
 def test_an_enum_value_outside_its_enum_is_refused_naming_the_layer(name, field, value):
     # proto3 keeps unknown enum numbers; indexing the runtime's table raised IndexError (or,
     # for -1, silently picked the table's last entry)

@@ -27,8 +27,17 @@ PACKAGES = ("updatable", "runtime")
 # Lowest first. Each layer may import itself and the layers before it. The name opens the
 # docstring of every module of the layer ("Runtime, training layer: ...").
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Spec side, base layer", ("updatable.errors", "updatable.proto", "updatable.spec",
-                               "updatable.params", "updatable.lazy", "updatable.model_types")),
+    (
+        "Spec side, base layer",
+        (
+            "updatable.errors",
+            "updatable.proto",
+            "updatable.spec",
+            "updatable.params",
+            "updatable.lazy",
+            "updatable.model_types",
+        ),
+    ),
     ("Spec side, validation layer", ("updatable.validation/",)),
     ("Spec side, editing layer", ("updatable.edit/",)),
     ("Spec side, facade", ("updatable",)),
@@ -209,9 +218,7 @@ def test_every_module_docstring_names_its_layer():
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
         if not docstring.startswith(f"{layer_of(name)}: "):
             unnamed.append(f"{path.relative_to(ROOT)} (expected '{layer_of(name)}: ...')")
-    assert not unnamed, "module docstrings that do not open with their layer: " + ", ".join(
-        unnamed
-    )
+    assert not unnamed, "module docstrings that do not open with their layer: " + ", ".join(unnamed)
 
 
 def test_imports_point_down_the_layers():

@@ -246,8 +246,9 @@ def _branch_network(with_else=True):
         then.add_copy("overwrite", "y", "z")
         then.add_elementwise("only_if", ["x"], "w", mode="ADD", alpha=5.0)
         if with_else:
-            nested(branch.branch.elseBranch).add_elementwise("inc", ["x"], "y", mode="ADD",
-                                                             alpha=1.0)
+            nested(branch.branch.elseBranch).add_elementwise(
+                "inc", ["x"], "y", mode="ADD", alpha=1.0
+            )
 
     return add
 
@@ -256,7 +257,7 @@ def test_a_branch_runs_if_or_else_per_example_and_keeps_what_it_does_not_overwri
     spec = network({"x": X, "p": SCALAR}, _branch_network(), outputs=("y", "z"))
     x, p = batch(5), counts([1, 0, -1, 1e-7, 2e-6])
     out = run(spec, {"x": x, "p": p}, outputs=("y", "z"))
-    taken = (np.abs(p) > 1e-6)
+    taken = np.abs(p) > 1e-6
     np.testing.assert_allclose(out["y"], np.where(taken, 2 * x, x + 1), rtol=1e-12)
     np.testing.assert_allclose(out["z"], np.where(taken, 2 * x, x), rtol=1e-12)
 
@@ -303,8 +304,11 @@ def _refused(add, inputs=None, error=ShapeError, match=""):
 
 
 def test_a_break_or_continue_outside_a_loop_body_is_refused():
-    _refused(lambda b: b.add_loop_break("stop"), error=UnsupportedLayerError,
-             match=r"layer 'stop' \(loopBreak\): sits outside the bodyNetwork")
+    _refused(
+        lambda b: b.add_loop_break("stop"),
+        error=UnsupportedLayerError,
+        match=r"layer 'stop' \(loopBreak\): sits outside the bodyNetwork",
+    )
 
     def in_condition(b):
         loop = b.add_loop("loop", condition="go")
@@ -317,8 +321,10 @@ def test_a_break_or_continue_outside_a_loop_body_is_refused():
 
 
 def test_loops_with_malformed_counts_or_conditions_are_refused():
-    _refused(lambda b: filled(b.add_loop("loop", input_name="x").loop.bodyNetwork),
-             match=r"iteration count input must be a scalar; got shape \[2, 3, 4\]")
+    _refused(
+        lambda b: filled(b.add_loop("loop", input_name="x").loop.bodyNetwork),
+        match=r"iteration count input must be a scalar; got shape \[2, 3, 4\]",
+    )
 
     def missing(b):
         loop = b.add_loop("loop", condition="nowhere")
@@ -372,8 +378,10 @@ def test_a_non_copy_layer_cannot_overwrite_an_outer_blob_and_predicates_are_scal
         body.add_activation("relu", "RELU", "x", "acc")
 
     _refused(add, match="'relu' writes blob 'acc', which is already defined")
-    _refused(lambda b: filled(b.add_branch("choose", "x").branch.ifBranch),
-             match=r"'choose' \(branch\): the predicate must be a scalar")
+    _refused(
+        lambda b: filled(b.add_branch("choose", "x").branch.ifBranch),
+        match=r"'choose' \(branch\): the predicate must be a scalar",
+    )
 
 
 def test_a_nested_layer_the_runtime_cannot_run_is_named_before_anything_compiles():
@@ -388,6 +396,7 @@ def test_a_carried_blob_leaves_each_iteration_in_the_layout_it_came_in():
     """``acc`` is made channels-last (softmax runs chw) and overwritten in the body from nd
     kinds (transposes): the body ends with a relayout back, so iteration 2 reads what
     iteration 1 was compiled for."""
+
     def add(b):
         b.add_softmax("start", "x", "acc")
         body = nested(b.add_loop("loop", max_iterations=3).loop.bodyNetwork)
@@ -403,5 +412,6 @@ def test_a_carried_blob_leaves_each_iteration_in_the_layout_it_came_in():
     assert loop.attrs.body[-1].name == "relayout acc back"
     x = batch(3)
     softmax = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(run(spec, {"x": x}, outputs=("acc",))["acc"], softmax + 3 * x,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        run(spec, {"x": x}, outputs=("acc",))["acc"], softmax + 3 * x, rtol=1e-12
+    )

@@ -53,8 +53,11 @@ def registered():
 
 
 def test_a_custom_layer_without_implementation_is_refused_naming_its_class():
-    with pytest.raises(UnsupportedLayerError, match=r"layer 'swish' \(custom\): custom layer "
-                       f"class '{CLASS}' has no implementation.*register_custom_layer"):
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"layer 'swish' \(custom\): custom layer "
+        f"class '{CLASS}' has no implementation.*register_custom_layer",
+    ):
         runtime.Model.load(swish_network())
 
 
@@ -65,7 +68,7 @@ def test_a_registered_implementation_runs_on_the_batch(registered, shape):
     out = run(spec, {"x": x})["out"]
     expected = 0.5 * x / (1 + np.exp(-2.0 * x)) + 0.25
     np.testing.assert_allclose(out, expected, rtol=1e-6)
-    inputs, weights, parameters = registered[-1]
+    _, weights, parameters = registered[-1]
     # the batch, Core ML shapes: whole, or in parts when the runtime splits it across threads
     # (the call at load sees one example of zeros)
     parts = [call[0][0] for call in registered if call[0][0].any()]
@@ -77,12 +80,21 @@ def test_a_registered_implementation_runs_on_the_batch(registered, shape):
 
 
 def test_parameters_of_every_type_arrive_as_python_values(registered):
-    spec = swish_network(beta=("doubleValue", 1.5), name=("stringValue", "s"),
-                         small=("intValue", -3), large=("longValue", 2**40),
-                         flag=("boolValue", True))
+    spec = swish_network(
+        beta=("doubleValue", 1.5),
+        name=("stringValue", "s"),
+        small=("intValue", -3),
+        large=("longValue", 2**40),
+        flag=("boolValue", True),
+    )
     compile_network(spec)
-    assert registered[-1][2] == {"beta": 1.5, "name": "s", "small": -3, "large": 2**40,
-                                 "flag": True}
+    assert registered[-1][2] == {
+        "beta": 1.5,
+        "name": "s",
+        "small": -3,
+        "large": 2**40,
+        "flag": True,
+    }
 
 
 def test_output_shapes_come_from_the_given_function_or_one_call_on_zeros(registered):
@@ -93,8 +105,9 @@ def test_output_shapes_come_from_the_given_function_or_one_call_on_zeros(registe
     def pool(inputs, *, weights, parameters):
         return [inputs[0].sum(axis=-1, keepdims=True), inputs[0].max(axis=-1, keepdims=True)]
 
-    runtime.register_custom_layer(CLASS, pool, output_shapes=lambda shapes, _: [
-        (*shapes[0][:-1], 1)] * 2)
+    runtime.register_custom_layer(
+        CLASS, pool, output_shapes=lambda shapes, _: [(*shapes[0][:-1], 1)] * 2
+    )
     spec = swish_network((3, 4), outputs=("total", "top"))
     x = np.random.default_rng(1).standard_normal((2, 3, 4))
     out = run(spec, {"x": x}, outputs=("total", "top"))
@@ -103,11 +116,15 @@ def test_output_shapes_come_from_the_given_function_or_one_call_on_zeros(registe
 
 
 def test_outputs_that_break_their_declared_shapes_are_refused(registered):
-    runtime.register_custom_layer(CLASS, lambda inputs, **_: inputs[0][:, :1],
-                                  output_shapes=lambda shapes, _: shapes)
+    runtime.register_custom_layer(
+        CLASS, lambda inputs, **_: inputs[0][:, :1], output_shapes=lambda shapes, _: shapes
+    )
     net = compile_network(swish_network((2, 5)))
-    with pytest.raises(ShapeError, match=r"returned arrays of shapes \[\[\d, 1, 5\]\]; expected "
-                       r"\[\[\d, 2, 5\]\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"returned arrays of shapes \[\[\d, 1, 5\]\]; expected "
+        r"\[\[\d, 2, 5\]\]",
+    ):
         net.run({"x": np.zeros((3, 2, 5), np.float32)})
     runtime.register_custom_layer(CLASS, lambda inputs, **_: [inputs[0]] * 2)
     with pytest.raises(ShapeError, match="makes 2 outputs; the layer names 1"):

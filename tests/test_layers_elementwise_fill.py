@@ -39,8 +39,9 @@ def test_fill_like_has_the_input_shape_and_ignores_its_values(seed):
 
 
 def test_fill_static_makes_one_constant_per_example():
-    spec = network({"x": (2,)},
-                   lambda b: b.add_fill_static("f", "out", output_shape=(3, 1, 2), value=-4.0))
+    spec = network(
+        {"x": (2,)}, lambda b: b.add_fill_static("f", "out", output_shape=(3, 1, 2), value=-4.0)
+    )
     got = run(spec, {"x": np.zeros((4, 2))})["out"]
     np.testing.assert_array_equal(got[0], np.full((3, 1, 2), -4.0))
 
@@ -52,20 +53,31 @@ def test_fill_dynamic_reads_its_shape_from_a_constant():
 
     spec = network({"x": (1,)}, add)
     assert compile_network(spec).tensors["out"].shape == (2, 3)
-    np.testing.assert_array_equal(run(spec, {"x": np.zeros((2, 1))})["out"][0],
-                                  np.full((2, 3), 7.0))
+    np.testing.assert_array_equal(
+        run(spec, {"x": np.zeros((2, 1))})["out"][0], np.full((2, 3), 7.0)
+    )
 
 
 def test_fill_refusals():
     spec = network({"x": (1,)}, lambda b: b.add_fill_static("f", "out", output_shape=(2, 0)))
-    with pytest.raises(ShapeError, match=r"layer 'f' \(fillStatic\): targetShape \[2, 0\] must "
-                                         r"be a non-empty list of positive sizes"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'f' \(fillStatic\): targetShape \[2, 0\] must "
+        r"be a non-empty list of positive sizes",
+    ):
         compile_network(spec)
-    spec = network({"x": (1,)}, lambda b: (
-        b.add_range_static("r", "shape", end=1.5, start=-0.5, step=1),  # [-0.5, 0.5]
-        b.add_fill_dynamic("f", "shape", "out")))
-    with pytest.raises(ShapeError, match=r"\(fillDynamic\): input \(the output shape\) must hold "
-                                         r"whole numbers; got \[-0\.5, 0\.5\]"):
+    spec = network(
+        {"x": (1,)},
+        lambda b: (
+            b.add_range_static("r", "shape", end=1.5, start=-0.5, step=1),  # [-0.5, 0.5]
+            b.add_fill_dynamic("f", "shape", "out"),
+        ),
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"\(fillDynamic\): input \(the output shape\) must hold "
+        r"whole numbers; got \[-0\.5, 0\.5\]",
+    ):
         compile_network(spec)
 
 
@@ -84,14 +96,16 @@ def test_broadcast_to_like_and_static_stretch_like_numpy(seed):
     target = random_shape(rng)
     shape = broadcastable_to(rng, target)
     x = rng.standard_normal((2, *shape))
-    expected = np.broadcast_to(x.reshape(2, *(1,) * (len(target) - len(shape)), *shape),
-                               (2, *target))
-    like = network({"x": shape, "t": target},
-                   lambda b: b.add_broadcast_to_like("l", ["x", "t"], "out"))
-    static = network({"x": shape},
-                     lambda b: b.add_broadcast_to_static("s", "x", "out", output_shape=target))
-    np.testing.assert_array_equal(run(like, {"x": x, "t": np.zeros((2, *target))})["out"],
-                                  expected)
+    expected = np.broadcast_to(
+        x.reshape(2, *(1,) * (len(target) - len(shape)), *shape), (2, *target)
+    )
+    like = network(
+        {"x": shape, "t": target}, lambda b: b.add_broadcast_to_like("l", ["x", "t"], "out")
+    )
+    static = network(
+        {"x": shape}, lambda b: b.add_broadcast_to_static("s", "x", "out", output_shape=target)
+    )
+    np.testing.assert_array_equal(run(like, {"x": x, "t": np.zeros((2, *target))})["out"], expected)
     np.testing.assert_array_equal(run(static, {"x": x})["out"], expected)
 
 
@@ -101,28 +115,39 @@ def test_broadcast_to_dynamic_reads_the_shape_from_a_constant_and_refuses_two_wa
         b.add_broadcast_to_dynamic("d", ["x", "shape"], "out")
 
     x = np.random.default_rng(0).standard_normal((2, 1, 4))
-    np.testing.assert_array_equal(run(network({"x": (1, 4)}, add), {"x": x})["out"],
-                                  np.broadcast_to(x, (2, 3, 4)))
-    spec = network({"x": (2, 4)},
-                   lambda b: b.add_broadcast_to_static("s", "x", "out", output_shape=(3, 4)))
-    with pytest.raises(ShapeError, match=r"layer 's' \(broadcastToStatic\): a tensor of shape "
-                                         r"\[2, 4\] does not broadcast to \[3, 4\]"):
+    np.testing.assert_array_equal(
+        run(network({"x": (1, 4)}, add), {"x": x})["out"], np.broadcast_to(x, (2, 3, 4))
+    )
+    spec = network(
+        {"x": (2, 4)}, lambda b: b.add_broadcast_to_static("s", "x", "out", output_shape=(3, 4))
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 's' \(broadcastToStatic\): a tensor of shape "
+        r"\[2, 4\] does not broadcast to \[3, 4\]",
+    ):
         compile_network(spec)
-    spec = network({"x": (3, 1), "t": (4,)},
-                   lambda b: b.add_broadcast_to_like("s", ["x", "t"], "out"))
-    with pytest.raises(ShapeError, match=r"a tensor of shape \[3, 1\] does not broadcast to "
-                                         r"\[4\]"):
+    spec = network(
+        {"x": (3, 1), "t": (4,)}, lambda b: b.add_broadcast_to_like("s", ["x", "t"], "out")
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"a tensor of shape \[3, 1\] does not broadcast to "
+        r"\[4\]",
+    ):
         compile_network(spec)
 
 
 # ---- rangeStatic / rangeDynamic ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("start", "end", "step"), [(0, 5, 1), (2.5, -1, -0.5), (-3, 4, 2.5),
-                                                    (1, 1.5, 0.1), (0, 1, 3)])
+@pytest.mark.parametrize(
+    ("start", "end", "step"), [(0, 5, 1), (2.5, -1, -0.5), (-3, 4, 2.5), (1, 1.5, 0.1), (0, 1, 3)]
+)
 def test_range_static_is_numpy_arange(start, end, step):
-    spec = network({"x": (1,)}, lambda b: b.add_range_static("r", "out", end=end, start=start,
-                                                              step=step))
+    spec = network(
+        {"x": (1,)}, lambda b: b.add_range_static("r", "out", end=end, start=start, step=step)
+    )
     f32 = [float(np.float32(v)) for v in (start, end, step)]  # the proto stores float32
     expected = np.arange(*f32, dtype=np.float64)
     got = run(spec, {"x": np.zeros((2, 1))})["out"]
@@ -143,19 +168,34 @@ def test_range_dynamic_takes_end_start_and_step_from_its_inputs():
 
 
 def test_range_refusals():
-    for end, step, message in [(5, 0, r"must be finite with a step other than 0"),
-                               (0, 1, r"the range from 3 to 0 by 1 is empty"),
-                               (4, 1e-10, r"asks for a tensor of \d+ values; the runtime holds "
-                                          r"at most 2147483647 per tensor")]:
-        spec = network({"x": (1,)}, lambda b, e=end, s=step: b.add_range_static(
-            "r", "out", end=e, start=3, step=s))
+    for end, step, message in [
+        (5, 0, r"must be finite with a step other than 0"),
+        (0, 1, r"the range from 3 to 0 by 1 is empty"),
+        (
+            4,
+            1e-10,
+            r"asks for a tensor of \d+ values; the runtime holds "
+            r"at most 2147483647 per tensor",
+        ),
+    ]:
+        spec = network(
+            {"x": (1,)},
+            lambda b, e=end, s=step: b.add_range_static("r", "out", end=e, start=3, step=s),
+        )
         with pytest.raises(ShapeError, match=r"layer 'r' \(rangeStatic\): .*" + message):
             compile_network(spec)
-    spec = network({"x": (1,)}, lambda b: (
-        b.add_range_static("a", "two", end=2, start=0, step=1),
-        b.add_range_dynamic("r", ["two"], "out")))
-    with pytest.raises(ShapeError, match=r"first input \(end\) must hold one value; got a "
-                                         r"tensor of shape \[2\]"):
+    spec = network(
+        {"x": (1,)},
+        lambda b: (
+            b.add_range_static("a", "two", end=2, start=0, step=1),
+            b.add_range_dynamic("r", ["two"], "out"),
+        ),
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"first input \(end\) must hold one value; got a "
+        r"tensor of shape \[2\]",
+    ):
         compile_network(spec)
 
 
@@ -175,8 +215,11 @@ def test_reverse_flips_the_flagged_axes(seed):
 
 def test_reverse_refuses_flags_of_another_length():
     spec = network({"x": (2, 3)}, lambda b: b.add_reverse("r", "x", "out", reverse_dim=[True]))
-    with pytest.raises(ShapeError, match=r"layer 'r' \(reverse\): reverseDim has 1 flags; the "
-                                         r"input of shape \[2, 3\] needs one per axis \(2\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'r' \(reverse\): reverseDim has 1 flags; the "
+        r"input of shape \[2, 3\] needs one per axis \(2\)",
+    ):
         compile_network(spec)
 
 
@@ -194,8 +237,10 @@ def test_sliding_windows_cut_every_window(seed):
     axis = int(rng.integers(-len(shape), len(shape)))
     length = shape[axis]
     size, step = int(rng.integers(1, length + 1)), int(rng.integers(1, 4))
-    spec = network({"x": shape}, lambda b: b.add_sliding_windows("w", "x", "out", axis=axis,
-                                                                  window_size=size, step=step))
+    spec = network(
+        {"x": shape},
+        lambda b: b.add_sliding_windows("w", "x", "out", axis=axis, window_size=size, step=step),
+    )
     x = rng.standard_normal((2, *shape))
     expected = windows_reference(x, axis + 1 if axis >= 0 else axis + len(shape) + 1, size, step)
     np.testing.assert_array_equal(run(spec, {"x": x})["out"], expected)
@@ -204,18 +249,25 @@ def test_sliding_windows_cut_every_window(seed):
 @needs("torch")
 def test_sliding_windows_match_torch_unfold():
     x = np.random.default_rng(1).standard_normal((2, 3, 11, 4))
-    spec = network({"x": (3, 11, 4)}, lambda b: b.add_sliding_windows("w", "x", "out", axis=1,
-                                                                       window_size=4, step=3))
+    spec = network(
+        {"x": (3, 11, 4)},
+        lambda b: b.add_sliding_windows("w", "x", "out", axis=1, window_size=4, step=3),
+    )
     unfolded = torch.from_numpy(x).unfold(2, 4, 3)  # (2, 3, M, 4, W): the window axis last
-    np.testing.assert_array_equal(run(spec, {"x": x})["out"],
-                                  unfolded.permute(0, 1, 2, 4, 3).numpy())
+    np.testing.assert_array_equal(
+        run(spec, {"x": x})["out"], unfolded.permute(0, 1, 2, 4, 3).numpy()
+    )
 
 
 def test_sliding_windows_refuse_a_window_longer_than_the_axis():
-    spec = network({"x": (3, 4)}, lambda b: b.add_sliding_windows("w", "x", "out", axis=-1,
-                                                                   window_size=5))
-    with pytest.raises(ShapeError, match=r"layer 'w' \(slidingWindows\): windowSize 5 and step 1 "
-                                         r"do not fit axis 1 of length 4"):
+    spec = network(
+        {"x": (3, 4)}, lambda b: b.add_sliding_windows("w", "x", "out", axis=-1, window_size=5)
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'w' \(slidingWindows\): windowSize 5 and step 1 "
+        r"do not fit axis 1 of length 4",
+    ):
         compile_network(spec)
 
 
@@ -277,14 +329,19 @@ def test_random_kinds_without_a_seed_draw_fresh_values_per_example_and_run(distr
 
 def test_random_refusals_follow_core_ml_validator():
     cases = [
-        ("add_random_uniform_static", {"minval": 2.0, "maxval": 1.0},
-         r"minVal 2 is greater than maxVal 1"),
+        (
+            "add_random_uniform_static",
+            {"minval": 2.0, "maxval": 1.0},
+            r"minVal 2 is greater than maxVal 1",
+        ),
         ("add_random_bernoulli_static", {"prob": 1.5}, r"prob 1\.5 must lie in \[0, 1\]"),
         ("add_random_normal_static", {"stddev": -1.0}, r"stdDev -1 must not be negative"),
     ]
     for method, kwargs, message in cases:
-        spec = network({"x": (1,)}, lambda b, m=method, k=kwargs: getattr(b, m)(
-            "r", "out", output_shape=(2,), **k))
+        spec = network(
+            {"x": (1,)},
+            lambda b, m=method, k=kwargs: getattr(b, m)("r", "out", output_shape=(2,), **k),
+        )
         with pytest.raises(ShapeError, match=r"layer 'r' \(random\w+Static\): " + message):
             compile_network(spec)
 
@@ -295,22 +352,31 @@ def test_random_refusals_follow_core_ml_validator():
 def test_categorical_distribution_draws_by_inverse_cdf_from_the_seeded_uniforms():
     rng = np.random.default_rng(5)
     logits = rng.standard_normal((2, 3, 6))
-    spec = network({"x": (3, 6)}, lambda b: b.add_categorical_distribution(
-        "c", "x", "out", num_samples=4, is_logits=True, temperature=0.5, seed=9))
+    spec = network(
+        {"x": (3, 6)},
+        lambda b: b.add_categorical_distribution(
+            "c", "x", "out", num_samples=4, is_logits=True, temperature=0.5, seed=9
+        ),
+    )
     got = run(spec, {"x": logits})["out"]
     uniforms = np.random.default_rng(9).random((3, 4))
     for n in range(2):
         p = np.exp(logits[n] / np.float32(0.5))
         cdf = np.cumsum(p / p.sum(-1, keepdims=True), -1)
-        expected = [[np.searchsorted(cdf[d], u, side="right") for u in uniforms[d]]
-                    for d in range(3)]
+        expected = [
+            [np.searchsorted(cdf[d], u, side="right") for u in uniforms[d]] for d in range(3)
+        ]
         np.testing.assert_array_equal(got[n], expected)
 
 
 def test_categorical_distribution_of_probabilities_follows_them():
     probabilities = np.array([[[0.1, 0.0, 0.6, 0.3]]])
-    spec = network({"x": (1, 4)}, lambda b: b.add_categorical_distribution(
-        "c", "x", "out", num_samples=20000, is_logits=False, seed=-1))
+    spec = network(
+        {"x": (1, 4)},
+        lambda b: b.add_categorical_distribution(
+            "c", "x", "out", num_samples=20000, is_logits=False, seed=-1
+        ),
+    )
     draws = run(spec, {"x": probabilities})["out"].reshape(-1)
     frequencies = np.bincount(draws.astype(int), minlength=4) / draws.size
     np.testing.assert_allclose(frequencies, probabilities.reshape(-1), atol=0.015)

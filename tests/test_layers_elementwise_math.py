@@ -71,8 +71,15 @@ def test_unary_math_matches_numpy(oneof, seed):
 def test_unary_math_matches_torch_in_float32(oneof):
     method, _, (low, high) = UNARY[oneof]
     x = np.random.default_rng(7).uniform(low, high, (4, 2, 5)).astype(np.float32)
-    name = {"exp2": "exp2", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-            "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh"}.get(oneof, oneof)
+    name = {
+        "exp2": "exp2",
+        "asin": "arcsin",
+        "acos": "arccos",
+        "atan": "arctan",
+        "asinh": "arcsinh",
+        "acosh": "arccosh",
+        "atanh": "arctanh",
+    }.get(oneof, oneof)
     expected = getattr(torch, name)(torch.from_numpy(x)).numpy()
     got = run(one_input(method, (2, 5)), {"x": x})["out"]
     assert got.dtype == np.float32
@@ -87,19 +94,23 @@ def test_round_sends_halves_to_the_even_neighbour():
 
 def test_sign_of_zero_is_zero_and_out_of_domain_values_give_nan():
     x = np.array([[[0.0, -0.0, 3.0, -1e-30]]])
-    np.testing.assert_array_equal(run(one_input("add_sign", (1, 4)), {"x": x})["out"],
-                                  [[[0, 0, 1, -1]]])
+    np.testing.assert_array_equal(
+        run(one_input("add_sign", (1, 4)), {"x": x})["out"], [[[0, 0, 1, -1]]]
+    )
     outside = np.array([[[2.0, -1.5]]])
     assert np.isnan(run(one_input("add_asin", (1, 2)), {"x": outside})["out"]).all()
     assert np.isnan(run(one_input("add_acosh", (1, 2)), {"x": outside - 2})["out"]).all()
     np.testing.assert_array_equal(
         run(one_input("add_atanh", (2,)), {"x": np.array([[1.0, -1.0]])})["out"],
-        [[np.inf, -np.inf]])
+        [[np.inf, -np.inf]],
+    )
 
 
 def test_unary_math_refuses_two_inputs():
-    spec = network({"x": (2,), "y": (2,)},
-                   lambda b: b._add_generic_layer("l", ["x", "y"], ["out"]).sin.SetInParent())
+    spec = network(
+        {"x": (2,), "y": (2,)},
+        lambda b: b._add_generic_layer("l", ["x", "y"], ["out"]).sin.SetInParent(),
+    )
     with pytest.raises(
         ShapeError, match=r"layer 'l' \(sin\) has 2 inputs \['x', 'y'\]; this kind takes exactly 1$"
     ):
@@ -133,11 +144,15 @@ COMPARISONS = {
     "equal": (np.equal, lambda b, n, i, a: b.add_equal(n, i, "out", alpha=a)),
     "notEqual": (np.not_equal, lambda b, n, i, a: b.add_not_equal(n, i, "out", alpha=a)),
     "lessThan": (np.less, lambda b, n, i, a: b.add_less_than(n, i, "out", alpha=a)),
-    "lessEqual": (np.less_equal, lambda b, n, i, a: b.add_less_than(
-        n, i, "out", use_less_than_equal=True, alpha=a)),
+    "lessEqual": (
+        np.less_equal,
+        lambda b, n, i, a: b.add_less_than(n, i, "out", use_less_than_equal=True, alpha=a),
+    ),
     "greaterThan": (np.greater, lambda b, n, i, a: b.add_greater_than(n, i, "out", alpha=a)),
-    "greaterEqual": (np.greater_equal, lambda b, n, i, a: b.add_greater_than(
-        n, i, "out", use_greater_than_equal=True, alpha=a)),
+    "greaterEqual": (
+        np.greater_equal,
+        lambda b, n, i, a: b.add_greater_than(n, i, "out", use_greater_than_equal=True, alpha=a),
+    ),
 }
 
 
@@ -145,7 +160,7 @@ def broadcast_pair(rng):
     """Two shapes that broadcast (different ranks, size-1 axes), and their result."""
     out = random_shape(rng, 1, 4, 3)
     first = tuple(d if rng.random() < 0.6 else 1 for d in out)
-    second = tuple(d if rng.random() < 0.6 else 1 for d in out)[int(rng.integers(0, len(out))):]
+    second = tuple(d if rng.random() < 0.6 else 1 for d in out)[int(rng.integers(0, len(out))) :]
     return first, second or (1,)
 
 
@@ -163,8 +178,10 @@ def test_comparisons_broadcast_like_numpy(oneof, seed):
     spec = network({"a": a_shape, "b": b_shape}, lambda b: add(b, "l", ["a", "b"], 0.0))
     a, b = integral(rng, (2, *a_shape)), integral(rng, (2, *b_shape))
     rank = max(len(a_shape), len(b_shape))
-    expected = reference(a.reshape(2, *(1,) * (rank - len(a_shape)), *a_shape),
-                         b.reshape(2, *(1,) * (rank - len(b_shape)), *b_shape))
+    expected = reference(
+        a.reshape(2, *(1,) * (rank - len(a_shape)), *a_shape),
+        b.reshape(2, *(1,) * (rank - len(b_shape)), *b_shape),
+    )
     got = run(spec, {"a": a, "b": b})["out"]
     np.testing.assert_array_equal(got, expected.astype(np.float64))
 
@@ -187,13 +204,16 @@ LOGICAL = {"AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor}
 def test_logical_ops_read_nonzero_as_true_and_broadcast(mode, seed):
     rng = np.random.default_rng(seed)
     a_shape, b_shape = broadcast_pair(rng)
-    spec = network({"a": a_shape, "b": b_shape},
-                   lambda b: b.add_logical("l", ["a", "b"], "out", mode))
+    spec = network(
+        {"a": a_shape, "b": b_shape}, lambda b: b.add_logical("l", ["a", "b"], "out", mode)
+    )
     a = integral(rng, (2, *a_shape)) * 0.5
     b = np.where(rng.random((2, *b_shape)) < 0.2, np.nan, integral(rng, (2, *b_shape)))
     rank = max(len(a_shape), len(b_shape))
-    expected = LOGICAL[mode](a.reshape(2, *(1,) * (rank - len(a_shape)), *a_shape) != 0,
-                             b.reshape(2, *(1,) * (rank - len(b_shape)), *b_shape) != 0)
+    expected = LOGICAL[mode](
+        a.reshape(2, *(1,) * (rank - len(a_shape)), *a_shape) != 0,
+        b.reshape(2, *(1,) * (rank - len(b_shape)), *b_shape) != 0,
+    )
     np.testing.assert_array_equal(run(spec, {"a": a, "b": b})["out"], expected.astype(float))
 
 
@@ -207,11 +227,15 @@ def test_logical_not_and_its_output_dtype():
 
 def test_logic_refusals_name_the_layer():
     spec = network({"a": (2, 3), "b": (4, 3)}, lambda b: b.add_less_than("l", ["a", "b"], "out"))
-    with pytest.raises(ShapeError, match=r"layer 'l' \(lessThan\): inputs of shapes \[\[2, 3\], "
-                                         r"\[4, 3\]\] do not broadcast"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'l' \(lessThan\): inputs of shapes \[\[2, 3\], "
+        r"\[4, 3\]\] do not broadcast",
+    ):
         compile_network(spec)
-    spec = network({"a": (2,)},
-                   lambda b: b._add_generic_layer("l", ["a"], ["out"]).logicalAnd.SetInParent())
+    spec = network(
+        {"a": (2,)}, lambda b: b._add_generic_layer("l", ["a"], ["out"]).logicalAnd.SetInParent()
+    )
     with pytest.raises(
         ShapeError,
         match=r"layer 'l' \(logicalAnd\) has 1 input \['a'\]; this kind takes exactly 2$",
@@ -226,10 +250,15 @@ def test_logic_refusals_name_the_layer():
 def test_where_broadcastable_is_numpy_where(seed):
     rng = np.random.default_rng(seed)
     c_shape, x_shape = broadcast_pair(rng)
-    y_shape = broadcast_pair(np.random.default_rng(seed + 100))[1][-len(x_shape):]
-    shapes = {"c": c_shape, "x": x_shape, "y": tuple(
-        d if d == 1 or i >= len(x_shape) or x_shape[-1 - i] in (1, d) else 1
-        for i, d in enumerate(y_shape))}
+    y_shape = broadcast_pair(np.random.default_rng(seed + 100))[1][-len(x_shape) :]
+    shapes = {
+        "c": c_shape,
+        "x": x_shape,
+        "y": tuple(
+            d if d == 1 or i >= len(x_shape) or x_shape[-1 - i] in (1, d) else 1
+            for i, d in enumerate(y_shape)
+        ),
+    }
     try:
         np.broadcast_shapes(*shapes.values())
     except ValueError:
@@ -237,8 +266,9 @@ def test_where_broadcastable_is_numpy_where(seed):
     spec = network(shapes, lambda b: b.add_where_broadcastable("w", ["c", "x", "y"], "out"))
     values = {n: integral(rng, (2, *s)) for n, s in shapes.items()}
     rank = max(len(s) for s in shapes.values())
-    lifted = {n: v.reshape(2, *(1,) * (rank - len(shapes[n])), *shapes[n])
-              for n, v in values.items()}
+    lifted = {
+        n: v.reshape(2, *(1,) * (rank - len(shapes[n])), *shapes[n]) for n, v in values.items()
+    }
     expected = np.where(lifted["c"] != 0, lifted["x"], lifted["y"])
     np.testing.assert_array_equal(run(spec, values)["out"], expected)
 
@@ -279,10 +309,15 @@ def test_triangular_kinds_are_numpy_tril_and_triu(k):
 
 def test_band_kinds_zero_infinities_outside_the_band_and_refuse_rank_1():
     x = np.array([[[1.0, np.inf], [np.nan, 2.0]]])
-    np.testing.assert_array_equal(run(one_input("add_lower_triangular", (2, 2)), {"x": x})["out"],
-                                  [[[1.0, 0.0], [np.nan, 2.0]]])
-    with pytest.raises(ShapeError, match=r"layer 'l' \(upperTriangular\): reads a tensor of "
-                                         r"shape \[4\]; the layer needs rank 2 or more"):
+    np.testing.assert_array_equal(
+        run(one_input("add_lower_triangular", (2, 2)), {"x": x})["out"],
+        [[[1.0, 0.0], [np.nan, 2.0]]],
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'l' \(upperTriangular\): reads a tensor of "
+        r"shape \[4\]; the layer needs rank 2 or more",
+    ):
         compile_network(one_input("add_upper_triangular", (4,)))
 
 
@@ -313,8 +348,12 @@ def test_cumsum_every_mode_and_axis(exclusive, reverse, seed):
 
 def test_cumsum_examples_of_the_proto():
     x = np.array([[4.0, 6.0, 7.0]])
-    for exclusive, reverse, expected in [(False, False, [4, 10, 17]), (True, False, [0, 4, 10]),
-                                         (False, True, [17, 13, 7]), (True, True, [13, 7, 0])]:
+    for exclusive, reverse, expected in [
+        (False, False, [4, 10, 17]),
+        (True, False, [0, 4, 10]),
+        (False, True, [17, 13, 7]),
+        (True, True, [13, 7, 0]),
+    ]:
         spec = one_input("add_cumsum", (3,), axis=0, reverse=reverse, exclusive=exclusive)
         np.testing.assert_array_equal(run(spec, {"x": x})["out"], [expected])
 
@@ -325,8 +364,9 @@ def test_cumsum_reads_its_axis_from_a_constant_second_input():
         b.add_cumsum("l", ["x", "axis"], "out", axis=0)
 
     x = np.random.default_rng(3).standard_normal((2, 3, 4))
-    np.testing.assert_allclose(run(network({"x": (3, 4)}, add), {"x": x})["out"],
-                               np.cumsum(x, axis=2), rtol=1e-12)
+    np.testing.assert_allclose(
+        run(network({"x": (3, 4)}, add), {"x": x})["out"], np.cumsum(x, axis=2), rtol=1e-12
+    )
 
 
 # ---- layerNormalization --------------------------------------------------------------------
@@ -344,11 +384,17 @@ def test_layer_normalization_over_the_trailing_axes(seed):
     rng = np.random.default_rng(seed)
     shape = random_shape(rng, 1, 5, 5)
     count = int(rng.integers(1, len(shape) + 1))
-    normalized = shape[len(shape) - count:]
+    normalized = shape[len(shape) - count :]
     gamma, beta = rng.standard_normal(normalized), rng.standard_normal(normalized)
     eps = float(rng.choice([1e-5, 1e-3, 0.5]))
-    spec = one_input("add_layer_normalization", shape, normalized_shape=normalized,
-                     gamma=gamma, beta=beta, eps=eps)
+    spec = one_input(
+        "add_layer_normalization",
+        shape,
+        normalized_shape=normalized,
+        gamma=gamma,
+        beta=beta,
+        eps=eps,
+    )
     x = 3 * rng.standard_normal((3, *shape)) + 1
     g32, b32 = gamma.astype(np.float32), beta.astype(np.float32)  # weights are stored float32
     expected = layer_norm_reference(x, count, g32, b32, np.float32(eps))
@@ -359,8 +405,14 @@ def test_layer_normalization_over_the_trailing_axes(seed):
 def test_layer_normalization_matches_torch_layer_norm():
     rng = np.random.default_rng(4)
     gamma, beta = rng.standard_normal((6, 8)), rng.standard_normal((6, 8))
-    spec = one_input("add_layer_normalization", (2, 6, 8), normalized_shape=(6, 8),
-                     gamma=gamma, beta=beta, eps=1e-5)
+    spec = one_input(
+        "add_layer_normalization",
+        (2, 6, 8),
+        normalized_shape=(6, 8),
+        gamma=gamma,
+        beta=beta,
+        eps=1e-5,
+    )
     x = rng.standard_normal((3, 2, 6, 8)).astype(np.float32)
     norm = torch.nn.LayerNorm((6, 8), eps=1e-5)
     with torch.no_grad():
@@ -372,12 +424,16 @@ def test_layer_normalization_matches_torch_layer_norm():
 
 def test_layer_normalization_refusals():
     ones = np.ones(4)
-    spec = one_input("add_layer_normalization", (3, 4), normalized_shape=(4,), gamma=ones,
-                     beta=ones)
+    spec = one_input(
+        "add_layer_normalization", (3, 4), normalized_shape=(4,), gamma=ones, beta=ones
+    )
     spec.neuralNetwork.layers[0].layerNormalization.normalizedShape[:] = [3]
-    with pytest.raises(ShapeError, match=r"layer 'l' \(layerNormalization\): normalizedShape "
-                                         r"\[3\] must equal the last axes of the input of shape "
-                                         r"\[3, 4\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'l' \(layerNormalization\): normalizedShape "
+        r"\[3\] must equal the last axes of the input of shape "
+        r"\[3, 4\]",
+    ):
         compile_network(spec)
     spec.neuralNetwork.layers[0].layerNormalization.normalizedShape[:] = [4]
     del spec.neuralNetwork.layers[0].layerNormalization.beta.floatValue[:]
@@ -404,8 +460,9 @@ UNARY_LEGACY = {  # builder mode -> the proto's formula after x <- scale * x + s
 def test_legacy_unary_runs_every_operation_on_any_rank(mode, shape):
     rng = np.random.default_rng(len(shape))
     alpha, shift, scale, epsilon = 1.5, 0.25, 2.0, 1e-3
-    spec = one_input("add_unary", shape, mode=mode, alpha=alpha, shift=shift, scale=scale,
-                     epsilon=epsilon)
+    spec = one_input(
+        "add_unary", shape, mode=mode, alpha=alpha, shift=shift, scale=scale, epsilon=epsilon
+    )
     x = rng.uniform(0.1, 2.0, (3, *shape))
     f32 = [np.float32(v) for v in (alpha, shift, scale, epsilon)]  # float32 fields
     expected = UNARY_LEGACY[mode](f32[2] * x + f32[1], f32[0], f32[3])

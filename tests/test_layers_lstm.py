@@ -38,14 +38,24 @@ def lstm_spec(w, size, hidden, shapes, options=None, names=("x", "h0", "c0")):
 
     def add(builder):
         builder.add_unilstm(
-            "lstm", w_h, w_x, b, hidden, size, list(names), ["out", "h", "c"],
+            "lstm",
+            w_h,
+            w_x,
+            b,
+            hidden,
+            size,
+            list(names),
+            ["out", "h", "c"],
             inner_activation=options.get("f", "SIGMOID"),
             cell_state_update_activation=options.get("g", "TANH"),
-            output_activation=options.get("h", "TANH"), peep=peep,
-            output_all=options.get("sequence", True), forget_bias=options.get("forget_bias", False),
+            output_activation=options.get("h", "TANH"),
+            peep=peep,
+            output_all=options.get("sequence", True),
+            forget_bias=options.get("forget_bias", False),
             coupled_input_forget_gate=options.get("coupled", False),
             cell_clip_threshold=options.get("cell_clip", 50.0),
-            reverse_input=options.get("reverse", False))
+            reverse_input=options.get("reverse", False),
+        )
 
     return network(dict(zip(names, shapes, strict=True)), add, ("out", "h", "c"))
 
@@ -73,8 +83,10 @@ def test_uni_lstm_matches_torch_lstm(seed):
     h0, c0 = rng.standard_normal((2, 3, *state))
     got = run(spec, {"x": x, "h0": h0, "c0": c0}, ("out", "h", "c"))
     for n in range(3):
-        y, (h, c) = module(torch.tensor(x[n, ..., 0, 0]),
-                           (torch.tensor(h0[n, ..., 0, 0]), torch.tensor(c0[n, ..., 0, 0])))
+        y, (h, c) = module(
+            torch.tensor(x[n, ..., 0, 0]),
+            (torch.tensor(h0[n, ..., 0, 0]), torch.tensor(c0[n, ..., 0, 0])),
+        )
         np.testing.assert_allclose(got["out"][n, ..., 0, 0], y.detach().numpy(), atol=1e-12)
         np.testing.assert_allclose(got["h"][n, ..., 0, 0], h.detach().numpy(), atol=1e-12)
         np.testing.assert_allclose(got["c"][n, ..., 0, 0], c.detach().numpy(), atol=1e-12)
@@ -90,8 +102,9 @@ def reference_lstm(w, x, states, options):
         for b in range(batch):
             steps = x[e, :, b, :, 0, 0]
             steps = steps[::-1] if options.get("reverse") else steps
-            y0, c0 = (np.zeros(hidden) if s is None else s[e].reshape(batch, hidden)[b]
-                      for s in states)
+            y0, c0 = (
+                np.zeros(hidden) if s is None else s[e].reshape(batch, hidden)[b] for s in states
+            )
             per_batch.append(ref.lstm(w, steps, y0, c0, options))
         ys = np.stack([p[0] for p in per_batch], axis=1)  # (S, B, H)
         outs.append(ys if options.get("sequence", True) else ys[-1:])
@@ -103,22 +116,28 @@ def reference_lstm(w, x, states, options):
 @pytest.mark.parametrize("seed", range(24))
 def test_uni_lstm_follows_the_proto_equations_for_every_option(seed):
     rng = np.random.default_rng(100 + seed)
-    seq, batch, size, hidden, w = random_case(rng, scale=float(rng.choice([0.5, 3.0, 40.0])),
-                                              bias=bool(rng.integers(2)))
+    seq, batch, size, hidden, w = random_case(
+        rng, scale=float(rng.choice([0.5, 3.0, 40.0])), bias=bool(rng.integers(2))
+    )
     names = list(ref.ACTIVATIONS)
     options = {
-        "f": str(rng.choice(names)), "g": str(rng.choice(names)), "h": str(rng.choice(names)),
+        "f": str(rng.choice(names)),
+        "g": str(rng.choice(names)),
+        "h": str(rng.choice(names)),
         "peep": f32({g: rng.uniform(-1, 1, hidden) for g in "ifo"}) if rng.integers(2) else None,
-        "coupled": bool(rng.integers(2)), "forget_bias": bool(rng.integers(2)),
+        "coupled": bool(rng.integers(2)),
+        "forget_bias": bool(rng.integers(2)),
         # the proto's float: the reference clips at the float32 the spec stores
         "cell_clip": float(np.float32(rng.choice([0.3, 2.0, 50.0, 500.0]))),
-        "reverse": bool(rng.integers(2)), "sequence": bool(rng.integers(2)),
+        "reverse": bool(rng.integers(2)),
+        "sequence": bool(rng.integers(2)),
     }
     with_states = int(rng.integers(1, 4))  # x only, x + y0, x + y0 + c0
     names = ("x", "h0", "c0")[:with_states]
     state = (1, batch, hidden, 1, 1)
-    spec = lstm_spec(w, size, hidden, [(seq, batch, size, 1, 1), state, state][:with_states],
-                     options, names)
+    spec = lstm_spec(
+        w, size, hidden, [(seq, batch, size, 1, 1), state, state][:with_states], options, names
+    )
     x = rng.standard_normal((2, seq, batch, size, 1, 1)) * 2
     feeds = {"x": x}
     states = [None, None]
@@ -134,8 +153,13 @@ def test_uni_lstm_follows_the_proto_equations_for_every_option(seed):
 def test_uni_lstm_clips_pre_activations_and_cells():
     """Linear activations expose both clips: pre-activations to [-50, 50], the cell to the
     threshold (0 reads as 50)."""
-    w = f32({"W": {g: np.full((1, 1), 100.0) for g in GATES},
-             "R": {g: np.zeros((1, 1)) for g in GATES}, "b": None})
+    w = f32(
+        {
+            "W": {g: np.full((1, 1), 100.0) for g in GATES},
+            "R": {g: np.zeros((1, 1)) for g in GATES},
+            "b": None,
+        }
+    )
     options = {"f": "LINEAR", "g": "LINEAR", "h": "LINEAR", "cell_clip": 0.0}
     spec = lstm_spec(w, 1, 1, [(2, 1, 1, 1, 1)], options, ("x",))
     got = run(spec, {"x": np.ones((1, 2, 1, 1, 1, 1))}, ("out", "h", "c"))
@@ -151,10 +175,13 @@ def test_reverse_input_lists_outputs_in_the_order_they_are_made():
     rng = np.random.default_rng(7)
     seq, size, hidden = 5, 3, 4
     module = torch.nn.LSTM(size, hidden, bias=False).double()
-    w = f32({"W": dict(zip(GATES, np.split(module.weight_ih_l0.detach().numpy(), 4),
-                           strict=True)),
-             "R": dict(zip(GATES, np.split(module.weight_hh_l0.detach().numpy(), 4),
-                           strict=True)), "b": None})
+    w = f32(
+        {
+            "W": dict(zip(GATES, np.split(module.weight_ih_l0.detach().numpy(), 4), strict=True)),
+            "R": dict(zip(GATES, np.split(module.weight_hh_l0.detach().numpy(), 4), strict=True)),
+            "b": None,
+        }
+    )
     with torch.no_grad():
         module.weight_ih_l0.copy_(torch.tensor(np.concatenate([w["W"][g] for g in GATES])))
         module.weight_hh_l0.copy_(torch.tensor(np.concatenate([w["R"][g] for g in GATES])))
@@ -187,8 +214,20 @@ def bilstm_spec(forward, backward, size, hidden, shapes, names, sequence=True):
     outputs = ("out", "hf", "cf", "hb", "cb")
 
     def add(builder):
-        builder.add_bidirlstm("bi", w_h, w_x, b, w_h_back, w_x_back, b_back, hidden, size,
-                              list(names), list(outputs), output_all=sequence)
+        builder.add_bidirlstm(
+            "bi",
+            w_h,
+            w_x,
+            b,
+            w_h_back,
+            w_x_back,
+            b_back,
+            hidden,
+            size,
+            list(names),
+            list(outputs),
+            output_all=sequence,
+        )
 
     return network(dict(zip(names, shapes, strict=True)), add, outputs)
 
@@ -204,12 +243,21 @@ def test_bi_lstm_matches_torch_bidirectional_lstm(seed):
     module = torch.nn.LSTM(size, hidden, bidirectional=True).double()
     directions = []
     for suffix in ("", "_reverse"):
-        split = {k: np.split(getattr(module, f"{k}_l0{suffix}").detach().numpy(), 4)
-                 for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-        directions.append(f32({"W": dict(zip(GATES, split["weight_ih"], strict=True)),
-                               "R": dict(zip(GATES, split["weight_hh"], strict=True)),
-                               "b": {g: split["bias_ih"][k] + split["bias_hh"][k]
-                                     for k, g in enumerate(GATES)}}))
+        split = {
+            k: np.split(getattr(module, f"{k}_l0{suffix}").detach().numpy(), 4)
+            for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+        directions.append(
+            f32(
+                {
+                    "W": dict(zip(GATES, split["weight_ih"], strict=True)),
+                    "R": dict(zip(GATES, split["weight_hh"], strict=True)),
+                    "b": {
+                        g: split["bias_ih"][k] + split["bias_hh"][k] for k, g in enumerate(GATES)
+                    },
+                }
+            )
+        )
         with torch.no_grad():
             w = directions[-1]
             for name, part in (("weight_ih", "W"), ("weight_hh", "R"), ("bias_ih", "b")):
@@ -219,19 +267,22 @@ def test_bi_lstm_matches_torch_bidirectional_lstm(seed):
     sequence = bool(seed % 2)
     state = (1, batch, hidden, 1, 1)
     names = ("x", "hf0", "cf0", "hb0", "cb0")
-    spec = bilstm_spec(*directions, size, hidden, [(seq, batch, size, 1, 1), *[state] * 4],
-                       names, sequence)
+    spec = bilstm_spec(
+        *directions, size, hidden, [(seq, batch, size, 1, 1), *[state] * 4], names, sequence
+    )
     x = rng.standard_normal((2, seq, batch, size, 1, 1))
     states = rng.standard_normal((4, 2, *state))
-    got = run(spec, {"x": x, **dict(zip(names[1:], states, strict=True))},
-              ("out", "hf", "cf", "hb", "cb"))
+    got = run(
+        spec, {"x": x, **dict(zip(names[1:], states, strict=True))}, ("out", "hf", "cf", "hb", "cb")
+    )
     for n in range(2):
         h0 = torch.tensor(np.stack([states[0, n, 0, :, :, 0, 0], states[2, n, 0, :, :, 0, 0]]))
         c0 = torch.tensor(np.stack([states[1, n, 0, :, :, 0, 0], states[3, n, 0, :, :, 0, 0]]))
         y, (h, c) = module(torch.tensor(x[n, ..., 0, 0]), (h0, c0))
         y, h, c = y.detach().numpy(), h.detach().numpy(), c.detach().numpy()
-        expected = y if sequence else np.concatenate([y[-1, :, :hidden], y[0, :, hidden:]],
-                                                     axis=1)[None]
+        expected = (
+            y if sequence else np.concatenate([y[-1, :, :hidden], y[0, :, hidden:]], axis=1)[None]
+        )
         np.testing.assert_allclose(got["out"][n, ..., 0, 0], expected, atol=1e-12)
         for key, value in zip(("hf", "cf", "hb", "cb"), (h[0], c[0], h[1], c[1]), strict=True):
             np.testing.assert_allclose(got[key][n, 0, :, :, 0, 0], value, atol=1e-12, err_msg=key)
@@ -269,22 +320,36 @@ def test_uni_lstm_refusals_name_the_layer():
     rng = np.random.default_rng(1)
     w = f32(ref.gates(rng, GATES, 3, 2))
     where = r"layer 'lstm' \(uniDirectionalLSTM\): "
-    _compile_error(lstm_spec(w, 2, 3, [(4, 1, 2)], names=("x",)), ShapeError,
-                   where + r"the input must have shape \[Seq, Batch, inputVectorSize = 2, 1, 1\]")
-    _compile_error(lstm_spec(w, 2, 3, [(4, 1, 3, 1, 1)], names=("x",)), ShapeError,
-                   where + r".*got \[4, 1, 3, 1, 1\]")
-    _compile_error(lstm_spec(w, 2, 3, [(4, 2, 2, 1, 1), (1, 1, 3, 1, 1)], names=("x", "h0")),
-                   ShapeError, where + r"the initial output y_0 must hold Batch \* "
-                   r"outputVectorSize = 2 \* 3 values")
+    _compile_error(
+        lstm_spec(w, 2, 3, [(4, 1, 2)], names=("x",)),
+        ShapeError,
+        where + r"the input must have shape \[Seq, Batch, inputVectorSize = 2, 1, 1\]",
+    )
+    _compile_error(
+        lstm_spec(w, 2, 3, [(4, 1, 3, 1, 1)], names=("x",)),
+        ShapeError,
+        where + r".*got \[4, 1, 3, 1, 1\]",
+    )
+    _compile_error(
+        lstm_spec(w, 2, 3, [(4, 2, 2, 1, 1), (1, 1, 3, 1, 1)], names=("x", "h0")),
+        ShapeError,
+        where + r"the initial output y_0 must hold Batch \* "
+        r"outputVectorSize = 2 \* 3 values",
+    )
     spec = lstm_spec(w, 2, 3, [(4, 1, 2, 1, 1)], names=("x",))
     del _lstm_layer(spec).uniDirectionalLSTM.activations[2]
-    _compile_error(spec, UnsupportedLayerError, where + "activations lists 2 activations; "
-                   "expected 3")
+    _compile_error(
+        spec, UnsupportedLayerError, where + "activations lists 2 activations; expected 3"
+    )
     spec = lstm_spec(w, 2, 3, [(4, 1, 2, 1, 1)], names=("x",))
     _lstm_layer(spec).uniDirectionalLSTM.activations[1].leakyReLU.alpha = 0.1
-    _compile_error(spec, UnsupportedLayerError, where + r"activations\[1\] is leakyReLU; "
-                   "recurrent layers support linear, sigmoid, tanh, ReLU, scaledTanh, "
-                   "sigmoidHard")
+    _compile_error(
+        spec,
+        UnsupportedLayerError,
+        where + r"activations\[1\] is leakyReLU; "
+        "recurrent layers support linear, sigmoid, tanh, ReLU, scaledTanh, "
+        "sigmoidHard",
+    )
     spec = lstm_spec(w, 2, 3, [(4, 1, 2, 1, 1)], names=("x",))
     del _lstm_layer(spec).uniDirectionalLSTM.weightParams.outputGateRecursionMatrix.floatValue[0]
     _compile_error(spec, ShapeError, where + "outputGateRecursionMatrix has 8 values; expected 9")
@@ -293,13 +358,21 @@ def test_uni_lstm_refusals_name_the_layer():
     _compile_error(spec, ShapeError, where + "produces 3 outputs; the layer names 2")
 
 
-@pytest.mark.parametrize(("kind", "alpha", "beta", "accepted"), [
-    ("scaledTanh", 0.0, 0.0, True), ("scaledTanh", 1.7159, 2 / 3, True),
-    ("scaledTanh", 1.0, 1.0, False), ("sigmoidHard", 0.2, 0.5, True),
-    ("sigmoidHard", 1 / 6, 0.5, False), ("linear", 1.0, 0.0, True), ("linear", 2.0, 0.0, False),
-])
-def test_parameterised_recurrent_activations_take_only_the_documented_values(kind, alpha, beta,
-                                                                            accepted):
+@pytest.mark.parametrize(
+    ("kind", "alpha", "beta", "accepted"),
+    [
+        ("scaledTanh", 0.0, 0.0, True),
+        ("scaledTanh", 1.7159, 2 / 3, True),
+        ("scaledTanh", 1.0, 1.0, False),
+        ("sigmoidHard", 0.2, 0.5, True),
+        ("sigmoidHard", 1 / 6, 0.5, False),
+        ("linear", 1.0, 0.0, True),
+        ("linear", 2.0, 0.0, False),
+    ],
+)
+def test_parameterised_recurrent_activations_take_only_the_documented_values(
+    kind, alpha, beta, accepted
+):
     rng = np.random.default_rng(2)
     spec = lstm_spec(f32(ref.gates(rng, GATES, 3, 2)), 2, 3, [(4, 1, 2, 1, 1)], names=("x",))
     message = getattr(_lstm_layer(spec).uniDirectionalLSTM.activations[0], kind)
@@ -307,9 +380,12 @@ def test_parameterised_recurrent_activations_take_only_the_documented_values(kin
     if accepted:
         compile_network(spec)
     else:
-        _compile_error(spec, UnsupportedLayerError,
-                       rf"activations\[0\] {kind} has alpha = .*; Core ML's recurrent layers "
-                       "support only")
+        _compile_error(
+            spec,
+            UnsupportedLayerError,
+            rf"activations\[0\] {kind} has alpha = .*; Core ML's recurrent layers "
+            "support only",
+        )
 
 
 def test_bi_lstm_refuses_one_set_of_weights():
@@ -317,5 +393,9 @@ def test_bi_lstm_refuses_one_set_of_weights():
     forward, backward = (f32(ref.gates(rng, GATES, 3, 2)) for _ in range(2))
     spec = bilstm_spec(forward, backward, 2, 3, [(4, 1, 2, 1, 1)], ("x",))
     del spec.neuralNetwork.layers[0].biDirectionalLSTM.weightParams[1]
-    _compile_error(spec, ShapeError, r"layer 'bi' \(biDirectionalLSTM\): weightParams lists 1 "
-                   r"LSTMWeightParams; expected 2 \(forward, backward\)")
+    _compile_error(
+        spec,
+        ShapeError,
+        r"layer 'bi' \(biDirectionalLSTM\): weightParams lists 1 "
+        r"LSTMWeightParams; expected 2 \(forward, backward\)",
+    )

@@ -41,8 +41,9 @@ def _inner_product_reference(x, w, b, rank):
 
 
 @pytest.mark.parametrize("chw", [False, True])
-@pytest.mark.parametrize("shape", [(6,), (3, 6), (2, 3, 6), (2, 6, 1, 1), (3, 2, 2, 3, 1),
-                                   (1, 2, 3, 4), (2, 1, 4, 2, 2)])
+@pytest.mark.parametrize(
+    "shape", [(6,), (3, 6), (2, 3, 6), (2, 6, 1, 1), (3, 2, 2, 3, 1), (1, 2, 3, 4), (2, 1, 4, 2, 2)]
+)
 def test_inner_product_on_ranks_1_to_5(shape, chw):
     if chw and len(shape) < 3:
         pytest.skip("the chw layout holds rank 3 or more")
@@ -56,8 +57,16 @@ def test_inner_product_on_ranks_1_to_5(shape, chw):
         if chw:
             identity_chw(b, "x", "held")
             source = "held"
-        b.add_inner_product("ip", W=w, b=bias, input_channels=cin, output_channels=4,
-                            has_bias=True, input_name=source, output_name="out")
+        b.add_inner_product(
+            "ip",
+            W=w,
+            b=bias,
+            input_channels=cin,
+            output_channels=4,
+            has_bias=True,
+            input_name=source,
+            output_name="out",
+        )
 
     spec = network({"x": shape}, layers)
     assert compile_network(spec).tensors["out"].layout == ("chw" if chw else "nd")
@@ -75,8 +84,16 @@ def test_inner_product_nd_fuses_a_relu_and_trains_like_its_numerical_gradient():
     w, bias = rng.standard_normal((3, 5)), rng.standard_normal(3)
 
     def layers(b):
-        b.add_inner_product("ip", W=w, b=bias, input_channels=5, output_channels=3,
-                            has_bias=True, input_name="x", output_name="z")
+        b.add_inner_product(
+            "ip",
+            W=w,
+            b=bias,
+            input_channels=5,
+            output_channels=3,
+            has_bias=True,
+            input_name="x",
+            output_name="z",
+        )
         b.add_activation("relu", "RELU", "z", "out")
 
     net = compile_network(network({"x": (2, 5)}, layers))
@@ -104,16 +121,34 @@ def test_inner_product_nd_fuses_a_relu_and_trains_like_its_numerical_gradient():
 
     np.testing.assert_allclose(dx, numerical(x, lambda: loss(x, params)), rtol=1e-6, atol=1e-8)
     for name in ("W", "b"):
-        np.testing.assert_allclose(grads[name], numerical(params[name], lambda: loss(x, params)),
-                                   rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(
+            grads[name],
+            numerical(params[name], lambda: loss(x, params)),
+            rtol=1e-6,
+            atol=1e-8,
+            err_msg=name,
+        )
 
 
 def test_inner_product_refuses_a_wrong_input_size():
-    spec = network({"x": (2, 7)}, lambda b: b.add_inner_product(
-        "ip", W=np.ones((3, 6)), b=None, input_channels=6, output_channels=3, has_bias=False,
-        input_name="x", output_name="out"))
-    with pytest.raises(ShapeError, match=r"layer 'ip' \(innerProduct\): inputChannels = 6 does "
-                                         r"not match the input of shape \[2, 7\]"):
+    spec = network(
+        {"x": (2, 7)},
+        lambda b: b.add_inner_product(
+            "ip",
+            W=np.ones((3, 6)),
+            b=None,
+            input_channels=6,
+            output_channels=3,
+            has_bias=False,
+            input_name="x",
+            output_name="out",
+        ),
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'ip' \(innerProduct\): inputChannels = 6 does "
+        r"not match the input of shape \[2, 7\]",
+    ):
         compile_network(spec)
 
 
@@ -139,16 +174,24 @@ def test_activations_run_on_any_rank(kind, shape):
 
 def test_prelu_per_channel_reads_axis_minus_3_and_needs_rank_3():
     alpha = np.array([0.1, 0.2, 0.3])
-    spec = network({"x": (2, 3, 4, 5)}, lambda b: b.add_activation("a", "PRELU", "x", "out",
-                                                                   params=alpha))
+    spec = network(
+        {"x": (2, 3, 4, 5)}, lambda b: b.add_activation("a", "PRELU", "x", "out", params=alpha)
+    )
     x = np.random.default_rng(1).standard_normal((2, 2, 3, 4, 5))
     slope = stored(alpha)[:, None, None]
-    np.testing.assert_allclose(run(spec, {"x": x})["out"], np.where(x >= 0, x, slope * x),
-                               rtol=1e-12)
-    with pytest.raises(ShapeError, match=r"layer 'a' \(activation\): PReLU with per-channel "
-                                         r"parameters reads the channel axis -3"):
-        compile_network(network({"x": (4, 3)}, lambda b: b.add_activation(
-            "a", "PRELU", "x", "out", params=alpha)))
+    np.testing.assert_allclose(
+        run(spec, {"x": x})["out"], np.where(x >= 0, x, slope * x), rtol=1e-12
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'a' \(activation\): PReLU with per-channel "
+        r"parameters reads the channel axis -3",
+    ):
+        compile_network(
+            network(
+                {"x": (4, 3)}, lambda b: b.add_activation("a", "PRELU", "x", "out", params=alpha)
+            )
+        )
 
 
 # ---- add, multiply, average, max, min --------------------------------------------------------
@@ -166,27 +209,40 @@ def test_add_and_multiply_with_one_input_use_alpha_on_any_rank():
     np.testing.assert_allclose(got["t"], x * stored(0.353553), rtol=1e-7)
 
 
-@pytest.mark.parametrize(("shapes", "mode"), [
-    (((1, 16, 32), (1, 16, 32)), "ADD"), (((2, 3), (3,)), "MULTIPLY"),
-    (((4, 1, 3), (2, 1), (3,)), "AVE"), (((1, 24), (1, 24)), "MAX"), (((2, 2, 2), (1,)), "MIN"),
-])
+@pytest.mark.parametrize(
+    ("shapes", "mode"),
+    [
+        (((1, 16, 32), (1, 16, 32)), "ADD"),
+        (((2, 3), (3,)), "MULTIPLY"),
+        (((4, 1, 3), (2, 1), (3,)), "AVE"),
+        (((1, 24), (1, 24)), "MAX"),
+        (((2, 2, 2), (1,)), "MIN"),
+    ],
+)
 def test_elementwise_kinds_broadcast_n_d_tensors(shapes, mode):
     names = [f"x{i}" for i in range(len(shapes))]
-    spec = network(dict(zip(names, shapes, strict=True)),
-                   lambda b: b.add_elementwise("e", names, "out", mode))
+    spec = network(
+        dict(zip(names, shapes, strict=True)), lambda b: b.add_elementwise("e", names, "out", mode)
+    )
     rng = np.random.default_rng(len(shapes))
     xs = [rng.standard_normal((2, *s)) for s in shapes]
     rank = max(len(s) for s in shapes)
     aligned = [x.reshape(2, *([1] * (rank - x.ndim + 1)), *x.shape[1:]) for x in xs]
-    fold = {"ADD": np.add, "MULTIPLY": np.multiply, "AVE": np.add, "MAX": np.maximum,
-            "MIN": np.minimum}[mode]
+    fold = {
+        "ADD": np.add,
+        "MULTIPLY": np.multiply,
+        "AVE": np.add,
+        "MAX": np.maximum,
+        "MIN": np.minimum,
+    }[mode]
     expected = aligned[0]
     for x in aligned[1:]:
         expected = fold(expected, x)
     if mode == "AVE":
         expected = expected / len(xs)
-    np.testing.assert_allclose(run(spec, dict(zip(names, xs, strict=True)))["out"], expected,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        run(spec, dict(zip(names, xs, strict=True)))["out"], expected, rtol=1e-12
+    )
 
 
 # ---- rank-5 kinds on tensors with leading axes --------------------------------------------------
@@ -201,8 +257,22 @@ def test_convolution_batchnorm_pooling_upsample_softmax_and_concat_fold_leading_
     mean, var = rng.standard_normal(4), rng.uniform(0.5, 1.5, 4)
 
     def layers(b):
-        b.add_convolution("conv", 3, 4, 3, 3, 1, 1, "same", 1, W=w.transpose(2, 3, 1, 0),
-                          b=None, has_bias=False, input_name="x", output_name="c")
+        b.add_convolution(
+            "conv",
+            3,
+            4,
+            3,
+            3,
+            1,
+            1,
+            "same",
+            1,
+            W=w.transpose(2, 3, 1, 0),
+            b=None,
+            has_bias=False,
+            input_name="x",
+            output_name="c",
+        )
         b.add_batchnorm("bn", 4, gamma, beta, mean, var, "c", "n")
         b.add_pooling("pool", 2, 2, 2, 2, "MAX", "VALID", "n", "p")
         b.add_upsample("up", 2, 2, "p", "u", mode="NN")
@@ -217,8 +287,7 @@ def test_convolution_batchnorm_pooling_upsample_softmax_and_concat_fold_leading_
     x = rng.standard_normal((3, 2, 3, 6, 6))
     images = torch.from_numpy(x.reshape(6, 3, 6, 6))
     c = F.conv2d(images, torch.from_numpy(stored(w)), padding=1)
-    n = F.batch_norm(c, *(torch.from_numpy(stored(v)) for v in (mean, var, gamma, beta)),
-                     eps=1e-5)
+    n = F.batch_norm(c, *(torch.from_numpy(stored(v)) for v in (mean, var, gamma, beta)), eps=1e-5)
     u = F.interpolate(F.max_pool2d(n, 2), scale_factor=2, mode="nearest")
     expected = torch.softmax(torch.cat([u, n], dim=1), dim=1).numpy().reshape(3, 2, 8, 6, 6)
     # batchnorm keeps its folded scale and shift in float32: agreement to float32 rounding
@@ -234,17 +303,29 @@ def test_scale_and_bias_broadcast_over_the_last_three_axes_of_an_nd_tensor(shape
     scale, bias = rng.standard_normal(shape_scale), rng.standard_normal(shape_scale)
 
     def layers(b):
-        b.add_scale("s", scale, bias, True, "x", "out", shape_scale=list(shape_scale),
-                    shape_bias=list(shape_scale))
+        b.add_scale(
+            "s",
+            scale,
+            bias,
+            True,
+            "x",
+            "out",
+            shape_scale=list(shape_scale),
+            shape_bias=list(shape_scale),
+        )
 
     spec = network({"x": (1, 16, 1, 32)}, layers)
     assert compile_network(spec).tensors["out"].layout == "nd"
     x = rng.standard_normal((2, 1, 16, 1, 32))
     as_chw = (lambda v: stored(v).reshape(-1, 1, 1)) if len(shape_scale) == 1 else stored
-    np.testing.assert_allclose(run(spec, {"x": x})["out"], x * as_chw(scale) + as_chw(bias),
-                               rtol=1e-12)
-    with pytest.raises(ShapeError, match=r"layer 's' \(scale\): reads a tensor of shape "
-                                         r"\[16, 32\]"):
+    np.testing.assert_allclose(
+        run(spec, {"x": x})["out"], x * as_chw(scale) + as_chw(bias), rtol=1e-12
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 's' \(scale\): reads a tensor of shape "
+        r"\[16, 32\]",
+    ):
         compile_network(network({"x": (16, 32)}, layers))
 
 

@@ -18,8 +18,11 @@ OUTPUTS = ("boxes_out", "scores_out", "indices", "count")
 def nms_network(batch, boxes, classes, extra=(), **options):
     inputs = {"boxes": (batch, boxes, 4), "scores": (batch, boxes, classes)}
     inputs.update({name: (1,) for name in extra})
-    return network(inputs, lambda b: b.add_nms(
-        "nms", ["boxes", "scores", *extra], list(OUTPUTS), **options), outputs=OUTPUTS)
+    return network(
+        inputs,
+        lambda b: b.add_nms("nms", ["boxes", "scores", *extra], list(OUTPUTS), **options),
+        outputs=OUTPUTS,
+    )
 
 
 def iou_matrix(boxes):
@@ -72,8 +75,15 @@ def test_nms_keeps_what_greedy_suppression_keeps(seed, per_class):
     classes, max_boxes = int(rng.integers(1, 4)), int(rng.integers(1, 8))
     boxes, scores = random_boxes(rng, 3, 2, 14, classes)
     iou, score = float(rng.uniform(0.05, 0.6)), float(rng.uniform(0, 0.7))
-    spec = nms_network(2, 14, classes, iou_threshold=iou, score_threshold=score,
-                       max_boxes=max_boxes, per_class_suppression=per_class)
+    spec = nms_network(
+        2,
+        14,
+        classes,
+        iou_threshold=iou,
+        score_threshold=score,
+        max_boxes=max_boxes,
+        per_class_suppression=per_class,
+    )
     out = run(spec, {"boxes": boxes, "scores": scores}, outputs=OUTPUTS)
     iou32, score32 = float(np.float32(iou)), float(np.float32(score))  # as the proto stores
     check(out, boxes, scores, [iou32] * 3, [score32] * 3, max_boxes, per_class)
@@ -82,8 +92,9 @@ def test_nms_keeps_what_greedy_suppression_keeps(seed, per_class):
 def test_the_coremltools_example():
     boxes = np.float32([[[0] * 4, [1] * 4, [2] * 4, [3] * 4]])
     scores = np.float32([[[-3.5], [9.4], [2.3], [0.7]]])
-    spec = nms_network(1, 4, 1, iou_threshold=0.2, score_threshold=0.4, max_boxes=2,
-                       per_class_suppression=True)
+    spec = nms_network(
+        1, 4, 1, iou_threshold=0.2, score_threshold=0.4, max_boxes=2, per_class_suppression=True
+    )
     out = run(spec, {"boxes": boxes[None], "scores": scores[None]}, outputs=OUTPUTS)
     np.testing.assert_array_equal(out["boxes_out"][0, 0], [[1] * 4, [2] * 4])
     np.testing.assert_allclose(out["scores_out"][0, 0, :, 0], [9.4, 2.3], rtol=1e-7)
@@ -108,20 +119,37 @@ def test_threshold_inputs_override_per_example_and_max_boxes_can_be_a_constant()
     def add(b):
         b.add_load_constant("most", "most", np.float64([4]), [1, 1, 1])
         b.add_squeeze("flat", "most", "max_boxes", axes=[0, 1, 2])
-        b.add_nms("nms", ["boxes", "scores", "iou", "score", "max_boxes"], list(OUTPUTS),
-                  iou_threshold=0.99, score_threshold=0.99, max_boxes=1)
+        b.add_nms(
+            "nms",
+            ["boxes", "scores", "iou", "score", "max_boxes"],
+            list(OUTPUTS),
+            iou_threshold=0.99,
+            score_threshold=0.99,
+            max_boxes=1,
+        )
 
-    spec = network({"boxes": (1, 10, 4), "scores": (1, 10, 2), "iou": (1,), "score": (1,)},
-                   add, outputs=OUTPUTS)
-    out = run(spec, {"boxes": boxes, "scores": scores, "iou": iou[:, None],
-                     "score": score[:, None]}, outputs=OUTPUTS)
+    spec = network(
+        {"boxes": (1, 10, 4), "scores": (1, 10, 2), "iou": (1,), "score": (1,)},
+        add,
+        outputs=OUTPUTS,
+    )
+    out = run(
+        spec,
+        {"boxes": boxes, "scores": scores, "iou": iou[:, None], "score": score[:, None]},
+        outputs=OUTPUTS,
+    )
     check(out, boxes, scores, iou.tolist(), score.tolist(), 4, False)
 
 
 def test_nms_refuses_shapes_and_a_data_dependent_max_boxes():
     with pytest.raises(ShapeError, match=r"expects boxes \[B, N, 4\] and scores \[B, N, C\]"):
-        compile_network(network({"boxes": (1, 5, 3), "scores": (1, 5, 2)}, lambda b: b.add_nms(
-            "nms", ["boxes", "scores"], list(OUTPUTS)), outputs=OUTPUTS))
+        compile_network(
+            network(
+                {"boxes": (1, 5, 3), "scores": (1, 5, 2)},
+                lambda b: b.add_nms("nms", ["boxes", "scores"], list(OUTPUTS)),
+                outputs=OUTPUTS,
+            )
+        )
     spec = nms_network(1, 5, 2, extra=("i", "s", "m"))
     with pytest.raises(UnsupportedLayerError, match="maxBoxes input 'm' depends on the model"):
         compile_network(spec)

@@ -21,8 +21,10 @@ F = optional_import("torch.nn.functional")
 
 
 def reorganize(shape, mode, block):
-    return network({"x": shape}, lambda b: b.add_reorganize_data(
-        "reorg", "x", "out", mode=mode, block_size=block))
+    return network(
+        {"x": shape},
+        lambda b: b.add_reorganize_data("reorg", "x", "out", mode=mode, block_size=block),
+    )
 
 
 # ---- reorganizeData -------------------------------------------------------------------------
@@ -32,10 +34,12 @@ def test_depth_to_space_and_pixel_shuffle_order_channels_as_the_protos_example()
     x = np.arange(1.0, 17.0).reshape(1, 8, 1, 2)  # [C = 8, H = 1, W = 2]
     d2s = run(reorganize((8, 1, 2), "DEPTH_TO_SPACE", 2), {"x": x})["out"][0]
     shuffle = run(reorganize((8, 1, 2), "PIXEL_SHUFFLE", 2), {"x": x})["out"][0]
-    np.testing.assert_array_equal(d2s, [[[1, 5, 2, 6], [9, 13, 10, 14]],
-                                        [[3, 7, 4, 8], [11, 15, 12, 16]]])
-    np.testing.assert_array_equal(shuffle, [[[1, 3, 2, 4], [5, 7, 6, 8]],
-                                            [[9, 11, 10, 12], [13, 15, 14, 16]]])
+    np.testing.assert_array_equal(
+        d2s, [[[1, 5, 2, 6], [9, 13, 10, 14]], [[3, 7, 4, 8], [11, 15, 12, 16]]]
+    )
+    np.testing.assert_array_equal(
+        shuffle, [[[1, 3, 2, 4], [5, 7, 6, 8]], [[9, 11, 10, 12], [13, 15, 14, 16]]]
+    )
     back = run(reorganize((2, 2, 4), "SPACE_TO_DEPTH", 2), {"x": d2s[None]})["out"]
     np.testing.assert_array_equal(back, x)
 
@@ -50,8 +54,11 @@ def depth_to_space_reference(x, block, pixel_shuffle):
             for w in range(width):
                 for i in range(block):
                     for j in range(block):
-                        k = (c * block * block + i * block + j if pixel_shuffle
-                             else (i * block + j) * depth + c)
+                        k = (
+                            c * block * block + i * block + j
+                            if pixel_shuffle
+                            else (i * block + j) * depth + c
+                        )
                         y[..., c, h * block + i, w * block + j] = x[..., k, h, w]
     return y
 
@@ -62,8 +69,11 @@ def test_depth_to_space_modes_on_random_shapes(seed, mode):
     rng = np.random.default_rng(seed)
     block = int(rng.integers(2, 4))
     lead = tuple(int(d) for d in rng.integers(1, 3, size=int(rng.integers(0, 3))))
-    shape = (*lead, block * block * int(rng.integers(1, 4)), *(int(d) for d in
-                                                               rng.integers(1, 4, size=2)))
+    shape = (
+        *lead,
+        block * block * int(rng.integers(1, 4)),
+        *(int(d) for d in rng.integers(1, 4, size=2)),
+    )
     x = rng.standard_normal((2, *shape))
     out = run(reorganize(shape, mode, block), {"x": x})["out"]
     expected = depth_to_space_reference(x, block, mode == "PIXEL_SHUFFLE")
@@ -99,16 +109,24 @@ def test_reorganize_data_refuses_blocks_that_do_not_fit():
 
 
 def pad_network(shape, amounts, value=0.0, to_size=False):
-    return network({"x": shape}, lambda b: b.add_constant_pad(
-        "pad", ["x"], "out", value=value, pad_to_given_output_size_mode=to_size,
-        pad_amounts=amounts))
+    return network(
+        {"x": shape},
+        lambda b: b.add_constant_pad(
+            "pad",
+            ["x"],
+            "out",
+            value=value,
+            pad_to_given_output_size_mode=to_size,
+            pad_amounts=amounts,
+        ),
+    )
 
 
 def pad_reference(x, pairs, value):
-    out = np.full((x.shape[0], *(n + a + b for n, (a, b) in zip(x.shape[1:], pairs,
-                                                                strict=True))), value)
-    out[(slice(None), *(slice(a, a + n) for n, (a, _) in zip(x.shape[1:], pairs,
-                                                            strict=True)))] = x
+    out = np.full(
+        (x.shape[0], *(n + a + b for n, (a, b) in zip(x.shape[1:], pairs, strict=True))), value
+    )
+    out[(slice(None), *(slice(a, a + n) for n, (a, _) in zip(x.shape[1:], pairs, strict=True)))] = x
     return out
 
 
@@ -127,8 +145,9 @@ def test_output_size_mode_pads_up_to_the_given_sizes_as_the_protos_examples():
     out = run(pad_network((20, 10), [0, 21, 14, 0], to_size=True), {"x": x})["out"]
     assert out.shape == (1, 21, 14)
     np.testing.assert_array_equal(out, pad_reference(x, [(0, 1), (4, 0)], 0.0))
-    out = run(pad_network((20, 10, 5), [0, 0, 17, 0, 0, 14], to_size=True),
-              {"x": np.ones((1, 20, 10, 5))})["out"]
+    out = run(
+        pad_network((20, 10, 5), [0, 0, 17, 0, 0, 14], to_size=True), {"x": np.ones((1, 20, 10, 5))}
+    )["out"]
     assert out.shape == (1, 20, 17, 14)
     out = run(pad_network((3, 4), [2, 0, 0, 1], to_size=True), {"x": np.ones((1, 3, 4))})
     assert out["out"].shape == (1, 3, 4)  # a size below the input's pads nothing
@@ -142,16 +161,21 @@ def test_pad_amounts_may_come_from_a_constant_input_but_not_from_the_data():
     x = np.zeros((2, 2, 3))
     out = run(network({"x": (2, 3)}, add), {"x": x})["out"]
     np.testing.assert_array_equal(out, pad_reference(x, [(1, 0), (0, 2)], 1.0))
-    spec = network({"x": (2, 3), "p": (4,)}, lambda b: b.add_constant_pad(
-        "pad", ["x", "p"], "out"))
-    with pytest.raises(UnsupportedLayerError, match=r"'pad' \(constantPad\): its pad amounts "
-                       r"\(input 'p'\) depend on the model inputs"):
+    spec = network({"x": (2, 3), "p": (4,)}, lambda b: b.add_constant_pad("pad", ["x", "p"], "out"))
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"'pad' \(constantPad\): its pad amounts "
+        r"\(input 'p'\) depend on the model inputs",
+    ):
         compile_network(spec)
 
 
 def test_constant_pad_refuses_amounts_that_do_not_fit():
-    with pytest.raises(ShapeError, match=r"padAmounts \[1, 1\] must hold 2 non-negative numbers "
-                       r"per axis of the input, shape \[2, 3\]: 4 numbers"):
+    with pytest.raises(
+        ShapeError,
+        match=r"padAmounts \[1, 1\] must hold 2 non-negative numbers "
+        r"per axis of the input, shape \[2, 3\]: 4 numbers",
+    ):
         compile_network(pad_network((2, 3), [1, 1]))
     with pytest.raises(ShapeError, match="at most one of each axis' two padAmounts"):
         compile_network(pad_network((2, 3), [1, 1, 0, 0], to_size=True))
@@ -161,13 +185,26 @@ def test_constant_pad_refuses_amounts_that_do_not_fit():
 
 
 @pytest.mark.parametrize("shape", [(5, 6), (3, 5, 6), (2, 3, 5, 6)])
-@pytest.mark.parametrize("kind, torch_mode", [("constant", "constant"), ("reflection", "reflect"),
-                                              ("replication", "replicate")])
+@pytest.mark.parametrize(
+    "kind, torch_mode",
+    [("constant", "constant"), ("reflection", "reflect"), ("replication", "replicate")],
+)
 @needs("torch")
 def test_padding_pads_the_last_two_axes_of_any_rank_from_2(shape, kind, torch_mode):
-    spec = network({"x": shape}, lambda b: b.add_padding(
-        "pad", left=2, right=1, top=0, bottom=3, value=0.5, input_name="x", output_name="out",
-        padding_type=kind))
+    spec = network(
+        {"x": shape},
+        lambda b: b.add_padding(
+            "pad",
+            left=2,
+            right=1,
+            top=0,
+            bottom=3,
+            value=0.5,
+            input_name="x",
+            output_name="out",
+            padding_type=kind,
+        ),
+    )
     x = np.random.default_rng(len(shape)).standard_normal((2, *shape))
     out = run(spec, {"x": x})["out"]
     flat = torch.from_numpy(x.reshape(-1, 1, *shape[-2:]))
@@ -177,8 +214,9 @@ def test_padding_pads_the_last_two_axes_of_any_rank_from_2(shape, kind, torch_mo
 
 
 def test_padding_refuses_a_tensor_of_rank_1():
-    spec = network({"x": (5,)}, lambda b: b.add_padding("pad", left=1, input_name="x",
-                                                        output_name="out"))
+    spec = network(
+        {"x": (5,)}, lambda b: b.add_padding("pad", left=1, input_name="x", output_name="out")
+    )
     with pytest.raises(ShapeError, match=r"'pad' \(padding\): pads a tensor of rank 2 or more"):
         compile_network(spec)
 
@@ -189,13 +227,18 @@ def test_converted_torch_padding_predicts_what_torch_computes():
 
     import runtime
 
-    model = torch.nn.Sequential(torch.nn.ReflectionPad1d((2, 1)), torch.nn.ReplicationPad1d(1),
-                                torch.nn.ConstantPad1d((0, 3), -1.0)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.ReflectionPad1d((2, 1)),
+        torch.nn.ReplicationPad1d(1),
+        torch.nn.ConstantPad1d((0, 3), -1.0),
+    ).eval()
     example = torch.rand(1, 3, 6)
-    spec = ct.convert(torch.jit.trace(model, example),
-                      inputs=[ct.TensorType(name="x", shape=example.shape)],
-                      convert_to="neuralnetwork",
-                      minimum_deployment_target=ct.target.iOS14).get_spec()
+    spec = ct.convert(
+        torch.jit.trace(model, example),
+        inputs=[ct.TensorType(name="x", shape=example.shape)],
+        convert_to="neuralnetwork",
+        minimum_deployment_target=ct.target.iOS14,
+    ).get_spec()
     assert {layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers} == {"padding"}
     x = torch.rand(1, 3, 6)
     got = next(iter(runtime.Model.load(spec).predict({"x": x.numpy()}).values()))

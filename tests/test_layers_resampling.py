@@ -24,10 +24,13 @@ from updatable.errors import ShapeError, UnsupportedLayerError
 torch = optional_import("torch")
 F = optional_import("torch.nn.functional")
 
-MODES = ("STRICT_ALIGN_ENDPOINTS_MODE", "ALIGN_ENDPOINTS_MODE", "UPSAMPLE_MODE",
-         "ROI_ALIGN_MODE")
-BOX_MODES = ("CORNERS_HEIGHT_FIRST", "CORNERS_WIDTH_FIRST", "CENTER_SIZE_HEIGHT_FIRST",
-             "CENTER_SIZE_WIDTH_FIRST")
+MODES = ("STRICT_ALIGN_ENDPOINTS_MODE", "ALIGN_ENDPOINTS_MODE", "UPSAMPLE_MODE", "ROI_ALIGN_MODE")
+BOX_MODES = (
+    "CORNERS_HEIGHT_FIRST",
+    "CORNERS_WIDTH_FIRST",
+    "CENTER_SIZE_HEIGHT_FIRST",
+    "CENTER_SIZE_WIDTH_FIRST",
+)
 
 
 def proto_grid(mode: str, size: int, count: int) -> np.ndarray:
@@ -64,8 +67,12 @@ def resample(image: np.ndarray, rows, cols) -> np.ndarray:
 
 
 def resize_network(shape, size, mode):
-    return network({"x": shape}, lambda b: b.add_resize_bilinear(
-        "resize", "x", "out", target_height=size[0], target_width=size[1], mode=mode))
+    return network(
+        {"x": shape},
+        lambda b: b.add_resize_bilinear(
+            "resize", "x", "out", target_height=size[0], target_width=size[1], mode=mode
+        ),
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -120,8 +127,12 @@ def test_resize_bilinear_refuses_what_the_proto_forbids():
 
 
 def crop_network(image, boxes, size, **options):
-    return network({"x": image, "roi": boxes}, lambda b: b.add_crop_resize(
-        "crop", ["x", "roi"], "out", target_height=size[0], target_width=size[1], **options))
+    return network(
+        {"x": image, "roi": boxes},
+        lambda b: b.add_crop_resize(
+            "crop", ["x", "roi"], "out", target_height=size[0], target_width=size[1], **options
+        ),
+    )
 
 
 def box_corners(box, mode):
@@ -173,9 +184,9 @@ def offsets(mode, extent, count):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("box_mode", BOX_MODES)
-@pytest.mark.parametrize("normalized, scale, with_index", [(False, 1.0, False),
-                                                           (True, 1.0, True),
-                                                           (False, 0.5, True)])
+@pytest.mark.parametrize(
+    "normalized, scale, with_index", [(False, 1.0, False), (True, 1.0, True), (False, 0.5, True)]
+)
 def test_crop_resize_cuts_and_resamples_every_box(mode, box_mode, normalized, scale, with_index):
     rng = np.random.default_rng(MODES.index(mode) + 4 * BOX_MODES.index(box_mode))
     count, channels, height, width, boxes, size = 2, 3, 6, 7, 3, (4, 3)
@@ -184,18 +195,26 @@ def test_crop_resize_cuts_and_resamples_every_box(mode, box_mode, normalized, sc
     corner = rng.uniform(0, 0.6, (2, boxes, 2)) * limit
     extent = rng.uniform(0.2, 0.4, (2, boxes, 2)) * limit
     centre = corner + extent / 2
-    values = {"CORNERS_HEIGHT_FIRST": [corner, corner + extent],
-              "CORNERS_WIDTH_FIRST": [corner[..., ::-1], (corner + extent)[..., ::-1]],
-              "CENTER_SIZE_HEIGHT_FIRST": [centre, extent],
-              "CENTER_SIZE_WIDTH_FIRST": [centre[..., ::-1], extent[..., ::-1]]}[box_mode]
+    values = {
+        "CORNERS_HEIGHT_FIRST": [corner, corner + extent],
+        "CORNERS_WIDTH_FIRST": [corner[..., ::-1], (corner + extent)[..., ::-1]],
+        "CENTER_SIZE_HEIGHT_FIRST": [centre, extent],
+        "CENTER_SIZE_WIDTH_FIRST": [centre[..., ::-1], extent[..., ::-1]],
+    }[box_mode]
     coordinates = np.concatenate(values, axis=-1)
     if with_index:
         index = rng.integers(0, count, (2, boxes, 1)).astype(np.float64)
         coordinates = np.concatenate([index, coordinates], axis=-1)
     rois = coordinates.reshape(2, boxes, 1, coordinates.shape[-1], 1, 1)
-    spec = crop_network((1, count, channels, height, width), rois.shape[1:], size, mode=mode,
-                        normalized_roi=normalized, box_indices_mode=box_mode,
-                        spatial_scale=scale)
+    spec = crop_network(
+        (1, count, channels, height, width),
+        rois.shape[1:],
+        size,
+        mode=mode,
+        normalized_roi=normalized,
+        box_indices_mode=box_mode,
+        spatial_scale=scale,
+    )
     out = run(spec, {"x": x, "roi": rois})["out"]
     expected = crop_reference(x, rois, size, mode, box_mode, normalized, scale)
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
@@ -209,10 +228,18 @@ def test_grid_points_outside_the_image_read_zero_and_index_ranges_are_checked():
     # points -2 -1 0 1 2 on each axis: the first two fall outside
     np.testing.assert_array_equal(out, np.pad(np.ones((3, 3)), ((2, 0), (2, 0))))
     spec = crop_network((1, 2, 1, 3, 3), (1, 1, 5, 1, 1), (2, 2))
-    with pytest.raises(ShapeError, match=r"'crop' \(cropResize\): an image index is out of "
-                       r"range; expected values in \[0, 1\]"):
-        run(spec, {"x": np.ones((1, 1, 2, 1, 3, 3)),
-                   "roi": np.float64([2, 0, 0, 1, 1]).reshape(1, 1, 1, 5, 1, 1)})
+    with pytest.raises(
+        ShapeError,
+        match=r"'crop' \(cropResize\): an image index is out of "
+        r"range; expected values in \[0, 1\]",
+    ):
+        run(
+            spec,
+            {
+                "x": np.ones((1, 1, 2, 1, 3, 3)),
+                "roi": np.float64([2, 0, 0, 1, 1]).reshape(1, 1, 1, 5, 1, 1),
+            },
+        )
 
 
 def test_an_unset_spatial_scale_means_one():
@@ -238,8 +265,12 @@ def test_crop_resize_refuses_inputs_the_proto_does_not_describe():
 @needs("torch")
 def test_upsample_treats_leading_axes_as_batch(shape):
     x = np.random.default_rng(len(shape)).standard_normal((2, *shape))
-    spec = network({"x": shape}, lambda b: b.add_upsample(
-        "up", 1.5, 2, "x", "out", "BILINEAR", linear_upsample_mode="ALIGN_CORNERS_FALSE"))
+    spec = network(
+        {"x": shape},
+        lambda b: b.add_upsample(
+            "up", 1.5, 2, "x", "out", "BILINEAR", linear_upsample_mode="ALIGN_CORNERS_FALSE"
+        ),
+    )
     out = run(spec, {"x": x})["out"]
     images = torch.from_numpy(x.reshape(-1, *shape[-3:]))
     expected = F.interpolate(images, size=(6, 10), mode="bilinear", align_corners=False)
@@ -249,8 +280,10 @@ def test_upsample_treats_leading_axes_as_batch(shape):
 def test_upsample_refuses_the_combinations_core_ml_refuses():
     spec = network({"x": (1, 2, 2)}, lambda b: b.add_upsample("up", 2, 2, "x", "out", "NN"))
     spec.neuralNetwork.layers[0].upsample.linearUpsampleMode = 1
-    with pytest.raises(UnsupportedLayerError, match="nearest-neighbour mode with "
-                       "linearUpsampleMode ALIGN_CORNERS_TRUE"):
+    with pytest.raises(
+        UnsupportedLayerError,
+        match="nearest-neighbour mode with linearUpsampleMode ALIGN_CORNERS_TRUE",
+    ):
         compile_network(spec)
     spec.neuralNetwork.layers[0].upsample.linearUpsampleMode = 0
     spec.neuralNetwork.layers[0].upsample.fractionalScalingFactor.extend([1.5, 1.5])
@@ -258,8 +291,9 @@ def test_upsample_refuses_the_combinations_core_ml_refuses():
         compile_network(spec)
 
 
-@pytest.mark.parametrize("size, align", [((7, 9), True), ((7, 9), False), ((3, 4), True),
-                                         ((6, 3), False)])
+@pytest.mark.parametrize(
+    "size, align", [((7, 9), True), ((7, 9), False), ((3, 4), True), ((6, 3), False)]
+)
 @needs("torch")
 def test_torch_interpolate_to_a_size_converts_and_predicts_what_torch_computes(size, align):
     """coremltools writes ``F.interpolate(size=...)`` as an upsample with fractional factors
@@ -271,10 +305,12 @@ def test_torch_interpolate_to_a_size_converts_and_predicts_what_torch_computes(s
             return F.interpolate(x, size=size, mode="bilinear", align_corners=align)
 
     example = torch.rand(1, 2, 4, 5)
-    spec = ct.convert(torch.jit.trace(Resize().eval(), example),
-                      inputs=[ct.TensorType(name="x", shape=example.shape)],
-                      convert_to="neuralnetwork",
-                      minimum_deployment_target=ct.target.iOS14).get_spec()
+    spec = ct.convert(
+        torch.jit.trace(Resize().eval(), example),
+        inputs=[ct.TensorType(name="x", shape=example.shape)],
+        convert_to="neuralnetwork",
+        minimum_deployment_target=ct.target.iOS14,
+    ).get_spec()
     assert len(spec.neuralNetwork.layers[0].upsample.fractionalScalingFactor) == 2
     batch = torch.rand(3, 1, 2, 4, 5)
     model = runtime.Model.load(spec)

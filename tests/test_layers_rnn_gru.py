@@ -25,24 +25,42 @@ def rnn_spec(w, size, hidden, shapes, options=None):
 
     def add(builder):
         builder.add_simple_rnn(
-            "rnn", w["R"]["h"], w["W"]["h"], None if w["b"] is None else w["b"]["h"], hidden,
-            size, options.get("f", "TANH"), ["x", "h0"], ["out", "h"],
-            output_all=options.get("sequence", True), reverse_input=options.get("reverse", False))
+            "rnn",
+            w["R"]["h"],
+            w["W"]["h"],
+            None if w["b"] is None else w["b"]["h"],
+            hidden,
+            size,
+            options.get("f", "TANH"),
+            ["x", "h0"],
+            ["out", "h"],
+            output_all=options.get("sequence", True),
+            reverse_input=options.get("reverse", False),
+        )
 
     return network({"x": shapes[0], "h0": shapes[1]}, add, ("out", "h"))
 
 
 def gru_spec(w, size, hidden, shapes, options=None):
     options = options or {}
-    names = ("x", "h0")[:len(shapes)]
+    names = ("x", "h0")[: len(shapes)]
     w_h, w_x, b = ref.gru_lists(w)
 
     def add(builder):
-        builder.add_gru("gru", w_h, w_x, b, hidden, size, list(names), ["out", "h"],
-                        activation=options.get("g", "TANH"),
-                        inner_activation=options.get("f", "SIGMOID_HARD"),
-                        output_all=options.get("sequence", True),
-                        reverse_input=options.get("reverse", False))
+        builder.add_gru(
+            "gru",
+            w_h,
+            w_x,
+            b,
+            hidden,
+            size,
+            list(names),
+            ["out", "h"],
+            activation=options.get("g", "TANH"),
+            inner_activation=options.get("f", "SIGMOID_HARD"),
+            output_all=options.get("sequence", True),
+            reverse_input=options.get("reverse", False),
+        )
 
     return network(dict(zip(names, shapes, strict=True)), add, ("out", "h"))
 
@@ -81,8 +99,7 @@ def test_simple_recurrent_matches_torch_rnn(seed):
         module.bias_ih_l0.copy_(torch.tensor(w["b"]["h"]))
         module.bias_hh_l0.zero_()
     state = (1, batch, hidden, 1, 1)
-    spec = rnn_spec(w, size, hidden, [(seq, batch, size, 1, 1), state],
-                    {"f": nonlinearity.upper()})
+    spec = rnn_spec(w, size, hidden, [(seq, batch, size, 1, 1), state], {"f": nonlinearity.upper()})
     x, h0 = rng.standard_normal((3, seq, batch, size, 1, 1)), rng.standard_normal((3, *state))
     got = run(spec, {"x": x, "h0": h0}, ("out", "h"))
     for n in range(3):
@@ -94,10 +111,14 @@ def test_simple_recurrent_matches_torch_rnn(seed):
 @pytest.mark.parametrize("seed", range(12))
 def test_simple_recurrent_follows_the_proto_equation(seed):
     rng = np.random.default_rng(300 + seed)
-    seq, batch, size, hidden, w = random_case(rng, "h", float(rng.choice([0.5, 40.0])),
-                                              bool(rng.integers(2)))
-    options = {"f": str(rng.choice(list(ref.ACTIVATIONS))), "reverse": bool(rng.integers(2)),
-               "sequence": bool(rng.integers(2))}
+    seq, batch, size, hidden, w = random_case(
+        rng, "h", float(rng.choice([0.5, 40.0])), bool(rng.integers(2))
+    )
+    options = {
+        "f": str(rng.choice(list(ref.ACTIVATIONS))),
+        "reverse": bool(rng.integers(2)),
+        "sequence": bool(rng.integers(2)),
+    }
     # nn.RNN's h0 as coremltools writes it: the hidden values on the Batch axis
     state = (1, batch * hidden, 1, 1, 1) if batch == 1 else (1, batch, hidden, 1, 1)
     spec = rnn_spec(w, size, hidden, [(seq, batch, size, 1, 1), state], options)
@@ -113,8 +134,11 @@ def test_simple_recurrent_needs_its_state_input():
     rng = np.random.default_rng(0)
     spec = rnn_spec(f32(ref.gates(rng, "h", 3, 2)), 2, 3, [(4, 1, 2, 1, 1), (1, 1, 3, 1, 1)])
     del spec.neuralNetwork.layers[0].input[1]
-    with pytest.raises(ShapeError, match=r"layer 'rnn' \(simpleRecurrent\) has 1 input "
-                                         r"\['x'\]; this kind takes exactly 2$"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'rnn' \(simpleRecurrent\) has 1 input "
+        r"\['x'\]; this kind takes exactly 2$",
+    ):
         compile_network(spec)
 
 
@@ -124,21 +148,27 @@ def test_simple_recurrent_needs_its_state_input():
 @pytest.mark.parametrize("seed", range(16))
 def test_gru_follows_the_proto_equations(seed):
     rng = np.random.default_rng(400 + seed)
-    seq, batch, size, hidden, w = random_case(rng, "zro", float(rng.choice([0.5, 40.0])),
-                                              bool(rng.integers(2)))
+    seq, batch, size, hidden, w = random_case(
+        rng, "zro", float(rng.choice([0.5, 40.0])), bool(rng.integers(2))
+    )
     names = list(ref.ACTIVATIONS)
-    options = {"f": str(rng.choice(names)), "g": str(rng.choice(names)),
-               "reverse": bool(rng.integers(2)), "sequence": bool(rng.integers(2))}
+    options = {
+        "f": str(rng.choice(names)),
+        "g": str(rng.choice(names)),
+        "reverse": bool(rng.integers(2)),
+        "sequence": bool(rng.integers(2)),
+    }
     state = (1, batch, hidden, 1, 1)
     with_state = bool(rng.integers(2))
-    shapes = [(seq, batch, size, 1, 1), state][:1 + with_state]
+    shapes = [(seq, batch, size, 1, 1), state][: 1 + with_state]
     spec = gru_spec(w, size, hidden, shapes, options)
     x = 2 * rng.standard_normal((2, seq, batch, size, 1, 1))
     h0 = rng.standard_normal((2, *state)) if with_state else None
     feeds = {"x": x, "h0": h0} if with_state else {"x": x}
     got = run(spec, feeds, ("out", "h"))
-    out, h = reference(lambda w_, xs, y: ref.gru(w_, xs, y, options["f"], options["g"]),
-                       w, x, h0, options)
+    out, h = reference(
+        lambda w_, xs, y: ref.gru(w_, xs, y, options["f"], options["g"]), w, x, h0, options
+    )
     np.testing.assert_allclose(got["out"][..., 0, 0], out, rtol=1e-10, atol=1e-10, err_msg=options)
     np.testing.assert_allclose(got["h"][:, 0, ..., 0, 0], h, rtol=1e-10, atol=1e-10)
 
@@ -166,8 +196,11 @@ def test_gru_resets_before_the_recursion_matrix_unlike_torch():
 def test_gru_hard_sigmoid_as_the_builder_writes_it_is_0_2_x_plus_0_5():
     """coremltools' builder writes SIGMOID_HARD with alpha = beta = 0: Core ML's only hard
     sigmoid, min(max(0.2 x + 0.5, 0), 1)."""
-    w = {"W": {g: np.full((1, 1), 1.0) for g in "zro"}, "R": {g: np.zeros((1, 1)) for g in "zro"},
-         "b": None}
+    w = {
+        "W": {g: np.full((1, 1), 1.0) for g in "zro"},
+        "R": {g: np.zeros((1, 1)) for g in "zro"},
+        "b": None,
+    }
     spec = gru_spec(w, 1, 1, [(1, 1, 1, 1, 1)], {"g": "LINEAR"})
     params = spec.neuralNetwork.layers[0].gru.activations[0].sigmoidHard
     assert (params.alpha, params.beta) == (0, 0)
@@ -182,14 +215,18 @@ def test_gru_refusals_name_the_layer():
     where = r"layer 'gru' \(gru\): "
     spec = gru_spec(w, 2, 3, [(4, 1, 2, 1, 1)])
     del spec.neuralNetwork.layers[0].gru.activations[1]
-    with pytest.raises(UnsupportedLayerError, match=where + "activations lists 1 activations; "
-                                                            "expected 2"):
+    with pytest.raises(
+        UnsupportedLayerError, match=where + "activations lists 1 activations; expected 2"
+    ):
         compile_network(spec)
     spec = gru_spec(w, 2, 3, [(4, 1, 2, 1, 1)])
     del spec.neuralNetwork.layers[0].gru.resetGateBiasVector.floatValue[:]
     with pytest.raises(ShapeError, match=where + "resetGateBiasVector has 0 values; expected 3"):
         compile_network(spec)
-    with pytest.raises(ShapeError, match=where + r"the input must have shape \[Seq, Batch, "
-                                                 r"inputVectorSize = 2, 1, 1\] \(rank 5\); "
-                                                 r"got \[4, 2\]"):
+    with pytest.raises(
+        ShapeError,
+        match=where + r"the input must have shape \[Seq, Batch, "
+        r"inputVectorSize = 2, 1, 1\] \(rank 5\); "
+        r"got \[4, 2\]",
+    ):
         compile_network(gru_spec(w, 2, 3, [(4, 2)]))

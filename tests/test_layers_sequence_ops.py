@@ -33,8 +33,10 @@ def test_embedding_nd_looks_up_columns_for_every_rank(seed):
     vocabulary, size = int(rng.integers(1, 9)), int(rng.integers(1, 6))
     weights = table(rng, vocabulary, size)
     bias = rng.standard_normal(size).astype(np.float32).astype(np.float64) if seed % 2 else None
-    spec = network({"ids": shape}, lambda b: b.add_embedding_nd(
-        "embed", "ids", "out", vocabulary, size, weights, bias))
+    spec = network(
+        {"ids": shape},
+        lambda b: b.add_embedding_nd("embed", "ids", "out", vocabulary, size, weights, bias),
+    )
     ids = rng.integers(0, vocabulary, size=(3, *shape)).astype(np.float64)
     expected = weights.T[ids[..., 0].astype(int)] + (0 if bias is None else bias)
     got = run(spec, {"ids": ids})["out"]
@@ -47,38 +49,48 @@ def test_embedding_nd_matches_torch_embedding():
     rng = np.random.default_rng(1)
     module = torch.nn.Embedding(50, 16)
     weights = module.weight.detach().numpy().T.astype(np.float64)  # [embeddingSize, vocab]
-    spec = network({"ids": (1, 12, 1)}, lambda b: b.add_embedding_nd(
-        "embed", "ids", "out", 50, 16, weights))
+    spec = network(
+        {"ids": (1, 12, 1)}, lambda b: b.add_embedding_nd("embed", "ids", "out", 50, 16, weights)
+    )
     tokens = rng.integers(0, 50, size=(4, 12))
     got = run(spec, {"ids": tokens.reshape(4, 1, 12, 1).astype(np.float32)})["out"]
-    np.testing.assert_array_equal(got.reshape(4, 12, 16),
-                                  module(torch.tensor(tokens)).detach().numpy())
+    np.testing.assert_array_equal(
+        got.reshape(4, 12, 16), module(torch.tensor(tokens)).detach().numpy()
+    )
 
 
 def test_embedding_ids_are_truncated_and_out_of_range_ids_refused():
     """Float ids are truncated towards zero (3.7 reads row 3); an id outside [0, vocab - 1]
     or NaN is refused at run time, naming the layer and the value."""
     weights = np.arange(12.0).reshape(3, 4)  # column k is [k, 4 + k, 8 + k]
-    spec = network({"ids": (5, 1)}, lambda b: b.add_embedding_nd("embed", "ids", "out", 4, 3,
-                                                                weights))
+    spec = network(
+        {"ids": (5, 1)}, lambda b: b.add_embedding_nd("embed", "ids", "out", 4, 3, weights)
+    )
     ids = np.array([0.0, 3.7, 2.2, -0.5, 1.999]).reshape(1, 5, 1)
-    np.testing.assert_array_equal(run(spec, {"ids": ids})["out"][0],
-                                  weights.T[[0, 3, 2, 0, 1]])
+    np.testing.assert_array_equal(run(spec, {"ids": ids})["out"][0], weights.T[[0, 3, 2, 0, 1]])
     for bad in (4.0, -1.0, np.nan):
-        with pytest.raises(FeatureError, match=r"layer 'embed' \(embeddingND\): input value "
-                                               r".* is not an index of the table; expected "
-                                               r"integers in \[0, 3\]"):
+        with pytest.raises(
+            FeatureError,
+            match=r"layer 'embed' \(embeddingND\): input value "
+            r".* is not an index of the table; expected "
+            r"integers in \[0, 3\]",
+        ):
             run(spec, {"ids": np.full((2, 5, 1), bad)})
 
 
 def test_embedding_nd_refuses_an_input_whose_last_axis_is_not_1():
-    spec = network({"ids": (5, 2)}, lambda b: b.add_embedding_nd(
-        "embed", "ids", "out", 4, 3, np.zeros((3, 4))))
-    with pytest.raises(ShapeError, match=r"layer 'embed' \(embeddingND\): the input must have "
-                                         r"rank 2 to 5 and a last axis of size 1; got \[5, 2\]"):
+    spec = network(
+        {"ids": (5, 2)}, lambda b: b.add_embedding_nd("embed", "ids", "out", 4, 3, np.zeros((3, 4)))
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'embed' \(embeddingND\): the input must have "
+        r"rank 2 to 5 and a last axis of size 1; got \[5, 2\]",
+    ):
         compile_network(spec)
-    spec = network({"ids": (5, 1)}, lambda b: b.add_embedding_nd(
-        "embed", "ids", "out", 4, 3, np.zeros((3, 3))))
+    spec = network(
+        {"ids": (5, 1)}, lambda b: b.add_embedding_nd("embed", "ids", "out", 4, 3, np.zeros((3, 3)))
+    )
     with pytest.raises(ShapeError, match="weights has 9 values; expected 12"):
         compile_network(spec)
 
@@ -92,8 +104,12 @@ def test_embedding_in_a_rank_5_network(has_bias):
     vectors land on the channel axis."""
     rng = np.random.default_rng(2)
     weights, bias = table(rng, 10, 4), rng.standard_normal(4).astype(np.float32)
-    spec = rank5_network({"ids": [1, 1, 1]}, lambda b: b.add_embedding(
-        "embed", weights, bias if has_bias else None, 10, 4, has_bias, "ids", "out"))
+    spec = rank5_network(
+        {"ids": [1, 1, 1]},
+        lambda b: b.add_embedding(
+            "embed", weights, bias if has_bias else None, 10, 4, has_bias, "ids", "out"
+        ),
+    )
     assert compile_network(spec).tensors["ids"].shape == (1, 1, 1, 1, 1)
     ids = rng.integers(0, 10, size=(6, 1, 1, 1, 1, 1)).astype(np.float64)
     got = run(spec, {"ids": ids})["out"]
@@ -105,8 +121,9 @@ def test_embedding_in_a_rank_5_network(has_bias):
 def test_embedding_keeps_the_rank_of_n_d_inputs(shape):
     rng = np.random.default_rng(3)
     weights = table(rng, 7, 2)
-    spec = network({"ids": shape}, lambda b: b.add_embedding(
-        "embed", weights, None, 7, 2, False, "ids", "out"))
+    spec = network(
+        {"ids": shape}, lambda b: b.add_embedding("embed", weights, None, 7, 2, False, "ids", "out")
+    )
     ids = rng.integers(0, 7, size=(2, *shape)).astype(np.float64)
     got = run(spec, {"ids": ids})["out"]
     expected = weights.T[ids.reshape(2, *shape[:-3]).astype(int)]
@@ -114,10 +131,15 @@ def test_embedding_keeps_the_rank_of_n_d_inputs(shape):
 
 
 def test_embedding_refuses_other_ranks():
-    spec = network({"ids": (5, 1, 1)}, lambda b: b.add_embedding(
-        "embed", np.zeros((2, 7)), None, 7, 2, False, "ids", "out"))
-    with pytest.raises(ShapeError, match=r"layer 'embed' \(embedding\): the input must have "
-                                         r"rank 4 \(x1, 1, 1, 1\) or rank 5"):
+    spec = network(
+        {"ids": (5, 1, 1)},
+        lambda b: b.add_embedding("embed", np.zeros((2, 7)), None, 7, 2, False, "ids", "out"),
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'embed' \(embedding\): the input must have "
+        r"rank 4 \(x1, 1, 1, 1\) or rank 5",
+    ):
         compile_network(spec)
 
 
@@ -133,6 +155,7 @@ def test_sequence_repeat_tiles_the_sequence_axis_in_either_layout(seed):
     axis = len(shape) - 5 + 1
     expected = np.concatenate([x] * max(repetitions, 1), axis=axis)
     for layout in (ND, CHW):  # the input as it comes (nd), or after a chw-only identity
+
         def add(b, layout=layout):
             source = "x"
             if layout == CHW:
@@ -159,11 +182,20 @@ def test_sequence_repeat_runs_chw_in_a_rank_5_network():
 
 def test_sequence_repeat_refuses_a_rank_below_5():
     spec = network({"x": (2, 3, 4, 5)}, lambda b: b.add_sequence_repeat("rep", 2, "x", "out"))
-    with pytest.raises(ShapeError, match=r"layer 'rep' \(sequenceRepeat\): the input must have "
-                                         r"rank 5 or more"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'rep' \(sequenceRepeat\): the input must have "
+        r"rank 5 or more",
+    ):
         compile_network(spec)
-    assert ND in compile_network(network({"x": (1, 2, 3, 1, 1)}, lambda b: b.add_sequence_repeat(
-        "rep", 2, "x", "out"))).tensors["out"].layout
+    assert (
+        ND
+        in compile_network(
+            network({"x": (1, 2, 3, 1, 1)}, lambda b: b.add_sequence_repeat("rep", 2, "x", "out"))
+        )
+        .tensors["out"]
+        .layout
+    )
 
 
 # ---- reverseSeq ----------------------------------------------------------------------------
@@ -187,17 +219,23 @@ def numpy_reverse_seq(x, lengths, batch_axis, seq_axis):
 
 
 def test_reverse_seq_matches_the_proto_examples():
-    spec = network({"x": (2, 4), "len": (2,)}, lambda b: b.add_reverse_sequence(
-        "rev", ["x", "len"], "out", batch_axis=0, seq_axis=1))
+    spec = network(
+        {"x": (2, 4), "len": (2,)},
+        lambda b: b.add_reverse_sequence("rev", ["x", "len"], "out", batch_axis=0, seq_axis=1),
+    )
     x = np.arange(8.0).reshape(1, 2, 4)
-    np.testing.assert_array_equal(run(spec, {"x": x, "len": np.array([[3.0, 0.0]])})["out"],
-                                  [[[2, 1, 0, 3], [4, 5, 6, 7]]])
-    spec = network({"x": (2, 3, 2), "len": (2,)}, lambda b: b.add_reverse_sequence(
-        "rev", ["x", "len"], "out", batch_axis=0, seq_axis=1))
+    np.testing.assert_array_equal(
+        run(spec, {"x": x, "len": np.array([[3.0, 0.0]])})["out"], [[[2, 1, 0, 3], [4, 5, 6, 7]]]
+    )
+    spec = network(
+        {"x": (2, 3, 2), "len": (2,)},
+        lambda b: b.add_reverse_sequence("rev", ["x", "len"], "out", batch_axis=0, seq_axis=1),
+    )
     x = np.arange(12.0).reshape(1, 2, 3, 2)
     expected = [[[2, 3], [0, 1], [4, 5]], [[10, 11], [8, 9], [6, 7]]]
-    np.testing.assert_array_equal(run(spec, {"x": x, "len": np.array([[2.0, 3.0]])})["out"],
-                                  [expected])
+    np.testing.assert_array_equal(
+        run(spec, {"x": x, "len": np.array([[2.0, 3.0]])})["out"], [expected]
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -207,32 +245,50 @@ def test_reverse_seq_over_random_axes(seed):
     batch_axis, seq_axis = sorted(rng.choice(len(shape), 2, replace=False))
     lengths = rng.integers(0, shape[seq_axis] + 1, size=(3, shape[batch_axis])).astype(float)
     negative = seed % 2  # count the sequence axis from the end
-    spec = network({"x": shape, "len": (shape[batch_axis],)}, lambda b: b.add_reverse_sequence(
-        "rev", ["x", "len"], "out", batch_axis=int(batch_axis),
-        seq_axis=int(seq_axis - len(shape) if negative else seq_axis)))
+    spec = network(
+        {"x": shape, "len": (shape[batch_axis],)},
+        lambda b: b.add_reverse_sequence(
+            "rev",
+            ["x", "len"],
+            "out",
+            batch_axis=int(batch_axis),
+            seq_axis=int(seq_axis - len(shape) if negative else seq_axis),
+        ),
+    )
     x = rng.standard_normal((3, *shape))
     got = run(spec, {"x": x, "len": lengths})["out"]
     for n in range(3):
         np.testing.assert_array_equal(
-            got[n], numpy_reverse_seq(x[n], lengths[n], int(batch_axis), int(seq_axis)))
+            got[n], numpy_reverse_seq(x[n], lengths[n], int(batch_axis), int(seq_axis))
+        )
 
 
 def test_reverse_seq_refusals():
     def spec_for(shape, lengths, batch_axis, seq_axis):
-        return network({"x": shape, "len": lengths}, lambda b: b.add_reverse_sequence(
-            "rev", ["x", "len"], "out", batch_axis=batch_axis, seq_axis=seq_axis))
+        return network(
+            {"x": shape, "len": lengths},
+            lambda b: b.add_reverse_sequence(
+                "rev", ["x", "len"], "out", batch_axis=batch_axis, seq_axis=seq_axis
+            ),
+        )
 
     where = r"layer 'rev' \(reverseSeq\): "
-    with pytest.raises(ShapeError, match=where + r"batchAxis \(1\) must come before "
-                                                 r"sequenceAxis \(0\)"):
+    with pytest.raises(
+        ShapeError,
+        match=where + r"batchAxis \(1\) must come before "
+        r"sequenceAxis \(0\)",
+    ):
         compile_network(spec_for((2, 4), (4,), 1, 0))
     with pytest.raises(ShapeError, match=where + r"seq_lengths must have shape \[2\]"):
         compile_network(spec_for((2, 4), (4,), 0, 1))
     with pytest.raises(ShapeError, match=where + "sequenceAxis 2 is out of range"):
         compile_network(spec_for((2, 4), (2,), 0, 2))
     spec = spec_for((2, 4), (2,), 0, -1)
-    with pytest.raises(FeatureError, match=where + r"sequence length 5.0 is not a length of the "
-                                                   r"sequence axis; expected integers in \[0, 4\]"):
+    with pytest.raises(
+        FeatureError,
+        match=where + r"sequence length 5.0 is not a length of the "
+        r"sequence axis; expected integers in \[0, 4\]",
+    ):
         run(spec, {"x": np.zeros((1, 2, 4)), "len": np.array([[1.0, 5.0]])})
 
 
@@ -251,10 +307,15 @@ def core_ml_reshape(x, target, channel_last):
 
 
 @pytest.mark.parametrize("mode", [0, 1])
-@pytest.mark.parametrize(("shape", "target"), [
-    ((1, 1, 8, 4, 2), (4, 16, 1, 1)), ((1, 1, 2, 3, 4), (3, 2, 2, 2)),
-    ((2, 1, 3, 2, 2), (6, 2, 2, 1)), ((4, 1, 6, 1, 1), (1, 3, 2, 4)),
-])
+@pytest.mark.parametrize(
+    ("shape", "target"),
+    [
+        ((1, 1, 8, 4, 2), (4, 16, 1, 1)),
+        ((1, 1, 2, 3, 4), (3, 2, 2, 2)),
+        ((2, 1, 3, 2, 2), (6, 2, 2, 1)),
+        ((4, 1, 6, 1, 1), (1, 3, 2, 4)),
+    ],
+)
 def test_reshape_to_a_new_sequence_length_in_either_layout(shape, target, mode):
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal((3, *shape))
@@ -269,7 +330,10 @@ def test_reshape_to_a_new_sequence_length_in_either_layout(shape, target, mode):
 
     chw_spec = network({"x": shape}, chw_first)
     net = compile_network(chw_spec)
-    assert net.tensors["out"].layout == CHW and net.tensors["out"].shape == (target[0], 1,
-                                                                             *target[1:])
+    assert net.tensors["out"].layout == CHW and net.tensors["out"].shape == (
+        target[0],
+        1,
+        *target[1:],
+    )
     assert net.tensors["x_chw"].layout == CHW
     np.testing.assert_array_equal(run(chw_spec, {"x": x})["out"], expected)

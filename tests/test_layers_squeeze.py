@@ -36,8 +36,10 @@ def _random_case(rng):
         if not ones or rng.random() < 0.2:
             expected = np.squeeze(np.zeros(shape)).shape or (1,)
             return shape, _squeeze(squeeze_all=True), expected
-        chosen = [int(a) for a in rng.choice(ones, size=int(rng.integers(1, len(ones) + 1)),
-                                             replace=False)]
+        chosen = [
+            int(a)
+            for a in rng.choice(ones, size=int(rng.integers(1, len(ones) + 1)), replace=False)
+        ]
         axes = [a - rank if rng.random() < 0.5 else a for a in chosen]  # negative axes too
         expected = np.squeeze(np.zeros(shape), axis=tuple(chosen)).shape or (1,)
         return shape, _squeeze(axes=axes), expected
@@ -87,8 +89,14 @@ def test_a_squeeze_then_expand_round_trip_feeds_the_rank_5_layers_again():
         builder.add_expand_dims("ex", "s", "e", axes=[-1, -2])
         builder.add_activation("relu", "RELU", "e", "r")
         builder.add_inner_product(
-            "ip", W=w, b=b, input_channels=4, output_channels=3, has_bias=True,
-            input_name="r", output_name="out",
+            "ip",
+            W=w,
+            b=b,
+            input_channels=4,
+            output_channels=3,
+            has_bias=True,
+            input_name="r",
+            output_name="out",
         )
 
     spec = network({"x": (1, 4, 1, 1)}, layers)
@@ -105,15 +113,21 @@ def test_a_squeeze_then_expand_round_trip_feeds_the_rank_5_layers_again():
 
 
 def test_bad_axes_are_refused_naming_the_layer():
-    with pytest.raises(ShapeError, match=r"layer 'sq' \(squeeze\): cannot squeeze axis 2 .*its "
-                                         r"size is 5, not 1"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'sq' \(squeeze\): cannot squeeze axis 2 .*its "
+        r"size is 5, not 1",
+    ):
         compile_network(network({"x": (3, 1, 5)}, _squeeze(axes=[2])))
     with pytest.raises(ShapeError, match=r"axes \[3\] must be distinct and within \[-3, 2\]"):
         compile_network(network({"x": (3, 1, 5)}, _squeeze(axes=[3])))
     with pytest.raises(ShapeError, match=r"axes \[-2, 1\] must be distinct"):
         compile_network(network({"x": (3, 1, 5)}, _squeeze(axes=[-2, 1])))
-    with pytest.raises(ShapeError, match=r"layer 'ex' \(expandDims\): axes \[5\] must be "
-                                         r"distinct and within \[-4, 3\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'ex' \(expandDims\): axes \[5\] must be "
+        r"distinct and within \[-4, 3\]",
+    ):
         compile_network(network({"x": (3, 1, 5)}, _expand(axes=[5])))
 
 

@@ -52,18 +52,52 @@ CONV_CASES = [
 ]
 
 
-def conv3d_network(cin, cout, groups, kernel, stride, dilation, padding, pads, spatial, *,
-                   weights, bias, lead=(1,), deconv=False, output_shape=None):
+def conv3d_network(
+    cin,
+    cout,
+    groups,
+    kernel,
+    stride,
+    dilation,
+    padding,
+    pads,
+    spatial,
+    *,
+    weights,
+    bias,
+    lead=(1,),
+    deconv=False,
+    output_shape=None,
+):
     extra = {}
     if padding == "custom":
         names = ("front", "back", "top", "bottom", "left", "right")
         extra = {f"padding_{n}": v for n, v in zip(names, np.ravel(pads), strict=True)}
-    return network({"x": (*lead, cin, *spatial)}, lambda b: b.add_convolution3d(
-        "conv", cin, cout, *kernel, weights, bias, bias is not None, groups=groups,
-        stride_depth=stride[0], stride_height=stride[1], stride_width=stride[2],
-        dilation_depth=dilation[0], dilation_height=dilation[1], dilation_width=dilation[2],
-        is_deconv=deconv, output_shape=output_shape, padding_mode=padding, input_name="x",
-        output_name="out", **extra))
+    return network(
+        {"x": (*lead, cin, *spatial)},
+        lambda b: b.add_convolution3d(
+            "conv",
+            cin,
+            cout,
+            *kernel,
+            weights,
+            bias,
+            bias is not None,
+            groups=groups,
+            stride_depth=stride[0],
+            stride_height=stride[1],
+            stride_width=stride[2],
+            dilation_depth=dilation[0],
+            dilation_height=dilation[1],
+            dilation_width=dilation[2],
+            is_deconv=deconv,
+            output_shape=output_shape,
+            padding_mode=padding,
+            input_name="x",
+            output_name="out",
+            **extra,
+        ),
+    )
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[f"{c[6]}-g{c[2]}" for c in CONV_CASES])
@@ -74,14 +108,32 @@ def test_convolution3d_matches_torch_conv3d(case, with_bias):
     rng = np.random.default_rng(cin * cout + groups)
     w = f32(rng.standard_normal((cout, cin // groups, *kernel)))
     b = f32(rng.standard_normal(cout)) if with_bias else None
-    spec = conv3d_network(cin, cout, groups, kernel, stride, dilation, padding, pads, spatial,
-                          weights=w, bias=b, lead=(2,))
+    spec = conv3d_network(
+        cin,
+        cout,
+        groups,
+        kernel,
+        stride,
+        dilation,
+        padding,
+        pads,
+        spatial,
+        weights=w,
+        bias=b,
+        lead=(2,),
+    )
     x = rng.standard_normal((3, 2, cin, *spatial))
     if padding == "same":
         pads = [same_pads(*args) for args in zip(spatial, kernel, stride, dilation, strict=True)]
     padded = F.pad(torch.from_numpy(x.reshape(6, cin, *spatial)), torch_pads(pads or [(0, 0)] * 3))
-    expected = F.conv3d(padded, torch.from_numpy(w), None if b is None else torch.from_numpy(b),
-                        stride=stride, dilation=dilation, groups=groups).numpy()
+    expected = F.conv3d(
+        padded,
+        torch.from_numpy(w),
+        None if b is None else torch.from_numpy(b),
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+    ).numpy()
     out = run(spec, {"x": x})["out"]
     np.testing.assert_allclose(out.reshape(expected.shape), expected, rtol=1e-10, atol=1e-10)
 
@@ -91,8 +143,9 @@ def test_same_padding_follows_the_protos_worked_example():
     right) = (1, 1, 0, 1, 0, 1), output [1, 2, 2, 4, 4]."""
     assert [same_pads(s, 3, 2) for s in (3, 8, 8)] == [(1, 1), (0, 1), (0, 1)]
     w = np.ones((2, 3, 3, 3, 3))
-    spec = conv3d_network(3, 2, 1, (3, 3, 3), (2, 2, 2), (1, 1, 1), "same", None, (3, 8, 8),
-                          weights=w, bias=None)
+    spec = conv3d_network(
+        3, 2, 1, (3, 3, 3), (2, 2, 2), (1, 1, 1), "same", None, (3, 8, 8), weights=w, bias=None
+    )
     out = run(spec, {"x": np.ones((1, 1, 3, 3, 8, 8))})["out"]
     assert out.shape == (1, 1, 2, 2, 4, 4)
     # the first output sums a window with one padded plane before: 2 * 3 * 3 * 3 channels
@@ -115,14 +168,33 @@ def test_transposed_convolution3d_matches_torch_conv_transpose3d(case):
     w = f32(rng.standard_normal((cin, cout // groups, *kernel)))  # torch's, Core ML's layout
     b = f32(rng.standard_normal(cout))
     x = rng.standard_normal((2, 1, cin, *spatial))
-    expected = F.conv_transpose3d(torch.from_numpy(x[:, 0]), torch.from_numpy(w),
-                                  torch.from_numpy(b), stride=stride, padding=padding,
-                                  output_padding=extra, groups=groups, dilation=dilation).numpy()
+    expected = F.conv_transpose3d(
+        torch.from_numpy(x[:, 0]),
+        torch.from_numpy(w),
+        torch.from_numpy(b),
+        stride=stride,
+        padding=padding,
+        output_padding=extra,
+        groups=groups,
+        dilation=dilation,
+    ).numpy()
     pads = [(p, p) for p in padding]
     # coremltools' builder takes [C'/G, C, ...] for a transpose and stores [C, C'/G, ...]
-    spec = conv3d_network(cin, cout, groups, kernel, stride, dilation, "custom", pads, spatial,
-                          weights=w.transpose(1, 0, 2, 3, 4), bias=b, deconv=True,
-                          output_shape=expected.shape[2:])
+    spec = conv3d_network(
+        cin,
+        cout,
+        groups,
+        kernel,
+        stride,
+        dilation,
+        "custom",
+        pads,
+        spatial,
+        weights=w.transpose(1, 0, 2, 3, 4),
+        bias=b,
+        deconv=True,
+        output_shape=expected.shape[2:],
+    )
     out = run(spec, {"x": x})["out"]
     np.testing.assert_allclose(out[:, 0], expected, rtol=1e-10, atol=1e-10)
 
@@ -131,8 +203,20 @@ def test_transposed_convolution3d_matches_torch_conv_transpose3d(case):
 def test_a_transpose_without_output_shape_takes_its_size_from_the_padding(padding):
     rng = np.random.default_rng(1)
     w = rng.standard_normal((2, 2, 3, 3, 3))
-    spec = conv3d_network(2, 2, 1, (3, 3, 3), (2, 2, 2), (1, 1, 1), padding, None, (3, 4, 5),
-                          weights=w, bias=None, deconv=True)
+    spec = conv3d_network(
+        2,
+        2,
+        1,
+        (3, 3, 3),
+        (2, 2, 2),
+        (1, 1, 1),
+        padding,
+        None,
+        (3, 4, 5),
+        weights=w,
+        bias=None,
+        deconv=True,
+    )
     out = run(spec, {"x": rng.standard_normal((1, 1, 2, 3, 4, 5))})["out"]
     full = [(n - 1) * 2 + 3 for n in (3, 4, 5)]  # 7, 9, 11
     assert out.shape[-3:] == (tuple(full) if padding == "valid" else (6, 8, 10))
@@ -142,8 +226,9 @@ def test_convolution3d_refuses_what_core_ml_refuses():
     w = np.ones((4, 2, 1, 1, 1))
 
     def spec(**changes):
-        made = conv3d_network(2, 4, 1, (1, 1, 1), (1, 1, 1), (1, 1, 1), "valid", None, (2, 2, 2),
-                              weights=w, bias=None)
+        made = conv3d_network(
+            2, 4, 1, (1, 1, 1), (1, 1, 1), (1, 1, 1), "valid", None, (2, 2, 2), weights=w, bias=None
+        )
         for field, value in changes.items():
             setattr(made.neuralNetwork.layers[0].convolution3d, field, value)
         return made
@@ -159,8 +244,14 @@ def test_convolution3d_refuses_what_core_ml_refuses():
     with pytest.raises(ShapeError, match="the window does not fit the input"):
         compile_network(spec(kernelDepth=3, nGroups=1))
     with pytest.raises(ShapeError, match="rank 5 or more"):
-        compile_network(network({"x": (2, 2, 2, 2)}, lambda b: b.add_convolution3d(
-            "conv", 2, 4, 1, 1, 1, w, None, False, input_name="x", output_name="out")))
+        compile_network(
+            network(
+                {"x": (2, 2, 2, 2)},
+                lambda b: b.add_convolution3d(
+                    "conv", 2, 4, 1, 1, 1, w, None, False, input_name="x", output_name="out"
+                ),
+            )
+        )
 
 
 # ---- pooling --------------------------------------------------------------------------------
@@ -174,8 +265,7 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[c[2] for c in POOL_CASES])
-@pytest.mark.parametrize("kind, exclude", [("MAX", False), ("AVERAGE", False),
-                                           ("AVERAGE", True)])
+@pytest.mark.parametrize("kind, exclude", [("MAX", False), ("AVERAGE", False), ("AVERAGE", True)])
 @needs("torch")
 def test_pooling3d_matches_torch_pooling(case, kind, exclude):
     kernel, stride, padding, pads, spatial = case
@@ -184,10 +274,20 @@ def test_pooling3d_matches_torch_pooling(case, kind, exclude):
     pads = pads or [(0, 0)] * 3
     names = ("front", "back", "top", "bottom", "left", "right")
     custom = {f"custom_padding_{n}": v for n, v in zip(names, np.ravel(pads), strict=True)}
-    spec = network({"x": (2, 3, *spatial)}, lambda b: b.add_pooling3d(
-        "pool", "x", "out", kind, *kernel, *stride, padding_mode=padding,
-        average_pooling_count_excludes_padding=exclude,
-        **(custom if padding == "custom" else {})))
+    spec = network(
+        {"x": (2, 3, *spatial)},
+        lambda b: b.add_pooling3d(
+            "pool",
+            "x",
+            "out",
+            kind,
+            *kernel,
+            *stride,
+            padding_mode=padding,
+            average_pooling_count_excludes_padding=exclude,
+            **(custom if padding == "custom" else {}),
+        ),
+    )
     x = np.random.default_rng(len(spatial)).standard_normal((2, 2, 3, *spatial)) - 1.0
     images = torch.from_numpy(x.reshape(4, 3, *spatial))
     if kind == "MAX":
@@ -205,16 +305,19 @@ def test_pooling3d_matches_torch_pooling(case, kind, exclude):
 @pytest.mark.parametrize("kind", ["MAX", "AVERAGE"])
 def test_global_pooling3d_reduces_depth_height_and_width(kind):
     x = np.random.default_rng(0).standard_normal((2, 1, 3, 2, 4, 5))
-    spec = network({"x": (1, 3, 2, 4, 5)},
-                   lambda b: b.add_global_pooling3d("pool", "x", "out", kind))
+    spec = network(
+        {"x": (1, 3, 2, 4, 5)}, lambda b: b.add_global_pooling3d("pool", "x", "out", kind)
+    )
     reduce = np.max if kind == "MAX" else np.mean
-    np.testing.assert_allclose(run(spec, {"x": x})["out"],
-                               reduce(x, axis=(-3, -2, -1), keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(
+        run(spec, {"x": x})["out"], reduce(x, axis=(-3, -2, -1), keepdims=True), rtol=1e-12
+    )
 
 
 def test_global_max_pooling3d_of_the_protos_example_is_18():
-    spec = network({"x": (1, 1, 2, 3, 3)},
-                   lambda b: b.add_global_pooling3d("pool", "x", "out", "MAX"))
+    spec = network(
+        {"x": (1, 1, 2, 3, 3)}, lambda b: b.add_global_pooling3d("pool", "x", "out", "MAX")
+    )
     x = np.arange(1.0, 19.0).reshape(1, 1, 1, 2, 3, 3)
     assert run(spec, {"x": x})["out"].item() == 18.0
 
@@ -229,16 +332,21 @@ def test_a_converted_torch_3d_network_predicts_what_torch_computes(target):
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv3d(2, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool3d(2),
+        torch.nn.Conv3d(2, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool3d(2),
         torch.nn.Conv3d(4, 6, (1, 3, 3), stride=(1, 2, 1), groups=2, dilation=(1, 1, 2)),
         torch.nn.AvgPool3d((1, 2, 2), padding=(0, 1, 1)),
         torch.nn.ConvTranspose3d(6, 3, 3, stride=2, padding=1),
     ).eval()
     example = torch.rand(1, 2, 4, 12, 12)
     traced = torch.jit.trace(model, example)
-    spec = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=example.shape)],
-                      convert_to="neuralnetwork",
-                      minimum_deployment_target=getattr(ct.target, target)).get_spec()
+    spec = ct.convert(
+        traced,
+        inputs=[ct.TensorType(name="x", shape=example.shape)],
+        convert_to="neuralnetwork",
+        minimum_deployment_target=getattr(ct.target, target),
+    ).get_spec()
     kinds = {layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers}
     assert {"convolution3d", "pooling3d"} <= kinds
     batch = torch.rand(3, 2, 4, 12, 12)

@@ -36,15 +36,18 @@ def _link(name, search):
     return builders.linked_model(name, search)
 
 
-@pytest.mark.parametrize("name", ["../secret/Embedding.mlmodel", "models/Embedding.mlmodel",
-                                  "..", "sub\\Embedding.mlmodel"])
+@pytest.mark.parametrize(
+    "name",
+    ["../secret/Embedding.mlmodel", "models/Embedding.mlmodel", "..", "sub\\Embedding.mlmodel"],
+)
 def test_a_file_name_with_a_path_separator_is_refused(tree, name):
     with pytest.raises(ModelFileError, match=r"is a path; a link names a file alone"):
         resolve_linked(_link(name, "."), base_dir=tree["app"])
     # an override is refused alike: a name is never a path
     with pytest.raises(ModelFileError, match=r"is a path"):
-        resolve_linked(_link("Embedding.mlmodel", "."), base_dir=tree["app"],
-                       parameters={NAME: name})
+        resolve_linked(
+            _link("Embedding.mlmodel", "."), base_dir=tree["app"], parameters={NAME: name}
+        )
 
 
 @pytest.mark.parametrize("entry", ["..", "../secret", "models/../../secret", "{secret}"])
@@ -59,23 +62,31 @@ def test_a_model_search_path_leading_out_of_its_directory_is_refused_unseen(tree
 
 def test_directories_the_user_gives_are_followed(tree):
     secret = tree["secret"]
-    found = resolve_linked(_link("Embedding.mlmodelc", "models"), base_dir=tree["app"],
-                           parameters={SEARCH: str(secret)})
+    found = resolve_linked(
+        _link("Embedding.mlmodelc", "models"),
+        base_dir=tree["app"],
+        parameters={SEARCH: str(secret)},
+    )
     assert found == secret / "Embedding.mlmodel"
-    via_bundle = resolve_linked(_link("Embedding.mlmodelc", "$BUNDLE_MAIN"), base_dir=tree["app"],
-                                bundle_main=secret)
+    via_bundle = resolve_linked(
+        _link("Embedding.mlmodelc", "$BUNDLE_MAIN"), base_dir=tree["app"], bundle_main=secret
+    )
     assert via_bundle == secret / "Embedding.mlmodel"
     # an absolute entry of the model is fine when it lies inside an allowed directory
-    inside = resolve_linked(_link("Embedding.mlmodelc", str(tree["app"] / "models")),
-                            base_dir=tree["app"])
+    inside = resolve_linked(
+        _link("Embedding.mlmodelc", str(tree["app"] / "models")), base_dir=tree["app"]
+    )
     assert inside == tree["app"] / "models" / "Embedding.mlmodel"
 
 
 def test_a_symbolic_link_leading_out_of_the_directory_is_refused(tree):
     link = tree["app"] / "Leak.mlmodel"
     link.symlink_to(tree["secret"] / "Embedding.mlmodel")
-    with pytest.raises(LinkedModelNotFoundError, match=r"Leak.mlmodel \(refused: a link leading "
-                                                       r"out of"):
+    with pytest.raises(
+        LinkedModelNotFoundError,
+        match=r"Leak.mlmodel \(refused: a link leading "
+        r"out of",
+    ):
         resolve_linked(_link("Leak.mlmodelc", "."), base_dir=tree["app"])
     inner = tree["app"] / "Inner.mlmodel"
     inner.symlink_to(tree["app"] / "models" / "Embedding.mlmodel")  # stays inside: followed
@@ -87,8 +98,10 @@ def test_a_non_model_file_is_reported_without_its_size(tree):
     with pytest.raises(ModelFileError) as info:
         load_linked(_link("notes.mlmodel", "."), base_dir=tree["app"])
     message = str(info.value)
-    assert message == (f"linked model {tree['app'] / 'notes.mlmodel'} is not a readable Core ML "
-                       "model; link to a .mlmodel file")
+    assert message == (
+        f"linked model {tree['app'] / 'notes.mlmodel'} is not a readable Core ML "
+        "model; link to a .mlmodel file"
+    )
     assert "1234" not in message and "bytes" not in message
 
 

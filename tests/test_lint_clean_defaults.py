@@ -38,7 +38,7 @@ def test_make_updatable_with_defaults_then_validate_warns_about_nothing(
     optimizer, classifier, tmp_path
 ):
     out = tmp_path / "Updatable.mlmodel"
-    code, stdout, stderr = cli("make-updatable", classifier, out, *OPTIMIZERS[optimizer])
+    code, stdout, stderr = cli("make-updatable", classifier, "-o", out, *OPTIMIZERS[optimizer])
     assert code == 0 and stderr == "", stderr
     code, stdout, stderr = cli("validate", out)
     assert (code, stderr) == (0, "")
@@ -74,7 +74,7 @@ def test_x5_names_the_make_updatable_option_that_fixes_it(
     tripping, option, fixed, classifier, tmp_path
 ):
     out = tmp_path / "Out.mlmodel"
-    code, _, stderr = cli("make-updatable", classifier, out, *tripping)
+    code, _, stderr = cli("make-updatable", classifier, "-o", out, *tripping)
     assert code == 0, stderr
     findings = [issue for issue in updatable.validate(out) if issue.code == "X5"]
     assert len(findings) == 1, findings
@@ -82,15 +82,17 @@ def test_x5_names_the_make_updatable_option_that_fixes_it(
     assert advice is not None and advice.group(1) == option, findings[0].message
     _, usage, _ = cli("make-updatable", "--help")
     assert f"{option} MIN,MAX" in usage
-    code, _, stderr = cli("make-updatable", classifier, out, *fixed)
+    code, _, stderr = cli("make-updatable", classifier, "-o", out, *fixed)
     assert code == 0, stderr
     assert updatable.validate(out) == []
 
 
 def test_a_default_outside_the_plain_range_says_how_to_widen_it(classifier, tmp_path):
     out = tmp_path / "Out.mlmodel"
-    code, _, stderr = cli("make-updatable", classifier, out, "--optimizer", "adam", "--eps", "0")
+    code, _, stderr = cli(
+        "make-updatable", classifier, "-o", out, "--optimizer", "adam", "--eps", "0"
+    )
     assert code == 2 and not out.exists()
     assert "'eps' = 0 lies outside the default allowed range [1e-10, 1]" in stderr
-    code, _, stderr = cli("make-updatable", classifier, out, "--momentum", "1")
+    code, _, stderr = cli("make-updatable", classifier, "-o", out, "--momentum", "1")
     assert code == 2 and "'momentum' = 1 lies outside the default allowed range" in stderr

@@ -38,7 +38,7 @@ def test_layers_replaces_the_layers_trained_before_and_says_so(tmp_path, capsys)
     spec = builders.mnist_convnet(seed=4)
     updatable.make_updatable(spec, ["conv2", "dense_1"])
     source, out = _saved(spec, tmp_path / "in.mlmodel"), tmp_path / "out.mlmodel"
-    code, printed, _ = _run(capsys, "make-updatable", source, out, "--layers", "dense_2")
+    code, printed, _ = _run(capsys, "make-updatable", source, "-o", out, "--layers", "dense_2")
     assert code == 0 and "updatable layers ['dense_2']" in printed
     saved = updatable.load(out)
     flagged = [layer.name for layer in saved.neuralNetworkClassifier.layers if layer.isUpdatable]
@@ -55,10 +55,10 @@ def test_missing_loss_input_and_shape_are_asked_for_by_option(tmp_path, capsys):
     spec.description.output[0].type.multiArrayType.ClearField("shape")
     shapeless = _saved(spec, tmp_path / "s.mlmodel")
     out = tmp_path / "out.mlmodel"
-    code, _, err = _run(capsys, "make-updatable", regressor, out, "--layers", "fc2",
+    code, _, err = _run(capsys, "make-updatable", regressor, "-o", out, "--layers", "fc2",
                         "--loss", "mse", "--loss-input", "h")
     assert code == 1 and "pass --loss-shape D,D,.." in err and "shape=" not in err
-    code, _, err = _run(capsys, "make-updatable", shapeless, out, "--layers", "fc2",
+    code, _, err = _run(capsys, "make-updatable", shapeless, "-o", out, "--layers", "fc2",
                         "--loss", "mse")
     assert code == 1 and "pass --loss-input BLOB" in err and "input=" not in err
     assert not out.exists()
@@ -94,7 +94,7 @@ def _create_ml_image_classifier():
 def test_a_glm_head_is_named_as_the_reason_with_the_way_out(tmp_path, capsys):
     """Before: "--layers is required when the model is not a classifier" for a classifier."""
     source, out = _saved(_create_ml_image_classifier(), tmp_path / "in.mlmodel"), tmp_path / "o"
-    code, _, err = _run(capsys, "make-updatable", source, out)
+    code, _, err = _run(capsys, "make-updatable", source, "-o", out)
     assert code == 1 and "--layers is required" not in err
     assert "glmClassifier head cannot be updatable" in err
     assert "updatable.make_knn_classifier" in err and "updatable.make_pipeline" in err
@@ -117,11 +117,11 @@ def test_head_detection_on_a_softmax_nd_names_the_cause_and_the_fix():
 def test_no_repair_refuses_and_writes_nothing(tmp_path, capsys):
     source = _saved(converter_style.tf2_image_classifier(), tmp_path / "tf2.mlmodel")
     out = tmp_path / "out.mlmodel"
-    code, printed, err = _run(capsys, "make-updatable", source, out, "--no-repair")
+    code, printed, err = _run(capsys, "make-updatable", source, "-o", out, "--no-repair")
     assert code == 1 and printed == "" and not out.exists()
     assert "Core ML cannot train this model as it is: it needs rewrote batchedMatmul" in err
     assert "Run without --no-repair" in err
-    code, printed, _ = _run(capsys, "make-updatable", source, out)
+    code, printed, _ = _run(capsys, "make-updatable", source, "-o", out)
     assert code == 0 and not printed.startswith("wrote")
     assert printed.count("repaired: ") == 4 and "outputs equal on 8 random inputs" in printed
 
@@ -132,7 +132,8 @@ def test_a_layer_core_ml_cannot_train_through_is_named_with_the_layers_to_train(
     """MobileNetV2: ReLU6 is `clip`, which Core ML cannot backpropagate through."""
     source = _saved(torch_zoo.converted("mobilenet_v2", "iOS14"), tmp_path / "m.mlmodel")
     out = tmp_path / "out.mlmodel"
-    code, _, err = _run(capsys, "make-updatable", source, out, "--layers", "input.99,linear_0")
+    code, _, err = _run(capsys, "make-updatable", source, "-o", out, "--layers",
+                        "input.99,linear_0")
     assert code == 1 and not out.exists()
     assert ("layer '291' (clip) lies between updatable layer 'input.99' and the loss, and Core "
             "ML cannot backpropagate through clip") in err
@@ -144,7 +145,8 @@ def test_the_last_two_layers_of_a_vgg_conversion_train(tmp_path, capsys):
     """reshapeStatic -> flatten, so both dense layers (and the ReLU between) train."""
     source = _saved(torch_zoo.converted("vgg", "iOS13"), tmp_path / "vgg.mlmodel")
     out = tmp_path / "out.mlmodel"
-    code, printed, _ = _run(capsys, "make-updatable", source, out, "--layers", "linear_0,linear_1")
+    code, printed, _ = _run(capsys, "make-updatable", source, "-o", out, "--layers",
+                            "linear_0,linear_1")
     assert code == 0 and "updatable layers ['linear_0', 'linear_1']" in printed
     assert [i for i in updatable.validate(updatable.load(out)) if i.severity == "error"] == []
 
@@ -163,7 +165,7 @@ def test_a_model_the_runtime_cannot_run_is_refused_with_the_way_out(tmp_path, ca
     builder.add_softmax_nd("softmax", "z2", "probs", axis=-1)
     builder.set_class_labels(["a", "b", "c"], prediction_blob="probs")
     source, out = _saved(builder.spec, tmp_path / "c.mlmodel"), tmp_path / "out.mlmodel"
-    code, printed, err = _run(capsys, "make-updatable", source, out)
+    code, printed, err = _run(capsys, "make-updatable", source, "-o", out)
     assert code == 1 and printed == "" and not out.exists()
     assert "cannot check the repairs this model needs: the runtime cannot run it (layer " \
         "'mystery' (custom)" in err
@@ -189,11 +191,11 @@ def test_feature_extractor_computes_the_blob_it_was_cut_at(tmp_path, capsys):
     np.testing.assert_array_equal(got, np.asarray(want).reshape(len(batch), -1))
 
     source, out = _saved(spec, tmp_path / "r.mlmodel"), tmp_path / "features.mlmodel"
-    code, printed, _ = _run(capsys, "feature-extractor", source, out, "--at", "linear_0",
+    code, printed, _ = _run(capsys, "feature-extractor", source, "-o", out, "--at", "linear_0",
                             "--input-of")
-    assert code == 0 and "computing input from ['image']" in printed
-    code, _, err = _run(capsys, "feature-extractor", source, tmp_path / "x", "--at", "nope")
-    assert code == 2 and "no blob or layer named 'nope'" in err
+    assert code == 0 and "computing input [1, 32] from ['image']" in printed
+    code, _, err = _run(capsys, "feature-extractor", source, "-o", tmp_path / "x", "--at", "no")
+    assert code == 2 and "no blob or layer named 'no'" in err
 
 
 def test_a_classifier_cut_at_its_features_feeds_a_knn_in_one_call():
@@ -218,7 +220,7 @@ def test_an_lstm_can_be_made_updatable_as_core_ml_5_allows_and_trains(tmp_path, 
     from tests.test_train_lstm import CLASSES, FEATURES, SEQ, lstm_classifier
 
     source, out = _saved(lstm_classifier(seed=3), tmp_path / "l.mlmodel"), tmp_path / "o.mlmodel"
-    code, printed, err = _run(capsys, "make-updatable", source, out, "--layers", "lstm,head",
+    code, printed, err = _run(capsys, "make-updatable", source, "-o", out, "--layers", "lstm,head",
                               "--loss-input", "probs", "--batch", "8")
     assert code == 0 and "updatable layers ['lstm', 'head']" in printed
     assert "X3 warning" in err  # older Core ML validators refuse an updatable LSTM
@@ -251,11 +253,11 @@ def test_a_classifier_without_a_head_core_ml_trains_is_told_to_name_layers(tmp_p
     builder.add_softmax("softmax", "z_abs", "probs")
     builder.set_class_labels(["a", "b", "c"], prediction_blob="probs")
     source, out = _saved(builder.spec, tmp_path / "c.mlmodel"), tmp_path / "o.mlmodel"
-    code, _, err = _run(capsys, "make-updatable", source, out)
+    code, _, err = _run(capsys, "make-updatable", source, "-o", out)
     assert code == 1 and not out.exists() and len(err.strip().splitlines()) == 1
     assert "cannot find the classifier's head" in err and "name the layers to train with " \
         "--layers" in err
-    code, _, err = _run(capsys, "make-updatable", source, out, "--layers", "dense")
+    code, _, err = _run(capsys, "make-updatable", source, "-o", out, "--layers", "dense")
     assert code == 1 and not out.exists()
     assert ("layer 'abs' (unary) lies between updatable layer 'dense' and the loss, and Core ML "
             "cannot backpropagate through unary (rule C17;") in err
@@ -266,7 +268,7 @@ def test_a_classifier_without_a_head_core_ml_trains_is_told_to_name_layers(tmp_p
 def test_a_repaired_conversion_widens_for_new_classes(tmp_path, capsys):
     source = _saved(torch_zoo.converted("tabular_mlp", "iOS13"), tmp_path / "t.mlmodel")
     out = tmp_path / "out.mlmodel"
-    code, printed, _ = _run(capsys, "make-updatable", source, out, "--expand-classes", "5",
+    code, printed, _ = _run(capsys, "make-updatable", source, "-o", out, "--expand-classes", "5",
                             "--labels", "7,8")
     assert code == 0 and "rewrote softmaxND" in printed
     spec = updatable.load(out)
@@ -274,3 +276,23 @@ def test_a_repaired_conversion_widens_for_new_classes(tmp_path, capsys):
     results = runtime.Model.compile(spec).predict_batch(
         [torch_zoo.feeds("tabular_mlp", x) for x in batch])
     assert sorted(results[0][spec.description.predictedProbabilitiesName]) == [0, 1, 2, 7, 8]
+
+
+def test_json_documents_carry_the_repairs_and_the_cut(tmp_path, capsys):
+    import json
+
+    from tests.test_cli_json import assert_documented
+
+    source = _saved(converter_style.tf2_image_classifier(), tmp_path / "tf2.mlmodel")
+    code, printed, _ = _run(capsys, "make-updatable", source, "-o", tmp_path / "u.mlmodel",
+                            "--json")
+    document = json.loads(printed)
+    assert code == 0 and len(document["repairs"]) == 4
+    assert document["repairs"][0].startswith("rewrote batchedMatmul 'dense/MatMul' as "
+                                             "innerProduct 'dense/MatMul': outputs equal on")
+    assert_documented("make-updatable", document)
+    code, printed, _ = _run(capsys, "feature-extractor", source, "-o", tmp_path / "f.mlmodel",
+                            "--at", "flat", "--json")
+    document = json.loads(printed)
+    assert code == 0 and document["shape"] == [1, 1352] and document["written"]
+    assert_documented("feature-extractor", document)

@@ -22,8 +22,9 @@ import updatable
 from tests.builders import converter_style, torch_zoo
 from updatable import proto
 
-needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                 reason="the torch zoo needs torch (the test extra)")
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="the torch zoo needs torch (the test extra)"
+)
 CASES = [(name, target) for name in torch_zoo.ZOO for target in torch_zoo.TARGETS]
 
 
@@ -35,8 +36,11 @@ def _kinds(network) -> collections.Counter:
         found[kind] += 1
         params = getattr(layer, kind)
         for fd in params.DESCRIPTOR.fields:
-            if fd.message_type is not None and fd.message_type.name == "NeuralNetwork" \
-                    and params.HasField(fd.name):
+            if (
+                fd.message_type is not None
+                and fd.message_type.name == "NeuralNetwork"
+                and params.HasField(fd.name)
+            ):
                 found += _kinds(getattr(params, fd.name))
     return found
 
@@ -95,9 +99,12 @@ def test_torch_zoo_converts(name, target):
         labels = list(network.stringClassLabels.vector) or list(network.int64ClassLabels.vector)
         assert labels == list(entry.labels)
         outputs = {o.name: o.type.WhichOneof("Type") for o in spec.description.output}
-        assert outputs == {spec.description.predictedFeatureName: (
-            "stringType" if isinstance(entry.labels[0], str) else "int64Type"),
-            spec.description.predictedProbabilitiesName: "dictionaryType"}
+        assert outputs == {
+            spec.description.predictedFeatureName: (
+                "stringType" if isinstance(entry.labels[0], str) else "int64Type"
+            ),
+            spec.description.predictedProbabilitiesName: "dictionaryType",
+        }
     missing = entry.layers - set(_kinds(network))
     assert not missing, f"{name} for {target} lost layer kinds {sorted(missing)}"
     errors = [i for i in updatable.validate(spec, lint=False) if i.severity == "error"]

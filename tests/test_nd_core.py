@@ -100,8 +100,16 @@ def test_a_blob_read_in_both_layouts_is_converted_once_and_inputs_only_chw_read_
 
     spec = network({"x": (1, 2, 3, 4), "y": (2, 3, 4)}, layers, ("out", "s", "f", "y3"))
     net = compile_network(spec)
-    assert _kinds(net) == ["relayout", "reduce", "reduce", "reshapeStatic", "relayout",
-                           "reshapeStatic", "reduce", "activation"]
+    assert _kinds(net) == [
+        "relayout",
+        "reduce",
+        "reduce",
+        "reshapeStatic",
+        "relayout",
+        "reshapeStatic",
+        "reduce",
+        "activation",
+    ]
     assert net.steps[0].inputs == ("x",) and net.steps[2].inputs == net.steps[1].inputs
     assert net.tensors["x"] == Tensor((1, 2, 3, 4), ND)
     assert net.tensors["y"] == Tensor((2, 3, 4), CHW) and net.inputs["y"] == (3, 4, 2)
@@ -113,8 +121,7 @@ def test_a_blob_read_in_both_layouts_is_converted_once_and_inputs_only_chw_read_
     np.testing.assert_allclose(got["out"], x.sum(axis=2).reshape(3, 3, 4), rtol=1e-12)
     np.testing.assert_allclose(got["s"], x.sum(axis=2, keepdims=True), rtol=1e-12)
     np.testing.assert_array_equal(got["f"], x.reshape(3, 1, 24))
-    np.testing.assert_allclose(got["y3"], np.maximum(y.sum(axis=1, keepdims=True), 0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(got["y3"], np.maximum(y.sum(axis=1, keepdims=True), 0), rtol=1e-12)
 
 
 def test_leading_axes_fold_into_the_batch_for_rank_5_layers():
@@ -131,8 +138,9 @@ def test_leading_axes_fold_into_the_batch_for_rank_5_layers():
     x = np.random.default_rng(2).standard_normal((4, 2, 3, 4, 6))
     pooled = x.reshape(4, 2, 3, 2, 2, 3, 2).max(axis=(4, 6))
     e = np.exp(pooled - pooled.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(run(spec, {"x": x})["out"], e / e.sum(axis=1, keepdims=True),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        run(spec, {"x": x})["out"], e / e.sum(axis=1, keepdims=True), rtol=1e-12
+    )
 
 
 def test_a_copy_that_overwrites_a_blob_gets_a_new_conversion():
@@ -161,8 +169,11 @@ def test_a_rank_5_kind_is_refused_on_inputs_with_different_leading_axes():
     def layers(b):
         b.add_elementwise("join", ["x", "y"], "out", "CONCAT")
 
-    with pytest.raises(ShapeError, match=r"layer 'join' \(concat\) reads 'x' of shape "
-                                         r"\[2, 3, 1, 1\], 'y' of shape \[3, 1, 1\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'join' \(concat\) reads 'x' of shape "
+        r"\[2, 3, 1, 1\], 'y' of shape \[3, 1, 1\]",
+    ):
         compile_network(network({"x": (2, 3, 1, 1), "y": (3, 1, 1)}, layers))
 
 
@@ -170,8 +181,9 @@ def test_a_rank_5_kind_is_refused_on_inputs_with_different_leading_axes():
 
 
 def _layer(name, inputs, outputs):
-    return SimpleNamespace(name=name, input=list(inputs), output=list(outputs),
-                           WhichOneof=lambda _: name)
+    return SimpleNamespace(
+        name=name, input=list(inputs), output=list(outputs), WhichOneof=lambda _: name
+    )
 
 
 def _nd_kind(oneof, build, forward, **extra):
@@ -179,12 +191,19 @@ def _nd_kind(oneof, build, forward, **extra):
 
 
 def test_build_gets_the_values_of_its_value_inputs_when_no_model_input_feeds_them():
-    constant = _nd_kind("const", lambda layer, shapes: Built(None, {}, [(2,)]),
-                        lambda a, p, xs, keep=False, out=None: ([np.float32([[3, 4]])], None))
-    double = _nd_kind("double", lambda layer, shapes: Built(None, {}, [shapes[0]]),
-                      lambda a, p, xs, keep=False, out=None: ([2 * xs[0]], None))
+    constant = _nd_kind(
+        "const",
+        lambda layer, shapes: Built(None, {}, [(2,)]),
+        lambda a, p, xs, keep=False, out=None: ([np.float32([[3, 4]])], None),
+    )
+    double = _nd_kind(
+        "double",
+        lambda layer, shapes: Built(None, {}, [shapes[0]]),
+        lambda a, p, xs, keep=False, out=None: ([2 * xs[0]], None),
+    )
     shape_of = _nd_kind(
-        "shape", lambda layer, shapes: Built(None, {}, [(len(shapes[0]),)]),
+        "shape",
+        lambda layer, shapes: Built(None, {}, [(len(shapes[0]),)]),
         lambda a, p, xs, keep=False, out=None: ([np.float32([x.shape[1:] for x in xs[:1]])], None),
         shape_only=True,
     )
@@ -225,8 +244,11 @@ def test_a_per_example_step_runs_each_example_alone_and_needs_one_shape_per_batc
     x = np.arange(3, dtype=np.float32).reshape(3, 1)
     assert execution.execute(plan, {"x": x})["y"].shape == (3, 2) and calls == [1, 1, 1]
     step, _ = _per_example_step(lambda first: (int(first) + 1,))
-    with pytest.raises(ShapeError, match=r"layer 'each' \(perExample\) makes outputs of shapes "
-                                         r"\[\[2\]\] for example 1 but \[\[1\]\] for example 0"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'each' \(perExample\) makes outputs of shapes "
+        r"\[\[2\]\] for example 1 but \[\[1\]\] for example 0",
+    ):
         execution.execute(execution.make_plan([step], ("y",)), {"x": x})
 
 
@@ -241,8 +263,14 @@ def test_relayout_steps_are_internal_and_invert_in_backward():
 
 @pytest.mark.parametrize(
     "make",
-    [builders.classifier_nn, builders.mnist_convnet, builders.fire_net, builders.image_classifier,
-     converter_style.keras_image_classifier, converter_style.keras_segmenter],
+    [
+        builders.classifier_nn,
+        builders.mnist_convnet,
+        builders.fire_net,
+        builders.image_classifier,
+        converter_style.keras_image_classifier,
+        converter_style.keras_segmenter,
+    ],
     ids=lambda make: make.__name__,
 )
 def test_rank_5_networks_compile_as_before_every_blob_chw_and_no_relayout(make):

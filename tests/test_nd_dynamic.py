@@ -25,8 +25,11 @@ def _reshape_by_input():
 
 
 def test_compiling_alone_names_the_layer_whose_shape_depends_on_input_values():
-    with pytest.raises(UnsupportedLayerError, match=r"layer 'r' \(reshapeDynamic\): its output "
-                                                    r"shape depends on the values of its second"):
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"layer 'r' \(reshapeDynamic\): its output "
+        r"shape depends on the values of its second",
+    ):
         compile_network(_reshape_by_input())
 
 
@@ -49,8 +52,11 @@ def test_each_set_of_values_compiles_once_and_examples_that_share_one_run_togeth
 def test_a_batch_whose_examples_need_different_shapes_is_refused():
     model = runtime.Model.load(_reshape_by_input())
     x = np.zeros((2, 6), np.float32)
-    with pytest.raises(ShapeError, match=r"output 'out' has shapes \[\[2, 3\], \[3, 2\]\] for "
-                                         r"different examples .* predict them one at a time"):
+    with pytest.raises(
+        ShapeError,
+        match=r"output 'out' has shapes \[\[2, 3\], \[3, 2\]\] for "
+        r"different examples .* predict them one at a time",
+    ):
         model.predict_batch({"x": x, "shape": np.float32([[2, 3], [3, 2]])})
 
 
@@ -58,8 +64,15 @@ def test_slice_bounds_and_a_later_dependent_layer_specialize_in_turn():
     """sliceDynamic's begin comes from one input; a reshapeDynamic after it from another."""
 
     def layers(b):
-        b.add_slice_dynamic("s", ["x", "begin"], "sliced", end_ids=[4, 6], strides=[1, 1],
-                            begin_masks=[False, False], end_masks=[False, False])
+        b.add_slice_dynamic(
+            "s",
+            ["x", "begin"],
+            "sliced",
+            end_ids=[4, 6],
+            strides=[1, 1],
+            begin_masks=[False, False],
+            end_masks=[False, False],
+        )
         b.add_reshape_dynamic("r", ["sliced", "shape"], "out")
 
     spec = network({"x": (4, 6), "begin": (2,), "shape": (2,)}, layers)

@@ -240,12 +240,12 @@ def test_cli_exports_and_imports(tmp_path, capsys):
     spec = builders.updatable_mnist("sgd", DENSE_HEAD)
     model = tmp_path / "m.mlmodel"
     updatable.save(spec, model)
-    assert main(["export-ort", str(model), str(tmp_path / "ort")]) == 0
+    assert main(["export-ort", str(model), "-o", str(tmp_path / "ort")]) == 0
     out = capsys.readouterr().out
     assert "training_model.onnx" in out and "dense_2.weights" in out
-    assert main(["export-ort", str(model), str(tmp_path / "ort")]) == 2
+    assert main(["export-ort", str(model), "-o", str(tmp_path / "ort")]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["export-ort", str(model), str(tmp_path / "m.onnx"), "--inference"]) == 0
+    assert main(["export-ort", str(model), "-o", str(tmp_path / "m.onnx"), "--inference"]) == 0
     assert onnx.load(str(tmp_path / "m.onnx")).graph.output[0].name == "digitProbabilities"
 
     backend = OrtTrainingBackend.create(spec)
@@ -263,6 +263,13 @@ def test_cli_exports_and_imports(tmp_path, capsys):
     del updatable.spec.find_layer(other, "dense_1").innerProduct.weights.floatValue[:5]
     updatable.save(other, other_path)
     before = other_path.read_bytes()
-    assert main(["import-ort", str(other_path), str(tmp_path / "trained.ckpt")]) == 1
+    argv = ["import-ort", str(other_path), str(tmp_path / "trained.ckpt")]
+    assert main([*argv, "--in-place"]) == 1
     assert "was not made from this model" in capsys.readouterr().err
+    assert other_path.read_bytes() == before
+    # without -o/--out or --in-place nothing is written over the input (the old default)
+    assert main(argv) == 2
+    assert "-o/--out OUT is required" in capsys.readouterr().err
+    assert main([*argv, "-o", str(other_path)]) == 2
+    assert "never writes over an input" in capsys.readouterr().err
     assert other_path.read_bytes() == before

@@ -103,7 +103,7 @@ def driver_weights(model_path, out, x, labels, *extra):
 def test_the_sidecar_says_how_to_feed_the_artifacts(tmp_path):
     path, out = tmp_path / "digits.mlmodel", tmp_path / "ort"
     updatable.save(digits_model(seed=7), path)
-    cli("export-ort", path, out)
+    cli("export-ort", path, "-o", out)
     sidecar = json.loads((out / "coreml_training.json").read_text())
     assert sidecar["driver"] == "train_with_onnxruntime.py" and (out / sidecar["driver"]).exists()
     assert [(i["name"], i["dtype"], i["shape"]) for i in sidecar["inputs"]] == [

@@ -111,7 +111,7 @@ def test_training_with_plain_onnxruntime_is_exit_3_and_says_where_it_trains(tmp_
         write_artifacts(spec, tmp_path / "ort")
     model = tmp_path / "m.mlmodel"
     updatable.save(spec, model)
-    assert main(["export-ort", str(model), str(tmp_path / "ort")]) == 3
+    assert main(["export-ort", str(model), "-o", str(tmp_path / "ort")]) == 3
     assert "needs onnxruntime-training" in capsys.readouterr().err
     assert not (tmp_path / "ort").exists()
-    assert main(["export-ort", str(model), str(tmp_path / "m.onnx"), "--inference"]) == 0
+    assert main(["export-ort", str(model), "-o", str(tmp_path / "m.onnx"), "--inference"]) == 0

@@ -175,7 +175,8 @@ def test_the_frozen_part_in_chunks_gives_the_same_weights_bit_for_bit(monkeypatc
     def trained():
         out = {}
         done = lambda context: out.update(  # noqa: E731
-            w=context.model.parameter_value(runtime.ParameterKey.WEIGHTS.scoped("dense_2")))
+            w=context.model.parameter_value(runtime.ParameterKey.WEIGHTS.scoped("dense_2"))
+        )
         task = runtime.UpdateTask(spec, data, completion_handler=done)
         task.resume()
         assert task.wait(120) is runtime.TaskState.COMPLETED, task.error
@@ -203,9 +204,22 @@ def _ctrl_c_latency(tmp_path, *extra) -> tuple[float, str, int]:
     import os
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "updatable.cli", "train", str(model), "--data", str(data),
-         "--plain", "--out", str(tmp_path / "o.mlmodel"), *map(str, extra)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "updatable.cli",
+            "train",
+            str(model),
+            "--data",
+            str(data),
+            "--plain",
+            "--out",
+            str(tmp_path / "o.mlmodel"),
+            *map(str, extra),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each line as it is printed
         # a test runner started in the background ignores SIGINT, and children inherit that
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

@@ -25,7 +25,7 @@ def _scripts() -> list[str]:
     return sorted(
         p.stem
         for p in SCRIPTS.glob("*.py")
-        if p.stem != "__init__" and not p.stem.startswith("bench_")
+        if not p.stem.startswith(("_", "bench_"))  # _name: a script's helper module
     )
 
 
@@ -100,8 +100,16 @@ def check_architectures(tmp: Path) -> None:
 def check_survey_models(tmp: Path) -> None:
     """The survey of the test zoo: one converted torch model and one builder network."""
     report = tmp / "survey.md"
-    out = run_script("survey_models", "--models", "tabular_mlp", "keras_digit_cnn",
-                     "--targets", "iOS13", "--markdown", report)
+    out = run_script(
+        "survey_models",
+        "--models",
+        "tabular_mlp",
+        "keras_digit_cnn",
+        "--targets",
+        "iOS13",
+        "--markdown",
+        report,
+    )
     assert re.search(r"tabular_mlp +iOS13 +neuralNetworkClassifier +4 +6 ", out)
     assert re.search(r"keras_digit_cnn +- +neuralNetworkClassifier +1 +12 +ok; runs +ok", out)
     assert re.search(r"softmaxND +(yes|NO) +1 +1 +tabular_mlp", out)

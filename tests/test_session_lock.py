@@ -47,9 +47,26 @@ def _dead_pid() -> int:
 
 
 def _train_command(model, data, session, epochs):
-    return [sys.executable, "-m", "updatable.cli", "train", str(model), "--data", str(data),
-            "--session", str(session), "--epochs", str(epochs), "--checkpoint-every", "20",
-            "--batch", "4", "--plain", "--out", str(session.parent / f"out-{epochs}.mlmodel")]
+    return [
+        sys.executable,
+        "-m",
+        "updatable.cli",
+        "train",
+        str(model),
+        "--data",
+        str(data),
+        "--session",
+        str(session),
+        "--epochs",
+        str(epochs),
+        "--checkpoint-every",
+        "20",
+        "--batch",
+        "4",
+        "--plain",
+        "--out",
+        str(session.parent / f"out-{epochs}.mlmodel"),
+    ]
 
 
 def test_two_processes_started_together_on_one_session_one_runs_the_other_is_refused(
@@ -60,10 +77,14 @@ def test_two_processes_started_together_on_one_session_one_runs_the_other_is_ref
     started, processes = [], []
     for epochs in (40, 39):  # the epoch counts tell the runs apart afterwards
         started.append(time.monotonic())
-        processes.append(subprocess.Popen(
-            _train_command(model, data, session, epochs),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        processes.append(
+            subprocess.Popen(
+                _train_command(model, data, session, epochs),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
         time.sleep(0.2)
     results = []
     for process, start in zip(processes, started, strict=True):
@@ -71,9 +92,7 @@ def test_two_processes_started_together_on_one_session_one_runs_the_other_is_ref
         results.append((process.returncode, out, err, time.monotonic() - start))
     codes = sorted(code for code, *_ in results)
     assert codes == [0, 2], [(code, err[-500:]) for code, _, err, _ in results]
-    (_, won_out, _, won_time), (_, _, lost_err, lost_time) = sorted(
-        results, key=lambda r: r[0]
-    )
+    (_, won_out, _, won_time), (_, _, lost_err, lost_time) = sorted(results, key=lambda r: r[0])
     winner = 40 if "/40" in won_out else 39
     assert f"{winner}/{winner}" in won_out
     assert lost_err.startswith(f"updatable train: error: {session} is in use by process ")
@@ -94,20 +113,26 @@ def test_a_second_run_in_process_is_refused_while_the_first_holds_the_directory(
     try:
         params = runtime.TrainingSessionParameters(session, iterations=2)
         with pytest.raises(SessionLockedError, match=rf"^{session} is in use by process "):
-            runtime.train(builders.updatable_classifier(), runtime.ArrayBatchProvider(_data()),
-                          session_parameters=params)
+            runtime.train(
+                builders.updatable_classifier(),
+                runtime.ArrayBatchProvider(_data()),
+                session_parameters=params,
+            )
         assert not (session / "session.json").exists()  # refused before anything was written
     finally:
         lock.release()
-    job = runtime.train(builders.updatable_classifier(), runtime.ArrayBatchProvider(_data()),
-                        session_parameters=runtime.TrainingSessionParameters(session,
-                                                                              iterations=2))
+    job = runtime.train(
+        builders.updatable_classifier(),
+        runtime.ArrayBatchProvider(_data()),
+        session_parameters=runtime.TrainingSessionParameters(session, iterations=2),
+    )
     job.wait(120)
     assert not (session / session_lock.LOCK_FILE).exists()  # released when the job ended
 
 
-def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over_with_a_note(tmp_path, capsys,
-                                                                               files):
+def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over_with_a_note(
+    tmp_path, capsys, files
+):
     model, data = files
     session = tmp_path / "s"
     session.mkdir()
@@ -115,12 +140,25 @@ def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over_with_a_note(tm
     (session / session_lock.LOCK_FILE).write_text(
         json.dumps({"pid": pid, "host": socket.gethostname(), "started": "2024-01-01T00:00:00"})
     )
-    argv = ["train", str(model), "--data", str(data), "--session", str(session), "--epochs",
-            "5", "--plain", "--out", str(tmp_path / "o.mlmodel")]
+    argv = [
+        "train",
+        str(model),
+        "--data",
+        str(data),
+        "--session",
+        str(session),
+        "--epochs",
+        "5",
+        "--plain",
+        "--out",
+        str(tmp_path / "o.mlmodel"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert (f"took over the lock of process {pid} on host '{socket.gethostname()}' since "
-            "2024-01-01T00:00:00, which no longer holds it") in out
+    assert (
+        f"took over the lock of process {pid} on host '{socket.gethostname()}' since "
+        "2024-01-01T00:00:00, which no longer holds it"
+    ) in out
     assert not (session / session_lock.LOCK_FILE).exists()
 
 
@@ -130,8 +168,11 @@ def test_a_lock_from_another_host_is_refused_with_the_file_to_delete(tmp_path):
     (session / session_lock.LOCK_FILE).write_text(json.dumps({"pid": 4242, "host": "elsewhere"}))
     params = runtime.TrainingSessionParameters(session, iterations=2)
     with pytest.raises(SessionLockedError) as info:
-        runtime.train(builders.updatable_classifier(), runtime.ArrayBatchProvider(_data()),
-                      session_parameters=params)
+        runtime.train(
+            builders.updatable_classifier(),
+            runtime.ArrayBatchProvider(_data()),
+            session_parameters=params,
+        )
     assert str(info.value) == (
         f"{session} is locked by process 4242 on host 'elsewhere', which cannot be checked "
         f"from host '{socket.gethostname()}'; if that run has ended, delete "
@@ -142,8 +183,11 @@ def test_a_lock_from_another_host_is_refused_with_the_file_to_delete(tmp_path):
 def test_restoring_a_session_in_use_keeps_the_live_runs_in_flight_checkpoint(tmp_path):
     session = tmp_path / "s"
     params = runtime.TrainingSessionParameters(session, iterations=2, checkpoint_interval=1)
-    runtime.train(builders.updatable_classifier(), runtime.ArrayBatchProvider(_data()),
-                  session_parameters=params).wait(120)
+    runtime.train(
+        builders.updatable_classifier(),
+        runtime.ArrayBatchProvider(_data()),
+        session_parameters=params,
+    ).wait(120)
     in_flight = session / "checkpoints" / ".tmp-live"
     in_flight.mkdir()
     lock = session_lock.acquire(session)  # a live run writing its next checkpoint
@@ -163,11 +207,17 @@ def test_a_run_refused_during_setup_leaves_no_lock_and_no_directory(tmp_path):
     spec = builders.updatable_classifier()
     spec.isUpdatable = False
     with pytest.raises(UnsupportedModelError):
-        runtime.train(spec, runtime.ArrayBatchProvider(_data()),
-                      session_parameters=runtime.TrainingSessionParameters(session))
+        runtime.train(
+            spec,
+            runtime.ArrayBatchProvider(_data()),
+            session_parameters=runtime.TrainingSessionParameters(session),
+        )
     assert not session.exists()  # the lock made it; nothing was written, so it is gone
     session.mkdir()
     with pytest.raises(UnsupportedModelError):
-        runtime.train(spec, runtime.ArrayBatchProvider(_data()),
-                      session_parameters=runtime.TrainingSessionParameters(session))
+        runtime.train(
+            spec,
+            runtime.ArrayBatchProvider(_data()),
+            session_parameters=runtime.TrainingSessionParameters(session),
+        )
     assert session.is_dir() and list(session.iterdir()) == []  # the user's own: kept

@@ -271,21 +271,32 @@ def test_the_command_line_sweeps_reports_and_applies(files, capsys):
     args = [
         "sweep", str(files / "m.mlmodel"), "--users", "3x2classes:3shots:3test",
         "--data", str(files / "d.npz"), "--serial", "--params", "learningRate",
-        "--values", "learningRate=0.05,100", "--out", str(files / "out"),
+        "--values", "learningRate=0.05,100", "-o", str(files / "out"),
         "--apply", str(files / "fixed.mlmodel"),
     ]  # fmt: skip
-    assert main(args) == 1  # a combination diverged
+    assert main(args) == 0  # a combination diverged: a finding, not a failure
     out = capsys.readouterr().out
+    assert "1 of 2 combinations flagged" in out
+    # the report says what its terms mean, with the thresholds it judged by
+    assert "diverged: at least one user's update ended in a NaN" in out and "by more than 1%" in out
+    assert "dominated: (informational, not a problem)" in out
     assert "recommended: learningRate range [0.05, 0.05]" in out
     assert f"wrote {files / 'fixed.mlmodel'} with: learningRate range [0.05, 0.05]" in out
     fixed = updatable.load(files / "fixed.mlmodel")
     sgd = fixed.neuralNetworkClassifier.updateParams.optimizer.sgdOptimizer
     assert (sgd.learningRate.range.minValue, sgd.learningRate.range.maxValue) == (0.05, 0.05)
-    assert main([*args[:-2], "--json"]) == 1  # the same sweep again: everything reused
+    # the same sweep again: everything reused; --fail-on-flag turns the finding into exit 1
+    assert main([*args[:-2], "--json", "--fail-on-flag"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["ran"] == 0 and document["reused"] == 6
-    clean = [*args[:9], "--values", "learningRate=0.05,0.5", "--out", str(files / "out2")]
-    assert main(clean) == 0
+    assert "underperforming" in document["flag_meanings"]
+    assert "diverged" in document["combinations"][1]["flags"]
+    assert "dominated" in (files / "out" / "report.md").read_text()
+    clean = [*args[:9], "--values", "learningRate=0.05,0.5", "-o", str(files / "out2")]
+    assert main([*clean, "--fail-on-flag"]) == 0
+    # --apply never writes over MODEL
+    assert main([*clean, "--apply", args[1]]) == 2
+    assert "never writes over an input" in capsys.readouterr().err
 
 
 def test_the_command_line_dry_run_and_errors(files, capsys):

@@ -31,28 +31,44 @@ F = optional_import("torch.nn.functional")
 SEQ, FEATURES, PROJ, HIDDEN, CLASSES = 6, 3, 5, 4, 3
 
 
-def lstm_classifier(seed: int = 0, lstm_updatable: bool = False, lr: float = 0.05,
-                    epochs: int = 12):
+def lstm_classifier(
+    seed: int = 0, lstm_updatable: bool = False, lr: float = 0.05, epochs: int = 12
+):
     rng = np.random.default_rng(seed)
-    builder = NeuralNetworkBuilder([("x", datatypes.Array(SEQ * FEATURES, 1, 1))],
-                                   [("probs", datatypes.Array(CLASSES))])
+    builder = NeuralNetworkBuilder(
+        [("x", datatypes.Array(SEQ * FEATURES, 1, 1))], [("probs", datatypes.Array(CLASSES))]
+    )
     builder.add_reshape("steps", "x", "steps_out", (SEQ, FEATURES, 1, 1), 0)
-    builder.add_inner_product("proj", W=rng.standard_normal((PROJ, FEATURES)) * 0.7,
-                              b=rng.standard_normal(PROJ) * 0.1, input_channels=FEATURES,
-                              output_channels=PROJ, has_bias=True, input_name="steps_out",
-                              output_name="proj_out")
+    builder.add_inner_product(
+        "proj",
+        W=rng.standard_normal((PROJ, FEATURES)) * 0.7,
+        b=rng.standard_normal(PROJ) * 0.1,
+        input_channels=FEATURES,
+        output_channels=PROJ,
+        has_bias=True,
+        input_name="steps_out",
+        output_name="proj_out",
+    )
     builder.add_activation("proj_act", "TANH", "proj_out", "proj_tanh")
     w = f32(ref.gates(rng, GATES, HIDDEN, PROJ, 0.6))
     w_h, w_x, b, _ = ref.lstm_lists(w)
-    builder.add_unilstm("lstm", w_h, w_x, b, HIDDEN, PROJ, ["proj_tanh"],
-                        ["lstm_out", "lstm_h", "lstm_c"])
-    builder.add_inner_product("head", W=rng.standard_normal((CLASSES, HIDDEN)),
-                              b=np.zeros(CLASSES), input_channels=HIDDEN,
-                              output_channels=CLASSES, has_bias=True, input_name="lstm_out",
-                              output_name="logits")
+    builder.add_unilstm(
+        "lstm", w_h, w_x, b, HIDDEN, PROJ, ["proj_tanh"], ["lstm_out", "lstm_h", "lstm_c"]
+    )
+    builder.add_inner_product(
+        "head",
+        W=rng.standard_normal((CLASSES, HIDDEN)),
+        b=np.zeros(CLASSES),
+        input_channels=HIDDEN,
+        output_channels=CLASSES,
+        has_bias=True,
+        input_name="lstm_out",
+        output_name="logits",
+    )
     builder.add_softmax("softmax", "logits", "probs")
-    spec = builders.make_trainable(builder.spec, ["proj", "head"], loss_input="probs", lr=lr,
-                                   batch=8, epochs=epochs)
+    spec = builders.make_trainable(
+        builder.spec, ["proj", "head"], loss_input="probs", lr=lr, batch=8, epochs=epochs
+    )
     if lstm_updatable:  # Core ML's validator accepts an updatable LSTM, without weight flags
         next(layer for layer in spec.neuralNetwork.layers if layer.name == "lstm").isUpdatable = 1
     return spec
@@ -75,8 +91,7 @@ def test_the_slice_runs_through_the_lstm_and_its_relayouts():
     kinds = [s.kind.oneof for s in cut.train_steps]
     # the tanh is fused into proj; head runs nd after the LSTM, its logits go back to chw
     # for the softmax
-    assert kinds == ["innerProduct", "relayout", "uniDirectionalLSTM", "innerProduct",
-                     "relayout"]
+    assert kinds == ["innerProduct", "relayout", "uniDirectionalLSTM", "innerProduct", "relayout"]
     assert cut.updatable == {"proj", "lstm", "head"} and cut.boundary == ("steps_out",)
 
 
@@ -89,8 +104,9 @@ def _batch(seed, count=5):
 def test_slice_gradients_match_central_differences(lstm_updatable):
     cut = training_slice(lstm_classifier(seed=1, lstm_updatable=lstm_updatable))
     x, target = _batch(2)
-    boundary = backprop.run_steps(cut.frozen_steps, {"x": x.reshape(-1, 1, 1, SEQ * FEATURES)},
-                                  cut.boundary)
+    boundary = backprop.run_steps(
+        cut.frozen_steps, {"x": x.reshape(-1, 1, 1, SEQ * FEATURES)}, cut.boundary
+    )
     _, grads, _ = backprop.loss_and_gradients(cut, boundary, target)
     expected = {"proj/W", "proj/b", "head/W", "head/b"}
     assert set(grads) == expected | ({"lstm/W", "lstm/R", "lstm/b"} if lstm_updatable else set())
@@ -116,8 +132,9 @@ def test_slice_gradients_match_torch_autograd():
     cut = training_slice(spec)
     steps = {s.name: s for s in cut.train_steps}
     x, target = _batch(5, count=6)
-    boundary = backprop.run_steps(cut.frozen_steps, {"x": x.reshape(-1, 1, 1, SEQ * FEATURES)},
-                                  cut.boundary)
+    boundary = backprop.run_steps(
+        cut.frozen_steps, {"x": x.reshape(-1, 1, 1, SEQ * FEATURES)}, cut.boundary
+    )
     loss, grads, _ = backprop.loss_and_gradients(cut, boundary, target)
 
     def leaf(array):
@@ -136,8 +153,12 @@ def test_slice_gradients_match_torch_autograd():
     torch_loss = F.cross_entropy(out[:, -1] @ head_w + head_b, torch.tensor(target))
     torch_loss.backward()
     assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
-    for key, tensor in (("proj/W", proj_w), ("proj/b", proj_b), ("head/W", head_w),
-                        ("head/b", head_b)):
+    for key, tensor in (
+        ("proj/W", proj_w),
+        ("proj/b", proj_b),
+        ("head/W", head_w),
+        ("head/b", head_b),
+    ):
         np.testing.assert_allclose(grads[key], tensor.grad.numpy(), atol=1e-12, err_msg=key)
     np.testing.assert_allclose(grads["lstm/W"].T, lstm.weight_ih_l0.grad.numpy(), atol=1e-12)
     np.testing.assert_allclose(grads["lstm/R"].T, lstm.weight_hh_l0.grad.numpy(), atol=1e-12)
@@ -169,19 +190,30 @@ def test_an_update_task_trains_through_the_lstm_and_writes_its_weights_back(lstm
         result["predictions"] = context.model.predict_batch({"x": list(x)})
 
     provider = ArrayBatchProvider({"x": x, "probs_true": labels.astype(np.int32).reshape(-1, 1)})
-    task = UpdateTask(spec, provider, progress_handlers=UpdateProgressHandlers(
-        Event.EPOCH_END, lambda context: None, completion))
+    task = UpdateTask(
+        spec,
+        provider,
+        progress_handlers=UpdateProgressHandlers(Event.EPOCH_END, lambda context: None, completion),
+    )
     task.resume()
     task.wait()
     assert task.error is None, task.error
     before = _mean_cross_entropy(Model.load(spec).predict_batch({"x": list(x)}), labels)
     after = _mean_cross_entropy(result["predictions"], labels)
     assert after < 0.8 * before, (before, after)
-    initial, trained = (next(layer.uniDirectionalLSTM.weightParams
-                             for layer in s.neuralNetwork.layers if layer.name == "lstm")
-                        for s in (spec, result["spec"]))
-    moved = np.abs(np.subtract(trained.inputGateWeightMatrix.floatValue,
-                               initial.inputGateWeightMatrix.floatValue)).max()
+    initial, trained = (
+        next(
+            layer.uniDirectionalLSTM.weightParams
+            for layer in s.neuralNetwork.layers
+            if layer.name == "lstm"
+        )
+        for s in (spec, result["spec"])
+    )
+    moved = np.abs(
+        np.subtract(
+            trained.inputGateWeightMatrix.floatValue, initial.inputGateWeightMatrix.floatValue
+        )
+    ).max()
     assert (moved > 1e-3) == lstm_updatable
     reloaded = Model.load(result["spec"]).predict_batch({"x": list(x)})
     for got, want in zip(reloaded, result["predictions"], strict=True):
@@ -193,8 +225,14 @@ def test_training_examples_may_leave_optional_state_inputs_out():
     as if they held zeros; a batch mixing both fills the missing ones with zeros."""
     from tests.builders import converter_style
 
-    spec = builders.make_trainable(converter_style.keras_text_lstm(), ["dense_1"],
-                                   loss_input="output1", lr=0.1, batch=4, epochs=2)
+    spec = builders.make_trainable(
+        converter_style.keras_text_lstm(),
+        ["dense_1"],
+        loss_input="output1",
+        lr=0.1,
+        batch=4,
+        epochs=2,
+    )
     tokens = np.arange(8, dtype=np.float32).reshape(8, 1)
     labels = np.array(["neg", "neu", "pos", "neg", "neu", "pos", "neg", "neu"])
 
@@ -203,10 +241,16 @@ def test_training_examples_may_leave_optional_state_inputs_out():
 
         def completion(context):
             result["weights"] = context.model.parameter_value(
-                runtime.ParameterKey.WEIGHTS.scoped("dense_1"))
+                runtime.ParameterKey.WEIGHTS.scoped("dense_1")
+            )
 
-        task = UpdateTask(spec, provider, progress_handlers=UpdateProgressHandlers(
-            Event.EPOCH_END, lambda context: None, completion))
+        task = UpdateTask(
+            spec,
+            provider,
+            progress_handlers=UpdateProgressHandlers(
+                Event.EPOCH_END, lambda context: None, completion
+            ),
+        )
         task.resume()
         task.wait()
         assert task.error is None, task.error

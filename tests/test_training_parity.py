@@ -32,8 +32,15 @@ EPOCHS, BATCH, COUNT, SEED = 3, 8, 20, 11
 
 def _coremltools_made(optimizer, **hyper):
     spec = builders.mnist_convnet(seed=4)
-    return builders.make_trainable(spec, TRAINED, loss_input="digitProbabilities",
-                                   optimizer=optimizer, batch=BATCH, epochs=EPOCHS, **hyper)
+    return builders.make_trainable(
+        spec,
+        TRAINED,
+        loss_input="digitProbabilities",
+        optimizer=optimizer,
+        batch=BATCH,
+        epochs=EPOCHS,
+        **hyper,
+    )
 
 
 def _surgery_made(optimizer, lr, momentum=0.0, betas=(0.9, 0.999), eps=1e-8):
@@ -41,11 +48,19 @@ def _surgery_made(optimizer, lr, momentum=0.0, betas=(0.9, 0.999), eps=1e-8):
     updatable.make_updatable(spec, list(TRAINED))
     updatable.set_loss(spec, "cross_entropy", input="digitProbabilities")
     if optimizer == "sgd":
-        updatable.set_optimizer(spec, "sgd", learning_rate=lr, mini_batch_size=BATCH,
-                                momentum=momentum)
+        updatable.set_optimizer(
+            spec, "sgd", learning_rate=lr, mini_batch_size=BATCH, momentum=momentum
+        )
     else:
-        updatable.set_optimizer(spec, "adam", learning_rate=lr, mini_batch_size=BATCH,
-                                beta1=betas[0], beta2=betas[1], eps=eps)
+        updatable.set_optimizer(
+            spec,
+            "adam",
+            learning_rate=lr,
+            mini_batch_size=BATCH,
+            beta1=betas[0],
+            beta2=betas[1],
+            eps=eps,
+        )
     updatable.set_epochs(spec, EPOCHS)
     return spec
 
@@ -65,14 +80,20 @@ def _train_ours(spec, x, labels):
     result = {}
 
     def completion(context):
-        result["weights"] = {layer: context.model.parameter_value(
-            updatable_key("weights", layer)) for layer in TRAINED}
-        result["bias"] = {layer: context.model.parameter_value(
-            updatable_key("biases", layer)) for layer in TRAINED}
+        result["weights"] = {
+            layer: context.model.parameter_value(updatable_key("weights", layer))
+            for layer in TRAINED
+        }
+        result["bias"] = {
+            layer: context.model.parameter_value(updatable_key("biases", layer))
+            for layer in TRAINED
+        }
 
-    task = UpdateTask(spec, ArrayBatchProvider({"image": x, "digit": labels}),
-                      progress_handlers=UpdateProgressHandlers(
-                          Event.EPOCH_END, lambda c: None, completion))
+    task = UpdateTask(
+        spec,
+        ArrayBatchProvider({"image": x, "digit": labels}),
+        progress_handlers=UpdateProgressHandlers(Event.EPOCH_END, lambda c: None, completion),
+    )
     task.resume()
     task.wait()
     assert task.error is None, task.error
@@ -100,15 +121,23 @@ def _train_torch(spec, x, labels, make_optimizer):
             loss.backward()
             opt.step()
         order.reshuffle()  # epochEnd is subscribed
-    return {layer: {field: net.params[(layer, field)].detach().numpy()
-                    for field in ("weights", "bias")} for layer in TRAINED}
+    return {
+        layer: {field: net.params[(layer, field)].detach().numpy() for field in ("weights", "bias")}
+        for layer in TRAINED
+    }
 
 
 CASES = {
-    "sgd-momentum": ("sgd", {"lr": 0.05, "momentum": 0.9},
-                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
-    "adam": ("adam", {"lr": 0.002, "betas": (0.9, 0.999), "eps": 1e-8},
-             lambda p: torch.optim.Adam(p, lr=0.002, betas=(0.9, 0.999), eps=1e-8)),
+    "sgd-momentum": (
+        "sgd",
+        {"lr": 0.05, "momentum": 0.9},
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+    ),
+    "adam": (
+        "adam",
+        {"lr": 0.002, "betas": (0.9, 0.999), "eps": 1e-8},
+        lambda p: torch.optim.Adam(p, lr=0.002, betas=(0.9, 0.999), eps=1e-8),
+    ),
 }
 
 
@@ -117,8 +146,11 @@ CASES = {
 @needs("torch")
 def test_weights_after_three_epochs_equal_pytorch(case, made_by):
     optimizer, hyper, make_torch_optimizer = CASES[case]
-    spec = _coremltools_made(optimizer, **hyper) if made_by == "coremltools" else \
-        _surgery_made(optimizer, **hyper)
+    spec = (
+        _coremltools_made(optimizer, **hyper)
+        if made_by == "coremltools"
+        else _surgery_made(optimizer, **hyper)
+    )
     spec = _with_seed(spec)
     x, labels = _data()
     ours = _train_ours(spec, x, labels)
@@ -139,5 +171,6 @@ def test_weights_after_three_epochs_equal_pytorch(case, made_by):
                 # at the rounding edge moves a full learning-rate-sized step on one side and
                 # not the other, so for Adam the whole-array relative norm is the measure.
                 scale = np.abs(want).max()
-                np.testing.assert_allclose(got.ravel(), want.ravel(), rtol=1e-5,
-                                           atol=1e-5 * scale, err_msg=what)
+                np.testing.assert_allclose(
+                    got.ravel(), want.ravel(), rtol=1e-5, atol=1e-5 * scale, err_msg=what
+                )

@@ -27,8 +27,14 @@ LABELS = ("cat", "dog")
 
 
 def classifier(batch=4, epochs=2, lr=0.05, seed=None, shuffle=True, batch_set=None):
-    spec = builders.make_trainable(builders.classifier_nn(), ["dense1", "dense2"],
-                                   loss_input="probs", lr=lr, batch=batch, epochs=epochs)
+    spec = builders.make_trainable(
+        builders.classifier_nn(),
+        ["dense1", "dense2"],
+        loss_input="probs",
+        lr=lr,
+        batch=batch,
+        epochs=epochs,
+    )
     params = spec.neuralNetworkClassifier.updateParams
     if batch_set is not None:
         params.optimizer.sgdOptimizer.miniBatchSize.set.ClearField("values")
@@ -69,11 +75,11 @@ def run(spec, provider, events=ALL, configuration=None, on_progress=None):
             on_progress(context)
 
     def completion(context):
-        log.append(("completion", dict(context.metrics), context.task.state,
-                    context.model is None))
+        log.append(("completion", dict(context.metrics), context.task.state, context.model is None))
 
-    task = UpdateTask(spec, provider, configuration,
-                      UpdateProgressHandlers(events, progress, completion))
+    task = UpdateTask(
+        spec, provider, configuration, UpdateProgressHandlers(events, progress, completion)
+    )
     assert task.state is TaskState.SUSPENDED
     task.resume()
     task.wait()
@@ -131,8 +137,12 @@ def test_default_engine_reshuffles_only_when_epoch_end_is_subscribed():
 def test_ml_compute_engine_partial_batch_mean_loss_and_reshuffle():
     provider = Recording(10)
     config = ModelConfiguration(train_with_ml_compute=True)
-    _, log = run(classifier(batch=4, epochs=2, seed=5), provider,
-                 events=Event.MINI_BATCH_END | Event.EPOCH_END, configuration=config)
+    _, log = run(
+        classifier(batch=4, epochs=2, seed=5),
+        provider,
+        events=Event.MINI_BATCH_END | Event.EPOCH_END,
+        configuration=config,
+    )
     order = ShuffleOrder(10, seed=5)
     expected = list(order.order)
     order.reshuffle()
@@ -172,8 +182,12 @@ def test_context_parameters_and_learning_rate_annealing_from_a_handler():
         assert context.task.state is TaskState.SUSPENDED
         context.task.resume(parameters)
 
-    task, _ = run(classifier(batch=4, epochs=2, lr=0.08), Recording(8),
-                  events=Event.MINI_BATCH_END, on_progress=anneal)
+    task, _ = run(
+        classifier(batch=4, epochs=2, lr=0.08),
+        Recording(8),
+        events=Event.MINI_BATCH_END,
+        on_progress=anneal,
+    )
     assert task.state is TaskState.COMPLETED
     assert seen == pytest.approx([0.08 * 0.5**i for i in range(4)])
 
@@ -200,8 +214,13 @@ def test_cancel_stops_at_a_boundary_without_completion_and_leaves_the_file(tmp_p
             context.task.cancel()
 
     completion = threading.Event()
-    task = UpdateTask(path, Recording(10), progress_handlers=UpdateProgressHandlers(
-        Event.MINI_BATCH_END, progress, lambda c: completion.set()))
+    task = UpdateTask(
+        path,
+        Recording(10),
+        progress_handlers=UpdateProgressHandlers(
+            Event.MINI_BATCH_END, progress, lambda c: completion.set()
+        ),
+    )
     task.resume()
     assert task.wait() is TaskState.COMPLETED
     assert batches == [0, 1, 2]
@@ -218,14 +237,19 @@ def test_cancel_before_resume_completes_and_resume_then_does_nothing():
     assert task.wait() is TaskState.COMPLETED and provider.calls == []
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    ({3: None}, "Received nil feature provider for index 3"),
-    ({3: {}}, "Unable to get training input 'image' for example index 3"),
-    ({3: {"image": np.zeros(4, np.float32)}}, "no target feature"),
-    ({3: {"image": np.zeros(5, np.float32), "label": "cat"}}, "example index 3"),
-    ({3: {"image": np.zeros(4, np.float32), "label": "cow"}},
-     "example index 3: label 'cow' is not one of the classifier's labels"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ({3: None}, "Received nil feature provider for index 3"),
+        ({3: {}}, "Unable to get training input 'image' for example index 3"),
+        ({3: {"image": np.zeros(4, np.float32)}}, "no target feature"),
+        ({3: {"image": np.zeros(5, np.float32), "label": "cat"}}, "example index 3"),
+        (
+            {3: {"image": np.zeros(4, np.float32), "label": "cow"}},
+            "example index 3: label 'cow' is not one of the classifier's labels",
+        ),
+    ],
+)
 def test_bad_examples_fail_the_task_naming_the_index(bad, fragment):
     task, log = run(classifier(batch=8, shuffle=False), Recording(8, bad=bad))
     assert task.state is TaskState.FAILED
@@ -251,8 +275,7 @@ def test_non_finite_loss_fails_the_task():
     provider.x[2] = np.nan
     task, log = run(classifier(batch=4, shuffle=False), provider)
     assert task.state is TaskState.FAILED
-    assert "the loss became nan at epoch 0, mini-batch 0 (examples [0, 1, 2, 3])" in str(
-        task.error)
+    assert "the loss became nan at epoch 0, mini-batch 0 (examples [0, 1, 2, 3])" in str(task.error)
     assert [entry[0] for entry in log] == [Event.TRAINING_BEGIN, "completion"]
 
 
@@ -293,8 +316,7 @@ def test_write_back_round_trip_gives_the_trained_predictions(tmp_path):
 
     def completion(context):
         context.model.write(out)
-        results["predictions"] = context.model.predict_batch(
-            [{"image": x} for x in provider.x])
+        results["predictions"] = context.model.predict_batch([{"image": x} for x in provider.x])
         results["weights"] = context.model.parameter_value(ParameterKey.WEIGHTS.scoped("dense1"))
 
     task = UpdateTask(spec, provider, completion_handler=completion)
@@ -310,11 +332,11 @@ def test_write_back_round_trip_gives_the_trained_predictions(tmp_path):
     before = Model.load(spec).predict_batch([{"image": x} for x in provider.x])
     assert [p["probs"] for p in before] != [p["probs"] for p in reloaded]
     dense1 = written.neuralNetworkClassifier.layers[0].innerProduct
-    np.testing.assert_array_equal(np.asarray(dense1.weights.floatValue),
-                                  results["weights"].ravel())
+    np.testing.assert_array_equal(np.asarray(dense1.weights.floatValue), results["weights"].ravel())
     # everything but the trained weights is unchanged
-    for layer_before, layer_after in zip(spec.neuralNetworkClassifier.layers,
-                                         written.neuralNetworkClassifier.layers, strict=True):
+    for layer_before, layer_after in zip(
+        spec.neuralNetworkClassifier.layers, written.neuralNetworkClassifier.layers, strict=True
+    ):
         if layer_before.name not in ("dense1", "dense2"):
             assert layer_before == layer_after
         else:
@@ -326,8 +348,9 @@ def test_write_back_round_trip_gives_the_trained_predictions(tmp_path):
 def test_array_batch_provider_columns_and_rows_are_equivalent():
     provider = Recording(6)
     columns = ArrayBatchProvider({"image": provider.x, "label": provider.y})
-    rows = ArrayBatchProvider([{"image": x, "label": y} for x, y in zip(provider.x, provider.y,
-                                                                          strict=True)])
+    rows = ArrayBatchProvider(
+        [{"image": x, "label": y} for x, y in zip(provider.x, provider.y, strict=True)]
+    )
     _, log_a = run(classifier(seed=1), columns)
     _, log_b = run(classifier(seed=1), rows)
     assert log_a == log_b

@@ -40,8 +40,13 @@ def torch_reference(spec, x: np.ndarray) -> np.ndarray:
     weights = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)
     merged = (weights @ v).transpose(2, 3).reshape(t.shape)
     norm_layer = layers["attention/LayerNorm"].layerNormalization
-    norm = F.layer_norm(merged + t, (16,), torch.from_numpy(_weights(norm_layer.gamma)),
-                        torch.from_numpy(_weights(norm_layer.beta)), eps=norm_layer.eps)
+    norm = F.layer_norm(
+        merged + t,
+        (16,),
+        torch.from_numpy(_weights(norm_layer.gamma)),
+        torch.from_numpy(_weights(norm_layer.beta)),
+        eps=norm_layer.eps,
+    )
     hidden = F.gelu(dense("ffn/dense/MatMul", norm), approximate="tanh")
     out = dense("ffn/dense_1/MatMul", hidden)  # (N, 1, 8, 16)
     pooled = torch.cat([out.mean(dim=2), out[:, :, 0]], dim=-1)  # (N, 1, 32)

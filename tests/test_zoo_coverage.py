@@ -26,5 +26,7 @@ def test_a_zoo_model_left_out_of_the_parity_test_does_not_load_yet(name):
         runtime.Model.load(spec)
     except (UnsupportedLayerError, ShapeError):
         return
-    pytest.fail(f"{name} ({target}) loads now: add it to RUNNABLE in tests/test_zoo_predict.py "
-                "so that its predictions are compared with torch")
+    pytest.fail(
+        f"{name} ({target}) loads now: add it to RUNNABLE in tests/test_zoo_predict.py "
+        "so that its predictions are compared with torch"
+    )

@@ -21,9 +21,22 @@ from tests.builders import converter_style, torch_zoo
 from tests.optional import needs
 
 RUNNABLE = (
-    "cnn_bn", "cnn_bn_image", "resnet", "mobilenet_v2", "squeezenet1_1", "vgg", "transformer",
-    "unet", "segmentation", "audio_cnn1d", "tabular_mlp", "embedding_net",
-    "lstm", "bilstm", "rnn", "gru_text",
+    "cnn_bn",
+    "cnn_bn_image",
+    "resnet",
+    "mobilenet_v2",
+    "squeezenet1_1",
+    "vgg",
+    "transformer",
+    "unet",
+    "segmentation",
+    "audio_cnn1d",
+    "tabular_mlp",
+    "embedding_net",
+    "lstm",
+    "bilstm",
+    "rnn",
+    "gru_text",
 )
 CASES = [(name, target) for name in RUNNABLE for target in torch_zoo.entry(name).targets]
 TOLERANCE = 1e-4
@@ -81,8 +94,9 @@ def _policy_restored():
 
 @needs("torch")
 @pytest.mark.usefixtures("_policy_restored")
-@pytest.mark.parametrize("name", ["squeezenet1_1", "transformer", "audio_cnn1d", "embedding_net",
-                                  "lstm", "bilstm"])
+@pytest.mark.parametrize(
+    "name", ["squeezenet1_1", "transformer", "audio_cnn1d", "embedding_net", "lstm", "bilstm"]
+)
 def test_an_nd_model_gives_the_same_bits_split_across_threads_and_one_example_at_a_time(name):
     spec = torch_zoo.converted(name, "iOS14")
     model = runtime.Model.load(spec)
@@ -120,8 +134,10 @@ def test_the_tf2_style_classifier_matches_a_reference_computed_from_its_weights(
     def dense(name):
         p = layers[name].batchedMatmul
         x1, x2 = p.weightMatrixFirstDimension, p.weightMatrixSecondDimension
-        return (np.asarray(p.weights.floatValue, np.float64).reshape(x2, x1).T,
-                np.asarray(p.bias.floatValue, np.float64))
+        return (
+            np.asarray(p.weights.floatValue, np.float64).reshape(x2, x1).T,
+            np.asarray(p.bias.floatValue, np.float64),
+        )
 
     x = np.random.default_rng(0).uniform(0, 1, (4, 1, 28, 28, 1))
     image = x[:, 0, :, :, 0]
@@ -139,4 +155,5 @@ def test_the_tf2_style_classifier_matches_a_reference_computed_from_its_weights(
     got = np.array([[out[key][str(k)] for k in range(10)] for out in outputs])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     assert [out[spec.description.predictedFeatureName] for out in outputs] == [
-        str(k) for k in expected.argmax(axis=1)]
+        str(k) for k in expected.argmax(axis=1)
+    ]

@@ -47,12 +47,14 @@ def _lstm_module(p, weights, bidirectional=False):
     gates = ("inputGate", "forgetGate", "blockInput", "outputGate")
     for suffix, w in zip(("", "_reverse"), weights, strict=False):
         with torch.no_grad():
-            getattr(module, f"weight_ih_l0{suffix}").copy_(torch.cat(
-                [_tensor(getattr(w, f"{g}WeightMatrix"), h, d) for g in gates]))
-            getattr(module, f"weight_hh_l0{suffix}").copy_(torch.cat(
-                [_tensor(getattr(w, f"{g}RecursionMatrix"), h, h) for g in gates]))
+            getattr(module, f"weight_ih_l0{suffix}").copy_(
+                torch.cat([_tensor(getattr(w, f"{g}WeightMatrix"), h, d) for g in gates])
+            )
+            getattr(module, f"weight_hh_l0{suffix}").copy_(
+                torch.cat([_tensor(getattr(w, f"{g}RecursionMatrix"), h, h) for g in gates])
+            )
             bias = torch.cat([_tensor(getattr(w, f"{g}BiasVector"), h) for g in gates])
-            bias[h:2 * h] += 1.0 if p.params.forgetBias else 0.0
+            bias[h : 2 * h] += 1.0 if p.params.forgetBias else 0.0
             getattr(module, f"bias_ih_l0{suffix}").copy_(bias)
             getattr(module, f"bias_hh_l0{suffix}").zero_()
     return module
@@ -82,12 +84,14 @@ def test_keras_text_lstm_streams_a_sentence_like_torch_lstm_over_it():
     state = {"lstm_1_h_in": np.zeros((count, 16)), "lstm_1_c_in": np.zeros((count, 16))}
     steps = []
     for t in range(length):
-        outs = model.predict_batch([{"input1": np.float32([tokens[i, t]]),
-                                     **{k: v[i] for k, v in state.items()}}
-                                    for i in range(count)])
+        outs = model.predict_batch(
+            [
+                {"input1": np.float32([tokens[i, t]]), **{k: v[i] for k, v in state.items()}}
+                for i in range(count)
+            ]
+        )
         steps.append(_probabilities(outs, ("neg", "neu", "pos")))
-        state = {f"lstm_1_{s}_in": np.stack([o[f"lstm_1_{s}_out"] for o in outs])
-                 for s in "hc"}
+        state = {f"lstm_1_{s}_in": np.stack([o[f"lstm_1_{s}_out"] for o in outs]) for s in "hc"}
     embed = layers["embedding_1"].embedding
     table = _tensor(embed.weights, embed.outputChannels, embed.inputDim).T
     lstm = layers["lstm_1"].uniDirectionalLSTM
@@ -125,8 +129,9 @@ def _strips(count: int, seed: int = 0) -> np.ndarray:
 def _core_ml_gru(p, x):
     """NeuralNetwork.proto's GRU (hard-sigmoid gates, tanh output) over x (T, N, D)."""
     h, d = p.outputVectorSize, p.inputVectorSize
-    w = {g: _tensor(getattr(p, f"{g}GateWeightMatrix"), h, d) for g in ("update", "reset",
-                                                                     "output")}
+    w = {
+        g: _tensor(getattr(p, f"{g}GateWeightMatrix"), h, d) for g in ("update", "reset", "output")
+    }
     r = {g: _tensor(getattr(p, f"{g}GateRecursionMatrix"), h, h) for g in w}
     b = {g: _tensor(getattr(p, f"{g}GateBiasVector"), h) for g in w}
 
@@ -137,8 +142,9 @@ def _core_ml_gru(p, x):
     for step in x:
         z = hard(step @ w["update"].T + y @ r["update"].T + b["update"])
         reset = hard(step @ w["reset"].T + y @ r["reset"].T + b["reset"])
-        o = torch.tanh(torch.clamp(step @ w["output"].T + (y * reset) @ r["output"].T
-                                   + b["output"], -50, 50))
+        o = torch.tanh(
+            torch.clamp(step @ w["output"].T + (y * reset) @ r["output"].T + b["output"], -50, 50)
+        )
         y = (1 - z) * o + z * y
     return y
 
@@ -153,8 +159,11 @@ def test_keras_crnn_reads_conv_columns_as_16_gru_steps_like_torch():
     labels = [str(d) for d in range(10)]
     conv = layers["conv2d_1"].convolution
     kernel = _tensor(conv.weights, conv.outputChannels, conv.kernelChannels, 3, 3)
-    x = torch.relu(F.conv2d(torch.tensor(strips, dtype=torch.float64), kernel,
-                            _tensor(conv.bias, -1), padding=1))
+    x = torch.relu(
+        F.conv2d(
+            torch.tensor(strips, dtype=torch.float64), kernel, _tensor(conv.bias, -1), padding=1
+        )
+    )
     x = F.max_pool2d(x, 2)  # (N, 8, 8, 16)
     columns = x.transpose(2, 3)  # Permute((2, 1, 3)): (N, C, W, H)
     steps = columns.permute(0, 2, 3, 1).reshape(len(strips), 16, 64)  # channel-last flatten
@@ -162,8 +171,9 @@ def test_keras_crnn_reads_conv_columns_as_16_gru_steps_like_torch():
     weight, bias = _dense(layers["dense_1"])
     expected = torch.softmax(y @ weight.T + bias, dim=-1).detach().numpy()
     _check(_probabilities(outs, labels), expected, "keras_crnn")
-    np.testing.assert_allclose(np.stack([o["gru_1_h_out"] for o in outs]), y.detach().numpy(),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack([o["gru_1_h_out"] for o in outs]), y.detach().numpy(), rtol=1e-4, atol=1e-5
+    )
 
 
 # ---- keras_sequence_tagger: simpleRecurrent -> biDirectionalLSTM -> dense per step -------
@@ -187,27 +197,38 @@ def test_keras_sequence_tagger_tags_each_step_like_torch():
     weight, bias = _dense(layers["time_distributed_1"])
     names = ("h_in", "c_in", "h_in_rev", "c_in_rev")
     count = len(sequences)
-    states = {"simple_rnn_1_h_in": np.zeros((count, 12)),
-              **{f"bidirectional_1_{s}": np.zeros((count, 10)) for s in names}}
+    states = {
+        "simple_rnn_1_h_in": np.zeros((count, 12)),
+        **{f"bidirectional_1_{s}": np.zeros((count, 10)) for s in names},
+    }
     got, expected = [], []
     for t in range(sequences.shape[1]):
-        feeds = [{"input1": sequences[i, t], **{k: v[i] for k, v in states.items()}}
-                 for i in range(count)]
+        feeds = [
+            {"input1": sequences[i, t], **{k: v[i] for k, v in states.items()}}
+            for i in range(count)
+        ]
         outs = model.predict_batch(feeds)
         got.append(np.stack([o["output1"] for o in outs]))
         # torch, one step from the same states
         x = torch.tensor(sequences[:, t][None], dtype=torch.float64)
         r, _ = rnn(x, torch.tensor(states["simple_rnn_1_h_in"][None]))
-        h0 = torch.tensor(np.stack([states["bidirectional_1_h_in"],
-                                    states["bidirectional_1_h_in_rev"]]))
-        c0 = torch.tensor(np.stack([states["bidirectional_1_c_in"],
-                                    states["bidirectional_1_c_in_rev"]]))
+        h0 = torch.tensor(
+            np.stack([states["bidirectional_1_h_in"], states["bidirectional_1_h_in_rev"]])
+        )
+        c0 = torch.tensor(
+            np.stack([states["bidirectional_1_c_in"], states["bidirectional_1_c_in_rev"]])
+        )
         y, _ = bi(r, (h0, c0))
         expected.append(torch.softmax(y[0] @ weight.T + bias, dim=-1).detach().numpy())
-        states = {"simple_rnn_1_h_in": np.stack([o["simple_rnn_1_h_out"] for o in outs]),
-                  **{f"bidirectional_1_{s}": np.stack(
-                      [o[f"bidirectional_1_{s.replace('in', 'out')}"] for o in outs])
-                     for s in names}}
+        states = {
+            "simple_rnn_1_h_in": np.stack([o["simple_rnn_1_h_out"] for o in outs]),
+            **{
+                f"bidirectional_1_{s}": np.stack(
+                    [o[f"bidirectional_1_{s.replace('in', 'out')}"] for o in outs]
+                )
+                for s in names
+            },
+        }
     _check(np.stack(got), np.stack(expected), "keras_sequence_tagger")
 
 

@@ -1,4 +1,4 @@
-"""The torch zoo made updatable by ``updatable make-updatable MODEL OUT`` alone.
+"""The torch zoo made updatable by ``updatable make-updatable MODEL -o OUT`` alone.
 
 Each classifier, converted by coremltools for iOS 13 and iOS 14, goes through the command
 with no flags (the repairs run by default), validates with Core ML's rules, trains 3 epochs on
@@ -154,7 +154,7 @@ def test_converted_classifier_made_updatable_trains_like_torch(name, target, tmp
     source, out = tmp_path / "converted.mlmodel", tmp_path / "updatable.mlmodel"
     updatable.save(torch_zoo.converted(name, target), source)
 
-    assert main(["make-updatable", str(source), str(out)]) == 0
+    assert main(["make-updatable", str(source), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "repaired: rewrote softmaxND" in printed and "outputs equal on" in printed
     spec = updatable.load(out)
@@ -166,7 +166,7 @@ def test_converted_classifier_made_updatable_trains_like_torch(name, target, tmp
     losses, ours = _train_ours(out, name, batch, labels)
     assert len(losses) == EPOCHS and losses[-1] < losses[0], losses
 
-    exported = main(["export-ort", str(out), str(tmp_path / "ort")])
+    exported = main(["export-ort", str(out), "-o", str(tmp_path / "ort")])
     if name in ORT_GAPS:  # pinned, so that the test fails once the export handles it
         assert exported != 0 and ORT_GAPS[name] in capsys.readouterr().err
     else:

@@ -8,6 +8,9 @@ written against builtins keeps working.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class UpdatableError(Exception):
     """Base class of every error raised by ``updatable`` and ``runtime``."""
@@ -59,7 +62,8 @@ class ValidationError(UpdatableError, ValueError):
     ``issues`` holds every :class:`updatable.validation.Issue` found, errors and warnings.
     """
 
-    def __init__(self, message: str, issues=()):
+    # issues are updatable.validation.Issue objects (this base layer cannot import that one)
+    def __init__(self, message: str, issues: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.issues = list(issues)
 
@@ -83,7 +87,7 @@ class KnnUpdateError(UpdatableError, ValueError):
 class LinkedModelNotFoundError(ModelFileError, FileNotFoundError):
     """A linked model's file is on none of its search paths; ``tried`` lists the paths."""
 
-    def __init__(self, message: str, tried=()):
+    def __init__(self, message: str, tried: Any = ()) -> None:
         super().__init__(message)
         self.tried = list(tried)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Mapping
+from typing import Any
 
 
 def lazy_exports(
     package: str, exports: Mapping[str, str], before: Callable[[str], None] | None = None
-):
+) -> Any:
     """``(__getattr__, __dir__)`` for ``package`` whose names ``exports`` maps to modules.
 
     ``before(name)`` runs before a name's module is imported (e.g. to check an optional
@@ -23,7 +24,7 @@ def lazy_exports(
     later accesses are plain attribute reads.
     """
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module '{package}' has no attribute '{name}'")
@@ -33,7 +34,7 @@ def lazy_exports(
         setattr(sys.modules[package], name, value)
         return value
 
-    def __dir__():
+    def __dir__() -> Any:
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__

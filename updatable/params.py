@@ -23,6 +23,7 @@ import math
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from updatable import proto
 from updatable.errors import ParameterError
@@ -31,28 +32,28 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
-def as_int64(value, what: str) -> int:
+def as_int64(value: Any, what: str) -> int:
     """``value`` as a Python int in the Int64 range; ``what`` names it in the error."""
     # bool is an int subclass in Python, but True as a batch size is a bug, not a 1.
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ParameterError(f"{what} must be an integer; got {value!r} ({type(value).__name__})")
-    value = int(value)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ParameterError(f"{what} must fit in a signed 64-bit integer; got {value}")
-    return value
+    number = int(value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ParameterError(f"{what} must fit in a signed 64-bit integer; got {number}")
+    return number
 
 
-def as_finite_float(value, what: str) -> float:
+def as_finite_float(value: Any, what: str) -> float:
     """``value`` as a finite Python float; ``what`` names it in the error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ParameterError(f"{what} must be a number; got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ParameterError(f"{what} must be a finite number; got {value}")
-    return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ParameterError(f"{what} must be a finite number; got {number}")
+    return number
 
 
-def _pair(value, what: str) -> tuple:
+def _pair(value: Any, what: str) -> tuple[Any, ...]:
     try:
         low, high = value
     except (TypeError, ValueError):
@@ -156,7 +157,9 @@ class IntParam:
         return message
 
     @classmethod
-    def from_proto(cls, message, *, name: str = "value", positive: bool = False) -> IntParam:
+    def from_proto(
+        cls, message: proto.Message, *, name: str = "value", positive: bool = False
+    ) -> IntParam:
         """Read an ``Int64Parameter``; raises ``ParameterError`` if Core ML would refuse it."""
         allowed = message.WhichOneof("AllowedValues")
         return cls(
@@ -217,7 +220,7 @@ class DoubleParam:
         return message
 
     @classmethod
-    def from_proto(cls, message, *, name: str = "value") -> DoubleParam:
+    def from_proto(cls, message: proto.Message, *, name: str = "value") -> DoubleParam:
         """Read a ``DoubleParameter``; raises ``ParameterError`` if Core ML would refuse it."""
         has_range = message.WhichOneof("AllowedValues") == "range"
         return cls(
@@ -231,7 +234,7 @@ class DoubleParam:
         return f"{self.default:g} ({_allowed_text(self.range, None)})"
 
 
-def int_param(value, name: str, *, positive: bool = False, plain: str = "set") -> IntParam:
+def int_param(value: Any, name: str, *, positive: bool = False, plain: str = "set") -> IntParam:
     """``value`` as an :class:`IntParam` named ``name``.
 
     A plain integer gets coremltools' constraint: ``plain="set"`` allows only that value (how
@@ -248,7 +251,9 @@ def int_param(value, name: str, *, positive: bool = False, plain: str = "set") -
     return IntParam(value, positive=positive, name=name)
 
 
-def double_param(value, name: str, *, plain_range: tuple[float, float] | None = (0.0, 1.0)):
+def double_param(
+    value: Any, name: str, *, plain_range: tuple[float, float] | None = (0.0, 1.0)
+) -> DoubleParam:
     """``value`` as a :class:`DoubleParam` named ``name``.
 
     A plain number gets ``plain_range``, by default coremltools' ``[0, 1]``; a number outside
@@ -269,13 +274,13 @@ def double_param(value, name: str, *, plain_range: tuple[float, float] | None = 
     return DoubleParam(value, range=plain_range, name=name)
 
 
-def describe_proto(message) -> dict:
+def describe_proto(message: proto.Message) -> dict[str, Any]:
     """A JSON-ready view of any ``Int64Parameter`` / ``DoubleParameter``, valid or not.
 
     ``{"default": 8, "set": [4, 8, 16]}``, ``{"default": 0.01, "range": [0.0, 1.0]}`` or
     ``{"default": 42}`` (no constraint). Used by ``updatable inspect``.
     """
-    view: dict = {"default": message.defaultValue}
+    view: dict[str, Any] = {"default": message.defaultValue}
     allowed = message.WhichOneof("AllowedValues")
     if allowed == "range":
         view["range"] = [message.range.minValue, message.range.maxValue]
@@ -284,7 +289,7 @@ def describe_proto(message) -> dict:
     return view
 
 
-def _allowed_text(value_range, choices) -> str:
+def _allowed_text(value_range: Any, choices: Any) -> str:
     if value_range is not None:
         return f"range [{value_range[0]:g}, {value_range[1]:g}]"
     if choices is not None:

@@ -15,11 +15,12 @@ import importlib.util
 import os
 import sys
 import types
+from typing import TYPE_CHECKING
 
 _PACKAGE = "coremltools.proto"
 
 
-def _load_proto_package():
+def _load_proto_package() -> None:
     """Register ``coremltools.proto`` and import the generated modules we use."""
     if _PACKAGE in sys.modules:
         return
@@ -73,21 +74,46 @@ DataStructures_pb2 = sys.modules[_PACKAGE + ".DataStructures_pb2"]
 NearestNeighbors_pb2 = sys.modules[_PACKAGE + ".NearestNeighbors_pb2"]
 LinkedModel_pb2 = sys.modules[_PACKAGE + ".LinkedModel_pb2"]
 
-Model = Model_pb2.Model
-ModelDescription = Model_pb2.ModelDescription
-Pipeline = Model_pb2.Pipeline
-FeatureDescription = Model_pb2.FeatureDescription
-FeatureType = FeatureTypes_pb2.FeatureType
-ArrayFeatureType = FeatureTypes_pb2.ArrayFeatureType
-ImageFeatureType = FeatureTypes_pb2.ImageFeatureType
-NeuralNetworkLayer = NeuralNetwork_pb2.NeuralNetworkLayer
-WeightParams = NeuralNetwork_pb2.WeightParams
-LossLayer = NeuralNetwork_pb2.LossLayer
-Int64Parameter = Parameters_pb2.Int64Parameter
-DoubleParameter = Parameters_pb2.DoubleParameter
-BoolParameter = Parameters_pb2.BoolParameter
-StringParameter = Parameters_pb2.StringParameter
-KNearestNeighborsClassifier = NearestNeighbors_pb2.KNearestNeighborsClassifier
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
+    # The generated classes are loaded at run time from coremltools' directory, and protobuf
+    # ships no type stubs for them: to a type checker each message class is ``Any`` (an
+    # annotation such as ``proto.Model`` still tells the reader what is expected).
+    ArrayFeatureType: TypeAlias = Any
+    BoolParameter: TypeAlias = Any
+    DoubleParameter: TypeAlias = Any
+    FeatureDescription: TypeAlias = Any
+    FeatureType: TypeAlias = Any
+    ImageFeatureType: TypeAlias = Any
+    Int64Parameter: TypeAlias = Any
+    KNearestNeighborsClassifier: TypeAlias = Any
+    LossLayer: TypeAlias = Any
+    Message: TypeAlias = Any
+    Model: TypeAlias = Any
+    ModelDescription: TypeAlias = Any
+    NeuralNetworkLayer: TypeAlias = Any
+    Pipeline: TypeAlias = Any
+    StringParameter: TypeAlias = Any
+    WeightParams: TypeAlias = Any
+else:
+    from google.protobuf.message import Message  # the base class of every message
+
+    Model = Model_pb2.Model
+    ModelDescription = Model_pb2.ModelDescription
+    Pipeline = Model_pb2.Pipeline
+    FeatureDescription = Model_pb2.FeatureDescription
+    FeatureType = FeatureTypes_pb2.FeatureType
+    ArrayFeatureType = FeatureTypes_pb2.ArrayFeatureType
+    ImageFeatureType = FeatureTypes_pb2.ImageFeatureType
+    NeuralNetworkLayer = NeuralNetwork_pb2.NeuralNetworkLayer
+    WeightParams = NeuralNetwork_pb2.WeightParams
+    LossLayer = NeuralNetwork_pb2.LossLayer
+    Int64Parameter = Parameters_pb2.Int64Parameter
+    DoubleParameter = Parameters_pb2.DoubleParameter
+    BoolParameter = Parameters_pb2.BoolParameter
+    StringParameter = Parameters_pb2.StringParameter
+    KNearestNeighborsClassifier = NearestNeighbors_pb2.KNearestNeighborsClassifier
 
 __all__ = [
     "ArrayFeatureType",
@@ -102,6 +128,7 @@ __all__ = [
     "KNearestNeighborsClassifier",
     "LinkedModel_pb2",
     "LossLayer",
+    "Message",
     "Model",
     "ModelDescription",
     "Model_pb2",

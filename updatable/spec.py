@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
@@ -29,7 +29,7 @@ from updatable.errors import LayerNotFoundError, ModelFileError, UnsupportedMode
 NEURAL_NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
 PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
 
 
 class HasSpec(Protocol):
@@ -216,7 +216,7 @@ def model_type(spec: proto.Model) -> str:
     return spec.WhichOneof("Type") or ""
 
 
-def network(spec: proto.Model):
+def network(spec: proto.Model) -> proto.Message:
     """The NeuralNetwork / …Classifier / …Regressor message of ``spec``.
 
     Raises:
@@ -231,7 +231,7 @@ def network(spec: proto.Model):
     return getattr(spec, kind)
 
 
-def pipeline_of(spec: proto.Model):
+def pipeline_of(spec: proto.Model) -> proto.Pipeline:
     """The ``Pipeline`` message of a pipeline, pipeline classifier or pipeline regressor.
 
     Raises:
@@ -247,7 +247,7 @@ def pipeline_of(spec: proto.Model):
     )
 
 
-def pipeline_models(spec: proto.Model):
+def pipeline_models(spec: proto.Model) -> Sequence[proto.Model]:
     """The sub-models of a pipeline, in order (the repeated ``models`` field); empty for any
     other model type."""
     return pipeline_of(spec).models if model_type(spec) in PIPELINE_TYPES else ()
@@ -278,12 +278,12 @@ def sub_model(spec: proto.Model, positions: list[int]) -> proto.Model:
     return model
 
 
-def layer_kind(layer) -> str:
+def layer_kind(layer: proto.NeuralNetworkLayer) -> str:
     """The ``NeuralNetworkLayer.layer`` oneof name, e.g. ``"innerProduct"``."""
     return layer.WhichOneof("layer") or ""
 
 
-def find_layer(spec: proto.Model, name: str):
+def find_layer(spec: proto.Model, name: str) -> proto.NeuralNetworkLayer:
     """The layer called ``name``; ``LayerNotFoundError`` lists the names that exist."""
     layers = network(spec).layers
     for layer in layers:
@@ -293,7 +293,7 @@ def find_layer(spec: proto.Model, name: str):
     raise LayerNotFoundError(f"no layer named '{name}'; the network's layers are: {names}")
 
 
-def weight_params(layer) -> Iterator[tuple[str, object]]:
+def weight_params(layer: proto.NeuralNetworkLayer) -> Iterator[tuple[str, proto.WeightParams]]:
     """Yield ``(field_name, WeightParams)`` for every weight field set in the layer's params.
 
     Walks the protobuf descriptor generically, so it covers every layer kind (convolution
@@ -312,8 +312,8 @@ def weight_params(layer) -> Iterator[tuple[str, object]]:
                 yield field.name, getattr(params, field.name)
 
 
-def _is_repeated(field) -> bool:
+def _is_repeated(field: Any) -> bool:
     # protobuf >= 6 exposes is_repeated; older releases only have label.
     if hasattr(field, "is_repeated"):
         return bool(field.is_repeated)
-    return field.label == field.LABEL_REPEATED
+    return bool(field.label == field.LABEL_REPEATED)

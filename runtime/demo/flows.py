@@ -121,7 +121,7 @@ def run_update(
     task.resume()
     wait_for(task)
     if task.state is TaskState.FAILED:
-        raise task.error
+        raise task.error or RuntimeError("the update task failed without an error")
     outcome.seconds = time.perf_counter() - started
     final = outcome.epoch_losses[-1] if outcome.epoch_losses else None
     emit(TrainingFinished(flow, outcome.seconds, final))
@@ -156,7 +156,7 @@ def update_knn(spec: proto.Model, provider, flow: str, emit: Emit) -> UpdateOutc
     task.resume()
     wait_for(task)
     if task.state is TaskState.FAILED:
-        raise task.error
+        raise task.error or RuntimeError("the update task failed without an error")
     outcome.seconds = time.perf_counter() - started
     emit(TrainingFinished(flow, outcome.seconds, None))
     return outcome

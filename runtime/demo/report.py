@@ -163,6 +163,7 @@ def _what_happened(result: DemoResult, files: dict[str, str]) -> list[str]:
     else:
         lines.append(f"1. **Base model** ({files['base']}): reused from an earlier run.")
     head, knn = result.head, result.knn
+    assert head is not None and knn is not None, "the report follows both updates"
     lines += [
         f"2. **Surgery**: {files['classifier']} (the classifier widened to 10 classes, last two "
         f"layers updatable) and {files['knn']} (feature extractor + empty kNN). Validation "

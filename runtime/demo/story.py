@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ FILES = {
 }
 COLUMNS = ("base model", "fine-tuned head", "kNN")
 NEW = tuple(str(d) for d in user.NEW_CLASSES)  # the digits the user teaches
+
+if TYPE_CHECKING:
+    from runtime.tools.datasets import Digits
 
 
 def _validate(spec: proto.Model, name: str, emit: Emit) -> Validation:
@@ -153,6 +157,7 @@ def run_demo(options: DemoOptions = DEFAULT_OPTIONS, emit: Emit = lambda event: 
     _updates(data, (classifier, knn), result, emit)
 
     emit(Step(6, STEPS, "Results", "Accuracy per class, before and after the updates"))
+    assert result.head is not None and result.knn is not None, "both updates ran"
     models = {
         COLUMNS[0]: Model.load(base),
         COLUMNS[1]: Model.load(result.head.spec),
@@ -172,8 +177,8 @@ def run_demo(options: DemoOptions = DEFAULT_OPTIONS, emit: Emit = lambda event: 
 class _Data:
     """The digits, their split, and the user's drawings and held-out digits in their hand."""
 
-    digits: object
-    parts: object
+    digits: Digits
+    parts: user.Split
     user_images: np.ndarray
     user_labels: list[str]
     held_images: np.ndarray

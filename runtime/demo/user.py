@@ -46,7 +46,7 @@ class UserStyle:
         from PIL import Image, ImageFilter
 
         size = 2 * abs(self.thickness) + 1
-        stroke = None
+        stroke: ImageFilter.Filter | None = None
         if self.thickness > 0:
             stroke = ImageFilter.MaxFilter(size)
         elif self.thickness < 0:

@@ -89,14 +89,16 @@ def write_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
         with open(tmp / "state.npz", "wb") as handle:
-            np.savez(handle, **arrays)
+            # numpy's stubs read **arrays as its allow_pickle flag
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
             handle.flush()
             os.fsync(handle.fileno())
+        stored = {k: float(v) for k, v in metrics.items()}
         meta = {
             "iteration": iteration,
             "date": date.isoformat(),
             "phase": phase,
-            "metrics": {k: float(v) for k, v in metrics.items()},
+            "metrics": stored,
             "loop": loop,
         }
         with open(tmp / "meta.json", "w") as handle:
@@ -110,7 +112,7 @@ def write_checkpoint(
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointFileError(f"cannot write checkpoint into {root}: {exc}") from None
-    return Checkpoint(iteration, date, phase, meta["metrics"], final, loop)
+    return Checkpoint(iteration, date, phase, stored, final, loop)
 
 
 def read_checkpoint(directory: Path) -> Checkpoint:
@@ -133,7 +135,8 @@ def read_checkpoint(directory: Path) -> Checkpoint:
 def list_checkpoints(session_directory: Path) -> tuple[list[Checkpoint], list[str]]:
     """All readable checkpoints by iteration, and a message for each damaged one."""
     root = checkpoint_dir(session_directory)
-    found, problems = [], []
+    found: list[Checkpoint] = []
+    problems: list[str] = []
     if not root.is_dir():
         return found, problems
     for entry in sorted(root.iterdir()):

@@ -209,7 +209,8 @@ class FeatureCache:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
+                # numpy's stubs read **arrays as its allow_pickle flag
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
             os.replace(tmp, path)
         except OSError:
             Path(tmp).unlink(missing_ok=True)  # a cache write that fails costs only speed
@@ -248,8 +249,8 @@ class FrozenFeatures:
         count = len(batch.indices)
         if self.cache is None:
             return self._computed(batch.features, count)
-        keyed = isinstance(batch, KeyedBatch)  # inputs converted only for misses
-        keys = batch.keys() if keyed else content_keys(batch.features, count)
+        keyed = batch if isinstance(batch, KeyedBatch) else None  # converted only for misses
+        keys = keyed.keys() if keyed is not None else content_keys(batch.features, count)
         rows: dict[bytes, Arrays] = {}
         missing: list[int] = []  # first position of each distinct key not in the cache
         seen: set[bytes] = set()
@@ -263,7 +264,9 @@ class FrozenFeatures:
             else:
                 rows[key] = found
         if missing:
-            inputs = batch.features_of(missing) if keyed else _take(batch.features, missing)
+            inputs = (
+                keyed.features_of(missing) if keyed is not None else _take(batch.features, missing)
+            )
             computed = self._computed(inputs, len(missing))
             for i, position in enumerate(missing):
                 row = {name: np.array(blob[i : i + 1]) for name, blob in computed.items()}

@@ -18,6 +18,7 @@ with the cache on or off. Raw-value keys carry the tag ``raw`` and never equal a
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def content_keys(features: dict, count: int) -> list[bytes]:
 def raw_key(example, names: list[str]) -> bytes | None:
     """Key of an example from the provider's own values of the inputs ``names``; ``None``
     unless every one is a numeric ndarray (then the example is keyed after conversion)."""
-    parts = []
+    parts: list[bytes] = []
     for name in sorted(names):
         value = example[name] if name in example else None
         if not isinstance(value, np.ndarray) or value.dtype.kind not in NUMERIC_KINDS:
@@ -103,12 +104,14 @@ class KeyedBatch:
             converted = content_keys(self.features_of(unkeyed), len(unkeyed))
             for position, key in zip(unkeyed, converted, strict=True):
                 keys[position] = key
-        return keys
+        done = [key for key in keys if key is not None]
+        assert len(done) == len(keys), "every example is keyed by now"
+        return done
 
     def features_of(self, positions: list[int]) -> dict:
         """The converted feature batch of the examples at ``positions``; a bad value raises
         the source's error naming its example index."""
-        columns = [[] for _ in self.source.inputs]
+        columns: list[list[Any]] = [[] for _ in self.source.inputs]
         for position in positions:
             index, example = self.indices[position], self.examples[position]
             for column, value in zip(columns, self.source.inputs_of(index, example), strict=True):

@@ -77,8 +77,7 @@ class JobResult:
 class Job:
     """A running training job (``MLJob``); see the module docstring."""
 
-    def __init__(self, runner, *, on_progress=None, on_checkpoint=None, on_phase=None,
-                 lock=None):
+    def __init__(self, runner, *, on_progress=None, on_checkpoint=None, on_phase=None, lock=None):
         self._runner = runner
         self._lock = lock  # the session directory's lock, released when the run ends
         self._callbacks = {"progress": on_progress, "checkpoint": on_checkpoint, "phase": on_phase}
@@ -122,6 +121,7 @@ class Job:
             raise TimeoutError(f"the training job is still running after {timeout} s")
         if self.error is not None:
             raise self.error
+        assert self.result is not None, "a finished job has a result or an error"
         return self.result
 
     def __iter__(self) -> Iterator[Phase | Progress | Checkpoint | JobResult]:
@@ -133,6 +133,7 @@ class Job:
             yield event
         if self.error is not None:
             raise self.error
+        assert self.result is not None, "a finished job has a result or an error"
         yield self.result
 
     # -- used by the runner, on the job's thread --------------------------------------------

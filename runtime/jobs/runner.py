@@ -91,7 +91,7 @@ class JobRunner:
         self.plan = plan
         self.update = plan.update
         self.backend = plan.update.backend
-        self.job = None
+        self.job: Any = None  # the Job being run, set by run()
         self.frozen = None
         if self.backend.cut.frozen_steps or self.update.positions:
             self.frozen = FrozenFeatures(
@@ -123,16 +123,7 @@ class JobRunner:
         self.started = time.monotonic()
         plan, update = self.plan, self.update
         job.emit_phase(Phase.INITIALIZED)
-        if plan.start is not None:
-            state = plan.start.restore(self.backend)
-            self.criteria_states.update(
-                {k: v for k, v in plan.start.loop["criteria"].items() if k in self.criteria_states}
-            )
-            self.first_loss = plan.start.loop.get("first_loss")
-            snapshot = plan.start
-        else:
-            state = LoopState.start(update.source.count, update.settings)
-            snapshot = Snapshot.take(self.backend, state, {}, dict(self.criteria_states))
+        state, snapshot = self._start()
         hooks = _Hooks(self)
         fired = None
         try:
@@ -140,8 +131,14 @@ class JobRunner:
                 while state.epoch < plan.iterations:
                     hooks.check_stop()
                     self.batch_losses = []
-                    run_epoch(self.backend, self.source, update.settings, hooks, state,
-                              update.check_weights)
+                    run_epoch(
+                        self.backend,
+                        self.source,
+                        update.settings,
+                        hooks,
+                        state,
+                        update.check_weights,
+                    )
                     progress = self._progress(state.epoch)
                     if self.first_epoch:
                         self.first_epoch = False
@@ -175,6 +172,20 @@ class JobRunner:
             # the network is freed as soon as the job is dropped, not at the next cyclic GC
             self.backend.boundary_source = None
         return self._finish(snapshot, stopped_by, fired)
+
+    def _start(self) -> tuple[LoopState, Snapshot]:
+        """The loop state and snapshot the run starts from: a resumed checkpoint's, or fresh."""
+        start = self.plan.start
+        if start is None:
+            state = LoopState.start(self.update.source.count, self.update.settings)
+            return state, Snapshot.take(self.backend, state, {}, dict(self.criteria_states))
+        state = start.restore(self.backend)
+        criteria = start.loop["criteria"]
+        self.criteria_states.update(
+            {k: v for k, v in criteria.items() if k in self.criteria_states}
+        )
+        self.first_loss = start.loop.get("first_loss")
+        return state, start
 
     def _finish(self, snapshot: Snapshot, stopped_by: str, fired) -> JobResult:
         chosen = snapshot

@@ -70,6 +70,11 @@ class TrainingSessionParameters:
         if self.session_directory is not None:
             object.__setattr__(self, "session_directory", Path(self.session_directory))
 
+    @property
+    def directory(self) -> Path | None:
+        """``session_directory`` as a ``Path`` (``__post_init__`` made it one)."""
+        return None if self.session_directory is None else Path(self.session_directory)
+
 
 @dataclass
 class TrainingSession:
@@ -87,7 +92,9 @@ class TrainingSession:
 
     @property
     def directory(self) -> Path:
-        return self.parameters.session_directory
+        directory = self.parameters.directory
+        assert directory is not None, "a restored session has a directory"
+        return directory
 
     @property
     def iteration(self) -> int:
@@ -153,7 +160,7 @@ def train(
     params = session_parameters or TrainingSessionParameters()
     configuration = configuration or ModelConfiguration()
     settings = _cache_settings(feature_cache, params)
-    directory = params.session_directory
+    directory = params.directory
     with locked_for_start(directory) as lock:
         if directory is not None and (directory / SESSION_FILE).exists():
             found, _ = store.list_checkpoints(directory)
@@ -201,7 +208,7 @@ def restore_training_session(session_parameters: TrainingSessionParameters) -> T
     Interrupted checkpoint writes are cleaned up; damaged checkpoints are listed in
     ``problems`` and skipped, so the others stay usable.
     """
-    directory = session_parameters.session_directory
+    directory = session_parameters.directory
     if directory is None:
         raise ParameterError("restoring a training session needs a session_directory")
     path = Path(directory) / SESSION_FILE

@@ -30,7 +30,7 @@ from updatable.errors import SessionLockedError
 try:
     import fcntl
 except ImportError:  # Windows: exclusive creation and a pid check instead
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module, or None on Windows
 
 LOCK_FILE = "session.lock"
 

@@ -86,8 +86,13 @@ def prepare_run(
     checkpointed=frozenset(),
 ):
     """The job's runner and its validation source."""
-    bounds.check_update(update.network_engine.network, update.cut, update.settings,
-                        update.source.count, epochs=params.iterations)
+    bounds.check_update(
+        update.network_engine.network,
+        update.cut,
+        update.settings,
+        update.source.count,
+        epochs=params.iterations,
+    )
     validation = validation_source(update, validation_data)
     criteria = as_criteria(stop_when)
     check_available(

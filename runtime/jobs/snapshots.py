@@ -86,7 +86,8 @@ class Snapshot:
         loop: dict,
         prefix: str = "",
     ) -> Snapshot:
-        state, weights = {}, {}
+        state: dict[str, Any] = {}
+        weights: dict[str, Any] = {}
         for name, value in arrays.items():
             if not name.startswith(prefix) or (not prefix and name.startswith(BEST)):
                 continue

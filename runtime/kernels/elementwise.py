@@ -12,6 +12,8 @@ Activation formulas are Core ML's (``NeuralNetwork.proto``, ``ActivationParams``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -250,14 +252,15 @@ def _np_channels_last(x, out):
     out[...] = x.transpose(0, 2, 3, 1)
 
 
-JIT = {
+# name -> kernel (numba) and its numpy twin (house rule 4)
+JIT: dict[str, Callable[..., Any]] = {
     "bias_activation": bias_activation,
     "bias_activation_block": bias_activation_block,
     "activation_grad": activation_grad,
     "scale_shift": scale_shift,
     "channels_last": channels_last,
 }
-NUMPY = {
+NUMPY: dict[str, Callable[..., Any]] = {
     "bias_activation": _np_bias_activation,
     "bias_activation_block": _np_bias_activation_block,
     "activation_grad": _np_activation_grad,

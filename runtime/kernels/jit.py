@@ -23,7 +23,7 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 try:
     import numba
 except ImportError:  # pragma: no cover - exercised only without numba installed
-    numba = None
+    numba = None  # type: ignore[assignment]  # the module, or None without numba
 
 HAVE_NUMBA = numba is not None
 

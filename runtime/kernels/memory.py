@@ -31,8 +31,18 @@ ENVIRONMENT_VARIABLE = "UPDATABLE_MEMORY_LIMIT"
 # Work below this many bytes may skip the check when it repeats per example (an image);
 # no machine this toolkit runs on has less memory available than this.
 CHECK_ABOVE = 64 * 10**6
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*$")
 _NO_LIMIT = object()
 _override: dict = {"bytes": None}  # bytes, _NO_LIMIT, or None (no override)
@@ -110,8 +120,14 @@ def format_bytes(count: float) -> str:
     return f"{count:.1f} PB"
 
 
-def check(what: str, needed: int, remedy: str, *, parameter: str | None = None,
-          per_unit: int | None = None) -> None:
+def check(
+    what: str,
+    needed: int,
+    remedy: str,
+    *,
+    parameter: str | None = None,
+    per_unit: int | None = None,
+) -> None:
     """Raise :class:`ResourceLimitError` if ``needed`` bytes exceed the bound.
 
     ``what`` names the work ("a mini-batch of 1000000000 examples"), ``remedy`` says what to

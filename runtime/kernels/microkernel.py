@@ -48,8 +48,10 @@ def _vector_width() -> int:
         return 8
     from numba.core import config
 
-    features = config.CPU_FEATURES or ""
-    if not config.CPU_NAME and not features:
+    # numba sets these from NUMBA_CPU_NAME / NUMBA_CPU_FEATURES at import; its config module
+    # declares them only at run time, so a type checker cannot see them
+    features = getattr(config, "CPU_FEATURES", None) or ""
+    if not getattr(config, "CPU_NAME", None) and not features:
         import llvmlite.binding as llvm
 
         features = llvm.get_host_cpu_features().flatten()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from updatable.errors import ParameterError
 
@@ -29,7 +29,21 @@ class ParameterKey:
     def __str__(self) -> str:
         return self.name if self.scope is None else f"{self.name}@{self.scope}"
 
-    # Filled in below: LEARNING_RATE, MOMENTUM, MINI_BATCH_SIZE, ...
+    # Filled in below from _KEYS (declared here for type checkers): the keys Core ML names
+    LEARNING_RATE: ClassVar[ParameterKey]
+    MOMENTUM: ClassVar[ParameterKey]
+    MINI_BATCH_SIZE: ClassVar[ParameterKey]
+    BETA1: ClassVar[ParameterKey]
+    BETA2: ClassVar[ParameterKey]
+    EPS: ClassVar[ParameterKey]
+    EPOCHS: ClassVar[ParameterKey]
+    SHUFFLE: ClassVar[ParameterKey]
+    SEED: ClassVar[ParameterKey]
+    NUMBER_OF_NEIGHBORS: ClassVar[ParameterKey]
+    LINKED_MODEL_FILE_NAME: ClassVar[ParameterKey]
+    LINKED_MODEL_SEARCH_PATH: ClassVar[ParameterKey]
+    WEIGHTS: ClassVar[ParameterKey]
+    BIASES: ClassVar[ParameterKey]
 
 
 _KEYS = {

@@ -85,6 +85,7 @@ def network_hyperparameters(update_params) -> dict[str, Hyperparameter]:
     table: dict[str, Hyperparameter] = {}
     optimizer = update_params.optimizer
     which = optimizer.WhichOneof("OptimizerType")
+    names: tuple[str, ...]
     if which == "sgdOptimizer":
         names = ("learningRate", "miniBatchSize", "momentum")
     elif which == "adamOptimizer":
@@ -125,8 +126,17 @@ def resolve(
 
 
 # The order in which the hyperparameters of a network are listed to people.
-DISPLAY_ORDER = ("learningRate", "miniBatchSize", "momentum", "beta1", "beta2", "eps", "epochs",
-                 "shuffle", "seed")
+DISPLAY_ORDER = (
+    "learningRate",
+    "miniBatchSize",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "epochs",
+    "shuffle",
+    "seed",
+)
 
 
 def describe(values: Mapping[str, Any]) -> str:

@@ -80,7 +80,7 @@ def to_pixels(value, image_type, *, name: str = "image") -> np.ndarray:
     """Convert one image value to ``(height, width, C)`` float32 pixels of ``image_type``."""
     from PIL import Image
 
-    option = DEFAULT_CROP_AND_SCALE
+    option: CropAndScale | str = DEFAULT_CROP_AND_SCALE
     if isinstance(value, ImageValue):
         option, value = value.crop_and_scale, value.source
     try:
@@ -135,9 +135,7 @@ def _open(path: Path, name: str):
     except FileNotFoundError:
         raise FeatureError(f"input '{name}': image file {path} does not exist") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise FeatureError(
-            f"input '{name}': {path} is too large to read safely ({exc})"
-        ) from None
+        raise FeatureError(f"input '{name}': {path} is too large to read safely ({exc})") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise FeatureError(f"input '{name}': {path} is not a readable image ({exc})") from None
 
@@ -195,7 +193,7 @@ def _array_pixels(array, size, option, channels, name) -> np.ndarray:
         return np.asarray(_fit(image, size, option), dtype=np.float32)
     planes = array.reshape(array.shape[0], array.shape[1], -1).astype(np.float32)
     if planes.shape[2] == 3 and channels == 1:  # ITU-R 601-2 luma, as pillow's "L" conversion
-        planes = planes @ np.float32([0.299, 0.587, 0.114])[:, None]
+        planes = planes @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
     elif planes.shape[2] == 1 and channels == 3:
         planes = np.repeat(planes, 3, axis=2)
     fitted = [

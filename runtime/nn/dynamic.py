@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from runtime.nn.graph import compile_network, probability_blob
 from runtime.nn.inputs import input_tensor, preprocessing
 from runtime.nn.layers.base import NeedsValues
 from runtime.nn.tensors import ND, Tensor, convert
+from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import ShapeError, UnsupportedModelError
 
@@ -47,10 +49,10 @@ class SpecializedNetwork:
     """Stands in for a ``Network`` (inputs, tensors, shapes, outputs, preprocessing, run)
     when shapes depend on the model inputs' values; see the module docstring."""
 
-    spec: object
+    spec: proto.Model
     fuse: bool
     needed: tuple[str, ...]  # blobs whose values decide the shapes
-    prefix: object  # the Network making them
+    prefix: Any  # the Network making them
     base: dict  # values fixed by an enclosing specialization
     inputs: dict[str, tuple[int, ...]]
     tensors: dict[str, Tensor]
@@ -63,15 +65,24 @@ class SpecializedNetwork:
     def create(cls, spec, fuse: bool, needed: NeedsValues, base: dict) -> SpecializedNetwork:
         prefix = compile_network(spec, fuse=fuse, values=base, until=(needed.layer, needed.blobs))
         net = spec_io.network(spec)
-        tensors = {f.name: t for f in spec.description.input
-                   if (t := input_tensor(f, net)) is not None}
+        tensors = {
+            f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
+        }
         outputs = [f.name for f in spec.description.output]
         probabilities = probability_blob(spec)
         if probabilities is not None and probabilities not in outputs:
             outputs.append(probabilities)
-        return cls(spec, fuse, needed.blobs, prefix, base,
-                   {name: t.row_shape for name, t in tensors.items()}, dict(tensors), outputs,
-                   preprocessing(spec, net, tensors))
+        return cls(
+            spec,
+            fuse,
+            needed.blobs,
+            prefix,
+            base,
+            {name: t.row_shape for name, t in tensors.items()},
+            dict(tensors),
+            outputs,
+            preprocessing(spec, net, tensors),
+        )
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -106,8 +117,16 @@ class SpecializedNetwork:
             network = self._specialization(key)
             chosen = {name: value[members] for name, value in feeds.items()}
             result = network.run(chosen)
-            parts.append((members, {name: convert(result[name], network.tensors[name], ND)
-                                    for name in self.outputs if name in result}))
+            parts.append(
+                (
+                    members,
+                    {
+                        name: convert(result[name], network.tensors[name], ND)
+                        for name in self.outputs
+                        if name in result
+                    },
+                )
+            )
         return self._assembled(parts, count)
 
     def _specialization(self, key):
@@ -116,8 +135,7 @@ class SpecializedNetwork:
                 values = dict(self.base)
                 for name, flat in key:
                     values[name] = np.asarray(flat, np.float32)
-                self._compiled[key] = compile_specialized(self.spec, fuse=self.fuse,
-                                                          values=values)
+                self._compiled[key] = compile_specialized(self.spec, fuse=self.fuse, values=values)
             return self._compiled[key]
 
     def _assembled(self, parts, count: int) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from runtime.nn.dynamic import SpecializedNetwork
 from runtime.nn.graph import Network, compile_network, probability_blob
 from runtime.nn.layers.base import NeedsValues
 from runtime.nn.tensors import CHW, ND, convert
+from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import FeatureError, ParameterError, ShapeError
 
@@ -79,7 +81,7 @@ def _check_example_memory(network: Network) -> None:
 class NeuralNetworkEngine:
     """A compiled neural network with its feature conversions (see the module docstring)."""
 
-    spec: object
+    spec: proto.Model
     network: Network
     labels: list | None  # class labels of a classifier, in probability order
     probabilities: str | None  # the classifier's probability blob
@@ -88,6 +90,8 @@ class NeuralNetworkEngine:
     def compile(cls, spec, *, parameters=None, base_dir=None, fuse: bool = True):
         """Compile ``spec`` (a neural network ``Model``); ``base_dir`` is unused here."""
         del base_dir
+        # a Network, or a SpecializedNetwork (one Network per set of input values) used alike
+        network: Any
         try:
             network = compile_network(spec, fuse=fuse)
         except NeedsValues as needed:  # shapes depend on the inputs' values: compile per set
@@ -186,8 +190,9 @@ class NeuralNetworkEngine:
                 batch[name] = values.reshape(len(values), *dims)
         return batch
 
-    def _rows(self, blobs: dict[str, np.ndarray], name: str) -> np.ndarray:
+    def _rows(self, blobs: dict[str, np.ndarray], name: str | None) -> np.ndarray:
         """Blob ``name`` -> ``(N, values)`` in Core ML's element order."""
+        assert name is not None, "a classifier has its probability blob"
         values = convert(blobs[name], self.network.tensors[name], ND)
         return values.reshape(len(values), -1)
 
@@ -197,8 +202,8 @@ def _zero_when_absent(feature) -> bool:
     return feature.type.isOptional and feature.type.WhichOneof("Type") == "multiArrayType"
 
 
-def _check_probabilities(network: Network, blob: str, labels: list) -> None:
-    if blob not in network.shapes:
+def _check_probabilities(network: Network, blob: str | None, labels: list) -> None:
+    if blob is None or blob not in network.shapes:
         raise ShapeError(
             f"the classifier's probabilities come from blob '{blob}', which no layer produces"
         )

@@ -169,8 +169,7 @@ def _per_example(step: Step, attrs, params, xs, batch: int) -> list[np.ndarray]:
     (``nd`` inputs, one row each), outputs stacked; every example must give the same shapes,
     because the runtime batches examples of one shape."""
     results = [
-        step.kind.forward(attrs, params, [x[i : i + 1] for x in xs], False)[0]
-        for i in range(batch)
+        step.kind.forward(attrs, params, [x[i : i + 1] for x in xs], False)[0] for i in range(batch)
     ]
     for i, ys in enumerate(results):
         shapes = [y.shape for y in ys]

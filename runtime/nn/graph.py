@@ -181,9 +181,7 @@ def compile_network(spec, *, fuse: bool = True, values=None, until=None) -> Netw
     """
     net = spec_io.network(spec)
     _refuse_unsupported(layers_within(net.layers))
-    inputs = {
-        f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None
-    }
+    inputs = {f.name: t for f in spec.description.input if (t := input_tensor(f, net)) is not None}
     taken = {name for layer in layers_within(net.layers) for name in (*layer.input, *layer.output)}
     planner = Planner(inputs, taken, values)
     layers = list(net.layers)
@@ -278,7 +276,9 @@ def _fuse_activations(network: Network) -> None:
     readers = readers_of(steps)  # indices stay valid: fused activations are dropped at the end
     absorbed = set()
     for index, step in enumerate(steps):
-        blob = step.outputs[0] if len(step.outputs) == 1 else None
+        if len(step.outputs) != 1:
+            continue
+        blob = step.outputs[0]
         users = readers.get(blob, [])
         if (
             step.kind.oneof not in FUSABLE_PRODUCERS

@@ -137,7 +137,9 @@ def preprocessing(spec, net, inputs: dict[str, Tensor]) -> dict[str, ImagePrepro
                 images[name].BGR: [s.blueBias, s.greenBias, s.redBias],
                 images[name].RGB: [s.redBias, s.greenBias, s.blueBias],
             }.get(color, [s.grayBias])
-            current = ImagePreprocessing(float(s.channelScale), np.float32(bias), current.mean)
+            current = ImagePreprocessing(
+                float(s.channelScale), np.asarray(bias, np.float32), current.mean
+            )
         elif entry.WhichOneof("preprocessor") == "meanImage":
             height, width, channels = inputs[name].chw
             values = np.asarray(entry.meanImage.meanImage, dtype=np.float32)

@@ -157,8 +157,13 @@ class Planner:
         if kind.scoped:
             built = kind.build(layer, self)
             step = Step(
-                layer.name, kind, tuple(built.inputs or ()), tuple(built.outputs or ()),
-                built.attrs, dict(built.params), built.per_example,
+                layer.name,
+                kind,
+                tuple(built.inputs or ()),
+                tuple(built.outputs or ()),
+                built.attrs,
+                dict(built.params),
+                built.per_example,
             )
             self._add(step, list(built.out_shapes))
             return step
@@ -168,12 +173,16 @@ class Planner:
         built, outs = self._build(layer, kind, layout, names, tensors)
         if len(outs) != len(layer.output):
             raise ShapeError(
-                f"{where(layer, kind)} names {len(layer.output)} outputs but produces "
-                f"{len(outs)}"
+                f"{where(layer, kind)} names {len(layer.output)} outputs but produces {len(outs)}"
             )
         step = Step(
-            layer.name, kind, tuple(names), tuple(layer.output), built.attrs,
-            dict(built.params), built.per_example,
+            layer.name,
+            kind,
+            tuple(names),
+            tuple(layer.output),
+            built.attrs,
+            dict(built.params),
+            built.per_example,
         )
         self._add(step, outs)
         return step
@@ -185,14 +194,12 @@ class Planner:
             # [1, C, H, W] gives rank 4); every input folds the same number of entries
             lead = max((t.lead for t in tensors), key=len) if tensors else NO_INPUT_LEAD
             if built.core_ml_shapes is not None:  # outputs with leading axes of their own
-                return built, [Tensor(tuple(int(d) for d in s), CHW)
-                               for s in built.core_ml_shapes]
+                return built, [Tensor(tuple(int(d) for d in s), CHW) for s in built.core_ml_shapes]
             return built, [Tensor(from_chw(s, lead), CHW) for s in built.out_shapes]
         extra = {}
         if kind.value_inputs:
             extra["values"] = [
-                self.value(name) if i in kind.value_inputs else None
-                for i, name in enumerate(names)
+                self.value(name) if i in kind.value_inputs else None for i, name in enumerate(names)
             ]
         try:
             built = kind.builder(ND)(layer, [t.shape for t in tensors], **extra)
@@ -232,12 +239,16 @@ class Planner:
         if step.kind.shape_only:
             xs = [np.zeros((1, *self.tensors[n].row_shape), np.float32) for n in step.inputs]
         else:
-            known = [self.value(n) for n in step.inputs]
-            if any(v is None for v in known):
+            found = [self.value(n) for n in step.inputs]
+            known = [v for v in found if v is not None]
+            if len(known) != len(found):
                 return
             xs = [
-                convert(v[None].astype(np.float32), self.tensors[n].as_layout(ND),
-                        self.tensors[n].layout)
+                convert(
+                    v[None].astype(np.float32),
+                    self.tensors[n].as_layout(ND),
+                    self.tensors[n].layout,
+                )
                 for n, v in zip(step.inputs, known, strict=True)
             ]
         ys, _ = step.kind.forward(step.attrs, step.params, xs, False)
@@ -259,7 +270,10 @@ def check_input_count(layer) -> None:
     if count >= low and (high is None or count <= high):
         return
     expected = (
-        f"exactly {low}" if high == low else f"at least {low}" if high is None
+        f"exactly {low}"
+        if high == low
+        else f"at least {low}"
+        if high is None
         else f"{low} to {high}"
     )
     raise ShapeError(

@@ -134,8 +134,9 @@ def _relayout_forward(attrs: RelayoutAttrs, params, xs, keep=False, out=None):
     return [convert(xs[0], Tensor(attrs.shape, attrs.source), attrs.target)], None
 
 
-def _relayout_backward(attrs: RelayoutAttrs, params, cache, dys, *, input_grads=True,
-                       param_grads=True):
+def _relayout_backward(
+    attrs: RelayoutAttrs, params, cache, dys, *, input_grads=True, param_grads=True
+):
     """The gradient moved back to the layout read: the inverse permutation."""
     del params, cache, param_grads
     if not input_grads:

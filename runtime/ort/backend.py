@@ -178,6 +178,7 @@ class OrtTrainingBackend:
             names = [i.name for i in self.frozen_.get_inputs()]
             boundary = self.frozen_.run(None, {n: _array(batch, n) for n in names})
             values.update(zip((o.name for o in self.frozen_.get_outputs()), boundary, strict=True))
+        labels: np.ndarray
         if plan.loss == CROSS_ENTROPY:
             labels = np.asarray(target).astype(np.int64, copy=False).reshape(-1)
         else:

@@ -15,6 +15,7 @@ Layer weights become initializers named ``"<layer>.<field>"`` (``dense.weights``
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -180,7 +181,7 @@ def _channel_param(g, layer, weights, field, c) -> str:
 def activation(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
     a = layer.activation
     kind = a.WhichOneof("NonlinearityType")
-    params = getattr(a, kind) if kind else None
+    params: Any = getattr(a, kind) if kind else None  # the kind's message (protobuf: untyped)
     x, y = xs[0], ys[0]
     simple = {
         "ReLU": "Relu",
@@ -267,7 +268,7 @@ def pooling(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
         _window_out(h, pads[0] + pads[2], kernel[0], stride[0]),
         _window_out(w, pads[1] + pads[3], kernel[1], stride[1]),
     )
-    attrs = {"kernel_shape": list(kernel), "strides": list(stride), "pads": pads}
+    attrs: dict[str, Any] = {"kernel_shape": list(kernel), "strides": list(stride), "pads": pads}
     if kind == "MAX":
         g.node("MaxPool", [xs[0]], ys[0], **attrs)
     elif kind == "L2":

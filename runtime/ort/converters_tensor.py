@@ -310,7 +310,8 @@ def reduce(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
             "MIN": "ReduceMin",
         }[mode]
         g.node(op, [x], y, axes=axes, keepdims=1)
-    return [tuple(1 if i + 1 in axes else d for i, d in enumerate(shapes[0]))]
+    c, h, w = (1 if i + 1 in axes else d for i, d in enumerate(shapes[0]))
+    return [(c, h, w)]
 
 
 def dot(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
@@ -338,7 +339,8 @@ def copy(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
 
 def load_constant(g: GraphBuilder, layer, xs, shapes, ys) -> list[CHW]:
     """A constant ``[C, H, W]`` blob with batch 1 (it broadcasts over the batch)."""
-    dims = tuple(int(d) for d in layer.loadConstant.shape)
+    c, h, w = (int(d) for d in layer.loadConstant.shape)
+    dims = (c, h, w)
     values = wp.read(layer.loadConstant.data, math.prod(dims), f"the data of '{layer.name}'")
     g.node("Identity", [g.param(f"{layer.name}.data", values.reshape(1, *dims))], ys[0])
     return [dims]
@@ -361,4 +363,4 @@ def squeeze_or_expand(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) 
         )
     out_chw = [1, 1, 1, *out][-3:]
     g.reshape(xs[0], [0, *out_chw], ys[0])
-    return [tuple(out_chw)]
+    return [(out_chw[0], out_chw[1], out_chw[2])]

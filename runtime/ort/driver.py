@@ -32,7 +32,7 @@ it says, the first axis one row per example) and the labels, under the name of "
 Mini-batches follow Core ML: its shuffle order, reshuffled after every epoch (--no-reshuffle:
 as an app that does not subscribe to epochEnd), the last batch padded by wrapping around.
 The trained checkpoint goes to CHECKPOINT (default: trained_checkpoint beside this script);
-`updatable import-ort MODEL.mlmodel CHECKPOINT` puts its weights back into the model.
+`updatable import-ort MODEL.mlmodel CHECKPOINT -o TRAINED.mlmodel` puts its weights into a copy.
 """
 
 import argparse

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -32,7 +32,8 @@ from runtime.ort.onnx_graph import BATCH, CHW, GraphBuilder
 from updatable import spec as spec_io
 from updatable.errors import UnsupportedLayerError, UnsupportedModelError
 
-CONVERTERS = {
+# layer kind -> converter(g, layer, xs, in_shapes, ys[, rank=]) -> the outputs' shapes
+CONVERTERS: dict[str, Callable[..., list[CHW]]] = {
     "convolution": nn.convolution,
     "innerProduct": nn.inner_product,
     "batchnorm": nn.batchnorm,
@@ -215,14 +216,16 @@ def _add_model_input(g: GraphBuilder, network, feature) -> CHW:
         x = g.add_input(feature.name, [BATCH, *dims])
         if network.arrayInputShapeMapping == EXACT_ARRAY_MAPPING:
             # a tensor of the declared rank, read as [C, H, W] from its last three axes
-            height, width, channels = input_shape(feature, exact=True)
+            shape = input_shape(feature, exact=True)
+            assert shape is not None, "a multiArray input has a shape"
+            height, width, channels = shape
             g.reshape(x, [0, channels, height, width], g.define(feature.name))
             return (channels, height, width)
         if len(dims) == 1:
             g.reshape(x, [0, dims[0], 1, 1], g.define(feature.name))
             return (dims[0], 1, 1)
         if len(dims) == 3:
-            return tuple(dims)
+            return (dims[0], dims[1], dims[2])
         raise UnsupportedModelError(
             f"input '{feature.name}' has shape {dims}; rank-1 [C] or rank-3 [C, H, W] "
             "multiArrays are supported"

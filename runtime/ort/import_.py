@@ -120,12 +120,15 @@ def import_into_file(
 ) -> Path:
     """Read ``model``, import ``checkpoint`` and write the result atomically to ``output``
     (default: over ``model``, which must then be a path). Returns the path written."""
-    if output is None and not isinstance(model, str | os.PathLike):
+    if output is not None:
+        target = Path(output)
+    elif isinstance(model, str | os.PathLike):
+        target = Path(model)
+    else:
         raise TypeError(
             f"import_into_file: the model is a {type(model).__name__}, not a file to write "
             "over; pass output= the .mlmodel path to write"
         )
     updated = import_checkpoint(model, checkpoint)
-    target = Path(output if output is not None else model)
     spec_io.save(updated, target)
     return target

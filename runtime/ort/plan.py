@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from runtime.ort.export import Fetch, convert_network, needed_layers
 from runtime.ort.onnx_graph import CHW
@@ -131,7 +132,9 @@ def plan_training(spec) -> TrainingPlan:
             f"no updatable layer lies on the path to loss layer '{loss.name}'; mark layers "
             "updatable first"
         )
-    head, fed_by_head, parameters = [], set(), {}
+    head: list[Any] = []
+    fed_by_head: set[str] = set()
+    parameters: dict[str, Any] = {}
     for i in needed:
         layer = layers[i]
         if i in trainable or fed_by_head.intersection(layer.input):

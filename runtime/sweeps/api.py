@@ -48,7 +48,8 @@ class SweepTable(list):
     before and after, ``diverged``, ``seconds`` and ``peak_memory_mb`` (see
     :mod:`runtime.sweeps.runner`). Attributes: ``space``, ``summaries`` (per combination),
     ``recommendation``, ``spec`` (the model swept), ``out`` (the output directory or ``None``),
-    ``ran`` / ``reused`` (tasks run now / found finished in ``out``), ``elapsed`` (seconds).
+    ``ran`` / ``reused`` (tasks run now / found finished in ``out``), ``elapsed`` (seconds),
+    ``thresholds`` (what the flags were judged by).
     """
 
     space: SweepSpace
@@ -60,6 +61,7 @@ class SweepTable(list):
     ran: int
     reused: int
     elapsed: float
+    thresholds: Thresholds
 
     def to_pandas(self):
         """A ``pandas.DataFrame``, one column per swept parameter (needs pandas)."""
@@ -150,7 +152,11 @@ def run_sweep(
         for u in drawn
     ]
     context = SweepContext(
-        fingerprint, model_bytes, examples.x, examples.y, feed_plan(spec, examples),
+        fingerprint,
+        model_bytes,
+        examples.x,
+        examples.y,
+        feed_plan(spec, examples),
         measure_memory,
     )
     execution = _Execution(executor, workers, scheduler, retries)
@@ -161,6 +167,7 @@ def run_sweep(
     table = SweepTable(rows)
     table.space, table.spec, table.details = space, spec, {**details, "fingerprint": fingerprint}
     table.summaries = summarize(rows, space, thresholds)
+    table.thresholds = thresholds  # the reports' legend states them
     table.recommendation = recommend(space, table.summaries)
     table.out = store.directory
     table.ran, table.reused = ran, len(tasks) - ran
@@ -195,8 +202,12 @@ def _open_model(model) -> tuple[proto.Model, str]:
 
 def _fingerprint(model_bytes: bytes, examples: Examples, users_spec: UsersSpec) -> str:
     """What a results directory belongs to: the model, the data, the users, the runner."""
-    parts = [model_bytes, examples.identity.encode(), str(users_spec).encode(),
-             RUNNER_VERSION.encode()]
+    parts = [
+        model_bytes,
+        examples.identity.encode(),
+        str(users_spec).encode(),
+        RUNNER_VERSION.encode(),
+    ]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
@@ -219,8 +230,12 @@ def _run_missing(tasks, store, context, execution: _Execution, progress) -> int:
             raise SweepError(f"the data does not fit the model: {first['error']}")
         finish(first)
     if len(todo) > 1:
-        runner = make_executor(execution.executor, workers=execution.workers,
-                               scheduler=execution.scheduler, retries=execution.retries)
+        runner = make_executor(
+            execution.executor,
+            workers=execution.workers,
+            scheduler=execution.scheduler,
+            retries=execution.retries,
+        )
         # closing(): an interrupt in `progress` still shuts the workers down at once
         with contextlib.closing(runner.run(run_task, context, todo[1:])) as results:
             for _, row in results:

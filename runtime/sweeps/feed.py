@@ -118,7 +118,7 @@ def _describe(feature) -> str:
 
 def _targets(spec, head, input_name: str, loss: str | None) -> tuple[tuple[str, str], ...]:
     """Label feature names in order of preference, each with its type."""
-    described = {}
+    described: dict[str, proto.FeatureDescription] = {}
     for source in (
         spec.description.trainingInput,
         head.description.trainingInput,

@@ -33,8 +33,9 @@ def write_heatmap(table, path: Path) -> Path | None:
     figure, axes = plt.subplots(
         1, 2, figsize=(3 + 1.4 * len(grid.columns) * 2, height), squeeze=False
     )
-    finite = np.concatenate([grid.median[np.isfinite(grid.median)],
-                             grid.worst[np.isfinite(grid.worst)]])
+    finite = np.concatenate(
+        [grid.median[np.isfinite(grid.median)], grid.worst[np.isfinite(grid.worst)]]
+    )
     limits = (0.0, 1.0) if grid.accuracy or not finite.size else (finite.min(), finite.max())
     for axis, values, title in (
         (axes[0, 0], grid.median, "median user"),

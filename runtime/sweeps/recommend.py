@@ -121,7 +121,7 @@ def recommend(space: SweepSpace, summaries: list[CombinationSummary]) -> Recomme
                 f"{dimension.name} range [{constraint.range[0]:g}, {constraint.range[1]:g}]"
             )
         else:
-            gone = sorted(set(_set_values(dimension)) - set(constraint.choices))
+            gone = sorted(set(_set_values(dimension)) - set(getattr(constraint, "choices", ())))
             parts.append(f"drop {dimension.name} {', '.join(str(v) for v in gone)}")
         if constraint.default != dimension.default:
             parts.append(f"default {dimension.name} {constraint.default!r}")
@@ -141,8 +141,9 @@ def _search(space: SweepSpace, status: dict) -> dict[str, list]:
     with no bad combination, preferring sub-grids that keep the defaults; searched
     exhaustively when small enough, else greedily."""
     dimensions = space.swept
-    options = [_options(d) for d in dimensions]
-    if all(o is not None for o in options) and math.prod(map(len, options)) <= EXACT_LIMIT:
+    found = [_options(d) for d in dimensions]
+    options = [o for o in found if o is not None]
+    if len(options) == len(found) and math.prod(map(len, options)) <= EXACT_LIMIT:
         bad = [tuple(s.combination[d.name] for d in dimensions) for s in status.values() if s.bad]
         choices = sorted(
             itertools.product(*options),
@@ -241,12 +242,12 @@ def _constraint(dimension: Dimension, kept: list, gone: list) -> IntParam | Doub
         values = [v for v in _set_values(dimension) if v not in gone]
         if default not in values:
             default = min(kept, key=lambda v: _distance(v, dimension.default))
-        return IntParam(default, choices=tuple(values), positive=name in POSITIVE, name=name)
+        return IntParam(int(default), choices=tuple(values), positive=name in POSITIVE, name=name)
     low, high = min(kept), max(kept)
     if not low <= default <= high:
         default = min(kept, key=lambda v: _distance(v, dimension.default))
     if dimension.kind is int:
-        return IntParam(default, range=(low, high), positive=name in POSITIVE, name=name)
+        return IntParam(int(default), range=(low, high), positive=name in POSITIVE, name=name)
     return DoubleParam(default, range=(low, high), name=name)
 
 
@@ -258,4 +259,4 @@ def _set_values(dimension: Dimension) -> list:
 def _allowed_text(param: IntParam | DoubleParam) -> str:
     if param.range is not None:
         return f"range [{param.range[0]:g}, {param.range[1]:g}]"
-    return "set {" + ", ".join(str(v) for v in param.choices) + "}"
+    return "set {" + ", ".join(str(v) for v in getattr(param, "choices", ())) + "}"

@@ -16,21 +16,22 @@ from pathlib import Path
 
 from runtime.sweeps.heatmap import write_heatmap
 from runtime.sweeps.store import write_json
+from runtime.sweeps.summary import Thresholds, flag_meanings
 from updatable.spec import write_atomic
 
 
 def write_reports(table, out: Path) -> dict[str, Path | None]:
     """Write every report of ``table`` (a :class:`runtime.sweeps.api.SweepTable`) into
     ``out``; returns the paths (``heatmap`` is ``None`` without matplotlib)."""
-    paths = {
+    paths: dict[str, Path | None] = {
         "json": out / "summary.json",
         "markdown": out / "report.md",
         "html": out / "report.html",
     }
-    write_json(summary_document(table), paths["json"])
+    write_json(summary_document(table), out / "summary.json")
     header, rows = summary_rows(table)
-    write_atomic(markdown(table, header, rows).encode(), paths["markdown"])
-    write_atomic(html_page(table, header, rows).encode(), paths["html"])
+    write_atomic(markdown(table, header, rows).encode(), out / "report.md")
+    write_atomic(html_page(table, header, rows).encode(), out / "report.html")
     paths["heatmap"] = write_heatmap(table, out / "heatmap.png")
     return paths
 
@@ -55,6 +56,7 @@ def summary_document(table) -> dict:
             for d in table.space.dimensions
         ],
         "combinations": [dataclasses.asdict(s) for s in table.summaries],
+        "flag_meanings": _flag_meanings(table),
         "recommendation": {
             "summary": recommendation.summary,
             "lines": recommendation.lines,
@@ -137,6 +139,8 @@ def markdown(table, header: list[str], rows: list[list[str]]) -> str:
         "",
         *_markdown_table(header, rows),
         "",
+        *(f"- **{flag}**: {meaning}" for flag, meaning in _flag_meanings(table).items()),
+        "",
         "## Recommended constraints",
         "",
         f"**{table.recommendation.summary}**",
@@ -171,6 +175,11 @@ def html_page(table, header: list[str], rows: list[list[str]]) -> str:
         "</ul></body></html>",
     ]
     return "\n".join(parts)
+
+
+def _flag_meanings(table) -> dict[str, str]:
+    """The legend of the flags column, with the thresholds this sweep judged by."""
+    return flag_meanings(getattr(table, "thresholds", Thresholds()))
 
 
 def _row_class(summary) -> str:

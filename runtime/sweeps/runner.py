@@ -32,6 +32,7 @@ import threading
 import time
 import tracemalloc
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -205,15 +206,15 @@ def _before(context, state, user: User, combination: dict) -> dict:
 def _scores(context, spec, user: User, combination: dict, when: str) -> dict:
     suffix = "_before" if when == "before" else ""
     if context.plan.loss is None:
-        accuracy = _knn_accuracy(context, spec, user.test, combination)
         return {
             f"train_loss{suffix}": None,
             f"test_loss{suffix}": None,
-            f"test_accuracy{suffix}": accuracy,
+            f"test_accuracy{suffix}": _knn_accuracy(context, spec, user.test, combination),
         }
     from runtime.training.updates import open_update
 
-    update = open_update(
+    # a NeuralNetworkUpdate: the model has a loss
+    update: Any = open_update(
         spec, _provider(context, user.train), ModelConfiguration(), Event(0), "numba"
     )
     train_loss, _ = _network_scores(update, update.source.provider, accuracy=False)

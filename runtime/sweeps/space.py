@@ -31,6 +31,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -105,8 +106,8 @@ class Dimension:
         if self.allowed is not None and self.allowed.range is not None:
             low, high = self.allowed.range
             return f"range [{low:g}, {high:g}]"
-        if getattr(self.allowed, "choices", None) is not None:
-            return "set {" + ", ".join(str(v) for v in self.allowed.choices) + "}"
+        if self.set_values:
+            return "set {" + ", ".join(str(v) for v in self.set_values) + "}"
         return "any value"
 
 
@@ -237,7 +238,7 @@ def enumerate_space(
 
 def allowed_grid(parameter: Hyperparameter, points: int) -> tuple:
     """The grid of one constrained parameter, its default included, in increasing order."""
-    allowed = parameter.allowed
+    allowed: Any = parameter.allowed  # an IntParam set or either kind of range, by now
     if _allowed_kind(parameter) == "set":
         grid = [parameter.kind(v) for v in allowed.choices]
     elif parameter.kind is int:
@@ -251,6 +252,7 @@ def double_range_grid(low: float, high: float, points: int) -> list[float]:
     """``points`` values across ``[low, high]``, both ends exact (see the module docstring)."""
     if low == high:
         return [low]
+    inner: Any
     if low > 0:
         inner = np.geomspace(low, high, points)[1:-1]
     elif low == 0:

@@ -41,6 +41,23 @@ class Thresholds:
     loss_slack: float = 0.25
 
 
+def flag_meanings(thresholds: Thresholds) -> dict[str, str]:
+    """What each flag means, with ``thresholds``' values: the reports' legend (the module
+    docstring gives the reasons)."""
+    return {
+        "diverged": "at least one user's update ended in a NaN or infinite loss, or raised "
+        "the training loss on its own examples by more than "
+        f"{thresholds.divergence_tolerance:.0%}",
+        "failed": "at least one user's update failed for another reason (the row's error)",
+        "underperforming": "median held-out accuracy more than "
+        f"{thresholds.accuracy_slack:.0%} below the best combination's (without accuracy: "
+        f"median held-out loss more than {thresholds.loss_slack:.0%} above the best)",
+        "dominated": "(informational, not a problem) another clean combination is at least "
+        "as good for the median and the worst user, costs no more work, and is strictly "
+        "better in one of them",
+    }
+
+
 @dataclass(frozen=True)
 class Stats:
     """Distribution of one metric over users (finite values only)."""
@@ -155,13 +172,14 @@ def _flag(summaries: list[CombinationSummary], thresholds: Thresholds) -> None:
             summary.flags.append("diverged")
         if summary.failed:
             summary.flags.append("failed")
-    clean = [s for s in summaries if not s.flags and _quality(s) is not None]
+    quality = {id(s): q for s in summaries if not s.flags and (q := _quality(s)) is not None}
+    clean = [s for s in summaries if id(s) in quality]
     if not clean:
         return
     accuracy = clean[0].test_accuracy is not None
-    best = max(_quality(s)[0] for s in clean)
+    best = max(quality[id(s)][0] for s in clean)
     for summary in clean:
-        median = _quality(summary)[0]
+        median = quality[id(summary)][0]
         if accuracy:
             under = median < best - thresholds.accuracy_slack
         else:  # qualities are minus losses
@@ -169,9 +187,9 @@ def _flag(summaries: list[CombinationSummary], thresholds: Thresholds) -> None:
         if under:
             summary.flags.append("underperforming")
     for summary in (s for s in clean if not s.flags):
-        mine = (*_quality(summary), -summary.cost)
+        mine = (*quality[id(summary)], -summary.cost)
         for other in clean:
-            theirs = (*_quality(other), -other.cost)
+            theirs = (*quality[id(other)], -other.cost)
             if (
                 other is not summary
                 and all(t >= m for t, m in zip(theirs, mine, strict=True))

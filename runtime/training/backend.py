@@ -61,14 +61,18 @@ class NumbaBackend:
 
     def evaluate(self, batch: TrainingBatch) -> tuple[float, np.ndarray]:
         """Loss and loss-input rows (logits for cross-entropy) without updating anything."""
-        loss, _, output = backprop.loss_and_gradients(self.cut, self.boundary(batch),
-                                                      batch.target)
+        loss, _, output = backprop.loss_and_gradients(self.cut, self.boundary(batch), batch.target)
         return loss, output.reshape(output.shape[0], -1)
 
     def weights(self) -> dict[str, dict[str, np.ndarray]]:
         """Trained layers' weights in Core ML layout: ``{layer: {"weights", "bias"}}``."""
-        return {step.name: step.kind.export(step.attrs, step.params)
-                for step in self.cut.train_steps if step.name in self.cut.updatable}
+        weights = {}
+        for step in self.cut.train_steps:
+            if step.name in self.cut.updatable:
+                export = step.kind.export
+                assert export is not None, f"{step.name} is trained, so its kind exports"
+                weights[step.name] = export(step.attrs, step.params)
+        return weights
 
     # checkpoints ---------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:

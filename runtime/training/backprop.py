@@ -213,6 +213,7 @@ def _loss_and_gradients(cut: TrainingSlice, boundary: dict[str, np.ndarray], tar
             for b, dy in zip(step.outputs, dys, strict=True)
         ]
         wants_inputs = any(blob in produced_in_slice for blob in step.inputs)
+        assert step.kind.backward is not None, f"{step.name} is trained, so it has a backward"
         dxs, dparams = step.kind.backward(
             step.attrs,
             step.params,

@@ -73,7 +73,9 @@ def check_update(network, cut, settings, count: int, epochs: int | None = None) 
     fixed = frozen_bytes(network, cut)
     padded = (
         f"; Core ML fills every mini-batch to its full size, so it holds {rows} rows for "
-        f"{count} training examples" if rows > count else ""
+        f"{count} training examples"
+        if rows > count
+        else ""
     )
     memory.check(
         f"a mini-batch of {rows} examples (miniBatchSize {batch}, about "

@@ -72,8 +72,9 @@ def loss_growth(first: float | None, loss: float) -> float | None:
     return loss / first
 
 
-def loss_growth_warning(first: float | None, loss: float, epoch: int,
-                        factor: float | None) -> str | None:
+def loss_growth_warning(
+    first: float | None, loss: float, epoch: int, factor: float | None
+) -> str | None:
     """The warning for epoch ``epoch`` (1-based) when its mean loss passed ``factor x`` the
     first epoch's, else ``None``."""
     ratio = loss_growth(first, loss)

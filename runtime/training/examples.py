@@ -11,6 +11,7 @@ optional input that a batch leaves out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class TrainingSource:
 
     def inputs_of(self, index: int, example) -> list:
         """The example's input values; ``None`` for an optional input it leaves out."""
-        values = []
+        values: list[Any] = []
         for feature in self.inputs:
             if feature.name not in example and feature.type.isOptional:
                 values.append(None)
@@ -124,7 +125,7 @@ class TrainingSource:
         return int(array[0])
 
     def fetch(self, indices: list[int]) -> TrainingBatch:
-        columns = [[] for _ in self.inputs]
+        columns: list[list[Any]] = [[] for _ in self.inputs]
         targets = []
         for position, index in enumerate(indices):
             if position % interrupt.POLL_EVERY == 0:
@@ -133,10 +134,16 @@ class TrainingSource:
             for column, value in zip(columns, self.inputs_of(index, example), strict=True):
                 column.append(value)
             targets.append(self.target_of(index, example))
-        batch = {f.name: features.stack(f, _filled(column)) for f, column in
-                 zip(self.inputs, columns, strict=True) if any(v is not None for v in column)}
-        target = np.stack(targets) if self.target_shape is not None else np.asarray(
-            targets, dtype=np.int64)
+        batch = {
+            f.name: features.stack(f, _filled(column))
+            for f, column in zip(self.inputs, columns, strict=True)
+            if any(v is not None for v in column)
+        }
+        target = (
+            np.stack(targets)
+            if self.target_shape is not None
+            else np.asarray(targets, dtype=np.int64)
+        )
         return TrainingBatch(batch, target, list(indices))
 
 

@@ -58,17 +58,19 @@ class _Embedded:
                 raise KnnUpdateError(f"Received nil MLFeatureProvider for index {index}", index)
             examples.append(example)
         for first in range(0, self.count, EMBEDDING_BATCH):
-            chunk = examples[first:first + EMBEDDING_BATCH]
+            chunk = examples[first : first + EMBEDDING_BATCH]
             try:
                 batch = features.to_batch(self.inputs, chunk)
             except Exception as exc:
                 raise KnnUpdateError(
-                    f"examples {first}..{first + len(chunk) - 1}: {exc}", first) from None
+                    f"examples {first}..{first + len(chunk) - 1}: {exc}", first
+                ) from None
             embedded = self.run_frozen(batch)[self.input_name]
             for offset, example in enumerate(chunk):
                 label = next((example[n] for n in self.label_names if n in example), None)
-                self._rows.append({self.input_name: embedded[offset].reshape(-1),
-                                   self.label_names[0]: label})
+                self._rows.append(
+                    {self.input_name: embedded[offset].reshape(-1), self.label_names[0]: label}
+                )
 
     def features(self, index: int):
         return self._rows[index]
@@ -116,6 +118,7 @@ class KnnUpdate:
 
     def updated_model(self) -> Model:
         return Model.compile(self.updated_spec(), self.configuration, path=self.path)
+
 
 def collect_examples(provider, engine_info: KnnEngine | KnnTrainingInfo) -> tuple[NDArray, list]:
     """Read and validate every example of ``provider``; nothing is appended here.

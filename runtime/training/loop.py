@@ -66,9 +66,13 @@ class LoopState:
 
 
 class Batch(Protocol):
-    features: dict[str, Any]
-    target: np.ndarray
-    indices: list[int]
+    # read-only: a cache's KeyedBatch computes its features when asked
+    @property
+    def features(self) -> dict[str, Any]: ...
+    @property
+    def target(self) -> np.ndarray: ...
+    @property
+    def indices(self) -> list[int]: ...
 
 
 class Source(Protocol):

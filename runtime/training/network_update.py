@@ -43,13 +43,16 @@ class TaskHooks(Hooks):
         self.task.check_stop()
 
     def mini_batch_end(self, batch_index: int, loss: float) -> None:
-        self.task.notify(Event.MINI_BATCH_END,
-                         {MetricKey.MINI_BATCH_INDEX: batch_index, MetricKey.LOSS_VALUE: loss})
+        self.task.notify(
+            Event.MINI_BATCH_END,
+            {MetricKey.MINI_BATCH_INDEX: batch_index, MetricKey.LOSS_VALUE: loss},
+        )
 
     def epoch_end(self, epoch_index: int, loss: float) -> None:
         self.update.last_epoch_loss = loss
-        self.task.notify(Event.EPOCH_END,
-                         {MetricKey.EPOCH_INDEX: epoch_index, MetricKey.LOSS_VALUE: loss})
+        self.task.notify(
+            Event.EPOCH_END, {MetricKey.EPOCH_INDEX: epoch_index, MetricKey.LOSS_VALUE: loss}
+        )
 
 
 class NeuralNetworkUpdate:
@@ -63,15 +66,22 @@ class NeuralNetworkUpdate:
         backend: a name of :data:`BACKENDS`.
     """
 
-    def __init__(self, opened: UpdatableModel, provider, configuration: ModelConfiguration,
-                 events: Event, backend: str = "numba"):
+    def __init__(
+        self,
+        opened: UpdatableModel,
+        provider,
+        configuration: ModelConfiguration,
+        events: Event,
+        backend: str = "numba",
+    ):
         self.spec, self.path, self.positions = opened.spec, opened.path, opened.positions
         self.configuration = configuration
         self.model = Model.compile(opened.spec, configuration, path=opened.path)
         network = spec_io.network(opened.trained)
         self.table = declared_hyperparameters(network.updateParams)
-        self.values = resolve(self.table, configuration.normalized_parameters(),
-                              "this neural network")
+        self.values = resolve(
+            self.table, configuration.normalized_parameters(), "this neural network"
+        )
         self.learning_rate = float(self.values["learningRate"])
         self.last_epoch_loss: float | None = None
         self.network_engine, frozen_features = split_at(self.model.engine, self.positions)
@@ -79,30 +89,33 @@ class NeuralNetworkUpdate:
         self.optimizer = optimizer_for(self.values)
         self.source = training_source(opened, self.network_engine, self.cut, provider)
         engine = self.network_engine
-        self.to_blobs = (engine.to_blobs if not self.positions
-                         else lambda batch: engine.to_blobs(frozen_features(batch)))
+        self.to_blobs = (
+            engine.to_blobs
+            if not self.positions
+            else lambda batch: engine.to_blobs(frozen_features(batch))
+        )
         self.backend = _backend_factory(backend)(self)
         self.watch = WeightWatch(self.backend.weights(), configuration.divergence.weight_growth)
-        self.settings = loop_settings(self.values, bool(events & Event.EPOCH_END),
-                                      configuration.train_with_ml_compute)
+        self.settings = loop_settings(
+            self.values, bool(events & Event.EPOCH_END), configuration.train_with_ml_compute
+        )
         bounds.check_update(engine.network, self.cut, self.settings, self.source.count)
         self.state = LoopState.start(self.source.count, self.settings)
         self.hooks: TaskHooks | None = None
 
     # -- driven by UpdateTask ------------------------------------------------------------
-    def run(self, task) -> float:
+    def run(self, task) -> float | None:
         """Train every epoch the settings ask for, reporting to ``task``; the last epoch's loss."""
         self.hooks = hooks = TaskHooks(task, self)
         try:
             task.notify(Event.TRAINING_BEGIN, {})
             if self.source.count == 0:
-                raise ParameterError(
-                    "the training data is empty (the batch provider's count is 0)"
-                )
+                raise ParameterError("the training data is empty (the batch provider's count is 0)")
             while self.state.epoch < self.settings.epochs:
                 task.check_stop()
-                run_epoch(self.backend, self.source, self.settings, hooks, self.state,
-                          self.check_weights)
+                run_epoch(
+                    self.backend, self.source, self.settings, hooks, self.state, self.check_weights
+                )
         finally:
             self.hooks = None  # hooks and update refer to each other: free the network at once
         return self.last_epoch_loss
@@ -136,16 +149,16 @@ class NeuralNetworkUpdate:
         field = {"weights": "weights", "biases": "bias"}.get(key.name)
         if field is None:
             raise ParameterError(
-                f"scoped parameter '{key}' is not readable; use WEIGHTS or BIASES scoped to a "
-                "layer"
+                f"scoped parameter '{key}' is not readable; use WEIGHTS or BIASES scoped to a layer"
             )
         trained = self.backend.weights()
         arrays = trained.get(key.scope)
         if arrays is None:
             step = next((s for s in self.network_engine.network.steps if s.name == key.scope), None)
             if step is None or step.kind.export is None:
-                names = [s.name for s in self.network_engine.network.steps
-                         if s.kind.export is not None]
+                names = [
+                    s.name for s in self.network_engine.network.steps if s.kind.export is not None
+                ]
                 raise ParameterError(
                     f"no layer '{key.scope}' with weights; layers with weights: {names}"
                 )

@@ -15,7 +15,7 @@ against ``torch.optim``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,8 +28,9 @@ class Optimizer(NamedTuple):
     """An optimizer: ``init(params) -> state``, ``update(grads, state, params, lr)``."""
 
     name: str
-    init: Callable[[Params], NamedTuple]
-    update: Callable[[Params, NamedTuple, Params, float], tuple[Params, NamedTuple]]
+    # each optimizer has its own state NamedTuple (SgdState, AdamState): typed Any here
+    init: Callable[[Params], Any]
+    update: Callable[[Params, Any, Params, float], tuple[Params, Any]]
 
 
 class SgdState(NamedTuple):
@@ -37,7 +38,8 @@ class SgdState(NamedTuple):
 
 
 class AdamState(NamedTuple):
-    count: int
+    # the name shadows tuple.count(); kept: checkpoints store the state under its field names
+    count: int  # type: ignore[assignment]
     mu: Params
     nu: Params
 
@@ -117,4 +119,4 @@ def state_from_arrays(template: NamedTuple, arrays: dict[str, np.ndarray]) -> Na
             values.append({key: arrays[f"{field}:{key}"].copy() for key in value})
         else:
             values.append(type(value)(arrays[field]))
-    return type(template)(*values)
+    return template._make(values)

@@ -44,8 +44,9 @@ class ArrayBatchProvider(BatchProvider):
 
     def __init__(self, examples: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]):
         if isinstance(examples, Mapping):
-            self._columns = {name: column for name, column in examples.items()}
-            lengths = {name: len(column) for name, column in self._columns.items()}
+            columns: dict[str, Sequence[Any]] = dict(examples.items())
+            self._columns: dict[str, Sequence[Any]] | None = columns
+            lengths = {name: len(column) for name, column in columns.items()}
             if len(set(lengths.values())) > 1:
                 raise BatchProviderError(
                     f"ArrayBatchProvider columns must have equal lengths, got {lengths}"
@@ -73,4 +74,5 @@ class ArrayBatchProvider(BatchProvider):
             raise IndexError(f"example index {index} out of range [0, {self._count})")
         if self._rows is not None:
             return self._rows[index]
+        assert self._columns is not None, "a provider holds rows or columns"
         return {name: column[index] for name, column in self._columns.items()}

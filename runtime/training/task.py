@@ -179,9 +179,7 @@ class UpdateTask:
             if getattr(self._on_training_thread, "active", False):
                 if self._state is TaskState.SUSPENDED:
                     if parameters:
-                        self._update.set_parameters(
-                            {as_key(k): v for k, v in parameters.items()}
-                        )
+                        self._update.set_parameters({as_key(k): v for k, v in parameters.items()})
                     self._state = TaskState.RUNNING
                 return
             if self._started or self._state is not TaskState.SUSPENDED:
@@ -235,8 +233,10 @@ class UpdateTask:
             self._state = TaskState.COMPLETED
 
     def _fail(self, exc: Exception) -> None:
-        error = exc if isinstance(exc, UpdatableError) else UpdateTaskError(
-            f"{type(exc).__name__}: {exc}"
+        error = (
+            exc
+            if isinstance(exc, UpdatableError)
+            else UpdateTaskError(f"{type(exc).__name__}: {exc}")
         )
         if error is not exc:
             error.__cause__ = exc
@@ -255,9 +255,7 @@ class UpdateTask:
         try:
             handler(context)
         except Exception as exc:  # the task has ended; record the handler's failure
-            error = UpdateTaskError(
-                f"the completion handler raised {type(exc).__name__}: {exc}"
-            )
+            error = UpdateTaskError(f"the completion handler raised {type(exc).__name__}: {exc}")
             error.__cause__ = exc
             with self._lock:
                 self.error = self.error or error

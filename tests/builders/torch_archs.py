@@ -22,15 +22,25 @@ class BatchNormCNN(nn.Module):
     def __init__(self, classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(16, 16, 3), nn.ReLU(), nn.BatchNorm2d(16),
+            nn.Conv2d(16, 16, 3),
+            nn.ReLU(),
+            nn.BatchNorm2d(16),
             nn.MaxPool2d(2),
         )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 6 * 6, 32), nn.BatchNorm1d(32), nn.ReLU(),
-            nn.Linear(32, classes), nn.Softmax(dim=1),
+            nn.Flatten(),
+            nn.Linear(16 * 6 * 6, 32),
+            nn.BatchNorm1d(32),
+            nn.ReLU(),
+            nn.Linear(32, classes),
+            nn.Softmax(dim=1),
         )
 
     def forward(self, x):
@@ -49,8 +59,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                          nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x):
         y = F.relu(self.bn1(self.conv1(x)))
@@ -62,10 +73,12 @@ class ResNet(nn.Module):
 
     def __init__(self, classes: int = 10, width: int = 8):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
         self.layers = nn.Sequential(
-            BasicBlock(width, width), BasicBlock(width, 2 * width, 2),
+            BasicBlock(width, width),
+            BasicBlock(width, 2 * width, 2),
             BasicBlock(2 * width, 4 * width, 2),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -88,8 +101,10 @@ class InvertedResidual(nn.Module):
             layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
         layers += [
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden), nn.ReLU6(),
-            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
         ]
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
@@ -107,8 +122,11 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, classes: int = 10):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8),
-                                   nn.ReLU6()]
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU6(),
+        ]
         cin = 8
         for t, c, n, s in self.SETTINGS:
             for i in range(n):
@@ -143,19 +161,34 @@ class SqueezeNet11(nn.Module):
     3x3/2, ceil-mode 3x3/2 max pools after the stem, fire3 and fire5, the 1x1 conv classifier
     and an adaptive average pool."""
 
-    FIRES = ((64, 16, 64), (128, 16, 64), (128, 32, 128), (256, 32, 128),
-             (256, 48, 192), (384, 48, 192), (384, 64, 256), (512, 64, 256))
+    FIRES = (
+        (64, 16, 64),
+        (128, 16, 64),
+        (128, 32, 128),
+        (256, 32, 128),
+        (256, 48, 192),
+        (384, 48, 192),
+        (384, 64, 256),
+        (512, 64, 256),
+    )
 
     def __init__(self, classes: int = 10):
         super().__init__()
         pool = nn.MaxPool2d(3, 2, ceil_mode=True)
         fires = [Fire(*f) for f in self.FIRES]
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 3, 2), nn.ReLU(), pool, *fires[:2], pool, *fires[2:4], pool,
+            nn.Conv2d(3, 64, 3, 2),
+            nn.ReLU(),
+            pool,
+            *fires[:2],
+            pool,
+            *fires[2:4],
+            pool,
             *fires[4:],
         )
-        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, classes, 1), nn.ReLU(),
-                                        nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.Conv2d(512, classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1)
+        )
 
     def forward(self, x):
         return torch.softmax(torch.flatten(self.classifier(self.features(x)), 1), dim=1)
@@ -199,8 +232,9 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         self.embed = nn.Linear(features, dim)
         self.position = nn.Parameter(torch.randn(1, steps, dim) * 0.1)
-        self.layers = nn.Sequential(EncoderLayer(steps, dim, 4, 64),
-                                    EncoderLayer(steps, dim, 4, 64))
+        self.layers = nn.Sequential(
+            EncoderLayer(steps, dim, 4, 64), EncoderLayer(steps, dim, 4, 64)
+        )
         self.head = nn.Linear(dim, classes)
 
     def forward(self, x):
@@ -281,8 +315,12 @@ class UNet(nn.Module):
         super().__init__()
 
         def double(cin, cout):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU())
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1),
+                nn.ReLU(),
+            )
 
         self.down1, self.down2 = double(1, width), double(width, 2 * width)
         self.bottom = double(2 * width, 4 * width)
@@ -308,8 +346,9 @@ class SegmentationHead(nn.Module):
 
     def __init__(self, classes: int = 3):
         super().__init__()
-        self.backbone = nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(),
-                                      nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.backbone = nn.Sequential(
+            nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU()
+        )
         self.classifier = nn.Conv2d(16, classes, 1)
 
     def forward(self, x):
@@ -326,8 +365,12 @@ class AudioCNN1d(nn.Module):
         super().__init__()
 
         def block(cin, cout, k, stride=1):
-            return [nn.Conv1d(cin, cout, k, stride), nn.BatchNorm1d(cout), nn.ReLU(),
-                    nn.MaxPool1d(4)]
+            return [
+                nn.Conv1d(cin, cout, k, stride),
+                nn.BatchNorm1d(cout),
+                nn.ReLU(),
+                nn.MaxPool1d(4),
+            ]
 
         self.features = nn.Sequential(*block(1, 16, 40, 8), *block(16, 16, 3), *block(16, 32, 3))
         self.fc = nn.Linear(32, classes)
@@ -342,9 +385,15 @@ class TabularMLP(nn.Module):
 
     def __init__(self, features: int = 13, classes: int = 3):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Dropout(0.1),
-                                 nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, classes),
-                                 nn.Softmax(dim=1))
+        self.net = nn.Sequential(
+            nn.Linear(features, 64),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Linear(32, classes),
+            nn.Softmax(dim=1),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -358,13 +407,23 @@ class VGGSmall(nn.Module):
         super().__init__()
 
         def stage(cin, cout):
-            return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(),
-                    nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            return [
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
 
         self.features = nn.Sequential(*stage(3, 8), *stage(8, 16), *stage(16, 32))
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(),
-                                        nn.Dropout(0.5), nn.Linear(64, classes),
-                                        nn.Softmax(dim=1))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(32 * 4 * 4, 64),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(64, classes),
+            nn.Softmax(dim=1),
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -377,8 +436,12 @@ class EmbeddingNet(nn.Module):
     def __init__(self, dims: int = 16):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(1, 8, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, 2, 1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.project = nn.Linear(16, dims)
 

@@ -102,62 +102,162 @@ def _entry(name, summary, make, input, labels, real, layers, failures=None):
 
 
 _DIGIT_IMAGE = Input("image", (1, 1, 28, 28), image="GRAYSCALE", scale=1 / 255)
-_COLOUR_IMAGE = Input("image", (1, 3, 32, 32), image="RGB", scale=IMAGENET_SCALE,
-                      bias=IMAGENET_BIAS)
+_COLOUR_IMAGE = Input(
+    "image", (1, 3, 32, 32), image="RGB", scale=IMAGENET_SCALE, bias=IMAGENET_BIAS
+)
 
-ZOO: dict[str, Entry] = {e.name: e for e in (
-    _entry("cnn_bn", "conv-BN-ReLU digit classifier, BN after ReLU and in the dense head",
-           lambda: _archs().BatchNormCNN(), Input("image", (1, 1, 28, 28)), data.DIGITS,
-           data.digit_tensors, {"convolution", "batchnorm", "pooling", "softmaxND"}),
-    _entry("cnn_bn_image", "cnn_bn on a 28x28 grayscale image input scaled by 1/255",
-           lambda: _archs().BatchNormCNN(), _DIGIT_IMAGE, data.DIGITS, data.digits,
-           {"convolution", "batchnorm", "softmaxND"}),
-    _entry("resnet", "ResNet-style: basic blocks with residual adds, global average pool",
-           lambda: _archs().ResNet(), Input("image", (1, 3, 32, 32)), data.OBJECTS,
-           data.colour_digits(32), {"convolution", "add", "pooling", "softmaxND"}),
-    _entry("mobilenet_v2", "MobileNetV2 0.25x: inverted residuals, depthwise 3x3, ReLU6, "
-           "mean over H,W; RGB image input with ImageNet normalisation",
-           lambda: _archs().MobileNetV2(), _COLOUR_IMAGE, data.OBJECTS,
-           data.colour_digits(32, as_uint8=True), {"convolution", "clip", "add", "reduceMean"}),
-    _entry("squeezenet1_1", "SqueezeNet 1.1 at full width: fire modules, ceil-mode pools",
-           lambda: _archs().SqueezeNet11(), Input("image", (1, 3, 64, 64)), data.OBJECTS,
-           data.colour_digits(64), {"convolution", "concat", "pooling", "softmaxND"}),
-    _entry("vgg", "VGG-style: 3x3 conv stacks, max pools, flatten + dense head",
-           lambda: _archs().VGGSmall(), Input("image", (1, 3, 32, 32)), data.OBJECTS,
-           data.colour_digits(32), {"convolution", "reshapeStatic", "innerProduct"}),
-    _entry("transformer", "2 post-norm encoder layers: batched-matmul attention, LayerNorm, "
-           "GELU, softmax over the last axis", lambda: _archs().TransformerClassifier(),
-           Input("frames", (1, 16, 12)), data.ACTIVITIES, data.sensor_sequences(16, 12),
-           {"batchedMatmul", "softmaxND", "gelu", "mvn", "transpose", "loadConstantND"}),
-    _entry("lstm", "LSTM sequence classifier on the final hidden state",
-           lambda: _archs().LSTMClassifier(), Input("sequence", (1, 20, 6)), data.ACTIVITIES,
-           data.sensor_sequences(20, 6), {"uniDirectionalLSTM", "softmaxND"}),
-    _entry("bilstm", "bidirectional LSTM classifier on both final states",
-           lambda: _archs().LSTMClassifier(bidirectional=True), Input("sequence", (1, 20, 6)),
-           data.ACTIVITIES, data.sensor_sequences(20, 6), {"biDirectionalLSTM", "softmaxND"}),
-    _entry("rnn", "Elman RNN (tanh) sequence classifier", lambda: _archs().RNNClassifier(),
-           Input("sequence", (1, 20, 6)), data.ACTIVITIES, data.sensor_sequences(20, 6),
-           {"simpleRecurrent", "softmaxND"}),
-    _entry("gru_text", "token ids -> embedding -> GRU (converted as a loop) -> dense",
-           lambda: _archs().GRUTextClassifier(), Input("tokens", (1, 12), dtype="int32"),
-           data.SENTIMENTS, data.sentences(12), {"embeddingND", "loop", "softmaxND"}),
-    _entry("unet", "two-level UNet: transposed-conv and nearest upsampling, skip concats",
-           lambda: _archs().UNet(), Input("image", (1, 1, 32, 32)), None,
-           data.padded_digits(32), {"convolution", "upsample", "concat", "softmax"}),
-    _entry("segmentation", "DeepLab-style head: bilinear upsampling x4 (iOS 14 only)",
-           lambda: _archs().SegmentationHead(), Input("image", (1, 1, 32, 32)), None,
-           data.padded_digits(32), {"convolution", "upsample"},
-           {"iOS13": "Upsample operation with Align Corners mode"}),
-    _entry("audio_cnn1d", "raw-waveform 1-D conv keyword classifier, global average pool",
-           lambda: _archs().AudioCNN1d(), Input("waveform", (1, 1, 1600)), data.KEYWORDS,
-           data.waveforms(1600), {"convolution", "expandDims", "squeeze", "reduceMean"}),
-    _entry("tabular_mlp", "dense-ReLU MLP on the 13 wine features, integer class labels",
-           lambda: _archs().TabularMLP(), Input("features", (1, 13)), (0, 1, 2),
-           data.wine_table, {"innerProduct", "activation", "softmaxND"}),
-    _entry("embedding_net", "conv feature extractor with an L2-normalised 16-d output",
-           lambda: _archs().EmbeddingNet(), Input("image", (1, 1, 28, 28)), None,
-           data.digit_tensors, {"convolution", "reduceL2", "divideBroadcastable"}),
-)}
+ZOO: dict[str, Entry] = {
+    e.name: e
+    for e in (
+        _entry(
+            "cnn_bn",
+            "conv-BN-ReLU digit classifier, BN after ReLU and in the dense head",
+            lambda: _archs().BatchNormCNN(),
+            Input("image", (1, 1, 28, 28)),
+            data.DIGITS,
+            data.digit_tensors,
+            {"convolution", "batchnorm", "pooling", "softmaxND"},
+        ),
+        _entry(
+            "cnn_bn_image",
+            "cnn_bn on a 28x28 grayscale image input scaled by 1/255",
+            lambda: _archs().BatchNormCNN(),
+            _DIGIT_IMAGE,
+            data.DIGITS,
+            data.digits,
+            {"convolution", "batchnorm", "softmaxND"},
+        ),
+        _entry(
+            "resnet",
+            "ResNet-style: basic blocks with residual adds, global average pool",
+            lambda: _archs().ResNet(),
+            Input("image", (1, 3, 32, 32)),
+            data.OBJECTS,
+            data.colour_digits(32),
+            {"convolution", "add", "pooling", "softmaxND"},
+        ),
+        _entry(
+            "mobilenet_v2",
+            "MobileNetV2 0.25x: inverted residuals, depthwise 3x3, ReLU6, "
+            "mean over H,W; RGB image input with ImageNet normalisation",
+            lambda: _archs().MobileNetV2(),
+            _COLOUR_IMAGE,
+            data.OBJECTS,
+            data.colour_digits(32, as_uint8=True),
+            {"convolution", "clip", "add", "reduceMean"},
+        ),
+        _entry(
+            "squeezenet1_1",
+            "SqueezeNet 1.1 at full width: fire modules, ceil-mode pools",
+            lambda: _archs().SqueezeNet11(),
+            Input("image", (1, 3, 64, 64)),
+            data.OBJECTS,
+            data.colour_digits(64),
+            {"convolution", "concat", "pooling", "softmaxND"},
+        ),
+        _entry(
+            "vgg",
+            "VGG-style: 3x3 conv stacks, max pools, flatten + dense head",
+            lambda: _archs().VGGSmall(),
+            Input("image", (1, 3, 32, 32)),
+            data.OBJECTS,
+            data.colour_digits(32),
+            {"convolution", "reshapeStatic", "innerProduct"},
+        ),
+        _entry(
+            "transformer",
+            "2 post-norm encoder layers: batched-matmul attention, LayerNorm, "
+            "GELU, softmax over the last axis",
+            lambda: _archs().TransformerClassifier(),
+            Input("frames", (1, 16, 12)),
+            data.ACTIVITIES,
+            data.sensor_sequences(16, 12),
+            {"batchedMatmul", "softmaxND", "gelu", "mvn", "transpose", "loadConstantND"},
+        ),
+        _entry(
+            "lstm",
+            "LSTM sequence classifier on the final hidden state",
+            lambda: _archs().LSTMClassifier(),
+            Input("sequence", (1, 20, 6)),
+            data.ACTIVITIES,
+            data.sensor_sequences(20, 6),
+            {"uniDirectionalLSTM", "softmaxND"},
+        ),
+        _entry(
+            "bilstm",
+            "bidirectional LSTM classifier on both final states",
+            lambda: _archs().LSTMClassifier(bidirectional=True),
+            Input("sequence", (1, 20, 6)),
+            data.ACTIVITIES,
+            data.sensor_sequences(20, 6),
+            {"biDirectionalLSTM", "softmaxND"},
+        ),
+        _entry(
+            "rnn",
+            "Elman RNN (tanh) sequence classifier",
+            lambda: _archs().RNNClassifier(),
+            Input("sequence", (1, 20, 6)),
+            data.ACTIVITIES,
+            data.sensor_sequences(20, 6),
+            {"simpleRecurrent", "softmaxND"},
+        ),
+        _entry(
+            "gru_text",
+            "token ids -> embedding -> GRU (converted as a loop) -> dense",
+            lambda: _archs().GRUTextClassifier(),
+            Input("tokens", (1, 12), dtype="int32"),
+            data.SENTIMENTS,
+            data.sentences(12),
+            {"embeddingND", "loop", "softmaxND"},
+        ),
+        _entry(
+            "unet",
+            "two-level UNet: transposed-conv and nearest upsampling, skip concats",
+            lambda: _archs().UNet(),
+            Input("image", (1, 1, 32, 32)),
+            None,
+            data.padded_digits(32),
+            {"convolution", "upsample", "concat", "softmax"},
+        ),
+        _entry(
+            "segmentation",
+            "DeepLab-style head: bilinear upsampling x4 (iOS 14 only)",
+            lambda: _archs().SegmentationHead(),
+            Input("image", (1, 1, 32, 32)),
+            None,
+            data.padded_digits(32),
+            {"convolution", "upsample"},
+            {"iOS13": "Upsample operation with Align Corners mode"},
+        ),
+        _entry(
+            "audio_cnn1d",
+            "raw-waveform 1-D conv keyword classifier, global average pool",
+            lambda: _archs().AudioCNN1d(),
+            Input("waveform", (1, 1, 1600)),
+            data.KEYWORDS,
+            data.waveforms(1600),
+            {"convolution", "expandDims", "squeeze", "reduceMean"},
+        ),
+        _entry(
+            "tabular_mlp",
+            "dense-ReLU MLP on the 13 wine features, integer class labels",
+            lambda: _archs().TabularMLP(),
+            Input("features", (1, 13)),
+            (0, 1, 2),
+            data.wine_table,
+            {"innerProduct", "activation", "softmaxND"},
+        ),
+        _entry(
+            "embedding_net",
+            "conv feature extractor with an L2-normalised 16-d output",
+            lambda: _archs().EmbeddingNet(),
+            Input("image", (1, 1, 28, 28)),
+            None,
+            data.digit_tensors,
+            {"convolution", "reduceL2", "divideBroadcastable"},
+        ),
+    )
+}
 
 
 def entry(name: str) -> Entry:
@@ -246,8 +346,11 @@ def torch_predict(name: str, batch: np.ndarray) -> np.ndarray:
 def _quiet():
     """coremltools reports progress bars on stderr and logs warnings about its native library,
     untested torch versions and renamed outputs; torch warns about tracing."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
-            contextlib.redirect_stdout(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stderr(io.StringIO()),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         logging.disable(logging.WARNING)
         try:
@@ -260,8 +363,9 @@ def _coreml_input(ct, spec: Input):
     if spec.image:
         layout = getattr(ct.colorlayout, spec.image)
         bias = list(spec.bias) if len(spec.bias) > 1 else (spec.bias or (0.0,))[0]
-        return ct.ImageType(name=spec.name, shape=spec.shape, scale=spec.scale, bias=bias,
-                            color_layout=layout)
+        return ct.ImageType(
+            name=spec.name, shape=spec.shape, scale=spec.scale, bias=bias, color_layout=layout
+        )
     return ct.TensorType(name=spec.name, shape=spec.shape, dtype=np.dtype(spec.dtype).type)
 
 
@@ -279,9 +383,13 @@ def convert_now(name: str, target: str):
         extra = {}
         if item.labels is not None:
             extra["classifier_config"] = ct.ClassifierConfig(list(item.labels))
-        return ct.convert(traced, convert_to="neuralnetwork",
-                          minimum_deployment_target=getattr(ct.target, target),
-                          inputs=[_coreml_input(ct, item.input)], **extra)
+        return ct.convert(
+            traced,
+            convert_to="neuralnetwork",
+            minimum_deployment_target=getattr(ct.target, target),
+            inputs=[_coreml_input(ct, item.input)],
+            **extra,
+        )
 
 
 def versions() -> dict[str, str]:
@@ -324,8 +432,9 @@ def _program_shapes(mlmodel) -> dict[str, list]:
         for op in block.operations:
             for var in op.outputs:
                 if getattr(var, "shape", None) is not None and op.op_type != "const":
-                    shapes[var.name] = [int(d) if isinstance(d, (int, np.integer)) else str(d)
-                                        for d in var.shape]
+                    shapes[var.name] = [
+                        int(d) if isinstance(d, (int, np.integer)) else str(d) for d in var.shape
+                    ]
             for inner in getattr(op, "blocks", ()):
                 visit(inner)
 

@@ -17,14 +17,37 @@ ACTIVITIES = ("walk", "run", "sit", "stand")
 SENTIMENTS = ("negative", "neutral", "positive")
 KEYWORDS = ("yes", "no", "up", "down", "stop")
 # CIFAR-10's classes: the colour image classifiers' labels
-OBJECTS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck")
+OBJECTS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 DIGITS = tuple(str(d) for d in range(10))
 
 # a tiny vocabulary: id 0 pads, the words of each sentiment follow
-_WORDS = ("<pad>", "bad", "awful", "boring", "poor", "dull", "okay", "fine", "plain", "average",
-          "fair", "good", "great", "lovely", "superb", "fun", "the", "film", "was", "very", "a",
-          "plot", "and", "acting", "story")
+_WORDS = (
+    "<pad>",
+    "bad",
+    "awful",
+    "boring",
+    "poor",
+    "dull",
+    "okay",
+    "fine",
+    "plain",
+    "average",
+    "fair",
+    "good",
+    "great",
+    "lovely",
+    "superb",
+    "fun",
+    "the",
+    "film",
+    "was",
+    "very",
+    "a",
+    "plot",
+    "and",
+    "acting",
+    "story",
+)
 
 
 def _pick(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,14 +145,16 @@ def sentences(length: int):
     def make(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)
         labels = rng.integers(0, len(SENTIMENTS), count)
-        filler = [_WORDS.index(w) for w in ("the", "film", "was", "very", "a", "plot", "and",
-                                            "acting", "story")]
+        filler = [
+            _WORDS.index(w)
+            for w in ("the", "film", "was", "very", "a", "plot", "and", "acting", "story")
+        ]
         out = np.zeros((count, length), np.int32)
         for i, label in enumerate(labels):
             words = list(rng.choice(filler, rng.integers(3, length - 2)))
             for _ in range(2):  # two words of the class's sentiment at random places
                 words.insert(rng.integers(0, len(words) + 1), 1 + 5 * label + rng.integers(0, 5))
-            out[i, length - len(words):] = words
+            out[i, length - len(words) :] = words
         return out, labels.astype(np.int64)
 
     return make

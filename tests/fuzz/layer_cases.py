@@ -90,9 +90,7 @@ LAYER_CASES: dict[str, list[Case]] = {
 
 def apply_layer_case(layers, rng) -> str | None:
     """Apply a random case to a random layer whose kind has cases."""
-    candidates = [
-        layer for layer in layers if LAYER_CASES.get(layer.WhichOneof("layer") or "", [])
-    ]
+    candidates = [layer for layer in layers if LAYER_CASES.get(layer.WhichOneof("layer") or "", [])]
     if not candidates:
         return None
     layer = _choice(rng, candidates)

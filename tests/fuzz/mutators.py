@@ -161,8 +161,11 @@ def numbers(spec, rng) -> str | None:
         keep = int(rng.integers(len(items)))
         del items[keep:]
         return f"{where} truncated to {keep} values"
-    table = _FLOAT if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT else (
-        _DOUBLE if field.cpp_type == FieldDescriptor.CPPTYPE_DOUBLE else _INT64)
+    table = (
+        _FLOAT
+        if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT
+        else (_DOUBLE if field.cpp_type == FieldDescriptor.CPPTYPE_DOUBLE else _INT64)
+    )
     if field.cpp_type == FieldDescriptor.CPPTYPE_UINT64:
         table = _UINT64
     value = _pick(rng, table)
@@ -194,8 +197,10 @@ def layer_wiring(spec, rng) -> str | None:
     layer = _pick(rng, layers)
     if layer is None:
         return None
-    blobs = sorted({n for x in layers for n in (*x.input, *x.output)} |
-                   {f.name for f in spec.description.input})
+    blobs = sorted(
+        {n for x in layers for n in (*x.input, *x.output)}
+        | {f.name for f in spec.description.input}
+    )
     choice = int(rng.integers(5))
     if choice == 0:
         del layer.input[:]
@@ -275,8 +280,7 @@ def learning_rate(spec, rng) -> str | None:
 def feature_size(spec, rng) -> str | None:
     """A feature's declared size changes: a multiArray dimension or an image side becomes 0,
     1 or huge."""
-    features = [*spec.description.input, *spec.description.output,
-                *spec.description.trainingInput]
+    features = [*spec.description.input, *spec.description.output, *spec.description.trainingInput]
     sized = [f for f in features if f.type.WhichOneof("Type") in ("multiArrayType", "imageType")]
     feature = _pick(rng, sized)
     if feature is None:

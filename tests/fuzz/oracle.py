@@ -113,9 +113,7 @@ def _train(spec: proto.Model, rng) -> None:
     def stop_after_first(context):
         context.task.cancel()
 
-    handlers = runtime.UpdateProgressHandlers(
-        runtime.Event.MINI_BATCH_END, stop_after_first, None
-    )
+    handlers = runtime.UpdateProgressHandlers(runtime.Event.MINI_BATCH_END, stop_after_first, None)
     task = runtime.UpdateTask(spec, provider, progress_handlers=handlers)
     task.resume()
     state = task.wait(TRAIN_SECONDS)

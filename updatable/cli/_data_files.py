@@ -25,9 +25,11 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from updatable import proto
 from updatable.errors import DataFileError, FeatureError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -43,11 +45,11 @@ class Schema:
     class labels, or ``None`` for any.
     """
 
-    inputs: tuple
+    inputs: tuple[Any, ...]
     target: str
     aliases: tuple[str, ...] = ()
     label_type: type | None = str
-    labels: tuple | None = None
+    labels: tuple[Any, ...] | None = None
     target_size: int = 1
 
     @property
@@ -59,33 +61,33 @@ class Schema:
 class Dataset:
     """Examples (``{input: value, target: value}``) and the target of each."""
 
-    examples: list[dict]
-    targets: list
+    examples: list[dict[str, Any]]
+    targets: list[Any]
     source: str
     target: str
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def inputs_only(self) -> list[dict]:
+    def inputs_only(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in e.items() if k != self.target} for e in self.examples]
 
-    def provider(self):
+    def provider(self) -> Any:
         from runtime.training.providers import ArrayBatchProvider
 
         return ArrayBatchProvider(self.examples)
 
 
-def _kind(feature) -> str:
-    return feature.type.WhichOneof("Type")
+def _kind(feature: proto.FeatureDescription) -> str:
+    return str(feature.type.WhichOneof("Type"))
 
 
-def _label_type(feature) -> type | None:
+def _label_type(feature: proto.FeatureDescription) -> type | None:
     kind = _kind(feature)
     return {"stringType": str, "int64Type": int}.get(kind)
 
 
-def _class_labels(head) -> tuple | None:
+def _class_labels(head: Any) -> tuple[Any, ...] | None:
     """The class labels of a neural-network classifier, ``None`` for other models."""
     if head.WhichOneof("Type") != "neuralNetworkClassifier":
         return None
@@ -94,7 +96,7 @@ def _class_labels(head) -> tuple | None:
     return tuple(getattr(nn, which).vector) if which else ()
 
 
-def training_schema(spec) -> Schema:
+def training_schema(spec: proto.Model) -> Schema:
     """The inputs and training target of an updatable model (``trainingInput`` minus inputs)."""
     from updatable.errors import UnsupportedModelError
     from updatable.spec import trained_model
@@ -123,7 +125,7 @@ def training_schema(spec) -> Schema:
     return Schema(inputs, target.name, aliases, label_type, _class_labels(head), size)
 
 
-def evaluation_schema(spec) -> Schema:
+def evaluation_schema(spec: proto.Model) -> Schema:
     """The inputs and predicted label of a classifier. A neural-network classifier's classes
     are fixed, so a label it does not have is refused (as ``train`` refuses it); a kNN learns
     new labels, so any label of its type is accepted (it counts as an error until learnt)."""
@@ -146,10 +148,11 @@ def evaluation_schema(spec) -> Schema:
     return Schema(inputs, name, aliases, _label_type(output) or str, _class_labels(head))
 
 
-def _label(value, schema: Schema, where: str):
+def _label(value: Any, schema: Schema, where: str) -> Any:
     """``value`` as a label of the schema's type, checked against its allowed labels."""
     if isinstance(value, np.generic):
         value = value.item()
+    label: int | str
     if schema.label_type is int:
         try:
             if isinstance(value, float) and not value.is_integer():
@@ -168,7 +171,7 @@ def _label(value, schema: Schema, where: str):
     return label
 
 
-def _one_input(schema: Schema, kind: str, layout: str):
+def _one_input(schema: Schema, kind: str, layout: str) -> Any:
     matching = [f for f in schema.inputs if _kind(f) == kind]
     if len(schema.inputs) != 1 or not matching:
         described = [f"{f.name} ({_kind(f).replace('Type', '')})" for f in schema.inputs]
@@ -207,7 +210,7 @@ def read_image_folders(directory: Path, schema: Schema) -> Dataset:
     return Dataset(examples, targets, str(directory), schema.target)
 
 
-def _npz_array(archive, names: tuple[str, ...], path: Path) -> np.ndarray:
+def _npz_array(archive: Any, names: tuple[str, ...], path: Path) -> np.ndarray:
     for name in names:
         if name in archive.files:
             return _member(archive, name, path)
@@ -217,10 +220,10 @@ def _npz_array(archive, names: tuple[str, ...], path: Path) -> np.ndarray:
     )
 
 
-def _member(archive, name: str, path: Path) -> np.ndarray:
+def _member(archive: Any, name: str, path: Path) -> np.ndarray:
     """One array of an archive (read now: a damaged member fails here, naming it)."""
     try:
-        return archive[name]
+        return np.asarray(archive[name])
     except ValueError as exc:
         if "allow_pickle" in str(exc):  # an object array: reading it would run pickle code
             raise DataFileError(
@@ -308,7 +311,7 @@ def read_csv(path: Path, schema: Schema) -> Dataset:
                 [float(v) for v, t in zip(row, is_target, strict=True) if not t], dtype=np.float32
             )
             raw = [v for v, t in zip(row, is_target, strict=True) if t]
-            target = (
+            target: Any = (
                 np.asarray([float(v) for v in raw], dtype=np.float32)
                 if schema.label_type is None
                 else raw[0]
@@ -316,7 +319,7 @@ def read_csv(path: Path, schema: Schema) -> Dataset:
         except ValueError as exc:
             raise DataFileError(f"{path} line {line}: {exc}") from None
         if schema.label_type is not None:
-            target = _label(target.strip(), schema, f"{path} line {line}")
+            target = _label(str(target).strip(), schema, f"{path} line {line}")
         shape = tuple(int(d) for d in feature.type.multiArrayType.shape) or (size,)
         examples.append({feature.name: values.reshape(shape), schema.target: target})
         labels.append(target)

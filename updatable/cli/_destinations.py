@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from updatable import proto
 from updatable.errors import CheckpointFileError, ModelFileError
 
 
@@ -78,7 +79,7 @@ def rescue_path(out: Path, session: Path | None) -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
-def save_or_rescue(spec, out: Path, session: Path | None = None) -> None:
+def save_or_rescue(spec: proto.Model, out: Path, session: Path | None = None) -> None:
     """Save ``spec`` to ``out``; if that fails, to :func:`rescue_path`, and raise naming both.
 
     Raises:

@@ -7,20 +7,22 @@ It reads any spec, valid or not, so every count is taken as stored.
 
 from __future__ import annotations
 
+from typing import Any
+
 from updatable import proto
 
 _M = proto.Model_pb2
 
 
-def _name(enum, value: int) -> str:
+def _name(enum: Any, value: int) -> str:
     """An enum value's name (its number when the file holds one the enum lacks)."""
     try:
-        return enum.Name(value)
+        return str(enum.Name(value))
     except ValueError:
         return str(value)
 
 
-def _labels(params) -> str:
+def _labels(params: proto.Message) -> str:
     which = params.WhichOneof("ClassLabels") if hasattr(params, "stringClassLabels") else None
     if not which:
         return "no class labels"
@@ -29,20 +31,20 @@ def _labels(params) -> str:
     return f"{len(labels)} classes ({shown})"
 
 
-def _glm_classifier(glm) -> str:
+def _glm_classifier(glm: proto.Message) -> str:
     encoding = _name(_M.GLMClassifier.ClassEncoding, glm.classEncoding)
     transform = _name(_M.GLMClassifier.PostEvaluationTransform, glm.postEvaluationTransform)
     width = len(glm.weights[0].value) if len(glm.weights) else 0
     return f"{encoding}, {transform}: {len(glm.weights)} weight rows of {width}; {_labels(glm)}"
 
 
-def _glm_regressor(glm) -> str:
+def _glm_regressor(glm: proto.Message) -> str:
     transform = _name(_M.GLMRegressor.PostEvaluationTransform, glm.postEvaluationTransform)
     width = len(glm.weights[0].value) if len(glm.weights) else 0
     return f"{transform}: {len(glm.weights)} weight vector(s) of {width}"
 
 
-def _kernel(kernel) -> str:
+def _kernel(kernel: proto.Message) -> str:
     kind = kernel.WhichOneof("kernel")
     if kind is None:
         return "no kernel"
@@ -53,25 +55,25 @@ def _kernel(kernel) -> str:
         text += f", c {params.c:g}" if hasattr(params, "c") else ""
         text += f", degree {params.degree}" if hasattr(params, "degree") else ""
         text += ")"
-    return text + " kernel"
+    return f"{text} kernel"
 
 
-def _vectors(svm) -> str:
+def _vectors(svm: proto.Message) -> str:
     which = svm.WhichOneof("supportVectors")
     count = len(getattr(svm, which).vectors) if which else 0
     return f"{count} {'sparse' if which == 'sparseSupportVectors' else 'dense'} support vectors"
 
 
-def _svc(svm) -> str:
+def _svc(svm: proto.Message) -> str:
     probabilities = "Platt probabilities" if len(svm.probA) else "no probabilities"
     return f"{_kernel(svm.kernel)}, {_vectors(svm)}, {_labels(svm)}, {probabilities}"
 
 
-def _svr(svm) -> str:
+def _svr(svm: proto.Message) -> str:
     return f"{_kernel(svm.kernel)}, {_vectors(svm)}"
 
 
-def _trees(params) -> str:
+def _trees(params: proto.Message) -> str:
     ensemble = params.treeEnsemble
     trees = len({node.treeId for node in ensemble.nodes})
     transform = _name(_M.TreeEnsemblePostEvaluationTransform, params.postEvaluationTransform)
@@ -82,12 +84,12 @@ def _trees(params) -> str:
     return text + (f"; {_labels(params)}" if hasattr(params, "stringClassLabels") else "")
 
 
-def _vectorizer(fv) -> str:
+def _vectorizer(fv: proto.Message) -> str:
     columns = [f"{c.inputColumn} ({c.inputDimensions})" for c in fv.inputList]
     return f"{' + '.join(columns)} -> {sum(c.inputDimensions for c in fv.inputList)} values"
 
 
-def _one_hot(encoder) -> str:
+def _one_hot(encoder: proto.Message) -> str:
     which = encoder.WhichOneof("CategoryType")
     count = len(getattr(encoder, which).vector) if which else 0
     kind = "string" if which == "stringCategories" else "int64"
@@ -96,13 +98,13 @@ def _one_hot(encoder) -> str:
     return f"{count} {kind} categories -> {form}; an unknown category is {unknown}"
 
 
-def _imputer(imputer) -> str:
+def _imputer(imputer: proto.Message) -> str:
     imputed, replace = imputer.WhichOneof("ImputedValue"), imputer.WhichOneof("ReplaceValue")
     where = f"equal to {getattr(imputer, replace)!r}" if replace else "missing"
     return f"{imputed or 'nothing'} for values {where}"
 
 
-def _mapping(mapping) -> str:
+def _mapping(mapping: Any) -> str:
     which = mapping.WhichOneof("MappingType")
     count = len(getattr(mapping, which).map) if which else 0
     default = mapping.WhichOneof("ValueOnUnknown")
@@ -111,7 +113,7 @@ def _mapping(mapping) -> str:
     return f"{direction.get(which, 'no mapping')}, {count} entries, {unknown}"
 
 
-def _dict_vectorizer(vectorizer) -> str:
+def _dict_vectorizer(vectorizer: Any) -> str:
     which = vectorizer.WhichOneof("Map")
     count = len(getattr(vectorizer, which).vector) if which else 0
     return f"{count} {'string' if which == 'stringToIndex' else 'int64'} keys -> positions"
@@ -135,7 +137,7 @@ DETAILS = {
 }
 
 
-def model_details(spec) -> str | None:
+def model_details(spec: proto.Model) -> str | None:
     """The parameter line of a classic model, or ``None`` for other types."""
     kind = spec.WhichOneof("Type")
     describe = DETAILS.get(kind or "")

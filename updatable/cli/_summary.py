@@ -7,6 +7,7 @@ what is wrong), so it reads the protobuf fields directly instead of building che
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from updatable import proto
 from updatable.cli._model_details import model_details
@@ -26,7 +27,7 @@ _COLOR_SPACES = {v: k for k, v in proto.ImageFeatureType.ColorSpace.items()}
 _MAX_LABELS = 20  # longer label lists are cut in the summary
 
 
-def summarize(spec: proto.Model) -> dict:
+def summarize(spec: proto.Model) -> dict[str, Any]:
     """Type, version, interface and training setup of ``spec`` (and its sub-models)."""
     kind = model_type(spec)
     description = spec.description
@@ -60,7 +61,7 @@ def summarize(spec: proto.Model) -> dict:
     return summary
 
 
-def feature_type(feature_type_message) -> str:
+def feature_type(feature_type_message: Any) -> str:
     """``"MultiArray FLOAT32 [1, 28, 28]"``, ``"Image GRAYSCALE 28x28"``, ``"String"``..."""
     kind = feature_type_message.WhichOneof("Type")
     if kind == "multiArrayType":
@@ -80,15 +81,15 @@ def feature_type(feature_type_message) -> str:
     return names.get(kind, kind or "none")
 
 
-def _feature(feature) -> dict:
+def _feature(feature: proto.FeatureDescription) -> dict[str, Any]:
     view = {"name": feature.name, "type": feature_type(feature.type)}
     if feature.shortDescription:
         view["description"] = feature.shortDescription
     return view
 
 
-def _network(nn) -> dict:
-    view: dict = {"layers": [_layer(layer) for layer in nn.layers]}
+def _network(nn: proto.Message) -> dict[str, Any]:
+    view: dict[str, Any] = {"layers": [_layer(layer) for layer in nn.layers]}
     labels_kind = nn.WhichOneof("ClassLabels") if hasattr(nn, "stringClassLabels") else None
     if labels_kind:
         labels = list(getattr(nn, labels_kind).vector)
@@ -101,7 +102,7 @@ def _network(nn) -> dict:
     return view
 
 
-def _layer(layer) -> dict:
+def _layer(layer: proto.NeuralNetworkLayer) -> dict[str, Any]:
     kind = layer_kind(layer)
     params = getattr(layer, kind) if kind else None
     view = {
@@ -125,7 +126,7 @@ def _layer(layer) -> dict:
     return view
 
 
-def _weight_shapes(kind, params) -> dict:
+def _weight_shapes(kind: Any, params: proto.Message) -> dict[str, Any]:
     if kind == "innerProduct":
         return {
             "weights": [params.outputChannels, params.inputChannels],
@@ -141,7 +142,7 @@ def _weight_shapes(kind, params) -> dict:
     return {}
 
 
-def _value_count(weights) -> int:
+def _value_count(weights: proto.WeightParams) -> int:
     if weights.floatValue:
         return len(weights.floatValue)
     if weights.float16Value:
@@ -149,7 +150,7 @@ def _value_count(weights) -> int:
     return len(weights.rawValue) or len(weights.int8RawValue)
 
 
-def _storage(weights) -> str:
+def _storage(weights: proto.WeightParams) -> str:
     if weights.HasField("quantization"):
         return f"quantized {weights.quantization.numberOfBits}-bit"
     if weights.float16Value:
@@ -161,7 +162,7 @@ def _storage(weights) -> str:
     return "float32"
 
 
-def _detail(kind, params) -> str:
+def _detail(kind: Any, params: proto.Message) -> str:
     if kind == "innerProduct":
         return f"{params.inputChannels} -> {params.outputChannels}" + (
             "" if params.hasBias else ", no bias"
@@ -183,8 +184,8 @@ def _detail(kind, params) -> str:
     return ""
 
 
-def _training(update) -> dict:
-    view: dict = {"losses": [], "optimizer": None}
+def _training(update: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {"losses": [], "optimizer": None}
     for loss in update.lossLayers:
         kind = loss.WhichOneof("LossLayerType")
         fields = getattr(loss, kind) if kind else None
@@ -210,7 +211,7 @@ def _training(update) -> dict:
     return view
 
 
-def _knn(knn) -> dict:
+def _knn(knn: proto.KNearestNeighborsClassifier) -> dict[str, Any]:
     index = knn.nearestNeighborsIndex
     labels_kind = knn.WhichOneof("ClassLabels")
     labels = list(getattr(knn, labels_kind).vector) if labels_kind else []

@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from updatable import proto
 from updatable.cli._destinations import save_or_rescue
 from updatable.cli._progress import Output, fmt_loss, fmt_percent
 from updatable.errors import ResourceLimitError
 
 if TYPE_CHECKING:
+    from runtime.model.configuration import ParameterKey
     from updatable.cli._data_files import Dataset
 
 EXIT_CANCELLED = 130
@@ -29,40 +31,45 @@ POLL_SECONDS = 0.2  # the waiting thread wakes this often, so Ctrl-C is handled 
 OPTIONS = {"miniBatchSize": "--batch", "epochs": "--epochs", "learningRate": "--lr"}
 
 
-def in_option_words(error):
+def in_option_words(error: Any) -> Any:
     """A ``ResourceLimitError`` about a hyperparameter, with the option that lowers it."""
     from updatable.errors import ResourceLimitError
 
-    option = OPTIONS.get(getattr(error, "parameter", None))
+    option = OPTIONS.get(str(getattr(error, "parameter", "")))
     if not isinstance(error, ResourceLimitError) or option is None or error.largest is None:
         return error
-    return ResourceLimitError(f"{error} (pass {option} {error.largest} or less)",
-                              error.parameter, error.largest)
+    return ResourceLimitError(
+        f"{error} (pass {option} {error.largest} or less)", error.parameter, error.largest
+    )
 
 
-def overrides(args) -> dict:
+def overrides(args: argparse.Namespace) -> dict[ParameterKey | str, Any]:
     """Load-time parameter overrides (``MLModelConfiguration.parameters``) from the options."""
-    values = {"epochs": args.epochs, "learningRate": args.lr, "miniBatchSize": args.batch}
+    values: dict[ParameterKey | str, Any] = {
+        "epochs": args.epochs,
+        "learningRate": args.lr,
+        "miniBatchSize": args.batch,
+    }
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _check_writable(out, session=None) -> None:
+def _check_writable(out: Any, session: Any = None) -> None:
     """A real probe write into ``--out``'s directory (and ``--session``) before training."""
     from updatable.cli._destinations import check_session_directory, check_writable
 
-    check_writable(out, "--out")
+    check_writable(out, "-o/--out")
     if session is not None:
         check_session_directory(session)
 
 
-def _wait(task) -> None:
+def _wait(task: Any) -> None:
     """Wait until the task's thread has ended (its completion handler included)."""
     from runtime.demo.flows import wait_for
 
     wait_for(task)
 
 
-def _settings(values: dict) -> str:
+def _settings(values: dict[str, Any]) -> str:
     from runtime.model.hyperparameters import describe
 
     return describe(values)
@@ -70,10 +77,11 @@ def _settings(values: dict) -> str:
 
 def train_task(
     args: argparse.Namespace, data: Dataset, out: Path, output: Output
-) -> tuple[int | None, list[dict]]:
+) -> tuple[int | None, list[dict[str, Any]]]:
     """Core ML's update task: events stream into a progress bar and the epoch table."""
     from runtime.model.configuration import ModelConfiguration
-    from runtime.training.task import Event, TaskState, UpdateProgressHandlers, UpdateTask
+    from runtime.training.events import Event
+    from runtime.training.task import TaskState, UpdateProgressHandlers, UpdateTask
 
     _check_writable(out)
     provider = data.provider()
@@ -104,7 +112,7 @@ def train_task(
         return EXIT_CANCELLED, history
     _close(report.display)
     if task.state is TaskState.FAILED:
-        raise task.error
+        raise task.error or RuntimeError("the update task failed without an error")
     if report.warning:
         output.line(f"warning: {report.warning}", "yellow")
     save_or_rescue(report.spec, out)
@@ -118,14 +126,14 @@ class _TaskReport:
 
     def __init__(self, output: Output, count: int):
         self.output, self.count = output, count
-        self.history: list[dict] = []
+        self.history: list[dict[str, Any]] = []
         self.batches: list[float] = []
-        self.display = None
+        self.display: Any = None  # the TrainingDisplay, from TRAINING_BEGIN on
         self.epochs = 0
-        self.spec = None
+        self.spec: Any = None
         self.warning: str | None = None  # the first epoch whose loss grew past the bound
 
-    def progress(self, context) -> None:
+    def progress(self, context: Any) -> None:
         from runtime.training.events import Event, MetricKey
 
         event, metrics = context.event, context.metrics
@@ -159,16 +167,16 @@ class _TaskReport:
             self.warning = warning.replace("lower the learning rate", "lower --lr")
             self.display.note(f"warning: {self.warning}")
 
-    def completion(self, context) -> None:
+    def completion(self, context: Any) -> None:
         self.spec = context.model.spec()
 
 
-def _close(display) -> None:
+def _close(display: Any) -> None:
     if display is not None:
         display.__exit__(None, None, None)
 
 
-def model_epochs(spec) -> int:
+def model_epochs(spec: proto.Model) -> int:
     """The default of the model's ``epochs`` parameter."""
     from runtime.model.hyperparameters import network_hyperparameters
     from updatable.spec import network, trained_model
@@ -177,7 +185,9 @@ def model_epochs(spec) -> int:
     return int(network_hyperparameters(network(head).updateParams)["epochs"].default)
 
 
-def _start_job(args, spec, data, validation, output):
+def _start_job(
+    args: argparse.Namespace, spec: proto.Model, data: Any, validation: Any, output: Any
+) -> Any:
     """A new or resumed job, its first iteration and its iteration limit."""
     from runtime.jobs.session import (
         TrainingSessionParameters,
@@ -226,12 +236,12 @@ def _start_job(args, spec, data, validation, output):
 
 def train_job(
     args: argparse.Namespace,
-    spec,
+    spec: proto.Model,
     data: Dataset,
     validation: Dataset | None,
     out: Path,
     output: Output,
-) -> tuple[int | None, list[dict]]:
+) -> tuple[int | None, list[dict[str, Any]]]:
     """A Create ML style job: epoch mean loss, validation metrics, checkpoints, resume."""
     from runtime.jobs.checkpoints import Checkpoint
     from runtime.jobs.progress import Metric, Phase, Progress
@@ -254,7 +264,7 @@ def train_job(
         output.line(note, "yellow")
     first = session.iteration if session is not None else 0
     columns = ["epoch", "loss"] + (["val. loss", "val. acc."] if validation else [])
-    history: list[dict] = []
+    history: list[dict[str, Any]] = []
     with output.training("training", iterations, "epochs", columns) as display:
         display.advance(first)
         try:
@@ -283,7 +293,7 @@ def train_job(
     return None, history
 
 
-def _epoch_row(event, iterations: int, validation, display) -> dict:
+def _epoch_row(event: Any, iterations: int, validation: Any, display: Any) -> dict[str, Any]:
     """One epoch of a job in the table; its row of the history."""
     from runtime.jobs.progress import Metric
     from runtime.model.configuration import DivergenceSettings
@@ -309,7 +319,7 @@ def _epoch_row(event, iterations: int, validation, display) -> dict:
     return row
 
 
-def _cancel_job(job, args, display) -> None:
+def _cancel_job(job: Any, args: argparse.Namespace, display: Any) -> None:
     """Ctrl-C: stop the job at the next mini-batch and say how to continue."""
     job.cancel()
     result = job.wait()
@@ -329,8 +339,10 @@ def train_knn(
     validation: Dataset | None,
     out: Path,
     output: Output,
-) -> int | None:
-    """Core ML's kNN update: every example appended in one pass, or none."""
+) -> tuple[int | None, dict[str, Any]]:
+    """Core ML's kNN update: every example appended in one pass, or none. Returns the exit
+    code (``None``: success) and what ``--json`` reports: ``added`` (label -> examples) and
+    ``validation_accuracy``."""
     from collections import Counter
 
     from runtime.model.mlmodel import Model
@@ -338,27 +350,30 @@ def train_knn(
     from runtime.training.task import TaskState, UpdateTask
 
     _check_writable(out)
-    state: dict = {}
+    state: dict[str, Any] = {}
 
-    def completion(context) -> None:
+    def completion(context: Any) -> None:
         state["spec"] = context.model.spec()
 
     task = UpdateTask(args.model, data.provider(), completion_handler=completion)
     task.resume()
     _wait(task)
     if task.state is TaskState.FAILED:
-        raise task.error
+        raise task.error or RuntimeError("the update task failed without an error")
     save_or_rescue(state["spec"], out)
-    counts = ", ".join(f"{label}: {n}" for label, n in sorted(Counter(data.targets).items()))
+    added = {str(label): n for label, n in sorted(Counter(data.targets).items())}
+    counts = ", ".join(f"{label}: {n}" for label, n in added.items())
     output.line(f"added {len(data)} examples to the kNN ({counts})")
+    report: dict[str, Any] = {"added": added, "validation_accuracy": None}
     if validation is not None:
         result = evaluate(Model.load(state["spec"]), validation.inputs_only(), validation.targets)
         output.line(f"validation accuracy {result.accuracy:.1%} on {result.count} examples")
+        report["validation_accuracy"] = float(result.accuracy)
     output.line(f"wrote {out}", "green")
-    return None
+    return None, report
 
 
-def plot(history: list[dict], path: Path, title: str) -> None:
+def plot(history: list[dict[str, Any]], path: Path, title: str) -> None:
     """Training (and validation) loss per epoch, validation accuracy on a second axis."""
     from runtime.tools.plots import Curve, Panel, save_loss_curves
 

@@ -4,15 +4,18 @@ finish."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
-from updatable.cli._common import EXIT_OK, verb_parser
+from updatable.cli._common import EXIT_OK, add_out_option, print_json, verb_parser
 
 DEMO_INSTALL = "pip install 'coreml-updatable[demo]'"
 
 EXAMPLES = """
   updatable demo                       # writes ./demo-output (models, loss-curve.png, report.md)
-  updatable demo --out /tmp/demo --optimizer adam
+  updatable demo -o /tmp/demo --optimizer adam
+  updatable demo --quick --json > demo.json   # the files and accuracies as JSON
   updatable demo --quick               # fewer digits and epochs: a few seconds
   updatable demo --rebuild-base        # train the base model again instead of reusing it
 """
@@ -24,23 +27,28 @@ DESCRIPTION = (
     "rules), then two on-device updates from a simulated user's 36 drawings in their own hand "
     "(a fine-tuned network head, and a feature extractor + kNN pipeline), and accuracy per "
     "class before and after on held-out digits. Writes the models, a loss-curve PNG and a "
-    "Markdown report to --out. The digits ship with the package. The plot needs matplotlib "
+    "Markdown report to -o/--out. The digits ship with the package. The plot needs matplotlib "
     "and the progress bars rich (pip install 'coreml-updatable[demo]'); without them the "
     "demo says so at the start and still runs."
 )
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``demo`` verb."""
     parser = verb_parser(
-        subparsers, "demo", "run the on-device personalisation demo", DESCRIPTION, EXAMPLES
+        subparsers,
+        "demo",
+        "run the on-device personalisation demo",
+        DESCRIPTION,
+        EXAMPLES,
+        exit_codes={1: "a step of the demo failed (the message says which)"},
     )
-    parser.add_argument(
-        "--out",
+    add_out_option(
+        parser,
+        "output directory (default ./demo-output; created if needed)",
         type=Path,
         default=Path("demo-output"),
         metavar="DIR",
-        help="output directory (default ./demo-output; created if needed)",
     )
     parser.add_argument("--quick", action="store_true", help="reduced run (fewer digits, epochs)")
     parser.add_argument(
@@ -63,6 +71,12 @@ def add_parser(subparsers) -> None:
         "'sklearn': scikit-learn's 8x8 digits, resized)",
     )
     parser.add_argument("--plain", action="store_true", help="plain text output, no colours")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the files and accuracies as JSON on stdout (docs/cli-json.md); the story "
+        "goes to stderr",
+    )
     parser.set_defaults(run=run)
 
 
@@ -71,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from runtime.demo import DemoOptions, run_demo
     from updatable.cli._progress import Output
 
-    output = Output(plain=True if args.plain else None)
+    # with --json, stdout is the JSON document alone: the story goes to stderr
+    output = Output(plain=True if args.plain else None, stream=sys.stderr if args.json else None)
     if not args.plain and output.plain_for_want_of_rich:
         output.line(f"Plain output: progress bars need rich ({DEMO_INSTALL}).")
     renderer = DemoRenderer(output)
@@ -87,18 +102,33 @@ def run(args: argparse.Namespace) -> int:
         run_demo(options, renderer)
     finally:
         renderer.close()
+    if args.json:
+        print_json(renderer.document())
     return EXIT_OK
 
 
 class DemoRenderer:
     """Turns the demo's events (:mod:`runtime.demo.events`) into terminal output."""
 
-    def __init__(self, output):
+    def __init__(self, output: Any) -> None:
         self.output = output
-        self.display = None
+        self.display: Any = None
         self.with_accuracy = False
+        # what --json reports (docs/cli-json.md, "demo")
+        self.accuracy: dict[str, dict[str, float]] = {}
+        self.finished: Any = None
 
-    def __call__(self, event) -> None:
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document: the output directory, its files and the accuracies."""
+        finished = self.finished
+        return {
+            "out": str(finished.out) if finished else None,
+            "seconds": finished.seconds if finished else None,
+            "files": {key: str(path) for key, path in finished.files.items()} if finished else {},
+            "accuracy": self.accuracy,
+        }
+
+    def __call__(self, event: Any) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
@@ -108,13 +138,13 @@ class DemoRenderer:
             self.display.__exit__(None, None, None)
             self.display = None
 
-    def _on_Step(self, event) -> None:
+    def _on_Step(self, event: Any) -> None:
         self.output.heading(f"{event.number}/{event.total}  {event.title}", event.detail)
 
-    def _on_Note(self, event) -> None:
+    def _on_Note(self, event: Any) -> None:
         self.output.line(event.text)
 
-    def _on_TrainingStarted(self, event) -> None:
+    def _on_TrainingStarted(self, event: Any) -> None:
         if event.epochs == 0:
             self.output.line(f"Adding {event.examples} examples to the kNN (one pass)...")
             return
@@ -132,11 +162,11 @@ class DemoRenderer:
             title, event.epochs * event.batches, "mini-batches", columns
         ).__enter__()
 
-    def _on_MiniBatchEnd(self, event) -> None:
+    def _on_MiniBatchEnd(self, event: Any) -> None:
         if self.display is not None:
             self.display.advance()
 
-    def _on_EpochEnd(self, event) -> None:
+    def _on_EpochEnd(self, event: Any) -> None:
         from updatable.cli._progress import fmt_loss, fmt_percent
 
         row = [f"{event.epoch + 1}/{event.epochs}", fmt_loss(event.loss), fmt_loss(event.mean_loss)]
@@ -145,12 +175,12 @@ class DemoRenderer:
         if self.display is not None:
             self.display.row(row)
 
-    def _on_TrainingFinished(self, event) -> None:
+    def _on_TrainingFinished(self, event: Any) -> None:
         self.close()
         what = "kNN updated" if event.final_loss is None else "completed"
         self.output.line(f"Task {what} in {event.seconds:.2f} s.", "green")
 
-    def _on_Validation(self, event) -> None:
+    def _on_Validation(self, event: Any) -> None:
         verdict = "valid" if not event.errors else "INVALID"
         self.output.line(
             f"updatable.validate({event.model}): {verdict} "
@@ -160,9 +190,10 @@ class DemoRenderer:
         for message in (*event.errors, *event.warnings):
             self.output.line(f"  {message}", "yellow")
 
-    def _on_AccuracyTable(self, event) -> None:
+    def _on_AccuracyTable(self, event: Any) -> None:
         from updatable.cli._progress import fmt_percent
 
+        self.accuracy[event.title] = {name: float(v) for name, v in event.overall.items()}
         names = list(event.columns)
         rows = []
         for label in event.classes:
@@ -194,7 +225,8 @@ class DemoRenderer:
             bold_rows=(len(rows) - 2, len(rows) - 1),
         )
 
-    def _on_Finished(self, event) -> None:
+    def _on_Finished(self, event: Any) -> None:
+        self.finished = event
         labels = {
             "base": "base model (0..6)",
             "classifier": "updatable classifier, before the update",

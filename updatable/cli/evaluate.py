@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from updatable.cli._common import EXIT_OK, verb_parser
 
@@ -19,7 +20,7 @@ neural-network classifier's classes are fixed, so a label it lacks is refused, a
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``evaluate`` verb."""
     parser = verb_parser(
         subparsers,
@@ -30,6 +31,7 @@ def add_parser(subparsers) -> None:
         "columns: predicted) and the mean cross-entropy -log(max(p_true, 1e-7)) when the model "
         "outputs probabilities. Works for neural-network and kNN classifiers and pipelines.",
         EXAMPLES,
+        exit_codes={1: "the model cannot be evaluated (not a classifier the runtime runs)"},
     )
     parser.add_argument("model", metavar="MODEL", help="a classifier .mlmodel")
     parser.add_argument("--data", required=True, metavar="DIR|FILE", help="labelled data")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def as_json(model: str, source: str, result) -> dict:
+def as_json(model: str, source: str, result: Any) -> dict[str, Any]:
     """The evaluation as a JSON-ready dict (labels as strings)."""
     return {
         "model": model,
@@ -73,7 +75,7 @@ def as_json(model: str, source: str, result) -> dict:
     }
 
 
-def render(args, source: str, result) -> None:
+def render(args: argparse.Namespace, source: str, result: Any) -> None:
     from updatable.cli._progress import Output, fmt_percent
 
     output = Output(plain=True if args.plain else None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from typing import Any
 
 from updatable.cli._common import EXIT_OK, verb_parser
 
@@ -16,7 +18,7 @@ EXAMPLES = """
 NOT_RUN = " [the runtime cannot run this model type]"
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``inspect`` verb."""
     parser = verb_parser(
         subparsers,
@@ -28,13 +30,17 @@ def add_parser(subparsers) -> None:
         "(sub-)model says what it is, whether the runtime can run it, and for the classic "
         "types (GLMs, SVMs, tree ensembles, feature engineering) its parameters in one line.",
         EXAMPLES,
+        exit_codes={
+            0: "success (an invalid model is inspected too: run validate to check it)",
+            1: "the file is a Core ML model this tool cannot read",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel file")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Load the model and print its summary."""
     from updatable.cli._summary import summarize
     from updatable.spec import load
@@ -47,7 +53,7 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def render(summary: dict, title: str, indent: str = "") -> list[str]:
+def render(summary: dict[str, Any], title: str, indent: str = "") -> list[str]:
     """The summary as indented text lines."""
     state = "updatable" if summary["isUpdatable"] else "not updatable"
     lines = [
@@ -85,7 +91,7 @@ def render(summary: dict, title: str, indent: str = "") -> list[str]:
     return lines
 
 
-def _layers(layers: list[dict], pad: str) -> list[str]:
+def _layers(layers: list[dict[str, Any]], pad: str) -> list[str]:
     lines = [f"{pad}layers ({len(layers)}; U = updatable):"]
     for layer in layers:
         flag = "U" if layer["updatable"] else " "
@@ -100,7 +106,7 @@ def _layers(layers: list[dict], pad: str) -> list[str]:
     return lines
 
 
-def _allowed(view: dict | None) -> str:
+def _allowed(view: dict[str, Any] | None) -> str:
     if view is None:
         return "not set"
     if "range" in view:
@@ -110,7 +116,7 @@ def _allowed(view: dict | None) -> str:
     return f"{view['default']} (any value)"
 
 
-def _training(training: dict | None, pad: str) -> list[str]:
+def _training(training: dict[str, Any] | None, pad: str) -> list[str]:
     if training is None:
         return [f"{pad}training: none (no updateParams)"]
     lines = []
@@ -136,7 +142,7 @@ def _training(training: dict | None, pad: str) -> list[str]:
     return lines
 
 
-def _knn(knn: dict, pad: str) -> list[str]:
+def _knn(knn: dict[str, Any], pad: str) -> list[str]:
     index = knn["index"] or "none"
     if knn.get("leafSize") is not None:
         index += f", leaf size {knn['leafSize']}"

@@ -1,42 +1,53 @@
-"""Command line: ``updatable make-updatable MODEL OUT``: prepare a neural network for on-device
+"""Command line: ``updatable make-updatable MODEL -o OUT``: prepare a neural network for on-device
 training."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
+from updatable import proto
 from updatable.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
+    add_in_place_option,
+    add_out_option,
+    chosen_out,
     int_list,
     int_pair,
     number_pair,
+    print_json,
+    refuse_overwriting_inputs,
     split_list,
     verb_parser,
 )
+from updatable.cli._repairs import repair_or_refuse, set_loss_with_options, training_blockers
+
+if TYPE_CHECKING:
+    from updatable.params import DoubleParam, IntParam
 
 EXAMPLES = """
   # a classifier converted by coremltools: its softmaxND (and the reshapes before the head)
   # are rewritten into layers Core ML trains through, each checked, then the head is trained
-  updatable make-updatable Converted.mlmodel Updatable.mlmodel
+  updatable make-updatable Converted.mlmodel -o Updatable.mlmodel
 
   # the head of a classifier, SGD with the allowed values an app may choose from
-  updatable make-updatable Classifier.mlmodel Updatable.mlmodel --layers dense_2 \\
+  updatable make-updatable Classifier.mlmodel -o Updatable.mlmodel --layers dense_2 \\
       --optimizer sgd --lr 0.001 --lr-range 0.0001,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
       --epochs 10 --epochs-allowed 1,10,50
 
   # widen the classifier to 10 classes (labels user0.. for the new ones), start it fresh
-  updatable make-updatable Classifier.mlmodel Personal.mlmodel --expand-classes 10 \\
+  updatable make-updatable Classifier.mlmodel -o Personal.mlmodel --expand-classes 10 \\
       --reinit dense_2 --layers dense_2 --optimizer adam --lr 0.001 --seed 42
 
   # a regression head trained with mean squared error
-  updatable make-updatable Regressor.mlmodel Out.mlmodel --layers fc --loss mse \\
-      --loss-input output
+  updatable make-updatable Regressor.mlmodel -o Out.mlmodel --layers fc --loss mse \\
+      --loss-input output --json
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``make-updatable`` verb."""
     parser = verb_parser(
         subparsers,
@@ -51,15 +62,28 @@ def add_parser(subparsers) -> None:
         "unchanged (--no-repair refuses instead). The result is validated; OUT is written "
         "atomically and only if the result is valid.",
         EXAMPLES,
+        exit_codes={
+            0: "success: OUT written (warnings, if any, on stderr)",
+            1: "the model cannot be prepared as asked, or the result is invalid (the issues "
+            "are listed; nothing is written)",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel to prepare")
-    parser.add_argument("out", metavar="OUT", help="where to write the updatable model")
+    # the previous release's positional OUT (deprecated: -o/--out)
+    parser.add_argument("legacy_out", nargs="?", metavar="OUT", help=argparse.SUPPRESS)
+    add_out_option(parser, "where to write the updatable model (required)", metavar="OUT")
+    add_in_place_option(parser)
     parser.add_argument(
         "--no-repair",
         action="store_true",
         help="refuse a model that needs repairs instead of rewriting it (by default softmaxND, "
         "batchedMatmul with weights and the reshapes before a classifier head are rewritten "
         "into layers Core ML trains through, each checked to leave the outputs unchanged)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON (docs/cli-json.md); issues stay on stderr",
     )
     _add_layer_options(parser.add_argument_group("layers"))
     _add_loss_options(parser.add_argument_group("loss"))
@@ -69,7 +93,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_layer_options(layers) -> None:
+def _add_layer_options(layers: argparse._ArgumentGroup) -> None:
     layers.add_argument(
         "--layers",
         nargs="+",
@@ -103,7 +127,7 @@ def _add_layer_options(layers) -> None:
     layers.add_argument("--reinit-seed", type=int, default=0, metavar="N")
 
 
-def _add_loss_options(loss) -> None:
+def _add_loss_options(loss: argparse._ArgumentGroup) -> None:
     loss.add_argument("--loss", choices=("cross-entropy", "mse"), default="cross-entropy")
     loss.add_argument(
         "--loss-input",
@@ -119,7 +143,7 @@ def _add_loss_options(loss) -> None:
     loss.add_argument("--loss-name", default="lossLayer", metavar="NAME")
 
 
-def _add_optimizer_options(opt) -> None:
+def _add_optimizer_options(opt: argparse._ArgumentGroup) -> None:
     from updatable.edit.training_config import PLAIN_RANGES
 
     def default_range(field: str) -> str:
@@ -158,15 +182,18 @@ def _add_optimizer_options(opt) -> None:
     opt.add_argument("--seed", type=int, help="shuffle seed (Int64, may be negative)")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Apply the edits in order, validate, then write OUT."""
     import updatable
     from updatable.cli.validate import format_issues
 
     _check_combinations(args)
+    out = _out(args)
     spec = updatable.load(args.model)
-    for line in _repair(spec, args.no_repair):
-        print(f"repaired: {line}")
+    repairs = repair_or_refuse(spec, args.no_repair)
+    if not args.json:
+        for line in repairs:
+            print(f"repaired: {line}")
     if args.expand_classes:
         layer = args.expand_layer or updatable.classifier_head(spec)
         updatable.expand_classifier(spec, layer, args.expand_classes, _labels(spec, args.labels))
@@ -174,7 +201,7 @@ def run(args) -> int:
         updatable.reinitialize(spec, name, args.reinit_scheme, args.reinit_seed)
     layers = _trained_layers(spec, args.layers)
     updatable.make_updatable(spec, layers, replace=True)
-    _set_loss(spec, args)
+    set_loss_with_options(spec, args)
     updatable.set_optimizer(spec, args.optimizer, **_optimizer_values(args))
     updatable.set_epochs(
         spec, _int_value("epochs", args.epochs, args.epochs_allowed, args.epochs_range)
@@ -185,86 +212,71 @@ def run(args) -> int:
     errors = [issue for issue in issues if issue.severity == "error"]
     for line in format_issues(issues):
         print(line, file=sys.stderr)
+    if not errors:
+        updatable.save(spec, out)
+    if args.json:
+        print_json(_document(args, out, layers, issues, written=not errors, repairs=repairs))
     if errors:
-        for line in _blockers(spec, layers):
+        for line in training_blockers(spec, layers):
             print(f"updatable make-updatable: error: {line}", file=sys.stderr)
         print(
             f"updatable make-updatable: error: the prepared model is invalid "
-            f"({len(errors)} error(s)); nothing was written to {args.out}",
+            f"({len(errors)} error(s)); nothing was written to {out}",
             file=sys.stderr,
         )
         return EXIT_INVALID
-    updatable.save(spec, args.out)
-    print(
-        f"wrote {args.out}: updatable layers {updatable.updatable_layers(spec)}, {args.loss} loss, "
-        f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
-    )
+    if not args.json:
+        print(
+            f"wrote {out}: updatable layers {updatable.updatable_layers(spec)}, {args.loss} "
+            "loss, "
+            f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
+        )
     return EXIT_OK
 
 
-# Python argument of an edit -> the option that sets it here
-_OPTIONS = {"input": "--loss-input BLOB", "shape": "--loss-shape D,D,.."}
+def _out(args: argparse.Namespace) -> str:
+    """OUT from -o/--out (or the deprecated positional), or MODEL itself with --in-place."""
+    from updatable.errors import ParameterError
+
+    out = chosen_out(args, args.legacy_out, "the positional OUT")
+    if args.in_place:
+        if out is not None:
+            raise ParameterError("--in-place writes over MODEL; it takes no -o/--out")
+        return str(args.model)
+    if out is None:
+        raise ParameterError("-o/--out OUT is required (or --in-place to rewrite MODEL)")
+    refuse_overwriting_inputs("make-updatable", out, {"MODEL": args.model})
+    return out
 
 
-def _repair(spec, refuse: bool) -> list[str]:
-    """Rewrite converter output into kinds Core ML trains through (``updatable.repair``),
-    each rewrite checked by running the model before and after on random inputs; with
-    ``--no-repair``, refuse a model that needs any."""
-    from updatable.edit.repair import needed_repairs, repair, repairable
-    from updatable.errors import SurgeryError, UnsupportedLayerError
+def _document(
+    args: argparse.Namespace,
+    out: str,
+    layers: list[str],
+    issues: list[Any],
+    written: bool,
+    repairs: list[str],
+) -> dict[str, Any]:
+    """The ``--json`` document (docs/cli-json.md, "make-updatable")."""
+    import dataclasses
 
-    if not repairable(spec):
-        return []
-    from runtime.tools.equivalence import blob_shapes, check_equivalent
-
-    try:
-        if refuse:
-            needed = needed_repairs(spec, shapes=blob_shapes)
-            if needed:
-                raise SurgeryError(
-                    "Core ML cannot train this model as it is: it needs "
-                    + "; ".join(needed)
-                    + ". Run without --no-repair to apply these rewrites (each is checked to "
-                    "leave the outputs unchanged)"
-                )
-            return []
-        return [str(done) for done in repair(spec, shapes=blob_shapes, check=check_equivalent)]
-    except UnsupportedLayerError as error:
-        raise SurgeryError(
-            f"cannot check the repairs this model needs: the runtime cannot run it ({error}); "
-            "pass --no-repair to prepare it without them"
-        ) from None
+    return {
+        "model": str(args.model),
+        "out": out,
+        "written": written,
+        "valid": written,
+        "repairs": repairs,
+        "layers": layers,
+        "loss": args.loss,
+        "optimizer": args.optimizer,
+        "learning_rate": args.lr,
+        "mini_batch_size": args.batch,
+        "epochs": args.epochs,
+        "issues": [dataclasses.asdict(issue) for issue in issues],
+    }
 
 
-def _set_loss(spec, args) -> None:
-    import updatable
-    from updatable.errors import ArgumentNeededError, SurgeryError
-
-    try:
-        updatable.set_loss(
-            spec, args.loss, input=args.loss_input, name=args.loss_name, shape=args.loss_shape
-        )
-    except ArgumentNeededError as error:
-        raise SurgeryError(error.spelled(_OPTIONS[error.argument])) from None
-
-
-def _blockers(spec, layers) -> list[str]:
-    """One line per updatable layer that Core ML could not train: the layer in the way, the
-    rule, and the layers to train instead (said after the validator's own messages)."""
-    from updatable.edit.nested import locate
-    from updatable.edit.trainable import training_blockers
-    from updatable.spec import NEURAL_NETWORK_TYPES, network
-    from updatable.validation.backprop import loss_input_and_target
-
-    model, _ = locate(spec, NEURAL_NETWORK_TYPES, "make-updatable")
-    losses = network(model).updateParams.lossLayers
-    if not losses:
-        return []
-    loss_input, _ = loss_input_and_target(losses[0])
-    return [b.message("--layers ") for b in training_blockers(spec, layers, loss_input)]
-
-
-def _check_combinations(args) -> None:
+def _check_combinations(args: argparse.Namespace) -> None:
     from updatable.errors import ParameterError
 
     if args.optimizer == "adam" and (args.momentum is not None or args.momentum_range):
@@ -276,7 +288,7 @@ def _check_combinations(args) -> None:
         raise ParameterError("--labels names the new classes of --expand-classes N")
 
 
-def _trained_layers(spec, given) -> list[str]:
+def _trained_layers(spec: proto.Model, given: Any) -> list[str]:
     """``--layers`` (space or comma separated), or the classifier's last layer."""
     import updatable
     from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
@@ -301,7 +313,12 @@ def _trained_layers(spec, given) -> list[str]:
         ) from None
 
 
-def _int_value(name, default, allowed, bounds):
+def _int_value(
+    name: str,
+    default: int,
+    allowed: tuple[int, ...] | None,
+    bounds: tuple[int, int] | None,
+) -> int | IntParam:
     from updatable.params import IntParam
 
     if allowed is not None:
@@ -311,13 +328,15 @@ def _int_value(name, default, allowed, bounds):
     return default
 
 
-def _double_value(name, value, bounds):
+def _double_value(
+    name: str, value: float | None, bounds: tuple[float, float] | None
+) -> float | DoubleParam | None:
     from updatable.params import DoubleParam
 
     return value if bounds is None or value is None else DoubleParam(value, bounds, name=name)
 
 
-def _optimizer_values(args) -> dict:
+def _optimizer_values(args: argparse.Namespace) -> dict[str, Any]:
     """``set_optimizer``'s keyword arguments from the options. A value without its range
     option stays a plain number, which ``set_optimizer`` allows in its lint-clean default
     range (``PLAIN_RANGES``)."""
@@ -338,7 +357,7 @@ def _optimizer_values(args) -> dict:
     return hyper
 
 
-def _labels(spec, labels):
+def _labels(spec: proto.Model, labels: list[str] | None) -> list[str] | list[int] | None:
     """CLI labels are text; an Int64 classifier needs them as integers."""
     if labels is None:
         return None

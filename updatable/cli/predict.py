@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+from updatable import proto
 from updatable.cli._common import EXIT_OK, verb_parser
 
 EXAMPLES = """
@@ -18,7 +20,7 @@ the input's declared shape) for a model whose one input is a multiArray.
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``predict`` verb."""
     parser = verb_parser(
         subparsers,
@@ -28,6 +30,7 @@ def add_parser(subparsers) -> None:
         "probabilities (classifiers) or every output (other models). The model must have "
         "one input.",
         EXAMPLES,
+        exit_codes={1: "the runtime cannot run the model"},
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or .npy files")
@@ -36,7 +39,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _read_input(path: Path, feature):
+def _read_input(path: Path, feature: proto.FeatureDescription) -> Any:
     import numpy as np
 
     from updatable.errors import DataFileError
@@ -62,7 +65,7 @@ def _read_input(path: Path, feature):
         raise DataFileError(f"input {path} is not a readable .npy file ({exc})") from None
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """An output value as JSON data."""
     import numpy as np
 
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _line(result: dict) -> str:
+def _line(result: dict[str, Any]) -> str:
     import numpy as np
 
     if "label" not in result:

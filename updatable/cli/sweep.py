@@ -3,14 +3,24 @@ simulated users."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import Any
 
-from updatable.cli._common import EXIT_INVALID, EXIT_OK, split_list, verb_parser
+from updatable.cli._common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    add_out_option,
+    print_json,
+    refuse_overwriting_inputs,
+    split_list,
+    verb_parser,
+)
 
 EXAMPLES = """
   # 20 users, each with 3 digit classes, 5 training + 10 held-out examples per class
   updatable sweep MNISTDigitClassifier.mlmodel --users 20x3classes:5shots:10test:seed=0 \\
-      --data mnist --lr-grid 5 --out mnist-sweep
+      --data mnist --lr-grid 5 -o mnist-sweep
 
   # only the learning rate and the batch size; explicit momentum values; write the fix
   updatable sweep Model.mlmodel --users 8x2classes --data digits.npz \\
@@ -27,12 +37,25 @@ users spec: ':'-separated settings, each <number><unit> or key=value:
 data: mnist | sklearn | digits | FILE.npz (arrays x, y); append :scale=1/255 to scale x.
 grid: a set gives every element; a double range N log-spaced points with both ends (a range
   from 0 gives 0 then decades up to the end); the model's default is always included.
+  # in CI: exit 1 when an allowed combination is flagged
+  updatable sweep Model.mlmodel --users 8x2classes --data digits.npz --fail-on-flag --json
+
 results: OUT/results.jsonl grows as tasks finish; re-running the same command skips them.
-exit code 1 means at least one allowed combination diverged, failed or underperformed.
+flags (the report's last column; each combination is judged over all its users):
+  diverged          at least one user's update ended in a NaN or infinite loss, or raised the
+                    training loss on its own examples by more than --divergence-tolerance
+  failed            at least one user's update failed for another reason
+  underperforming   median held-out accuracy more than --accuracy-slack below the best
+                    combination's (models without accuracy: median loss 25% above the best)
+  dominated         informational: another clean combination is at least as good for the
+                    median and the worst user, costs no more work (epochs x batches x batch
+                    size) and is strictly better in one of them; not a problem
+  ok                none of the above
+A flagged combination is a finding, not an error: the sweep exits 0 (--fail-on-flag: 1).
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``sweep`` verb."""
     parser = verb_parser(
         subparsers,
@@ -44,6 +67,14 @@ def add_parser(subparsers) -> None:
         "distribution over users, divergences, time and memory, with a heat map and a "
         "recommended tighter constraint set (--apply writes it into a copy of the model).",
         EXAMPLES,
+        exit_codes={
+            0: "the sweep ran (flagged combinations are findings, listed in the report), or "
+            "--dry-run",
+            1: "with --fail-on-flag: at least one combination is diverged, failed or "
+            "underperforming; or the model cannot be swept (not updatable, invalid)",
+            130: "interrupted with Ctrl-C: finished updates are kept in OUT/results.jsonl; "
+            "the same command continues",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the updatable .mlmodel")
     parser.add_argument(
@@ -66,11 +97,19 @@ def add_parser(subparsers) -> None:
         metavar="OUT.mlmodel",
         help="write a copy of MODEL with the recommended constraints",
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--fail-on-flag",
+        action="store_true",
+        help="exit 1 when a combination is diverged, failed or underperforming (for CI)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (docs/cli-json.md)"
+    )
+    parser.add_argument("--plain", action="store_true", help="plain text output, no colours")
     parser.set_defaults(run=run)
 
 
-def _add_grid_options(grid) -> None:
+def _add_grid_options(grid: argparse._ArgumentGroup) -> None:
     grid.add_argument(
         "--lr-grid",
         type=int,
@@ -108,9 +147,11 @@ def _add_grid_options(grid) -> None:
     )
 
 
-def _add_execution_options(run_group) -> None:
-    run_group.add_argument(
-        "--out", metavar="DIR", help="output directory (default: MODEL's name + '-sweep')"
+def _add_execution_options(run_group: argparse._ArgumentGroup) -> None:
+    add_out_option(
+        run_group,
+        "output directory of the reports (default: MODEL's name + '-sweep')",
+        metavar="DIR",
     )
     where = run_group.add_mutually_exclusive_group()
     where.add_argument(
@@ -137,7 +178,7 @@ def _add_execution_options(run_group) -> None:
     )
 
 
-def _add_judging_options(judge) -> None:
+def _add_judging_options(judge: argparse._ArgumentGroup) -> None:
     judge.add_argument(
         "--accuracy-slack",
         type=float,
@@ -154,13 +195,15 @@ def _add_judging_options(judge) -> None:
     )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the sweep, print the findings, optionally write the tightened model."""
     import warnings
     from pathlib import Path
 
     # diverging updates overflow on purpose; the rows record it
     warnings.filterwarnings("ignore", category=RuntimeWarning)
+    if args.apply:
+        refuse_overwriting_inputs("sweep", args.apply, {"MODEL": args.model})
     values = _values(args.values)
     if args.dry_run:
         return _dry_run(args, values)
@@ -178,28 +221,32 @@ def run(args) -> int:
         )
         return 130
     reporter.close()
-    if args.json:
-        import json
-
-        from runtime.sweeps.report import summary_document
-
-        print(json.dumps(summary_document(table), indent=2))
-    else:
-        _print_findings(table)
     if args.apply:
         table.write_recommended(args.apply)
-        print(f"wrote {args.apply} with: {table.recommendation.summary}")
-    bad = [s for s in table.summaries if s.bad]
-    return EXIT_INVALID if bad else EXIT_OK
+    if args.json:
+        from runtime.sweeps.report import summary_document
+
+        print_json({**summary_document(table), "applied": args.apply})
+    else:
+        _print_findings(table, args)
+        if args.apply:
+            print(f"wrote {args.apply} with: {table.recommendation.summary}")
+    flagged = any(s.bad for s in table.summaries)
+    return EXIT_INVALID if flagged and args.fail_on_flag else EXIT_OK
 
 
-def _grid(args, values) -> dict:
+def _grid(args: argparse.Namespace, values: Any) -> dict[str, Any]:
     """The grid options, as ``enumerate_space`` and ``run_sweep`` take them."""
-    return {"values": values, "params": args.params, "lr_grid": args.lr_grid,
-            "grid": args.grid, "int_grid": args.int_grid}
+    return {
+        "values": values,
+        "params": args.params,
+        "lr_grid": args.lr_grid,
+        "grid": args.grid,
+        "int_grid": args.int_grid,
+    }
 
 
-def _dry_run(args, values) -> int:
+def _dry_run(args: argparse.Namespace, values: Any) -> int:
     """Print the space and the number of user updates; run nothing."""
     from runtime.sweeps import UsersSpec, enumerate_space
     from updatable.spec import load
@@ -209,13 +256,12 @@ def _dry_run(args, values) -> int:
     for line in _space_lines(space):
         print(line)
     print(
-        f"{len(space)} combinations x {users.users} users = "
-        f"{len(space) * users.users} user updates"
+        f"{len(space)} combinations x {users.users} users = {len(space) * users.users} user updates"
     )
     return EXIT_OK
 
 
-def _sweep(args, values, out, reporter):
+def _sweep(args: argparse.Namespace, values: Any, out: Any, reporter: Any) -> Any:
     from runtime.sweeps import Thresholds, run_sweep
 
     return run_sweep(
@@ -255,7 +301,7 @@ def _values(items: list[str]) -> dict[str, list[float]]:
 _INTEGER_NAMES = {"miniBatchSize", "epochs", "numberOfNeighbors"}
 
 
-def _space_lines(space) -> list[str]:
+def _space_lines(space: Any) -> list[str]:
     lines = []
     for d in space.dimensions:
         swept = ", ".join(f"{v:g}" for v in d.values) if d.swept else "held at default"
@@ -263,40 +309,57 @@ def _space_lines(space) -> list[str]:
     return lines
 
 
-def _print_findings(table) -> None:
-    from runtime.sweeps.report import summary_rows
+# the findings table's columns a narrow terminal leaves out first (after the parameters)
+_DROPPABLE = (
+    "peak MB", "before (median)", "time (s)", "train loss", "failed", "min", "max", "users",
+    "diverged",
+)  # fmt: skip
 
-    print(
+
+def _print_findings(table: Any, args: argparse.Namespace) -> None:
+    """The findings: what was swept, the per-combination table (rich on a terminal, fitted
+    to its width), what the flags mean, and the recommendation."""
+    from runtime.sweeps.report import summary_rows
+    from runtime.sweeps.summary import flag_meanings
+    from updatable.cli._progress import Output
+
+    output = Output(plain=True if args.plain else None)
+    output.line(
         f"{table.details['model']}: {len(table)} user updates, "
         f"{len(table.summaries)} combinations ({table.ran} run, {table.reused} reused) "
         f"in {table.elapsed:.1f} s"
     )
     for line in _space_lines(table.space):
-        print(f"  {line}")
+        output.line(f"  {line}")
     header, rows = summary_rows(table)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    droppable = [header.index(name) for name in _DROPPABLE if name in header]
+    output.table("", header, rows, droppable=droppable)
     flagged = [s for s in table.summaries if s.bad]
-    print(
+    output.line(
         f"{len(flagged)} of {len(table.summaries)} combinations flagged "
-        "(diverged, failed or underperforming)"
+        "(diverged, failed or underperforming)",
+        "bold" if flagged else None,
     )
-    print(f"recommended: {table.recommendation.summary}")
+    output.line("flags:")
+    for flag, meaning in flag_meanings(table.thresholds).items():
+        output.line(f"  {flag}: {meaning}")
+    output.line(f"recommended: {table.recommendation.summary}")
     for line in table.recommendation.lines:
-        print(f"  {line}")
+        output.line(f"  {line}")
     if table.out is not None:
-        print(f"reports: {table.out}/report.md, report.html, summary.json, heatmap.png")
+        output.line(f"reports: {table.out}/report.md, report.html, summary.json, heatmap.png")
 
 
 class _Progress:
     """A progress bar on a terminal (rich), else a line every 10% on stderr."""
 
-    def __init__(self):
-        self.done, self.total, self._bar, self._task, self._printed = 0, 0, None, None, -1
+    def __init__(self) -> None:
+        self.done, self.total, self._printed = 0, 0, -1
+        # the rich progress bar (False: rich is missing), and its task
+        self._bar: Any = None
+        self._task: Any = None
 
-    def __call__(self, done: int, total: int, row: dict) -> None:
+    def __call__(self, done: int, total: int, row: dict[str, Any]) -> None:
         del row  # only the counts are shown
         self.done, self.total = done, total
         if self._bar is None and sys.stderr.isatty():

@@ -3,10 +3,16 @@ train?"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from updatable.cli._common import EXIT_INVALID, EXIT_OK, verb_parser
+
+if TYPE_CHECKING:
+    from updatable.validation.issues import Issue
 
 EXAMPLES = """
   updatable validate MNISTDigitClassifier.mlmodel
@@ -15,7 +21,7 @@ EXAMPLES = """
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``validate`` verb."""
     parser = verb_parser(
         subparsers,
@@ -25,6 +31,10 @@ def add_parser(subparsers) -> None:
         "error it would report), then with lint rules for what Core ML does not check but "
         "stops a model from training. Prints one line per issue: CODE severity where: message.",
         EXAMPLES,
+        exit_codes={
+            0: "the model is valid: Core ML accepts it (warnings, if any, are printed)",
+            1: "the model is invalid: at least one issue is an error",
+        },
     )
     parser.add_argument("model", metavar="MODEL", help="the .mlmodel file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -32,7 +42,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Validate the model; exit 1 if any issue is an error."""
     from updatable.spec import load
     from updatable.validation import validate
@@ -55,6 +65,6 @@ def run(args) -> int:
     return EXIT_OK if valid else EXIT_INVALID
 
 
-def format_issues(issues) -> list[str]:
+def format_issues(issues: Sequence[Issue]) -> list[str]:
     """``CODE severity where: message``, one line per issue."""
     return [f"{i.code} {i.severity} {i.where}: {i.message}" for i in issues]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +39,7 @@ def classifier_head(spec: proto.Model) -> str:
         while layer is not None and layer_kind(layer) in _WIDTH_PRESERVING:
             layer = producers.get(layer.input[0])
         if layer is not None and layer_kind(layer) in ("innerProduct", "convolution"):
-            return layer.name
+            return str(layer.name)
     probabilities = _probability_blob(model, nn)
     last = producers.get(probabilities)
     if last is not None and layer_kind(last) == "softmaxND":
@@ -53,7 +55,9 @@ def classifier_head(spec: proto.Model) -> str:
     )
 
 
-def expand_classifier(spec: proto.Model, layer: str, num_classes: int, labels=None) -> proto.Model:
+def expand_classifier(
+    spec: proto.Model, layer: str, num_classes: int, labels: Sequence[str | int] | None = None
+) -> proto.Model:
     """Widen ``layer`` (the innerProduct or 1x1 convolution feeding the classifier's softmax) to
     ``num_classes`` outputs.
 
@@ -138,13 +142,13 @@ def reinitialize(
     return spec
 
 
-def _check_weights(layer, *, allow_converted: bool):
+def _check_weights(layer: proto.NeuralNetworkLayer, *, allow_converted: bool) -> Any:
     kind = layer_kind(layer)
-    params = getattr(layer, kind) if kind else None
     if kind not in ("innerProduct", "convolution"):
         raise UnsupportedLayerError(
             f"layer '{layer.name}' has kind '{kind}'; expected innerProduct or convolution"
         )
+    params = getattr(layer, kind)
     if kind == "convolution":
         if params.isDeconvolution:
             raise UnsupportedLayerError(f"layer '{layer.name}' is a deconvolution; not supported")
@@ -167,7 +171,7 @@ def _check_weights(layer, *, allow_converted: bool):
     return params
 
 
-def _fan_in_and_count(layer, params) -> tuple[int, int]:
+def _fan_in_and_count(layer: proto.NeuralNetworkLayer, params: proto.Message) -> tuple[int, int]:
     if layer_kind(layer) == "innerProduct":
         return params.inputChannels, params.inputChannels * params.outputChannels
     height, width = list(params.kernelSize) or [3, 3]  # Core ML's default kernel is 3x3
@@ -175,14 +179,14 @@ def _fan_in_and_count(layer, params) -> tuple[int, int]:
     return fan_in, fan_in * params.outputChannels
 
 
-def _overwrite(weights, values: np.ndarray) -> None:
+def _overwrite(weights: proto.WeightParams, values: np.ndarray) -> None:
     updatable = weights.isUpdatable
     weights.Clear()  # drops FP16, raw and quantized storage too
     weights.floatValue.extend(values.tolist())
     weights.isUpdatable = updatable
 
 
-def _probability_blob(model, nn) -> str:
+def _probability_blob(model: proto.Model, nn: proto.Message) -> str:
     return (
         nn.labelProbabilityLayerName
         or model.description.predictedProbabilitiesName
@@ -190,10 +194,12 @@ def _probability_blob(model, nn) -> str:
     )
 
 
-def _blobs_to_softmax(model, nn, layer) -> list[str]:
+def _blobs_to_softmax(
+    model: proto.Model, nn: proto.Message, layer: proto.NeuralNetworkLayer
+) -> list[str]:
     """The blobs from ``layer``'s output to the probabilities, whose width all change."""
     goal = _probability_blob(model, nn)
-    consumers: dict[str, list] = {}
+    consumers: dict[str, list[Any]] = {}
     for candidate in nn.layers:
         for blob in candidate.input:
             consumers.setdefault(blob, []).append(candidate)
@@ -221,7 +227,9 @@ def _blobs_to_softmax(model, nn, layer) -> list[str]:
     return blobs
 
 
-def _new_labels(nn, current: int, num_classes: int, labels) -> list:
+def _new_labels(
+    nn: proto.Message, current: int, num_classes: int, labels: Sequence[str | int] | None
+) -> list[Any]:
     kind = nn.WhichOneof("ClassLabels")
     existing = list(getattr(nn, kind).vector) if kind else []
     if len(existing) != current:
@@ -251,6 +259,7 @@ def _new_labels(nn, current: int, num_classes: int, labels) -> list:
             f"expected {extra} new labels (or all {num_classes} starting with the current "
             f"{existing}); got {len(labels)}"
         )
+    wrong: list[str | int]
     if label_type is str:
         wrong = [v for v in labels if not isinstance(v, str)]
     else:
@@ -267,7 +276,7 @@ def _new_labels(nn, current: int, num_classes: int, labels) -> list:
     return labels
 
 
-def _mse_targets(nn, blobs: list[str]) -> set[str]:
+def _mse_targets(nn: proto.Message, blobs: list[str]) -> set[str]:
     return {
         loss.meanSquaredErrorLossLayer.target
         for loss in nn.updateParams.lossLayers
@@ -276,7 +285,7 @@ def _mse_targets(nn, blobs: list[str]) -> set[str]:
     }
 
 
-def _widen(feature, num_classes: int) -> None:
+def _widen(feature: proto.FeatureDescription, num_classes: int) -> None:
     if feature.type.WhichOneof("Type") != "multiArrayType":
         return  # dictionaries and labels carry no width
     shape = feature.type.multiArrayType.shape

@@ -19,6 +19,7 @@ import inspect
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -62,7 +63,7 @@ def make_knn_classifier(
     labels: Sequence[str | int] | None = None,
     updatable: bool = True,
     training_inputs: bool = True,
-    **unknown,
+    **unknown: Any,
 ) -> proto.Model:
     """A new kNN classifier spec (version 4), empty unless ``samples`` are given.
 
@@ -115,8 +116,9 @@ def make_knn_classifier(
         points, new_labels = _check_samples(samples, labels, dims, label_kind)
 
     spec = proto.Model(specificationVersion=4, isUpdatable=bool(updatable))
-    _describe(spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind,
-              training_inputs)
+    _describe(
+        spec.description, names, (dims, INPUT_DTYPES[input_dtype]), label_kind, training_inputs
+    )
     knn = spec.kNearestNeighborsClassifier
     knn.nearestNeighborsIndex.numberOfDimensions = dims
     # An empty label list still records the label type, as coremltools writes it.
@@ -154,19 +156,25 @@ class _KnnNames:
             )
 
 
-def _set_default_label(knn, label, label_kind: str) -> None:
+def _set_default_label(knn: proto.KNearestNeighborsClassifier, label: Any, label_kind: str) -> None:
     if label_kind == "string":
         knn.defaultStringLabel = label
     else:
         knn.defaultInt64Label = int(label)
 
 
-def _check_choice(what: str, value, table) -> None:
+def _check_choice(what: str, value: Any, table: Any) -> None:
     if value not in table:
         raise ParameterError(f"unknown {what} {value!r}; choose one of {list(table)}")
 
 
-def _describe(description, names: _KnnNames, input_type, label_kind: str, training: bool):
+def _describe(
+    description: proto.ModelDescription,
+    names: _KnnNames,
+    input_type: Any,
+    label_kind: str,
+    training: bool,
+) -> None:
     """The model description: a ``[dims]`` multiArray in, a label and a dictionary out;
     ``input_type`` is ``(dims, ArrayDataType)``."""
     dims, dtype = input_type
@@ -210,7 +218,7 @@ def set_number_of_neighbors(spec: proto.Model, number_of_neighbors: int | IntPar
     return spec
 
 
-def _refuse_unknown(unknown: dict) -> None:
+def _refuse_unknown(unknown: dict[str, Any]) -> None:
     signature = inspect.signature(make_knn_classifier)
     known = [p.name for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
     hints = []
@@ -222,7 +230,7 @@ def _refuse_unknown(unknown: dict) -> None:
     )
 
 
-def _neighbors(value) -> IntParam:
+def _neighbors(value: Any) -> IntParam:
     if isinstance(value, IntParam):
         return int_param(value, "numberOfNeighbors", positive=True)
     k = as_int64(value, "number_of_neighbors")
@@ -237,11 +245,11 @@ def _neighbors(value) -> IntParam:
     return IntParam(k, range=DEFAULT_NEIGHBORS_RANGE, positive=True, name="numberOfNeighbors")
 
 
-def _is_int_label(value) -> bool:
+def _is_int_label(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _label_kind(default_label, labels) -> str:
+def _label_kind(default_label: Any, labels: Any) -> str:
     """``"string"`` or ``"int64"``, from the default label or else the first label."""
     if default_label is not None:
         if isinstance(default_label, str):
@@ -261,7 +269,7 @@ def _label_kind(default_label, labels) -> str:
     )
 
 
-def _model_label_kind(knn) -> str | None:
+def _model_label_kind(knn: proto.KNearestNeighborsClassifier) -> str | None:
     labels = knn.WhichOneof("ClassLabels")
     if labels:
         return "string" if labels == "stringClassLabels" else "int64"
@@ -271,7 +279,7 @@ def _model_label_kind(knn) -> str | None:
     return None
 
 
-def _check_samples(samples, labels, dims: int, kind: str | None):
+def _check_samples(samples: Any, labels: Any, dims: int, kind: str | None) -> Any:
     try:
         points = np.asarray(samples, dtype=np.float64)
     except (TypeError, ValueError):
@@ -303,7 +311,9 @@ def _check_samples(samples, labels, dims: int, kind: str | None):
     return points.astype(np.float32), labels
 
 
-def _append(knn, points: np.ndarray, labels: list, kind: str) -> None:
+def _append(
+    knn: proto.KNearestNeighborsClassifier, points: np.ndarray, labels: list[Any], kind: str
+) -> None:
     for point in points:
         knn.nearestNeighborsIndex.floatSamples.add().vector.extend(point.tolist())
     getattr(knn, f"{kind}ClassLabels").vector.extend(labels)

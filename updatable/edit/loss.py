@@ -14,6 +14,7 @@ the model's ``trainingInput`` must list the model inputs plus that target (rules
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 from updatable import proto
 from updatable.edit.nested import locate
@@ -103,7 +104,9 @@ def set_loss(
     return spec
 
 
-def _default_input(model, nn, producers, kind) -> str:
+def _default_input(
+    model: proto.Model, nn: proto.Message, producers: dict[str, proto.NeuralNetworkLayer], kind: Any
+) -> str:
     outputs = [feature.name for feature in model.description.output]
     if kind == "cross_entropy":
         probs = _probability_blob(model, nn)
@@ -127,20 +130,22 @@ def _default_input(model, nn, producers, kind) -> str:
     return preferred[0]
 
 
-def _probability_blob(model, nn) -> str:
+def _probability_blob(model: proto.Model, nn: proto.Message) -> str:
     if model.WhichOneof("Type") != "neuralNetworkClassifier":
         return ""
-    return nn.labelProbabilityLayerName or model.description.predictedProbabilitiesName
+    return str(nn.labelProbabilityLayerName or model.description.predictedProbabilitiesName)
 
 
-def _is_softmax_output(producers, blob) -> bool:
+def _is_softmax_output(producers: dict[str, proto.NeuralNetworkLayer], blob: Any) -> bool:
     layer = producers.get(blob)
     # Rule C4: the producer is a `softmax` (softmaxND does not count) and `blob` is its first
     # output.
     return layer is not None and layer_kind(layer) == "softmax" and layer.output[0] == blob
 
 
-def _check_input(model, producers, kind, blob) -> None:
+def _check_input(
+    model: proto.Model, producers: dict[str, proto.NeuralNetworkLayer], kind: Any, blob: Any
+) -> None:
     if not isinstance(blob, str) or not blob:
         raise ParameterError(f"the loss input must be a blob name; got {blob!r}")
     softmax_outputs = [b for b in producers if _is_softmax_output(producers, b)]
@@ -162,7 +167,9 @@ def _check_input(model, producers, kind, blob) -> None:
         )
 
 
-def _check_target(model, producers, target) -> None:
+def _check_target(
+    model: proto.Model, producers: dict[str, proto.NeuralNetworkLayer], target: Any
+) -> None:
     taken = {
         "a blob produced by a layer": set(producers),
         "a model input": {feature.name for feature in model.description.input},
@@ -176,7 +183,9 @@ def _check_target(model, producers, target) -> None:
             )
 
 
-def _target_entry(model, kind, blob, target, shape) -> proto.FeatureDescription:
+def _target_entry(
+    model: proto.Model, kind: Any, blob: Any, target: Any, shape: Any
+) -> proto.FeatureDescription:
     entry = proto.FeatureDescription(name=target)
     description = model.description
     if kind == "cross_entropy":
@@ -221,7 +230,7 @@ def _target_entry(model, kind, blob, target, shape) -> proto.FeatureDescription:
     return entry
 
 
-def _declared_shape(description, blob) -> list[int] | None:
+def _declared_shape(description: proto.ModelDescription, blob: Any) -> list[int] | None:
     for feature in description.output:
         if feature.name == blob and feature.type.WhichOneof("Type") == "multiArrayType":
             shape = list(feature.type.multiArrayType.shape)

@@ -86,7 +86,7 @@ def locate(
     kind = model_type(current)
     if kind not in kinds:
         where = "the last model of the pipeline is" if pipelines else "the model is"
-        hint = _HINTS.get(kind)
+        hint = _HINTS.get(kind) or ""
         raise UnsupportedModelError(
             f"{action} needs one of {list(kinds)} (or a pipeline ending in one); {where} "
             f"{kind or 'of no type'}" + (f": {hint}" if hint else "") + _frozen_note(spec)

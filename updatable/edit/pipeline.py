@@ -11,6 +11,8 @@ be a :func:`make_linked_model` that points at a compiled model shipped beside th
 
 from __future__ import annotations
 
+from typing import Any
+
 from updatable import proto
 from updatable.edit.nested import KNN_TYPES
 from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
@@ -147,7 +149,7 @@ def _wire(extractor: proto.Model, head: proto.Model) -> None:
         _adopt_type(head, feature, source)
 
 
-def _adopt_type(head: proto.Model, feature, source) -> None:
+def _adopt_type(head: proto.Model, feature: proto.FeatureDescription, source: Any) -> None:
     ours, theirs = feature.type, source.type
     if ours.WhichOneof("Type") != theirs.WhichOneof("Type"):
         raise SurgeryError(

@@ -9,6 +9,7 @@ shuffle in :mod:`updatable.edit.training_config`, widening and re-initialising a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from updatable import proto
 from updatable.edit.nested import check_only_last_updatable, locate, mark_updatable
@@ -100,10 +101,10 @@ def updatable_layers(spec: proto.Model) -> list[str]:
     """Names of the layers marked updatable in ``spec``'s network (the last model of a
     pipeline), in network order."""
     model, _ = locate(spec, NEURAL_NETWORK_TYPES, "updatable_layers")
-    return [layer.name for layer in all_layers(network(model)) if layer.isUpdatable]
+    return [str(layer.name) for layer in all_layers(network(model)) if layer.isUpdatable]
 
 
-def all_layers(nn) -> Iterator:
+def all_layers(nn: proto.Message) -> Iterator[Any]:
     """Every layer of ``nn``, including those of networks nested in branch and loop layers."""
     for layer in nn.layers:
         yield layer
@@ -111,14 +112,14 @@ def all_layers(nn) -> Iterator:
             yield from all_layers(nested)
 
 
-def _nested_networks(message) -> Iterator:
+def _nested_networks(message: proto.Message) -> Iterator[Any]:
     for field in message.DESCRIPTOR.fields:
         if field.message_type is not None and field.message_type.name == "NeuralNetwork":
             if message.HasField(field.name):
                 yield getattr(message, field.name)
 
 
-def _weight_messages(message) -> Iterator:
+def _weight_messages(message: proto.Message) -> Iterator[Any]:
     """Every ``WeightParams`` inside ``message``, at any depth (LSTM weights are two levels in)."""
     for field, value in message.ListFields():
         if field.message_type is None or field.message_type.name == "NeuralNetwork":
@@ -131,12 +132,12 @@ def _weight_messages(message) -> Iterator:
                 yield from _weight_messages(item)
 
 
-def _has_fp16(layer) -> bool:
+def _has_fp16(layer: proto.NeuralNetworkLayer) -> bool:
     kind = layer_kind(layer)
     return bool(kind) and any(w.float16Value for w in _weight_messages(getattr(layer, kind)))
 
 
-def _check_can_update(layer) -> None:
+def _check_can_update(layer: proto.NeuralNetworkLayer) -> None:
     kind = layer_kind(layer)
     if kind not in UPDATABLE_KINDS:
         raise UnsupportedLayerError(
@@ -166,10 +167,10 @@ def _check_can_update(layer) -> None:
         )
 
 
-def _is_repeated(field) -> bool:
+def _is_repeated(field: Any) -> bool:
     if hasattr(field, "is_repeated"):
         return bool(field.is_repeated)
-    return field.label == field.LABEL_REPEATED
+    return bool(field.label == field.LABEL_REPEATED)
 
 
 def _quoted(names: list[str]) -> str:

@@ -106,7 +106,7 @@ def set_optimizer(
             f"{list(DEFAULTS[optimizer])}"
         )
     model, _ = locate(spec, NEURAL_NETWORK_TYPES, "set_optimizer")
-    params = {}
+    params: dict[str, IntParam | DoubleParam] = {}
     for arg, default in DEFAULTS[optimizer].items():
         value = default if given[arg] is None else given[arg]
         if arg == "mini_batch_size":

@@ -28,7 +28,7 @@ BACKPROP_ACTIVATIONS = frozenset({"ReLU", "sigmoid", "tanh"})
 _CCE = "categoricalCrossEntropyLossLayer"
 
 
-def supports_backprop(layer) -> bool:
+def supports_backprop(layer: proto.NeuralNetworkLayer) -> bool:
     """Whether Core ML can backpropagate through ``layer`` (a ``NeuralNetworkLayer``)."""
     kind = layer_kind(layer)
     if kind == "activation":
@@ -64,7 +64,7 @@ class Graph:
         self.nodes[node.name] = node
 
 
-def _layer_node(layer) -> Node:
+def _layer_node(layer: proto.NeuralNetworkLayer) -> Node:
     kind = layer_kind(layer)
     return Node(
         layer.name,
@@ -77,7 +77,7 @@ def _layer_node(layer) -> Node:
     )
 
 
-def loss_input_and_target(loss) -> tuple[str, str]:
+def loss_input_and_target(loss: proto.LossLayer) -> tuple[str, str]:
     """The ``input`` and ``target`` blob names of a loss layer (empty if its type is unset)."""
     kind = loss.WhichOneof("LossLayerType")
     if kind is None:
@@ -86,13 +86,13 @@ def loss_input_and_target(loss) -> tuple[str, str]:
     return params.input, params.target
 
 
-def _loss_node(loss) -> Node:
+def _loss_node(loss: proto.LossLayer) -> Node:
     kind = loss.WhichOneof("LossLayerType") or ""
     blob, _ = loss_input_and_target(loss)
     return Node(loss.name, "", kind, (blob,) if kind else (), (), False, False)
 
 
-def build_graph(nn) -> tuple[Graph, list[Node]]:
+def build_graph(nn: proto.Message) -> tuple[Graph, list[Node]]:
     """C2: the layers in order, then the loss layers; returns the graph and the loss nodes.
 
     Core ML validates each loss right after inserting it; a loss node produces no blob, so it
@@ -107,7 +107,7 @@ def build_graph(nn) -> tuple[Graph, list[Node]]:
     return graph, losses
 
 
-def _loss_where(loss) -> str:
+def _loss_where(loss: proto.LossLayer) -> str:
     return f"updateParams.lossLayers['{loss.name}']"
 
 

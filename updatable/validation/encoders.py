@@ -12,13 +12,16 @@ not reproduced. ``identity`` models have no check of their own ("all identities 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from updatable import proto
 from updatable.validation.issues import FEATURE_TYPE, MODEL_PARAMS, At, Issue
 from updatable.validation.schema import features_problem, type_name
 
 
-def _interface(model: proto.Model, at: At, inputs: tuple, outputs: tuple) -> Iterator[Issue]:
+def _interface(
+    model: proto.Model, at: At, inputs: tuple[Any, ...], outputs: tuple[Any, ...]
+) -> Iterator[Issue]:
     """``inputs`` / ``outputs``: ``(rule id, most features (0: any), allowed types)``; the
     inputs are checked first, and only the first problem is reported."""
     description = model.description

@@ -9,6 +9,8 @@ Core ML never validates it. Each function returns ``(message, result_type)`` or 
 
 from __future__ import annotations
 
+from typing import Any
+
 from updatable import proto
 from updatable.validation.issues import COMPAT, EMPTY_INPUT, INTERFACE, MULTI_FUNCTION
 
@@ -17,7 +19,7 @@ Problem = tuple[str, str] | None  # (Core ML message, result type), or no proble
 IOS12, IOS16, IOS18 = 3, 7, 9  # MLMODEL_SPECIFICATION_VERSION_IOS12 / _IOS16 / _IOS18
 
 
-def description_problem(description, version: int, kind: str) -> Problem:
+def description_problem(description: proto.ModelDescription, version: int, kind: str) -> Problem:
     """``validateModelDescription`` with the validation policy of model type ``kind``.
 
     Only ML Programs may have empty inputs or several functions (an assumption: the policy
@@ -28,7 +30,7 @@ def description_problem(description, version: int, kind: str) -> Problem:
     return _features_problem(description, version, allows_empty_input=kind == "mlProgram")
 
 
-def _functions_problem(description, version: int, allowed: bool) -> Problem:
+def _functions_problem(description: proto.ModelDescription, version: int, allowed: bool) -> Problem:
     top_level = (
         ("input", "input feature description"),
         ("output", "output feature description"),
@@ -66,7 +68,9 @@ def _too_old(what: str, needed: int, version: int) -> str:
     )
 
 
-def _features_problem(description, version: int, allows_empty_input: bool) -> Problem:
+def _features_problem(
+    description: proto.ModelDescription, version: int, allows_empty_input: bool
+) -> Problem:
     if not len(description.input):
         if not allows_empty_input:
             return "Models must have one or more inputs.", EMPTY_INPUT
@@ -86,7 +90,7 @@ def _features_problem(description, version: int, allows_empty_input: bool) -> Pr
     return None
 
 
-def feature_problem(feature, version: int, io: str) -> Problem:
+def feature_problem(feature: proto.FeatureDescription, version: int, io: str) -> Problem:
     """``validateFeatureDescription`` for one input, output or state (``io``)."""
     name = feature.name
     if name == "":
@@ -115,7 +119,7 @@ def feature_problem(feature, version: int, io: str) -> Problem:
     return None if check is None else check(feature, version, io)
 
 
-def _array_problem(feature, version: int, io: str) -> Problem:
+def _array_problem(feature: proto.FeatureDescription, version: int, io: str) -> Problem:
     name, array = feature.name, feature.type.multiArrayType
     what = f"Description of multiarray feature '{name}'"
     shape = list(array.shape)
@@ -142,7 +146,7 @@ def _array_problem(feature, version: int, io: str) -> Problem:
     return _array_type_problem(what, array, version)
 
 
-def _enumerated_problem(what: str, shape: list, enumerated) -> str | None:
+def _enumerated_problem(what: str, shape: list[Any], enumerated: Any) -> str | None:
     shapes = [list(s.shape) for s in enumerated.shapes]
     if not shapes:
         return f"{what} has enumerated zero permitted sizes."
@@ -156,7 +160,7 @@ def _enumerated_problem(what: str, shape: list, enumerated) -> str | None:
     return None
 
 
-def _shape_range_problem(what: str, shape: list, shape_range) -> str | None:
+def _shape_range_problem(what: str, shape: list[Any], shape_range: Any) -> str | None:
     ranges = list(shape_range.sizeRanges)
     for i, size_range in enumerate(ranges):
         problem = _size_range_problem(size_range)
@@ -171,7 +175,7 @@ def _shape_range_problem(what: str, shape: list, shape_range) -> str | None:
     return None
 
 
-def _array_type_problem(what: str, array, version: int) -> Problem:
+def _array_type_problem(what: str, array: Any, version: int) -> Problem:
     dtypes = proto.ArrayFeatureType.ArrayDataType
     if array.dataType == dtypes.Value("FLOAT16"):
         if version < IOS16:
@@ -198,14 +202,14 @@ def _array_type_problem(what: str, array, version: int) -> Problem:
     return None
 
 
-def _size_range_problem(size_range) -> str | None:
+def _size_range_problem(size_range: Any) -> str | None:
     lower, upper = size_range.lowerBound, size_range.upperBound
     if upper > 0 and lower > upper:
         return f"Size range is invalid ({lower}, {upper} )."
     return None
 
 
-def _image_problem(feature, version: int, io: str) -> Problem:
+def _image_problem(feature: proto.FeatureDescription, version: int, io: str) -> Problem:
     del io
     name, image = feature.name, feature.type.imageType
     what = f"Description of image feature '{name}'"
@@ -263,7 +267,7 @@ def _image_problem(feature, version: int, io: str) -> Problem:
     return None
 
 
-def _dictionary_problem(feature, version: int, io: str) -> Problem:
+def _dictionary_problem(feature: proto.FeatureDescription, version: int, io: str) -> Problem:
     del version, io
     if feature.type.dictionaryType.WhichOneof("KeyType") is None:
         message = (
@@ -274,7 +278,7 @@ def _dictionary_problem(feature, version: int, io: str) -> Problem:
     return None
 
 
-def _sequence_problem(feature, version: int, io: str) -> Problem:
+def _sequence_problem(feature: proto.FeatureDescription, version: int, io: str) -> Problem:
     del io
     what = f"Description of sequence feature '{feature.name}'"
     if version < IOS12:
@@ -291,7 +295,7 @@ def _sequence_problem(feature, version: int, io: str) -> Problem:
     return None
 
 
-def _state_problem(feature, version: int, io: str) -> Problem:
+def _state_problem(feature: proto.FeatureDescription, version: int, io: str) -> Problem:
     del io
     name, array = feature.name, feature.type.stateType.arrayType
     what = f"Description of State feature '{name}'"

@@ -12,6 +12,7 @@ the same Core ML check under its own rule id.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from updatable import proto
 from updatable.validation.features import Problem, description_problem
@@ -158,7 +159,9 @@ def _type_name(kind: str | None) -> str:
     return f"MLFeatureTypeType_{kind}" if kind else "INVALID"
 
 
-def named_feature_problem(features, name: str, allowed: Sequence[str]) -> Problem:
+def named_feature_problem(
+    features: Sequence[proto.FeatureDescription], name: str, allowed: Sequence[str]
+) -> Problem:
     """``validateDescriptionsContainFeatureWithNameAndType``: the first feature called
     ``name`` exists and its type case is one of ``allowed`` (oneof names, e.g. ``"int64Type"``).
     """
@@ -177,7 +180,11 @@ def named_feature_problem(features, name: str, allowed: Sequence[str]) -> Proble
 
 
 def classifier_problem(
-    model: proto.Model, params, *, allow_empty_labels: bool = False, default_is_int64: bool = False
+    model: proto.Model,
+    params: proto.Message,
+    *,
+    allow_empty_labels: bool = False,
+    default_is_int64: bool = False,
 ) -> Problem:
     """``validateClassifierInterface``: class labels, then the predicted feature (String or
     Int64 like the labels) and the probabilities output (dictionary or multiArray).
@@ -228,7 +235,7 @@ def regressor_problem(model: proto.Model) -> Problem:
 # --- feature-type equality (Comparison.cpp) -------------------------------------------------
 
 
-def _rank(array) -> int:
+def _rank(array: Any) -> int:
     flexibility = array.WhichOneof("ShapeFlexibility")
     if flexibility == "enumeratedShapes":
         shapes = array.enumeratedShapes.shapes
@@ -238,7 +245,7 @@ def _rank(array) -> int:
     return len(array.shape)
 
 
-def same_feature_type(a, b) -> bool:
+def same_feature_type(a: Any, b: Any) -> bool:
     """``FeatureType ==`` as Core ML defines it: ignores ``isOptional``; multiArrays compare
     dtype and rank, and the shape only when neither side is flexible; images compare width,
     height and colour space; dictionaries the key type; sequences the element type.
@@ -257,13 +264,15 @@ def same_feature_type(a, b) -> bool:
         x, y = a.imageType, b.imageType
         return (x.width, x.height, x.colorSpace) == (y.width, y.height, y.colorSpace)
     if kind == "dictionaryType":
-        return a.dictionaryType.WhichOneof("KeyType") == b.dictionaryType.WhichOneof("KeyType")
+        return bool(
+            a.dictionaryType.WhichOneof("KeyType") == b.dictionaryType.WhichOneof("KeyType")
+        )
     if kind == "sequenceType":
-        return a.sequenceType.WhichOneof("Type") == b.sequenceType.WhichOneof("Type")
+        return bool(a.sequenceType.WhichOneof("Type") == b.sequenceType.WhichOneof("Type"))
     return True  # Int64, Double, String and unset types are equal to their own kind
 
 
-def is_equivalent(a, b) -> bool:
+def is_equivalent(a: Any, b: Any) -> bool:
     """``isEquivalent(FeatureDescription, FeatureDescription)``: same name and same type
     (``shortDescription`` and ``isOptional`` are ignored)."""
     return a.name == b.name and same_feature_type(a.type, b.type)

@@ -27,7 +27,9 @@ def _double_text(value: float) -> str:
     return "%f" % value  # noqa: UP031 - the C format is the point
 
 
-def int64_parameter_problem(name: str, parameter, should_be_positive: bool) -> str | None:
+def int64_parameter_problem(
+    name: str, parameter: proto.Message, should_be_positive: bool
+) -> str | None:
     """``validateInt64Parameter``: the message Core ML gives for ``parameter``, or ``None``."""
     default = parameter.defaultValue
     if should_be_positive and default <= 0:
@@ -62,7 +64,7 @@ def int64_parameter_problem(name: str, parameter, should_be_positive: bool) -> s
     return None
 
 
-def double_parameter_problem(name: str, parameter) -> str | None:
+def double_parameter_problem(name: str, parameter: proto.Message) -> str | None:
     """``validateDoubleParameter``: only a present range is checked, bounds inclusive."""
     if parameter.WhichOneof("AllowedValues") == "range":
         default = parameter.defaultValue

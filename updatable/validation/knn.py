@@ -19,7 +19,7 @@ from updatable.validation.hyperparameters import int64_parameter_problem
 from updatable.validation.issues import MODEL_PARAMS, UPD_CONFIG, At, Issue
 
 
-def _label_count(knn) -> int:
+def _label_count(knn: proto.KNearestNeighborsClassifier) -> int:
     # Core ML counts both oneof cases and takes the larger (only one can be set).
     ints = len(knn.int64ClassLabels.vector) if knn.HasField("int64ClassLabels") else 0
     strings = len(knn.stringClassLabels.vector) if knn.HasField("stringClassLabels") else 0

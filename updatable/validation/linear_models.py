@@ -81,7 +81,7 @@ def classifier_enums(model: proto.Model, at: At) -> Iterator[Issue]:
         yield at.error("GC4", "glmClassifier.classEncoding", "Invalid class encoding", MODEL_PARAMS)
 
 
-def _class_count(glm) -> int:
+def _class_count(glm: proto.Message) -> int:
     which = glm.WhichOneof("ClassLabels")
     return len(getattr(glm, which).vector) if which else -1
 
@@ -100,9 +100,9 @@ def classifier_weights(model: proto.Model, at: At) -> Iterator[Issue]:
         message = "The number of DoubleArrays in weights must match number of offsets"
         yield at.error("GC6", "glmClassifier.offset", message, MODEL_PARAMS)
         return
-    message = _encoding_problem(glm.classEncoding, count, classes)
-    if message is not None:
-        yield at.error("GC7", where, message, MODEL_PARAMS)
+    encoding = _encoding_problem(glm.classEncoding, count, classes)
+    if encoding is not None:
+        yield at.error("GC7", where, encoding, MODEL_PARAMS)
         return
     if classes > 2 and glm.postEvaluationTransform == _GLM.Probit:
         message = "Probit post evaluation transform is only supported for binary classification"

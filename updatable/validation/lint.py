@@ -36,7 +36,7 @@ from updatable.validation.issues import At, Issue
 _INT32 = proto.ArrayFeatureType.ArrayDataType.Value("INT32")
 
 
-def _updatable_network(model: proto.Model):
+def _updatable_network(model: proto.Model) -> proto.Message | None:
     """The network of an updatable neural network, else ``None``."""
     kind = model.WhichOneof("Type")
     return getattr(model, kind) if model.isUpdatable and kind in NEURAL_NETWORK_TYPES else None
@@ -122,7 +122,9 @@ _CLI_OPTIONS = {
 }
 
 
-def _double_findings(name: str, parameter, *, positive: bool) -> Iterator[tuple[str, str]]:
+def _double_findings(
+    name: str, parameter: proto.Message, *, positive: bool
+) -> Iterator[tuple[str, str]]:
     """Why a DoubleParameter is implausible, with the option that fixes it: ``positive`` (lr,
     eps) wants > 0, otherwise the value must lie in [0, 1) (momentum, beta1, beta2)."""
     default = parameter.defaultValue
@@ -173,11 +175,13 @@ def hyperparameters_plausible(model: proto.Model, at: At) -> Iterator[Issue]:
                 yield at.lint("X5", "warning", f"updateParams.optimizer.{kind}.{field}", message)
 
 
-def _training_entry(model: proto.Model, name: str):
+def _training_entry(model: proto.Model, name: str) -> proto.FeatureDescription | None:
     return next((t for t in model.description.trainingInput if t.name == name), None)
 
 
-def _softmax_width(model: proto.Model, nn, blob: str) -> tuple[object, int | None]:
+def _softmax_width(
+    model: proto.Model, nn: proto.Message, blob: str
+) -> tuple[proto.NeuralNetworkLayer | None, int | None]:
     """The softmax producing ``blob`` and the number of elements it normalises over, when the
     model says: ``blob``'s declared output shape, else the channels of the innerProduct or
     convolution feeding the softmax, else a classifier's label count."""
@@ -208,7 +212,7 @@ def loss_target_types(model: proto.Model, at: At) -> Iterator[Issue]:
         blob, target = loss_input_and_target(loss)
         if loss.HasField("categoricalCrossEntropyLossLayer"):
             softmax, width = _softmax_width(model, nn, blob)
-            if width == 1:
+            if width == 1 and softmax is not None:
                 message = (
                     f"cross-entropy loss '{loss.name}' reads softmax '{softmax.name}' over 1 "
                     "element: its only probability is always 1, so the loss is always 0 and "
@@ -258,7 +262,7 @@ def training_inputs_listed(model: proto.Model, at: At) -> Iterator[Issue]:
         yield at.lint("X9", "warning", "description.trainingInput", message)
 
 
-def _int64_parameters(model: proto.Model) -> Iterator[tuple[str, object, bool]]:
+def _int64_parameters(model: proto.Model) -> Iterator[tuple[str, proto.Int64Parameter, bool]]:
     kind = model.WhichOneof("Type")
     if kind == "kNearestNeighborsClassifier":
         yield "numberOfNeighbors", model.kNearestNeighborsClassifier.numberOfNeighbors, True

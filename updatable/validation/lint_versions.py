@@ -16,6 +16,7 @@ layers only), layers of nested networks count too.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from updatable import proto
 from updatable.spec import NEURAL_NETWORK_TYPES, weight_params
@@ -30,7 +31,7 @@ _IOS14_KINDS = frozenset(
 _PIXEL_SHUFFLE = proto.NeuralNetwork_pb2.ReorganizeDataLayerParams.PIXEL_SHUFFLE
 
 
-def _ios14_option(layer, kind: str) -> str | None:
+def _ios14_option(layer: proto.NeuralNetworkLayer, kind: str) -> str | None:
     """An iOS 14 option of an older layer kind."""
     if kind == "sliceDynamic" and (len(layer.input) == 7 or len(layer.sliceDynamic.squeezeMasks)):
         return "sliceDynamic with squeezeMasks or 7 inputs"
@@ -47,7 +48,7 @@ def _ios14_option(layer, kind: str) -> str | None:
     return None
 
 
-def _layer_need(layer) -> tuple[int, str]:
+def _layer_need(layer: proto.NeuralNetworkLayer) -> tuple[int, str]:
     """(the least specification version that reads ``layer``, what needs it)."""
     kind = layer.WhichOneof("layer") or ""
     option = _ios14_option(layer, kind)
@@ -67,7 +68,7 @@ def _layer_need(layer) -> tuple[int, str]:
     return 1, kind
 
 
-def _all_layers(container) -> Iterator:
+def _all_layers(container: Any) -> Iterator[Any]:
     for layer in container.layers:
         yield layer
         kind = layer.WhichOneof("layer")

@@ -12,7 +12,8 @@ The walk over the layers (per-layer checks Y1-Y7 with the topology checks N8 / N
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from updatable import proto
 from updatable.spec import layer_kind, network
@@ -31,7 +32,7 @@ def _has_array_input(model: proto.Model) -> bool:
     return any(f.type.HasField("multiArrayType") for f in model.description.input)
 
 
-def _all_images_or_arrays(features) -> bool:
+def _all_images_or_arrays(features: Sequence[proto.FeatureDescription]) -> bool:
     return all(f.type.WhichOneof("Type") in ("imageType", "multiArrayType") for f in features)
 
 
@@ -252,7 +253,7 @@ def training_inputs_valid(model: proto.Model, at: At) -> Iterator[Issue]:
     yield from _targets_covered(model, exclusive, at)
 
 
-def _targets_covered(model: proto.Model, exclusive: list, at: At) -> Iterator[Issue]:
+def _targets_covered(model: proto.Model, exclusive: list[Any], at: At) -> Iterator[Issue]:
     """D4 and D5 over the exclusive training inputs ``[(index, description)]``."""
     description = model.description
     losses = network(model).updateParams.lossLayers

@@ -14,6 +14,7 @@ updatable may keep layer-level flags. Pipelines never check ``trainingInput``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from updatable import proto
 from updatable.spec import pipeline_models, pipeline_of
@@ -70,7 +71,7 @@ def sub_models_valid(model_issue: Callable[[proto.Model, At], Issue | None]) -> 
     return rule
 
 
-def _outputs_valid(model: proto.Model, at: At, table: dict) -> Iterator[Issue]:
+def _outputs_valid(model: proto.Model, at: At, table: dict[str, Any]) -> Iterator[Issue]:
     for i, output in enumerate(model.description.output):
         known = table.get(output.name)
         if known is None:

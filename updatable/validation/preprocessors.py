@@ -19,7 +19,9 @@ _NORMALIZER = proto.Model_pb2.Normalizer
 _NUMBERS = ("int64Type", "doubleType", "multiArrayType")
 
 
-def _one_in_one_out(model: proto.Model, at: At, codes: tuple, allowed: tuple) -> Iterator[Issue]:
+def _one_in_one_out(
+    model: proto.Model, at: At, codes: tuple[str, str], allowed: tuple[str, ...]
+) -> Iterator[Issue]:
     """At most one input and one output, each of a type in ``allowed``; ``codes`` = the rule
     ids of the input and the output check."""
     for io, code in zip(("input", "output"), codes, strict=True):
@@ -47,7 +49,7 @@ def scaler_features(model: proto.Model, at: At) -> Iterator[Issue]:
     yield from _one_in_one_out(model, at, ("SC1", "SC2"), _NUMBERS)
 
 
-def _kinds(model: proto.Model) -> tuple:
+def _kinds(model: proto.Model) -> tuple[str, str]:
     description = model.description
     return (
         description.input[0].type.WhichOneof("Type"),
@@ -120,9 +122,9 @@ def imputer_interface(model: proto.Model, at: At) -> Iterator[Issue]:
         yield at.error("IM3", "description.output", message, MODEL_PARAMS)
         return
     if source == "multiArrayType":
-        message = _array_problem(model, "imputer")
-        if message is not None:
-            yield at.error("IM3", "description", message, MODEL_PARAMS)
+        problem = _array_problem(model, "imputer")
+        if problem is not None:
+            yield at.error("IM3", "description", problem, MODEL_PARAMS)
 
 
 # imputed value -> (input types it can fill, the replace value it allows)

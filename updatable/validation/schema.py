@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from updatable import proto
 from updatable.validation.features import Problem
 from updatable.validation.issues import FEATURE_TYPE
 
@@ -30,7 +31,7 @@ def type_name(kind: str | None) -> str:
     return f"MLFeatureTypeType_{kind}" if kind else "INVALID"
 
 
-def type_problem(feature, allowed: Sequence[str]) -> Problem:
+def type_problem(feature: proto.FeatureDescription, allowed: Sequence[str]) -> Problem:
     """``validateSchemaTypes``: ``feature``'s type is one of ``allowed``."""
     kind = feature.type.WhichOneof("Type")
     if kind in allowed:
@@ -43,7 +44,9 @@ def type_problem(feature, allowed: Sequence[str]) -> Problem:
     return message, FEATURE_TYPE
 
 
-def features_problem(features, max_count: int, allowed: Sequence[str]) -> Problem:
+def features_problem(
+    features: Sequence[proto.FeatureDescription], max_count: int, allowed: Sequence[str]
+) -> Problem:
     """``validateDescriptionsContainFeatureWithTypes``: at most ``max_count`` features (0: any
     number), each of a type in ``allowed``."""
     if max_count and len(features) > max_count:
@@ -55,7 +58,7 @@ def features_problem(features, max_count: int, allowed: Sequence[str]) -> Proble
     return None
 
 
-def vectorizable_problem(features) -> Problem:
+def vectorizable_problem(features: Sequence[proto.FeatureDescription]) -> Problem:
     """``validateDescriptionsAreAllVectorizableTypes``: every feature a Double, Int64 or
     multiArray."""
     return features_problem(features, 0, VECTORIZABLE)

@@ -27,7 +27,7 @@ def _inputs(model: proto.Model, at: At, code: str) -> Iterator[Issue]:
             return
 
 
-def kernel_problem(kernel) -> str | None:
+def kernel_problem(kernel: proto.Message) -> str | None:
     """``validateKernel``: a kernel is set, and its gamma (and a polynomial's degree) is not
     negative."""
     kind = kernel.WhichOneof("kernel")
@@ -40,7 +40,7 @@ def kernel_problem(kernel) -> str | None:
     return None
 
 
-def _support_vector_count(params) -> int | None:
+def _support_vector_count(params: proto.Message) -> int | None:
     kind = params.WhichOneof("supportVectors")
     return None if kind is None else len(getattr(params, kind).vectors)
 
@@ -109,7 +109,7 @@ def classifier_parameters(model: proto.Model, at: At) -> Iterator[Issue]:
     yield from _probability_pairs(svm, classes, at)
 
 
-def _probability_pairs(svm, classes: int, at: At) -> Iterator[Issue]:
+def _probability_pairs(svm: proto.Message, classes: int, at: At) -> Iterator[Issue]:
     if not (len(svm.probA) or len(svm.probB)):
         return
     pairs = classes * (classes - 1) // 2

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import pairwise
+from typing import Any
 
 from updatable import proto
 from updatable.validation.issues import INTERFACE, At, Issue
@@ -54,6 +55,11 @@ class _Errors:
             fatal = True
         if fatal:
             raise _Fatal("Errors encountered during processing tree model:\n" + self.text)
+
+
+# a node by (treeId, nodeId); a parent's links: {"false": child, "true": child}
+NodeKey = tuple[int, int]
+Links = dict[NodeKey, dict[str, NodeKey]]
 
 
 def tree_problem(model: proto.Model) -> str | None:
@@ -91,9 +97,9 @@ def _check(model: proto.Model, errors: _Errors) -> None:
         _check_classes(model.treeEnsembleClassifier, dimension, errors)
 
 
-def _read_nodes(params, dimension: int, errors: _Errors) -> dict:
+def _read_nodes(params: proto.Message, dimension: int, errors: _Errors) -> dict[NodeKey, Any]:
     """(treeId, nodeId) -> node, in file order; duplicates dropped with an error."""
-    nodes: dict = {}
+    nodes: dict[NodeKey, Any] = {}
     for node in params.nodes:
         key = (node.treeId, node.nodeId)
         if key in nodes:
@@ -111,7 +117,7 @@ def _read_nodes(params, dimension: int, errors: _Errors) -> dict:
     return nodes
 
 
-def _check_leaf(node, dimension: int, errors: _Errors) -> None:
+def _check_leaf(node: Any, dimension: int, errors: _Errors) -> None:
     where = f"Leaf Node (TreeID={node.treeId}, NodeID={node.nodeId})"
     indexes = sorted(info.evaluationIndex for info in node.evaluationInfo)
     if not indexes:
@@ -131,12 +137,12 @@ def _check_leaf(node, dimension: int, errors: _Errors) -> None:
             )
 
 
-def _link_children(nodes: dict, errors: _Errors) -> dict:
+def _link_children(nodes: dict[NodeKey, Any], errors: _Errors) -> Links:
     """parent key -> {"false": child key, "true": child key}: the links Core ML makes (false
     child first; a link that fails leaves the node without it, and without the true link when
     the false one failed)."""
-    parents: dict = {}
-    links: dict = {}
+    parents: dict[NodeKey, NodeKey] = {}
+    links: Links = {}
     for key in sorted(nodes):
         node = nodes[key]
         if node.nodeBehavior == _NODE.LeafNode:
@@ -166,8 +172,8 @@ def _link_children(nodes: dict, errors: _Errors) -> dict:
     return links
 
 
-def _check_roots(roots: list, errors: _Errors) -> None:
-    by_tree: dict = {}
+def _check_roots(roots: list[NodeKey], errors: _Errors) -> None:
+    by_tree: dict[int, list[int]] = {}
     for tree_id, node_id in roots:
         by_tree.setdefault(tree_id, []).append(node_id)
     for tree_id, node_ids in by_tree.items():
@@ -176,7 +182,9 @@ def _check_roots(roots: list, errors: _Errors) -> None:
             errors.add(f"Tree TreeID={tree_id} has multiple root nodes: {listed}.")
 
 
-def _check_reachable(nodes: dict, links: dict, roots: list, errors: _Errors) -> None:
+def _check_reachable(
+    nodes: dict[NodeKey, Any], links: Links, roots: list[NodeKey], errors: _Errors
+) -> None:
     """Walk each tree from its roots; a child that was never linked is fatal when reached."""
     reached = set(roots)
     for root in roots:
@@ -199,7 +207,7 @@ def _check_reachable(nodes: dict, links: dict, roots: list, errors: _Errors) -> 
         errors.add(f"Node detected that are not connected to any single root node. Note: {listed}")
 
 
-def _check_classes(classifier, dimension: int, errors: _Errors) -> None:
+def _check_classes(classifier: Any, dimension: int, errors: _Errors) -> None:
     which = classifier.WhichOneof("ClassLabels")
     classes = len(getattr(classifier, which).vector) if which else 0
     if (

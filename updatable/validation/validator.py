@@ -225,7 +225,7 @@ def lint_issues(model: proto.Model, at: At = TOP) -> Iterator[Issue]:
         yield from lint_issues(sub_model, at.sub(index))
 
 
-def validate(spec: proto.Model | str | os.PathLike, *, lint: bool = True) -> list[Issue]:
+def validate(spec: proto.Model | str | os.PathLike[str], *, lint: bool = True) -> list[Issue]:
     """Validate a model the way Core ML does, then run our own lint.
 
     Args:
@@ -249,7 +249,7 @@ def validate(spec: proto.Model | str | os.PathLike, *, lint: bool = True) -> lis
     return issues
 
 
-def check(spec: proto.Model | str | os.PathLike, *, lint: bool = True) -> list[Issue]:
+def check(spec: proto.Model | str | os.PathLike[str], *, lint: bool = True) -> list[Issue]:
     """Like :func:`validate`, but raise when any issue is an error.
 
     Raises:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.model.engines.values import declared_width, only_output, output_value, require_valid
+from updatable import proto
 from updatable.errors import FeatureError, ValidationError
 
 KIND = "arrayFeatureExtractor"
@@ -25,7 +26,7 @@ KIND = "arrayFeatureExtractor"
 class ArrayFeatureExtractorEngine:
     input_name: str
     indices: NDArray[np.intp]
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> ArrayFeatureExtractorEngine:
@@ -66,9 +67,9 @@ class ArrayFeatureExtractorEngine:
         if self.output.type.WhichOneof("Type") == "int64Type":
             bad = np.flatnonzero(~np.isfinite(extracted[:, 0]))
             if len(bad):
-                value = float(extracted[bad[0], 0])
+                lost = float(extracted[bad[0], 0])
                 raise FeatureError(
-                    f"{KIND}: example {int(bad[0])} extracts {value!r}, which Int64 output "
+                    f"{KIND}: example {int(bad[0])} extracts {lost!r}, which Int64 output "
                     f"'{self.output.name}' cannot hold"
                 )
             extracted = np.trunc(extracted)

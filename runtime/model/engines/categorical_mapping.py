@@ -14,6 +14,7 @@ import numpy as np
 
 from runtime.model.engines.one_hot_encoder import positions
 from runtime.model.engines.values import only_output, require_valid
+from updatable import proto
 from updatable.errors import FeatureError
 
 KIND = "categoricalMapping"
@@ -26,7 +27,7 @@ class CategoricalMappingEngine:
     targets: np.ndarray  # the mapped values, aligned with keys
     default: object  # None: an unknown value is an error
     sequence: bool
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> CategoricalMappingEngine:

@@ -73,8 +73,8 @@ class ClassOutputs:
         if chosen is None:
             chosen = np.argmax(probabilities, axis=1)  # the first maximum on a tie
         strings = bool(self.labels) and isinstance(self.labels[0], str)
-        names = np.empty(len(self.labels), dtype=object) if strings else None
         if strings:
+            names = np.empty(len(self.labels), dtype=object)
             names[:] = self.labels
         else:
             names = np.asarray(self.labels, dtype=np.int64)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from runtime.model.engines.values import only_output, require_valid
 from runtime.model.features import type_name
+from updatable import proto
 from updatable.errors import FeatureError, UnsupportedModelError
 
 KIND = "dictVectorizer"
@@ -23,7 +24,7 @@ KIND = "dictVectorizer"
 class DictVectorizerEngine:
     input_name: str
     index: dict  # key -> position
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> DictVectorizerEngine:

@@ -23,6 +23,7 @@ from runtime.model.engines.values import (
     require_valid,
 )
 from runtime.model.features import type_name
+from updatable import proto
 from updatable.errors import FeatureError, UnsupportedModelError, ValidationError
 
 KIND = "featureVectorizer"
@@ -40,7 +41,7 @@ class Column:
 @dataclass(frozen=True)
 class FeatureVectorizerEngine:
     columns: tuple[Column, ...]
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> FeatureVectorizerEngine:

@@ -12,6 +12,7 @@ others when it compiles them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,8 @@ class GlmRegressorEngine:
     inputs: Vectorizer
     weights: NDArray[np.float64]
     offset: float
-    link: object
-    output: object  # the FeatureDescription of the prediction
+    link: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+    output: proto.FeatureDescription  # the FeatureDescription of the prediction
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> GlmRegressorEngine:

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from runtime.model.engines.values import batch_size, only_output, output_value, require_valid
+from updatable import proto
 
 KIND = "imputer"
 _ANY = ("doubleType", "int64Type", "multiArrayType", "stringType", "dictionaryType")
@@ -33,9 +35,9 @@ _ANY = ("doubleType", "int64Type", "multiArrayType", "stringType", "dictionaryTy
 class ImputerEngine:
     input_name: str
     kind: str  # the input's (and output's) feature type
-    imputed: object  # a number, a string, an (n,) array or a dict
-    replace: object  # the replace value, or None
-    output: object
+    imputed: Any  # a number, a string, an (n,) array or a dict
+    replace: Any  # the replace value, or None
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> ImputerEngine:

@@ -28,7 +28,7 @@ def logistic(x: NDArray) -> NDArray[np.float64]:
 def probit(x: NDArray) -> NDArray[np.float64]:
     """``Phi(x)``, the standard normal CDF, elementwise."""
     x = np.asarray(x, dtype=np.float64)
-    return 0.5 * _ERFC(-x / math.sqrt(2.0)).astype(np.float64).reshape(x.shape)
+    return 0.5 * np.asarray(_ERFC(-x / math.sqrt(2.0)), dtype=np.float64).reshape(x.shape)
 
 
 def softmax(x: NDArray) -> NDArray[np.float64]:

@@ -10,9 +10,11 @@ leaves it too).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from runtime.model.engines.values import array_dtype, only_output, require_valid
 from updatable import proto
@@ -29,8 +31,8 @@ NORMS = {
 @dataclass(frozen=True)
 class NormalizerEngine:
     input_name: str
-    norm: object
-    output: object
+    norm: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> NormalizerEngine:

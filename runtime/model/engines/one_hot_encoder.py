@@ -40,7 +40,7 @@ class OneHotEncoderEngine:
     index: dict  # category -> position
     size: int
     ignore_unknown: bool
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> OneHotEncoderEngine:

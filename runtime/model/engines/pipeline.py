@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from runtime.model.engines.values import batch_size
 from runtime.model.features import FeatureBatch
 from runtime.model.linked import load_linked_file, resolve_linked
+from updatable import proto
 from updatable import spec as spec_io
 from updatable.errors import (
     FeatureError,
@@ -45,8 +47,8 @@ class Stage:
     """One compiled sub-model of a pipeline."""
 
     name: str | None  # Pipeline.names[i], when the pipeline names its models
-    spec: object  # the sub-model (the resolved file for a linked model)
-    engine: object
+    spec: proto.Model  # the sub-model (the resolved file for a linked model)
+    engine: Any
     inputs: list[str]
     optional: frozenset[str]
     path: Path | None = None  # where a linked sub-model was loaded from
@@ -56,7 +58,7 @@ class Stage:
 class PipelineEngine:
     """Runs the stages of a pipeline in order (see the module docstring)."""
 
-    spec: object
+    spec: proto.Model
     stages: list[Stage]
 
     @classmethod
@@ -162,7 +164,7 @@ def _scoped_to(parameters: dict, scope: str | None) -> dict:
     """Parameters for one sub-model: keys scoped to its name become unscoped (and win)."""
     if scope is None:
         return parameters
-    result = {}
+    result: dict[str, Any] = {}
     for key, value in parameters.items():
         if getattr(key, "scope", None) != scope:
             result.setdefault(key, value)

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from runtime.model.engines.values import only_output, output_value, require_valid
+from updatable import proto
 from updatable.errors import FeatureError
 
 KIND = "scaler"
@@ -24,7 +25,7 @@ class ScalerEngine:
     input_name: str
     shift: NDArray[np.float64]  # () or (n,)
     scale: NDArray[np.float64]
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> ScalerEngine:
@@ -40,8 +41,8 @@ class ScalerEngine:
         scale = np.asarray(scaler.scaleValue, dtype=np.float64)
         return cls(
             spec.description.input[0].name,
-            shift if len(shift) > 1 else np.float64(shift[0] if len(shift) else 0.0),
-            scale if len(scale) > 1 else np.float64(scale[0] if len(scale) else 1.0),
+            shift if len(shift) > 1 else np.asarray(shift[0] if len(shift) else 0.0),
+            scale if len(scale) > 1 else np.asarray(scale[0] if len(scale) else 1.0),
             only_output(spec, KIND),
         )
 
@@ -54,9 +55,9 @@ class ScalerEngine:
             lossy = np.flatnonzero(scaled[:, 0] != np.round(scaled[:, 0]))
             if len(lossy):
                 row = int(lossy[0])
-                value = float(scaled[row, 0])
+                lost = float(scaled[row, 0])
                 raise FeatureError(
-                    f"{KIND}: example {row} scales to {value!r}, which Int64 output "
+                    f"{KIND}: example {row} scales to {lost!r}, which Int64 output "
                     f"'{self.output.name}' cannot hold without losing its fraction"
                 )
         return {self.output.name: output_value(self.output, scaled)}

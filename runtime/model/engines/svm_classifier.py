@@ -130,8 +130,9 @@ class SvmClassifierEngine:
         winners, losers = np.triu_indices(classes, k=1)
         votes = np.zeros((len(decisions), classes), dtype=np.int64)
         positive = decisions > 0
-        np.add.at(votes, (slice(None), winners), positive.astype(np.int64))
-        np.add.at(votes, (slice(None), losers), (~positive).astype(np.int64))
+        # numpy's stubs do not take a (slice, array) index in ufunc.at; numpy does
+        np.add.at(votes, (slice(None), winners), positive.astype(np.int64))  # type: ignore[arg-type]
+        np.add.at(votes, (slice(None), losers), (~positive).astype(np.int64))  # type: ignore[arg-type]
         chosen = np.argmax(votes, axis=1)  # the first class with the most votes
         probabilities = np.zeros((len(decisions), classes))
         if self.outputs.probabilities_name:

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from runtime.model.engines.svm_kernels import Kernel, fitted, support_vectors
 from runtime.model.engines.values import Vectorizer, only_output, output_value, require_valid
+from updatable import proto
 
 KIND = "supportVectorRegressor"
 
@@ -29,7 +30,7 @@ class SvmRegressorEngine:
     sparse: bool
     alphas: NDArray[np.float64]
     rho: float
-    output: object
+    output: proto.FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> SvmRegressorEngine:

@@ -23,6 +23,7 @@ label order on a tie. Inputs are vectorized (``values``); an absent optional inp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +67,9 @@ class TreeEnsembleEngine:
     kind: str
     inputs: Vectorizer
     trees: TreeArrays
-    transform: object
+    transform: Callable[[NDArray[np.float64]], NDArray[np.float64]]
     outputs: ClassOutputs | None  # a classifier's; None for a regressor
-    prediction: object  # a regressor's output FeatureDescription
+    prediction: proto.FeatureDescription | None  # a regressor's output FeatureDescription
 
     @classmethod
     def compile(cls, spec, *, parameters=None, base_dir=None) -> TreeEnsembleEngine:
@@ -123,6 +124,7 @@ class TreeEnsembleEngine:
         """Feature batch in; the prediction, or the label and probabilities, out."""
         values = self.transformed(self.inputs.rows(batch))
         if self.outputs is None:
+            assert self.prediction is not None, "a regressor has its prediction output"
             return {self.prediction.name: output_value(self.prediction, values)}
         if values.shape[1] == 1 and len(self.outputs.labels) == 2:
             values = np.concatenate([1.0 - values, values], axis=1)
@@ -150,7 +152,7 @@ def _prediction(spec, dims: int):
     feature = next((f for f in outputs if f.name == name), None)
     kind = feature.type.WhichOneof("Type") if feature is not None else None
     fits = kind == "doubleType" and dims == 1
-    if kind == "multiArrayType":
+    if feature is not None and kind == "multiArrayType":
         shape = [int(d) for d in feature.type.multiArrayType.shape]
         fits = not shape or int(np.prod(shape)) == dims
     if len(outputs) != 1 or not fits:

@@ -111,7 +111,8 @@ class Vectorizer:
     @property
     def width(self) -> int | None:
         """Values per row, when every input declares its size."""
-        return None if None in self.widths else sum(self.widths)
+        known = [w for w in self.widths if w is not None]
+        return sum(known) if len(known) == len(self.widths) else None
 
     def rows(self, batch: Mapping) -> NDArray[np.float64]:
         """``(N, width)`` float64: the inputs side by side; absent optional inputs are NaN."""

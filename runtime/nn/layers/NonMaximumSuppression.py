@@ -46,24 +46,33 @@ def build(layer, in_shapes: list[CoreMLShape], values=None) -> Built:
     input_count(layer, in_shapes, 2, 5)
     boxes, scores = (tuple(s) for s in in_shapes[:2])
     if len(boxes) != 3 or boxes[2] != 4 or len(scores) != 3 or scores[:2] != boxes[:2]:
-        raise ShapeError(f"{where(layer)}: expects boxes [B, N, 4] and scores [B, N, C]; got "
-                         f"{list(boxes)} and {list(scores)}")
+        raise ShapeError(
+            f"{where(layer)}: expects boxes [B, N, 4] and scores [B, N, C]; got "
+            f"{list(boxes)} and {list(scores)}"
+        )
     if any(int(np.prod(s)) != 1 for s in in_shapes[2:]):
-        raise ShapeError(f"{where(layer)}: threshold and maxBoxes inputs must be scalars; got "
-                         f"{[list(s) for s in in_shapes[2:]]}")
+        raise ShapeError(
+            f"{where(layer)}: threshold and maxBoxes inputs must be scalars; got "
+            f"{[list(s) for s in in_shapes[2:]]}"
+        )
     params = layer.NonMaximumSuppression
     max_boxes = int(params.maxBoxes)
     if len(in_shapes) == 5:
         if values is None or values[4] is None:
             raise UnsupportedLayerError(
                 f"{where(layer)}: its maxBoxes input '{layer.input[4]}' depends on the model "
-                "inputs; the runtime compiles static shapes, so maxBoxes must be known at load")
+                "inputs; the runtime compiles static shapes, so maxBoxes must be known at load"
+            )
         max_boxes = int(np.asarray(values[4]).ravel()[0])
     if max_boxes < 1:
         raise ShapeError(f"{where(layer)}: maxBoxes must be at least 1; got {max_boxes}")
     batch = boxes[0]
-    attrs = NMSAttrs(float(params.iouThreshold), float(params.scoreThreshold), max_boxes,
-                     bool(params.perClassSuppression))
+    attrs = NMSAttrs(
+        float(params.iouThreshold),
+        float(params.scoreThreshold),
+        max_boxes,
+        bool(params.perClassSuppression),
+    )
     out = [(batch, max_boxes, 4), (batch, max_boxes, scores[2]), (batch, max_boxes), (batch,)]
     return Built(attrs, {}, out)
 
@@ -106,8 +115,9 @@ def forward(attrs: NMSAttrs, params, xs, keep=False, out=None):
     indices = np.full((examples, batch, attrs.max_boxes), -1, dtype)
     counts = np.zeros((examples, batch), dtype)
     for e in range(examples):
-        iou_limit, score_limit = (limits[k] if per_example[k] is None else float(
-            per_example[k][e]) for k in range(2))
+        iou_limit, score_limit = (
+            limits[k] if (given := per_example[k]) is None else float(given[e]) for k in range(2)
+        )
         for b in range(batch):
             kept = select(boxes[e, b], scores[e, b], iou_limit, score_limit, attrs)
             kept_boxes[e, b, : len(kept)] = boxes[e, b, kept]

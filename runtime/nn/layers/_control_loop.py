@@ -38,8 +38,11 @@ def iterate(attrs: LoopAttrs, blobs: dict, batch: int, limits, done: int) -> Non
     while True:
         if attrs.condition is not None:
             run_steps(attrs.condition, blobs, batch)
-        go = (truth(blobs[attrs.condition_var], batch) if attrs.condition_var
-              else np.ones(batch, bool))
+        go = (
+            truth(blobs[attrs.condition_var], batch)
+            if attrs.condition_var
+            else np.ones(batch, bool)
+        )
         if limits is not None:
             go &= done < limits
         if not go.any():

@@ -95,7 +95,8 @@ def holds_signals(network) -> bool:
         if kind in SIGNALS:
             return True
         if kind == "branch" and any(
-            holds_signals(getattr(layer.branch, f)) for f in NESTED_NETWORKS["branch"]
+            holds_signals(getattr(layer.branch, f))
+            for f in NESTED_NETWORKS["branch"]
             if layer.branch.HasField(f)
         ):
             return True
@@ -154,8 +155,10 @@ def run_steps(steps, blobs: dict, batch: int) -> None:
 
 def _one_at_a_time(step, xs, batch):
     """A ``Built.per_example`` step inside a nested network (nd inputs, one row each)."""
-    results = [step.kind.forward(step.attrs, step.params, [x[i : i + 1] for x in xs], False)[0]
-               for i in range(batch)]
+    results = [
+        step.kind.forward(step.attrs, step.params, [x[i : i + 1] for x in xs], False)[0]
+        for i in range(batch)
+    ]
     shapes = {tuple(y.shape for y in ys) for ys in results}
     if len(shapes) > 1:
         raise ShapeError(
@@ -170,7 +173,8 @@ def example_rows(blobs: dict, folds: dict[str, int], index: int) -> dict:
     """The blobs of one example: ``folds[name]`` rows per example (``chw`` blobs fold their
     leading axes into rows; ``nd`` blobs have one)."""
     return {
-        name: blobs[name][index * rows : (index + 1) * rows] for name, rows in folds.items()
+        name: blobs[name][index * rows : (index + 1) * rows]
+        for name, rows in folds.items()
         if name in blobs
     }
 

@@ -41,8 +41,9 @@ def positive(layer, values, what: str) -> tuple[int, int, int]:
     """Three positive integers (kernel, stride, dilation per depth, height, width)."""
     values = tuple(int(v) for v in values)
     if min(values) < 1:
-        raise ShapeError(f"{where(layer)}: {what} (depth, height, width) must be positive; "
-                         f"got {list(values)}")
+        raise ShapeError(
+            f"{where(layer)}: {what} (depth, height, width) must be positive; got {list(values)}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -61,21 +62,29 @@ def window(layer, params, spatial, kernel, stride, dilation=(1, 1, 1)) -> Window
     """The geometry of a 3-D window over ``spatial = (D, H, W)`` (module docstring)."""
     padding = int(params.paddingType)
     if padding not in (CUSTOM, VALID, SAME):
-        raise UnsupportedLayerError(f"{where(layer)}: unknown paddingType {padding}; expected "
-                                    "CUSTOM (0), VALID (1) or SAME (2)")
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown paddingType {padding}; expected "
+            "CUSTOM (0), VALID (1) or SAME (2)"
+        )
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
     if padding == SAME:
         out = tuple(-(-x // s) for x, s in zip(spatial, stride, strict=True))
-        totals = [max(0, (o - 1) * s + k - x)
-                  for o, s, k, x in zip(out, stride, spans, spatial, strict=True)]
+        totals = [
+            max(0, (o - 1) * s + k - x)
+            for o, s, k, x in zip(out, stride, spans, spatial, strict=True)
+        ]
         pads = tuple((t // 2, t - t // 2) for t in totals)
     else:
         pads = custom_pads(layer, params) if padding == CUSTOM else ((0, 0),) * 3
-        out = tuple((x + a + b - k) // s + 1 for x, (a, b), k, s
-                    in zip(spatial, pads, spans, stride, strict=True))
+        out = tuple(
+            (x + a + b - k) // s + 1
+            for x, (a, b), k, s in zip(spatial, pads, spans, stride, strict=True)
+        )
     if min(out) < 1:
-        raise ShapeError(f"{where(layer)}: the window does not fit the input [D, H, W] = "
-                         f"{list(spatial)} (output would be {list(out)})")
+        raise ShapeError(
+            f"{where(layer)}: the window does not fit the input [D, H, W] = "
+            f"{list(spatial)} (output would be {list(out)})"
+        )
     return Window3D(kernel, stride, dilation, pads, out)
 
 
@@ -88,3 +97,32 @@ def patches(x: np.ndarray, win: Window3D, fill: float = 0.0) -> np.ndarray:
     (sd, sh, sw), (dd, dh, dw) = win.stride, win.dilation
     od, oh, ow = win.out
     return views[:, :, : od * sd : sd, : oh * sh : sh, : ow * sw : sw, ::dd, ::dh, ::dw]
+
+
+def transpose_geometry(layer, params, spatial, kernel, stride, dilation):
+    """A 3-D transposed convolution (``convolution3d`` with ``isDeconvolution``): the stride-1
+    convolution over the zero-stuffed input, and ``(stride, crop before, output size)``."""
+    full = [
+        (x - 1) * s + d * (k - 1) + 1
+        for x, s, k, d in zip(spatial, stride, kernel, dilation, strict=True)
+    ]
+    padding = int(params.paddingType)
+    pads = custom_pads(layer, params) if padding == CUSTOM else ((0, 0),) * 3
+    if padding == SAME:
+        pads = tuple(
+            ((f - x * s) // 2 if f > x * s else 0, 0)
+            for f, x, s in zip(full, spatial, stride, strict=True)
+        )
+    if len(params.outputShape):
+        out = tuple(int(v) for v in params.outputShape)
+    elif padding == SAME:
+        out = tuple(x * s for x, s in zip(spatial, stride, strict=True))
+    else:
+        out = tuple(f - a - b for f, (a, b) in zip(full, pads, strict=True))
+    if len(out) != 3 or min(out) < 1:
+        raise ShapeError(
+            f"{where(layer)}: the output [D, H, W] would be {list(out)}; expected 3 positive sizes"
+        )
+    edge = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+    win = Window3D(kernel, (1, 1, 1), dilation, tuple((e, e) for e in edge), tuple(full))
+    return win, (stride, tuple(a for a, _ in pads), out)

@@ -149,7 +149,7 @@ def grad_input(attrs, w: np.ndarray, dz: np.ndarray, x_shape: tuple[int, ...]) -
     dx2d = dx.reshape(-1, x_shape[3])
     for g in range(groups):
         if attrs.deconv:
-            cols = _cols("deconv_cols", dz, attrs, x_shape[1:3], g * og, og)
+            cols = _cols("deconv_cols", dz, attrs, (x_shape[1], x_shape[2]), g * og, og)
             matmul(cols, w[g], dx2d[:, g * cg : (g + 1) * cg])
         else:
             dcols = kernels.workspace("conv_cols", (*dz.shape[:3], w.shape[1]), dz.dtype)

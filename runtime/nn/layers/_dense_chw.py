@@ -53,7 +53,7 @@ def import_(attrs: InnerProductAttrs, arrays) -> dict[str, np.ndarray]:
     w = np.asarray(arrays["weights"], np.float32).reshape(attrs.out_channels, attrs.in_channels)
     if not attrs.last_axis:  # Core ML columns (c, h, w) -> rows (h, w, c)
         height, width, channels = attrs.in_shape
-        w = w.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
+        w = w.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(w.shape)
     params = {"W": np.ascontiguousarray(w.reshape(attrs.out_channels, -1).T)}
     if arrays.get("bias") is not None:
         params["b"] = np.asarray(arrays["bias"], np.float32).reshape(attrs.out_channels).copy()

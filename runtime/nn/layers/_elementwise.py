@@ -45,7 +45,11 @@ class ElementwiseAttrs:
 
 def broadcast_shape(layer, in_shapes: list[Shape]) -> Shape:
     """The common ``(H, W, C)`` shape; every input has the full size or 1 on each axis."""
-    out = tuple(max(shape[axis] for shape in in_shapes) for axis in range(3))
+    out = (
+        max(shape[0] for shape in in_shapes),
+        max(shape[1] for shape in in_shapes),
+        max(shape[2] for shape in in_shapes),
+    )
     for shape in in_shapes:
         if any(size not in (1, full) for size, full in zip(shape, out, strict=True)):
             described = ", ".join(f"[C, H, W] = {[s[2], s[0], s[1]]}" for s in in_shapes)

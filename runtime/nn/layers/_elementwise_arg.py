@@ -36,7 +36,7 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     if p.removeDim and len(shape) > 1:
         out = shape[:a] + shape[a + 1 :]
     else:
-        out = (*shape[:a], 1, *shape[a + 1:])
+        out = (*shape[:a], 1, *shape[a + 1 :])
     return Built(ArgAttrs(op, array_axis(a), out), {}, [out])
 
 

@@ -61,9 +61,7 @@ def parameters(layer, distribution: str, p) -> tuple[float, float]:
     elif distribution == "Uniform":
         first, second = float(p.minVal), float(p.maxVal)
         if first > second:
-            raise ShapeError(
-                f"{where(layer)}: minVal {first:g} is greater than maxVal {second:g}"
-            )
+            raise ShapeError(f"{where(layer)}: minVal {first:g} is greater than maxVal {second:g}")
     else:
         first, second = float(p.prob), 0.0
         if not 0.0 <= first <= 1.0:

@@ -69,8 +69,8 @@ def parse_activation(layer, params, channels: int) -> Activation:
                     f"C = {channels}"
                 )
     else:
-        alpha = np.float32([getattr(case, "alpha", 0.0)])
-        beta = np.float32([getattr(case, "beta", 0.0)])
+        alpha = np.array([getattr(case, "alpha", 0.0)], np.float32)
+        beta = np.array([getattr(case, "beta", 0.0)], np.float32)
     # scalars stay length 1 (cheap to hash on every call); kernels broadcast them to C
     return Activation(name, CODES[name], tuple(map(float, alpha)), tuple(map(float, beta)))
 

@@ -80,8 +80,7 @@ def input_count(layer, in_shapes, low: int, high: int | None = None) -> None:
     if not low <= len(in_shapes) <= high:
         expected = str(low) if low == high else f"{low} to {high}"
         raise ShapeError(
-            f"{where(layer)}: takes {expected} input{'s' if high > 1 else ''}; "
-            f"got {len(in_shapes)}"
+            f"{where(layer)}: takes {expected} input{'s' if high > 1 else ''}; got {len(in_shapes)}"
         )
 
 

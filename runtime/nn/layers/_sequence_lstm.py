@@ -58,30 +58,60 @@ class LSTMConfig:
 def config(params, activations, hidden: int) -> LSTMConfig:
     """An :class:`LSTMConfig` from ``LSTMParams`` and the three parsed activations."""
     threshold = float(params.cellClipThreshold) or 50.0
-    return LSTMConfig(hidden, *activations, bool(params.hasBiasVectors), bool(params.forgetBias),
-                      bool(params.hasPeepholeVectors), bool(params.coupledInputAndForgetGate),
-                      threshold)
+    f, g, h = activations
+    return LSTMConfig(
+        hidden,
+        f,
+        g,
+        h,
+        bool(params.hasBiasVectors),
+        bool(params.forgetBias),
+        bool(params.hasPeepholeVectors),
+        bool(params.coupledInputAndForgetGate),
+        threshold,
+    )
 
 
 def load(layer, weights, cfg: LSTMConfig, input_size: int, prefix: str = "") -> dict:
     """Runtime parameters (module docstring) from one ``LSTMWeightParams``."""
     h = cfg.hidden
     read = {
-        "W": [matrix(layer, f"{prefix}{g}WeightMatrix", getattr(weights, f"{g}WeightMatrix"),
-                     h, input_size) for g in GATES],
-        "R": [matrix(layer, f"{prefix}{g}RecursionMatrix",
-                     getattr(weights, f"{g}RecursionMatrix"), h, h) for g in GATES],
+        "W": [
+            matrix(
+                layer,
+                f"{prefix}{g}WeightMatrix",
+                getattr(weights, f"{g}WeightMatrix"),
+                h,
+                input_size,
+            )
+            for g in GATES
+        ],
+        "R": [
+            matrix(
+                layer, f"{prefix}{g}RecursionMatrix", getattr(weights, f"{g}RecursionMatrix"), h, h
+            )
+            for g in GATES
+        ],
     }
-    params = {key: np.ascontiguousarray(np.concatenate(parts, axis=1))
-              for key, parts in read.items()}
+    params = {
+        key: np.ascontiguousarray(np.concatenate(parts, axis=1)) for key, parts in read.items()
+    }
     if cfg.has_bias:
-        params["b"] = np.concatenate([vector(layer, f"{prefix}{g}BiasVector",
-                                             getattr(weights, f"{g}BiasVector"), h)
-                                      for g in GATES])
+        params["b"] = np.concatenate(
+            [
+                vector(layer, f"{prefix}{g}BiasVector", getattr(weights, f"{g}BiasVector"), h)
+                for g in GATES
+            ]
+        )
     if cfg.peepholes:
-        params["p"] = np.stack([vector(layer, f"{prefix}{g}PeepholeVector",
-                                       getattr(weights, f"{g}PeepholeVector"), h)
-                                for g in PEEPHOLES])
+        params["p"] = np.stack(
+            [
+                vector(
+                    layer, f"{prefix}{g}PeepholeVector", getattr(weights, f"{g}PeepholeVector"), h
+                )
+                for g in PEEPHOLES
+            ]
+        )
     return params
 
 
@@ -103,7 +133,7 @@ def _bias(params: dict, cfg: LSTMConfig, dtype) -> np.ndarray | None:
     bias = params.get("b")
     if cfg.forget_bias:
         bias = np.zeros(4 * cfg.hidden, dtype) if bias is None else bias.astype(dtype, copy=True)
-        bias[cfg.hidden:2 * cfg.hidden] += 1
+        bias[cfg.hidden : 2 * cfg.hidden] += 1
     return bias
 
 
@@ -126,13 +156,13 @@ def forward(cfg: LSTMConfig, params: dict, x: np.ndarray, state, keep: bool = Fa
     for t in range(seq):
         pre = projected[t] + matmul(y, recursion)
         if peep is not None:
-            pre[:, :2 * h] += np.concatenate([peep[0] * c, peep[1] * c], axis=1)
-        head, mask_head = clipped(pre[:, :3 * h])
-        i, z = cfg.f(head[:, :h]), cfg.g(head[:, 2 * h:])
-        forget = 1 - i if cfg.coupled else cfg.f(head[:, h:2 * h])
+            pre[:, : 2 * h] += np.concatenate([peep[0] * c, peep[1] * c], axis=1)
+        head, mask_head = clipped(pre[:, : 3 * h])
+        i, z = cfg.f(head[:, :h]), cfg.g(head[:, 2 * h :])
+        forget = 1 - i if cfg.coupled else cfg.f(head[:, h : 2 * h])
         c_raw = c * forget + i * z
         c, mask_c = clipped_cell(c_raw, cfg.cell_clip)
-        pre_o = pre[:, 3 * h:] + (peep[2] * c if peep is not None else 0)
+        pre_o = pre[:, 3 * h :] + (peep[2] * c if peep is not None else 0)
         pre_o, mask_o = clipped(pre_o)
         o, hc = cfg.f(pre_o), cfg.h(c)
         y = ys[t] = hc * o
@@ -168,14 +198,15 @@ class _Record:
     def step(self, t, gates, masks, c, hc, y):
         h = c.shape[1]
         for k, gate in enumerate(gates):
-            self.gates[t, :, k * h:(k + 1) * h] = gate
+            self.gates[t, :, k * h : (k + 1) * h] = gate
         self.cells[t + 1], self.hc[t], self.outputs[t + 1] = c, hc, y
         if any(m is not None for m in masks):
             self.masks[t] = masks
 
 
-def backward(cfg: LSTMConfig, params: dict, record: _Record, dys: np.ndarray, final,
-             param_grads: bool = True):
+def backward(
+    cfg: LSTMConfig, params: dict, record: _Record, dys: np.ndarray, final, param_grads: bool = True
+):
     """Backpropagation through time of :func:`forward`.
 
     ``dys`` ``(S, M, H)``: the loss gradient of every step's output ``y_t`` (zeros where
@@ -205,7 +236,7 @@ def _step_back(cfg: LSTMConfig, record: _Record, t: int, dy, dc, d_pre, peep):
     four clipped pre-activations and returns the gradient of ``c_{t-1}``."""
     h = dy.shape[1]
     gates = record.gates[t]
-    i, forget, z, o = (gates[:, k * h:(k + 1) * h] for k in range(4))
+    i, forget, z, o = (gates[:, k * h : (k + 1) * h] for k in range(4))
     c_prev, hc = record.cells[t], record.hc[t]
     mask_head, mask_o, mask_c = record.masks.get(t, (None, None, None))
     d_o = dy * hc * cfg.f.grad(o)
@@ -219,12 +250,17 @@ def _step_back(cfg: LSTMConfig, record: _Record, t: int, dy, dc, d_pre, peep):
     d_i = dc * (z - c_prev if cfg.coupled else z) * cfg.f.grad(i)
     d_f = np.zeros_like(dc) if cfg.coupled else dc * c_prev * cfg.f.grad(forget)
     d_z = dc * i * cfg.g.grad(z)
-    d_pre[:, :h], d_pre[:, h:2 * h], d_pre[:, 2 * h:3 * h], d_pre[:, 3 * h:] = d_i, d_f, d_z, d_o
+    d_pre[:, :h], d_pre[:, h : 2 * h], d_pre[:, 2 * h : 3 * h], d_pre[:, 3 * h :] = (
+        d_i,
+        d_f,
+        d_z,
+        d_o,
+    )
     if mask_head is not None:
-        d_pre[:, :3 * h] *= mask_head
+        d_pre[:, : 3 * h] *= mask_head
     dc_prev = dc * forget
     if peep is not None:
-        dc_prev = dc_prev + d_pre[:, :h] * peep[0] + d_pre[:, h:2 * h] * peep[1]
+        dc_prev = dc_prev + d_pre[:, :h] * peep[0] + d_pre[:, h : 2 * h] * peep[1]
     return dc_prev
 
 
@@ -237,11 +273,13 @@ def _param_grads(record: _Record, flat: np.ndarray, d_pre: np.ndarray, params: d
     if "b" in params:
         grads["b"] = flat.sum(axis=0)
     if "p" in params:
-        grads["p"] = np.stack([
-            (d_pre[:, :, :h] * record.cells[:-1]).sum(axis=(0, 1)),
-            (d_pre[:, :, h:2 * h] * record.cells[:-1]).sum(axis=(0, 1)),
-            (d_pre[:, :, 3 * h:] * record.cells[1:]).sum(axis=(0, 1)),
-        ])
+        grads["p"] = np.stack(
+            [
+                (d_pre[:, :, :h] * record.cells[:-1]).sum(axis=(0, 1)),
+                (d_pre[:, :, h : 2 * h] * record.cells[:-1]).sum(axis=(0, 1)),
+                (d_pre[:, :, 3 * h :] * record.cells[1:]).sum(axis=(0, 1)),
+            ]
+        )
     return {key: value.astype(params[key].dtype, copy=False) for key, value in grads.items()}
 
 
@@ -256,23 +294,31 @@ def load_arrays(fields: dict, cfg: LSTMConfig, input_size: int) -> dict:
     h = cfg.hidden
 
     def joined(kind, cols):
-        return np.ascontiguousarray(np.concatenate(
-            [np.asarray(fields[f"{g}{kind}"], np.float32).reshape(h, cols).T for g in GATES],
-            axis=1))
+        return np.ascontiguousarray(
+            np.concatenate(
+                [np.asarray(fields[f"{g}{kind}"], np.float32).reshape(h, cols).T for g in GATES],
+                axis=1,
+            )
+        )
 
     params = {"W": joined("WeightMatrix", input_size), "R": joined("RecursionMatrix", h)}
     if cfg.has_bias:
         params["b"] = np.concatenate(
-            [np.asarray(fields[f"{g}BiasVector"], np.float32).reshape(h) for g in GATES])
+            [np.asarray(fields[f"{g}BiasVector"], np.float32).reshape(h) for g in GATES]
+        )
     if cfg.peepholes:
         params["p"] = np.stack(
-            [np.asarray(fields[f"{g}PeepholeVector"], np.float32).reshape(h) for g in PEEPHOLES])
+            [np.asarray(fields[f"{g}PeepholeVector"], np.float32).reshape(h) for g in PEEPHOLES]
+        )
     return params
 
 
 def _zeros(cfg: LSTMConfig, input_size: int) -> dict:
     h = cfg.hidden
-    params = {"W": np.zeros((input_size, 4 * h)), "R": np.zeros((h, 4 * h))}
+    params: dict[str, np.ndarray] = {
+        "W": np.zeros((input_size, 4 * h)),
+        "R": np.zeros((h, 4 * h)),
+    }
     if cfg.has_bias:
         params["b"] = np.zeros(4 * h)
     if cfg.peepholes:

@@ -95,6 +95,4 @@ def backward(attrs, params, cache, dys, *, input_grads=True, param_grads=True):
     return [activation_grad(attrs, cache, dys[0]) if input_grads else None], {}
 
 
-KIND = LayerKind(
-    "activation", build, forward, backward, layouts=(CHW, ND), build_nd=build_nd
-)
+KIND = LayerKind("activation", build, forward, backward, layouts=(CHW, ND), build_nd=build_nd)

@@ -69,8 +69,10 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     p = layer.batchedMatmul
     a = tuple(in_shapes[0]) if len(in_shapes[0]) > 1 else (1, *in_shapes[0])
     b = tuple(in_shapes[1]) if len(in_shapes[1]) > 1 else (*in_shapes[1], 1)
-    (m, k), (k2, n) = (a[-1:-3:-1] if p.transposeA else a[-2:]), (
-        b[-1:-3:-1] if p.transposeB else b[-2:])
+    (m, k), (k2, n) = (
+        (a[-1:-3:-1] if p.transposeA else a[-2:]),
+        (b[-1:-3:-1] if p.transposeB else b[-2:]),
+    )
     if k != k2:
         raise ShapeError(
             f"{where(layer)}: cannot multiply matrices of shapes {[m, k]} and {[k2, n]} (inputs "

@@ -23,6 +23,7 @@ zeros when not listed). No backward: Core ML does not backpropagate through this
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +43,12 @@ from ._sequence_tensors import (
 )
 from .base import ND, Built, CoreMLShape, LayerKind
 
-STATES = ("the forward initial output", "the forward initial cell",
-          "the backward initial output", "the backward initial cell")
+STATES = (
+    "the forward initial output",
+    "the forward initial cell",
+    "the backward initial output",
+    "the backward initial cell",
+)
 
 
 @dataclass(frozen=True)
@@ -65,18 +70,22 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
             f"{where(layer)}: weightParams lists {len(p.weightParams)} LSTMWeightParams; "
             "expected 2 (forward, backward)"
         )
-    configs, params = [], {}
-    for direction, activations, suffix in (("forward", p.activationsForwardLSTM, ""),
-                                           ("backward", p.activationsBackwardLSTM, "_rev")):
+    configs: list[lstm.LSTMConfig] = []
+    params: dict[str, Any] = {}
+    for direction, activations, suffix in (
+        ("forward", p.activationsForwardLSTM, ""),
+        ("backward", p.activationsBackwardLSTM, "_rev"),
+    ):
         parsed = recurrent_list(layer, activations, 3, f"activations{direction.title()}LSTM")
         cfg = lstm.config(p.params, parsed, hidden)
-        loaded = lstm.load(layer, p.weightParams[len(configs)], cfg, size,
-                           f"weightParams[{len(configs)}].")
+        loaded = lstm.load(
+            layer, p.weightParams[len(configs)], cfg, size, f"weightParams[{len(configs)}]."
+        )
         params.update({key + suffix: value for key, value in loaded.items()})
         configs.append(cfg)
     state = (1, batch, hidden, 1, 1)
     out = (seq if p.params.sequenceOutput else 1, batch, 2 * hidden, 1, 1)
-    attrs = BiLSTMAttrs(*configs, bool(p.params.sequenceOutput))
+    attrs = BiLSTMAttrs(configs[0], configs[1], bool(p.params.sequenceOutput))
     return Built(attrs, params, [out, state, state, state, state])
 
 
@@ -87,10 +96,15 @@ def forward(attrs: BiLSTMAttrs, params, xs, keep=False, out=None):
     rows, h = x.shape[1], attrs.forward.hidden
 
     def run(cfg, suffix, steps, first_state):
-        state = (state_rows(xs, first_state, rows, h, x.dtype),
-                 state_rows(xs, first_state + 1, rows, h, x.dtype))
-        own = {key[:-len(suffix)] if suffix else key: value for key, value in params.items()
-               if key.endswith("_rev") == bool(suffix)}
+        state = (
+            state_rows(xs, first_state, rows, h, x.dtype),
+            state_rows(xs, first_state + 1, rows, h, x.dtype),
+        )
+        own = {
+            key[: -len(suffix)] if suffix else key: value
+            for key, value in params.items()
+            if key.endswith("_rev") == bool(suffix)
+        }
         ys, y_last, c_last, _ = lstm.forward(cfg, own, steps, state)
         return ys, y_last, c_last
 

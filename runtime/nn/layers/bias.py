@@ -7,11 +7,13 @@ against the blob, ``(H, W, C)`` in ``chw`` and ``(C, H, W)`` in ``nd``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ._common import broadcast_parameter, broadcast_parameter_nd
-from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape
+from .base import CHW, ND, Built, CoreMLShape, LayerKind
 
 
-def build(layer, in_shapes: list[Shape], parameter=broadcast_parameter) -> Built:
+def build(layer, in_shapes: Sequence[CoreMLShape], parameter=broadcast_parameter) -> Built:
     p = layer.bias
     params = {"bias": parameter(layer, "bias", p.bias, p.shape, in_shapes[0])}
     return Built(None, params, [in_shapes[0]])

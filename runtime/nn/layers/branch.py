@@ -23,6 +23,7 @@ No backward: Core ML trains no layer through a branch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from updatable.errors import ShapeError
 
@@ -54,36 +55,47 @@ class BranchAttrs:
 def build(layer, scope) -> Built:
     params = layer.branch
     if len(layer.input) != 1 or layer.output:
-        raise ShapeError(f"{where(layer)}: takes 1 input (the predicate) and no outputs; got "
-                         f"{len(layer.input)} inputs, {len(layer.output)} outputs")
+        raise ShapeError(
+            f"{where(layer)}: takes 1 input (the predicate) and no outputs; got "
+            f"{len(layer.input)} inputs, {len(layer.output)} outputs"
+        )
     if not params.ifBranch.layers:
-        raise ShapeError(f"{where(layer)}: has an empty if branch (Core ML's validator refuses "
-                         "it)")
+        raise ShapeError(f"{where(layer)}: has an empty if branch (Core ML's validator refuses it)")
     predicate = scope.tensors[layer.input[0]]
     if predicate.size() != 1:
-        raise ShapeError(f"{where(layer)}: the predicate must be a scalar; got shape "
-                         f"{list(predicate.shape)}")
+        raise ShapeError(
+            f"{where(layer)}: the predicate must be a scalar; got shape {list(predicate.shape)}"
+        )
     # an empty else branch is absent (coremltools' builder always writes one)
     networks = [net for net in (params.ifBranch, params.elseBranch) if net.layers]
     written = [n for net in networks for n in written_names(net)]
     keep = {name: scope.tensors[name] for name in written if name in scope.tensors}
-    compiled = []
+    compiled: list[Any] = []
     for network in networks:
         exits = dict(keep)
         if compiled:  # blobs new to both branches leave the else branch as the if branch's
             exits.update({n: compiled[0].tensors[n] for n in compiled[0].writes if n not in keep})
         planner = scope.nested(carried=set(written))
         compiled.append(compile_nested(planner, network, layer, exits))
-    new_in_both = [n for n in compiled[0].writes if n not in keep
-                   and len(compiled) == 2 and n in compiled[1].writes]
+    new_in_both = [
+        n
+        for n in compiled[0].writes
+        if n not in keep and len(compiled) == 2 and n in compiled[1].writes
+    ]
     outputs = tuple(dict.fromkeys([*(n for n in written if n in keep), *new_in_both]))
     reads = [layer.input[0], *(n for c in compiled for n in c.reads), *keep]
     inputs = tuple(dict.fromkeys(reads))
-    tensors = {**{n: scope.tensors[n] for n in inputs},
-               **{n: compiled[0].tensors[n] for n in new_in_both}, **keep}
+    tensors = {
+        **{n: scope.tensors[n] for n in inputs},
+        **{n: compiled[0].tensors[n] for n in new_in_both},
+        **keep,
+    }
     attrs = BranchAttrs(
-        compiled[0].steps, compiled[1].steps if len(compiled) == 2 else (),
-        any(holds_signals(net) for net in networks), inputs, outputs,
+        compiled[0].steps,
+        compiled[1].steps if len(compiled) == 2 else (),
+        any(holds_signals(net) for net in networks),
+        inputs,
+        outputs,
         {name: tensor.fold for name, tensor in tensors.items()},
     )
     return Built(attrs, {}, [tensors[n] for n in outputs], inputs=inputs, outputs=outputs)

@@ -33,8 +33,10 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     at = axis(layer, layer.concatND.axis, rank)
     rest = {s[:at] + s[at + 1 :] for s in shapes}
     interleave = bool(layer.concatND.interleave)
-    if any(len(s) != rank for s in shapes) or len(rest) > 1 or (
-        interleave and len(set(shapes)) > 1
+    if (
+        any(len(s) != rank for s in shapes)
+        or len(rest) > 1
+        or (interleave and len(set(shapes)) > 1)
     ):
         need = "the same shape (interleave)" if interleave else f"equal sizes except on axis {at}"
         raise ShapeError(

@@ -57,18 +57,23 @@ def widths(layer, amounts: list[int], shape, to_size: bool) -> list[tuple[int, i
     if not to_size:
         return pairs
     if any(before and after for before, after in pairs):
-        raise ShapeError(f"{where(layer)}: with padToGivenOutputSizeMode, at most one of each "
-                         f"axis' two padAmounts may be non-zero; got {amounts}")
-    return [(max(0, before - size) if before else 0, max(0, after - size) if after else 0)
-            for (before, after), size in zip(pairs, shape, strict=True)]
+        raise ShapeError(
+            f"{where(layer)}: with padToGivenOutputSizeMode, at most one of each "
+            f"axis' two padAmounts may be non-zero; got {amounts}"
+        )
+    return [
+        (max(0, before - size) if before else 0, max(0, after - size) if after else 0)
+        for (before, after), size in zip(pairs, shape, strict=True)
+    ]
 
 
 def build(layer, in_shapes: list[CoreMLShape], values=None) -> Built:
     input_count(layer, in_shapes, 1, 2)
     shape = tuple(in_shapes[0])
     params = layer.constantPad
-    pairs = widths(layer, _amounts(layer, values or [None, None]), shape,
-                   params.padToGivenOutputSizeMode)
+    pairs = widths(
+        layer, _amounts(layer, values or [None, None]), shape, params.padToGivenOutputSizeMode
+    )
     out = tuple(size + before + after for size, (before, after) in zip(shape, pairs, strict=True))
     return Built(ConstantPadAttrs(((0, 0), *pairs), float(params.value)), {}, [out])
 

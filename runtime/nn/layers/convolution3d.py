@@ -33,7 +33,7 @@ from runtime.kernels.matmul import matmul
 from updatable.errors import ShapeError
 
 from ._common import weight_array, where
-from ._control_window3d import CUSTOM, SAME, Window3D, custom_pads, patches, positive, window
+from ._control_window3d import Window3D, patches, positive, transpose_geometry, window
 from .base import ND, Built, CoreMLShape, LayerKind
 
 
@@ -56,48 +56,32 @@ def _weights(layer, params, cin: int, cout: int, groups: int, kernel) -> np.ndar
     return np.ascontiguousarray(w.transpose(0, 2, 1))
 
 
-def _transpose_geometry(layer, params, spatial, kernel, stride, dilation):
-    """The stride-1 convolution over the zero-stuffed input, and the crop of its output."""
-    full = [(x - 1) * s + d * (k - 1) + 1
-            for x, s, k, d in zip(spatial, stride, kernel, dilation, strict=True)]
-    padding = int(params.paddingType)
-    pads = custom_pads(layer, params) if padding == CUSTOM else ((0, 0),) * 3
-    if padding == SAME:
-        pads = tuple(((f - x * s) // 2 if f > x * s else 0, 0)
-                     for f, x, s in zip(full, spatial, stride, strict=True))
-    if len(params.outputShape):
-        out = tuple(int(v) for v in params.outputShape)
-    elif padding == SAME:
-        out = tuple(x * s for x, s in zip(spatial, stride, strict=True))
-    else:
-        out = tuple(f - a - b for f, (a, b) in zip(full, pads, strict=True))
-    if len(out) != 3 or min(out) < 1:
-        raise ShapeError(f"{where(layer)}: the output [D, H, W] would be {list(out)}; expected 3 "
-                         "positive sizes")
-    edge = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-    win = Window3D(kernel, (1, 1, 1), dilation, tuple((e, e) for e in edge), tuple(full))
-    return win, (stride, tuple(a for a, _ in pads), out)
-
-
 def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     if len(in_shapes) != 1 or len(in_shapes[0]) < 5:
-        raise ShapeError(f"{where(layer)}: takes 1 input of rank 5 or more [..., C, D, H, W]; "
-                         f"got shapes {[list(s) for s in in_shapes]}")
+        raise ShapeError(
+            f"{where(layer)}: takes 1 input of rank 5 or more [..., C, D, H, W]; "
+            f"got shapes {[list(s) for s in in_shapes]}"
+        )
     params, shape = layer.convolution3d, tuple(in_shapes[0])
     cin, cout, groups = int(params.inputChannels), int(params.outputChannels), int(params.nGroups)
     if shape[-4] != cin or min(cin, cout, groups) < 1 or cin % groups or cout % groups:
-        raise ShapeError(f"{where(layer)}: inputChannels {cin}, outputChannels {cout} and "
-                         f"nGroups {groups} must be positive, nGroups dividing both, and the "
-                         f"input must have {cin} channels; it has shape {list(shape)}")
-    kernel = positive(layer, (params.kernelDepth, params.kernelHeight, params.kernelWidth),
-                      "kernel sizes")
-    stride = positive(layer, (params.strideDepth, params.strideHeight, params.strideWidth),
-                      "strides")
-    dilation = positive(layer, (params.dilationDepth, params.dilationHeight,
-                                params.dilationWidth), "dilations")
+        raise ShapeError(
+            f"{where(layer)}: inputChannels {cin}, outputChannels {cout} and "
+            f"nGroups {groups} must be positive, nGroups dividing both, and the "
+            f"input must have {cin} channels; it has shape {list(shape)}"
+        )
+    kernel = positive(
+        layer, (params.kernelDepth, params.kernelHeight, params.kernelWidth), "kernel sizes"
+    )
+    stride = positive(
+        layer, (params.strideDepth, params.strideHeight, params.strideWidth), "strides"
+    )
+    dilation = positive(
+        layer, (params.dilationDepth, params.dilationHeight, params.dilationWidth), "dilations"
+    )
     spatial = shape[-3:]
     if params.isDeconvolution:
-        win, deconv = _transpose_geometry(layer, params, spatial, kernel, stride, dilation)
+        win, deconv = transpose_geometry(layer, params, spatial, kernel, stride, dilation)
         out_spatial = deconv[2]
     else:
         win, deconv = window(layer, params, spatial, kernel, stride, dilation), None
@@ -117,8 +101,9 @@ def forward(attrs: Conv3DAttrs, params, xs, keep=False, out=None):
     x = x.reshape(-1, cin, *spatial)
     if attrs.deconv is not None:
         (sd, sh, sw), (d, h, w) = attrs.deconv[0], spatial
-        stuffed = np.zeros((*x.shape[:2], (d - 1) * sd + 1, (h - 1) * sh + 1, (w - 1) * sw + 1),
-                           x.dtype)
+        stuffed = np.zeros(
+            (*x.shape[:2], (d - 1) * sd + 1, (h - 1) * sh + 1, (w - 1) * sw + 1), x.dtype
+        )
         stuffed[:, :, ::sd, ::sh, ::sw] = x  # zeros between the inputs: a stride-1 convolution
         x = stuffed
     w, groups = params["W"].astype(x.dtype, copy=False), attrs.groups

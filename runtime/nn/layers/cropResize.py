@@ -33,8 +33,12 @@ from .base import ND, Built, CoreMLShape, LayerKind
 from .resizeBilinear import sampling_method, target_size
 
 # BoxCoordinatesMode -> (positions of the four values as h1, w1, h2, w2), centre-size or not
-BOX_MODES = {0: ((0, 1, 2, 3), False), 1: ((1, 0, 3, 2), False),
-             2: ((0, 1, 2, 3), True), 3: ((1, 0, 3, 2), True)}
+BOX_MODES = {
+    0: ((0, 1, 2, 3), False),
+    1: ((1, 0, 3, 2), False),
+    2: ((0, 1, 2, 3), True),
+    3: ((1, 0, 3, 2), True),
+}
 
 
 @dataclass(frozen=True)
@@ -53,20 +57,33 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     if len(image) != 5 or image[0] != 1:
         raise ShapeError(f"{where(layer)}: input 1 must be [1, B, C, H, W]; got {list(image)}")
     if len(boxes) != 5 or boxes[1] != 1 or boxes[2] not in (4, 5) or boxes[3:] != (1, 1):
-        raise ShapeError(f"{where(layer)}: the boxes must be [N, 1, 4, 1, 1] or [N, 1, 5, 1, 1];"
-                         f" got {list(boxes)}")
+        raise ShapeError(
+            f"{where(layer)}: the boxes must be [N, 1, 4, 1, 1] or [N, 1, 5, 1, 1];"
+            f" got {list(boxes)}"
+        )
     params = layer.cropResize
     if params.boxIndicesMode.boxMode not in BOX_MODES:
-        raise UnsupportedLayerError(f"{where(layer)}: unknown boxIndicesMode "
-                                    f"{params.boxIndicesMode.boxMode}; expected 0 to 3")
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown boxIndicesMode "
+            f"{params.boxIndicesMode.boxMode}; expected 0 to 3"
+        )
     out_hw = target_size(layer, params.targetSize)
     spatial = float(params.spatialScale) or 1.0
     _, count, channels, height, width = image
-    scale = ((height - 1) * spatial, (width - 1) * spatial) if params.normalizedCoordinates \
+    scale = (
+        ((height - 1) * spatial, (width - 1) * spatial)
+        if params.normalizedCoordinates
         else (spatial, spatial)
+    )
     with_index = boxes[2] == 5
-    attrs = CropResizeAttrs(sampling_method(layer, params.mode), out_hw,
-                            int(params.boxIndicesMode.boxMode), scale, with_index, where(layer))
+    attrs = CropResizeAttrs(
+        sampling_method(layer, params.mode),
+        out_hw,
+        int(params.boxIndicesMode.boxMode),
+        scale,
+        with_index,
+        where(layer),
+    )
     out = (boxes[0], 1 if with_index else count, channels, *out_hw)
     return Built(attrs, {}, [out])
 
@@ -91,8 +108,9 @@ def forward(attrs: CropResizeAttrs, params, xs, keep=False, out=None):
     if attrs.with_index:
         index = np.floor(rois[..., :1])
         if ((index < 0) | (index > count - 1)).any():
-            raise ShapeError(f"{attrs.name}: an image index is out of range; expected values in "
-                             f"[0, {count - 1}]")
+            raise ShapeError(
+                f"{attrs.name}: an image index is out of range; expected values in [0, {count - 1}]"
+            )
         image_index = first + index.astype(np.intp)  # (E, N, 1)
         rois = rois[..., 1:]
     else:

@@ -87,9 +87,8 @@ def _weights(layer) -> tuple[np.ndarray, ...]:
 
 
 def _parameters(layer) -> dict:
-    values = layer.custom.parameters
-    return {key: getattr(values[key], values[key].WhichOneof("value")) for key in values
-            if values[key].WhichOneof("value")}
+    items = layer.custom.parameters.items()
+    return {key: getattr(v, which) for key, v in items if (which := v.WhichOneof("value"))}
 
 
 def build(layer, in_shapes: list[CoreMLShape]) -> Built:
@@ -107,12 +106,16 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
         out_shapes = shapes_fn([tuple(s) for s in in_shapes], dict(parameters))
     else:
         zeros = [np.zeros((1, *s), np.float32) for s in in_shapes]
-        out_shapes = [y.shape[1:] for y in _outputs(name, forward_fn(
-            zeros, weights=weights, parameters=dict(parameters)))]
+        out_shapes = [
+            y.shape[1:]
+            for y in _outputs(name, forward_fn(zeros, weights=weights, parameters=dict(parameters)))
+        ]
     out_shapes = tuple(tuple(int(d) for d in s) for s in out_shapes)
     if len(out_shapes) != len(layer.output):
-        raise ShapeError(f"{name}: its implementation makes {len(out_shapes)} outputs; the "
-                         f"layer names {len(layer.output)}")
+        raise ShapeError(
+            f"{name}: its implementation makes {len(out_shapes)} outputs; the "
+            f"layer names {len(layer.output)}"
+        )
     attrs = CustomAttrs(name, forward_fn, weights, parameters, out_shapes)
     return Built(attrs, {}, list(out_shapes))
 
@@ -120,8 +123,10 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
 def _outputs(name: str, result) -> list[np.ndarray]:
     results = list(result) if isinstance(result, list | tuple) else [result]
     if not all(hasattr(r, "shape") for r in results):
-        raise ShapeError(f"{name}: the implementation must return an array or a list of arrays; "
-                         f"got {type(result).__name__}")
+        raise ShapeError(
+            f"{name}: the implementation must return an array or a list of arrays; "
+            f"got {type(result).__name__}"
+        )
     return [np.asarray(r) for r in results]
 
 
@@ -129,8 +134,8 @@ def forward(attrs: CustomAttrs, params, xs, keep=False, out=None):
     """The registered implementation on the batch; outputs checked against the shapes."""
     del params, keep, out
     batch = xs[0].shape[0] if xs else 1
-    ys = _outputs(attrs.name, attrs.forward(list(xs), weights=attrs.weights,
-                                            parameters=dict(attrs.parameters)))
+    parameters = dict(attrs.parameters)
+    ys = _outputs(attrs.name, attrs.forward(list(xs), weights=attrs.weights, parameters=parameters))
     expected = [(batch, *s) for s in attrs.out_shapes]
     if [y.shape for y in ys] != expected:
         raise ShapeError(

@@ -30,9 +30,12 @@ class FlattenAttrs:
 
 def build(layer, in_shapes: list[Shape]) -> Built:
     if not 0 <= layer.flatten.mode < len(MODES):
-        raise UnsupportedLayerError(f"{where(layer)}: unknown flatten mode "
-                                    f"{layer.flatten.mode}; expected one of {list(MODES)}")
-    shape = tuple(int(v) for v in in_shapes[0])
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown flatten mode "
+            f"{layer.flatten.mode}; expected one of {list(MODES)}"
+        )
+    height, width, channels = (int(v) for v in in_shapes[0])
+    shape = (height, width, channels)
     attrs = FlattenAttrs(MODES[layer.flatten.mode], shape)
     return Built(attrs, {}, [(1, 1, shape[0] * shape[1] * shape[2])])
 

@@ -29,9 +29,11 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     shape = rank5(layer, in_shapes)
     kind = TYPES.get(int(layer.globalPooling3d.type))
     if kind is None:
-        raise UnsupportedLayerError(f"{where(layer)}: unknown pooling type "
-                                    f"{layer.globalPooling3d.type}; expected one of "
-                                    f"{list(TYPES.values())}")
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown pooling type "
+            f"{layer.globalPooling3d.type}; expected one of "
+            f"{list(TYPES.values())}"
+        )
     return Built(GlobalPooling3DAttrs(kind), {}, [(*shape[:-3], 1, 1, 1)])
 
 

@@ -66,8 +66,10 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     f, g = recurrent_list(layer, p.activations, 2, "activations")
 
     def read(kind, cols):
-        return [matrix(layer, f"{gate}{kind}", getattr(p, f"{gate}{kind}"), hidden, cols)
-                for gate in GATES]
+        return [
+            matrix(layer, f"{gate}{kind}", getattr(p, f"{gate}{kind}"), hidden, cols)
+            for gate in GATES
+        ]
 
     recursion = read("RecursionMatrix", hidden)
     params = {
@@ -77,12 +79,18 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     }
     if p.hasBiasVectors:
         params["b"] = np.concatenate(
-            [vector(layer, f"{gate}BiasVector", getattr(p, f"{gate}BiasVector"), hidden)
-             for gate in GATES])
+            [
+                vector(layer, f"{gate}BiasVector", getattr(p, f"{gate}BiasVector"), hidden)
+                for gate in GATES
+            ]
+        )
     attrs = GRUAttrs(hidden, f, g, bool(p.sequenceOutput), bool(p.reverseInput))
     out = (seq if p.sequenceOutput else 1, batch, hidden, 1, 1)
-    return Built(attrs, {k: np.ascontiguousarray(v) for k, v in params.items()},
-                 [out, (1, batch, hidden, 1, 1)])
+    return Built(
+        attrs,
+        {k: np.ascontiguousarray(v) for k, v in params.items()},
+        [out, (1, batch, hidden, 1, 1)],
+    )
 
 
 def forward(attrs: GRUAttrs, params, xs, keep=False, out=None):
@@ -101,10 +109,10 @@ def forward(attrs: GRUAttrs, params, xs, keep=False, out=None):
     y = state_rows(xs, 1, rows, h, dtype)
     ys = np.empty((seq, rows, h), dtype)
     for t in range(seq):
-        gates, _ = clipped(projected[t, :, :2 * h] + matmul(y, r_zr))
+        gates, _ = clipped(projected[t, :, : 2 * h] + matmul(y, r_zr))
         gates = attrs.f(gates)
         z, r = gates[:, :h], gates[:, h:]
-        pre_o, _ = clipped(projected[t, :, 2 * h:] + matmul(y * r, r_o))
+        pre_o, _ = clipped(projected[t, :, 2 * h :] + matmul(y * r, r_o))
         y = ys[t] = (1 - z) * attrs.g(pre_o) + z * y
     sequence = ys if attrs.sequence_output else ys[-1:]
     return [from_steps(sequence, n), state_blob(y, n)], None

@@ -104,5 +104,6 @@ def _math(attrs):
     return dense if isinstance(attrs, dense.DenseAttrs) else chw
 
 
-KIND = LayerKind("innerProduct", build, forward, backward, export, import_,
-                 layouts=(CHW, ND), build_nd=build_nd)
+KIND = LayerKind(
+    "innerProduct", build, forward, backward, export, import_, layouts=(CHW, ND), build_nd=build_nd
+)

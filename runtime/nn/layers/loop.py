@@ -55,17 +55,23 @@ def _check(layer) -> bool:
     (coremltools' builder writes an empty one for a for loop: empty is absent)."""
     params = layer.loop
     if len(layer.input) > 1 or layer.output:
-        raise ShapeError(f"{where(layer)}: takes 0 or 1 input and no outputs; got "
-                         f"{len(layer.input)} inputs, {len(layer.output)} outputs")
+        raise ShapeError(
+            f"{where(layer)}: takes 0 or 1 input and no outputs; got "
+            f"{len(layer.input)} inputs, {len(layer.output)} outputs"
+        )
     has_condition = len(params.conditionNetwork.layers) > 0
     if not params.bodyNetwork.layers:
         raise ShapeError(f"{where(layer)}: has an empty body network")
     if has_condition != bool(params.conditionVar):
-        raise ShapeError(f"{where(layer)}: conditionVar must name a blob exactly when there is "
-                         "a condition network")
+        raise ShapeError(
+            f"{where(layer)}: conditionVar must name a blob exactly when there is "
+            "a condition network"
+        )
     if not has_condition and not params.maxLoopIterations and not layer.input:
-        raise ShapeError(f"{where(layer)}: has no input, no condition network and "
-                         "maxLoopIterations 0, so nothing bounds it")
+        raise ShapeError(
+            f"{where(layer)}: has no input, no condition network and "
+            "maxLoopIterations 0, so nothing bounds it"
+        )
     return has_condition
 
 
@@ -82,28 +88,39 @@ def build(layer, scope) -> Built:
         inner = scope.nested(carried=set(written), in_loop=False)
         condition = compile_nested(inner, params.conditionNetwork, layer, keep)
         if params.conditionVar not in condition.writes:
-            raise ShapeError(f"{where(layer)}: its conditionNetwork makes no blob "
-                             f"'{params.conditionVar}' (conditionVar)")
+            raise ShapeError(
+                f"{where(layer)}: its conditionNetwork makes no blob "
+                f"'{params.conditionVar}' (conditionVar)"
+            )
         _size_one(layer, inner.tensors[params.conditionVar], "conditionVar")
     body_scope = inner.nested(carried=set(written), in_loop=True)
     entry = {name: body_scope.tensors[name] for name in written if name in body_scope.tensors}
     body = compile_nested(body_scope, params.bodyNetwork, layer, entry)
     made_first = condition.writes if condition else ()
-    reads = [*layer.input, *(condition.reads if condition else ()),
-             *(n for n in body.reads if n not in made_first), *keep]
+    reads = [
+        *layer.input,
+        *(condition.reads if condition else ()),
+        *(n for n in body.reads if n not in made_first),
+        *keep,
+    ]
     inputs = tuple(dict.fromkeys(reads))
     # visible after the loop (as Core ML's validator scopes them): with a condition network,
     # its blobs and the body's overwrites of earlier blobs; without, every blob of the body
     visible = [n for n in body.writes if n in entry] if has_condition else list(body.writes)
     outputs = tuple(dict.fromkeys([*made_first, *visible]))
     tensors = {**{n: scope.tensors[n] for n in inputs}, **{n: body.tensors[n] for n in outputs}}
-    fresh = tuple((n, tensors[n].fold, tensors[n].row_shape) for n in outputs
-                  if n not in entry)
+    fresh = tuple((n, tensors[n].fold, tensors[n].row_shape) for n in outputs if n not in entry)
     limit = int(params.maxLoopIterations) if not has_condition or params.maxLoopIterations else None
     attrs = LoopAttrs(
-        condition.steps if condition else None, body.steps,
-        params.conditionVar or None, limit, bool(layer.input), inputs, outputs,
-        {name: tensor.fold for name, tensor in tensors.items()}, fresh,
+        condition.steps if condition else None,
+        body.steps,
+        params.conditionVar or None,
+        limit,
+        bool(layer.input),
+        inputs,
+        outputs,
+        {name: tensor.fold for name, tensor in tensors.items()},
+        fresh,
     )
     return Built(attrs, {}, [tensors[n] for n in outputs], inputs=inputs, outputs=outputs)
 

@@ -10,6 +10,9 @@ from . import _elementwise
 from .base import CHW, ND, LayerKind
 
 KIND = LayerKind(
-    "min", _elementwise.build, _elementwise.forward, layouts=(CHW, ND),
+    "min",
+    _elementwise.build,
+    _elementwise.forward,
+    layouts=(CHW, ND),
     build_nd=_elementwise.build_nd,
 )

@@ -11,6 +11,9 @@ from . import _elementwise
 from .base import CHW, ND, LayerKind
 
 KIND = LayerKind(
-    "multiply", _elementwise.build, _elementwise.forward, layouts=(CHW, ND),
+    "multiply",
+    _elementwise.build,
+    _elementwise.forward,
+    layouts=(CHW, ND),
     build_nd=_elementwise.build_nd,
 )

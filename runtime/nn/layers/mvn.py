@@ -35,6 +35,7 @@ class MvnAttrs:
 
 def _attrs(layer, chw: bool) -> MvnAttrs:
     p = layer.mvn
+    axes: tuple[int, ...]
     if p.acrossChannels:
         axes = (-3, -2, -1)
     else:

@@ -14,6 +14,7 @@ the edge value; ``constant`` fills ``value``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -22,7 +23,11 @@ from updatable.errors import ShapeError, UnsupportedLayerError
 from ._common import where
 from .base import CHW, ND, Built, LayerKind, Shape
 
-NUMPY_MODE = {"constant": "constant", "reflection": "reflect", "replication": "edge"}
+NUMPY_MODE: dict[str, Literal["constant", "reflect", "edge"]] = {
+    "constant": "constant",
+    "reflection": "reflect",
+    "replication": "edge",
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,9 @@ def build(layer, in_shapes: list[Shape]) -> Built:
 def build_nd(layer, in_shapes) -> Built:
     shape = tuple(in_shapes[0])
     if len(shape) < 2:
-        raise ShapeError(f"{where(layer)}: pads a tensor of rank 2 or more; got shape "
-                         f"{list(shape)}")
+        raise ShapeError(
+            f"{where(layer)}: pads a tensor of rank 2 or more; got shape {list(shape)}"
+        )
     attrs, out_hw = _build(layer, *shape[-2:])
     return Built(replace(attrs, axes=(-2, -1)), {}, [(*shape[:-2], *out_hw)])
 

@@ -26,12 +26,13 @@ class PermuteAttrs:
 
 
 def build(layer, in_shapes: list[Shape]) -> Built:
-    axes = tuple(int(a) for a in layer.permute.axis) or (0, 1, 2, 3)
-    if sorted(axes) != [0, 1, 2, 3]:
+    given = [int(a) for a in layer.permute.axis] or [0, 1, 2, 3]
+    if sorted(given) != [0, 1, 2, 3]:
         raise ShapeError(
             f"{where(layer)}: axis must be a permutation of [0, 1, 2, 3] over "
             f"[Seq, C, H, W]; got {list(layer.permute.axis)}"
         )
+    axes = (given[0], given[1], given[2], given[3])
     height, width, channels = in_shapes[0]
     dims = (1, channels, height, width)
     out = [dims[a] for a in axes]

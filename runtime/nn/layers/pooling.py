@@ -41,10 +41,12 @@ class PoolingAttrs:
 def build(layer, in_shapes: list[Shape]) -> Built:
     p = layer.pooling
     if not 0 <= p.type < len(TYPES):
-        raise UnsupportedLayerError(f"{where(layer)}: unknown pooling type {p.type}; "
-                                    f"expected one of {list(TYPES)}")
-    shape = tuple(int(v) for v in in_shapes[0])
-    window = pool_window(layer, p, shape[:2])
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown pooling type {p.type}; expected one of {list(TYPES)}"
+        )
+    height, width, channels = (int(v) for v in in_shapes[0])
+    shape = (height, width, channels)
+    window = pool_window(layer, p, (height, width))
     attrs = PoolingAttrs(TYPES[p.type], window, shape, bool(p.avgPoolExcludePadding))
     return Built(attrs, {}, [(*window.out_hw, shape[2])])
 

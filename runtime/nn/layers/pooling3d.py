@@ -38,8 +38,10 @@ class Pooling3DAttrs:
 def rank5(layer, in_shapes) -> tuple[int, ...]:
     """The one input's shape, rank 5 or more (``[..., C, D, H, W]``)."""
     if len(in_shapes) != 1 or len(in_shapes[0]) < 5:
-        raise ShapeError(f"{where(layer)}: takes 1 input of rank 5 or more [..., C, D, H, W]; "
-                         f"got shapes {[list(s) for s in in_shapes]}")
+        raise ShapeError(
+            f"{where(layer)}: takes 1 input of rank 5 or more [..., C, D, H, W]; "
+            f"got shapes {[list(s) for s in in_shapes]}"
+        )
     return tuple(in_shapes[0])
 
 
@@ -48,12 +50,16 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     params = layer.pooling3d
     kind = TYPES.get(int(params.type))
     if kind is None:
-        raise UnsupportedLayerError(f"{where(layer)}: unknown pooling type {params.type}; "
-                                    f"expected one of {list(TYPES.values())}")
-    kernel = positive(layer, (params.kernelDepth, params.kernelHeight, params.kernelWidth),
-                      "kernel sizes")
-    stride = positive(layer, (params.strideDepth, params.strideHeight, params.strideWidth),
-                      "strides")
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown pooling type {params.type}; "
+            f"expected one of {list(TYPES.values())}"
+        )
+    kernel = positive(
+        layer, (params.kernelDepth, params.kernelHeight, params.kernelWidth), "kernel sizes"
+    )
+    stride = positive(
+        layer, (params.strideDepth, params.strideHeight, params.strideWidth), "strides"
+    )
     win = window(layer, params, shape[-3:], kernel, stride)
     attrs = Pooling3DAttrs(kind, win, bool(params.countExcludePadding))
     return Built(attrs, {}, [(*shape[:-3], *win.out)])
@@ -70,8 +76,7 @@ def forward(attrs: Pooling3DAttrs, params, xs, keep=False, out=None):
     else:
         y = patches(x, attrs.window).sum(axis=(-3, -2, -1))
         if attrs.exclude_padding:
-            y = y / patches(np.ones((1, 1, *spatial), x.dtype), attrs.window).sum(
-                axis=(-3, -2, -1))
+            y = y / patches(np.ones((1, 1, *spatial), x.dtype), attrs.window).sum(axis=(-3, -2, -1))
         else:
             y = y / np.prod(attrs.window.kernel)
     return [np.ascontiguousarray(y.reshape(*lead, *attrs.window.out), dtype=x.dtype)], None

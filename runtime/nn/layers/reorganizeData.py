@@ -42,20 +42,24 @@ def build(layer, in_shapes: list[Shape]) -> Built:
     params = layer.reorganizeData
     mode, block = MODES.get(int(params.mode)), int(params.blockSize)
     if mode is None:
-        raise UnsupportedLayerError(f"{where(layer)}: unknown mode {params.mode}; expected one "
-                                    f"of {list(MODES.values())}")
+        raise UnsupportedLayerError(
+            f"{where(layer)}: unknown mode {params.mode}; expected one of {list(MODES.values())}"
+        )
     if block < 2:
         raise ShapeError(f"{where(layer)}: blockSize must be > 1; got {block}")
     height, width, channels = in_shapes[0]
     if mode == "SPACE_TO_DEPTH":
         if height % block or width % block:
-            raise ShapeError(f"{where(layer)}: blockSize {block} must divide H = {height} and "
-                             f"W = {width}")
+            raise ShapeError(
+                f"{where(layer)}: blockSize {block} must divide H = {height} and W = {width}"
+            )
         out = (height // block, width // block, channels * block * block)
     else:
         if channels % (block * block):
-            raise ShapeError(f"{where(layer)}: blockSize² = {block * block} must divide the "
-                             f"channels C = {channels}")
+            raise ShapeError(
+                f"{where(layer)}: blockSize² = {block * block} must divide the "
+                f"channels C = {channels}"
+            )
         out = (height * block, width * block, channels // (block * block))
     return Built(ReorganizeAttrs(mode, block), {}, [out])
 

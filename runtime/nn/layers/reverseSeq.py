@@ -62,8 +62,9 @@ def forward(attrs: ReverseSeqAttrs, params, xs, keep=False, out=None):
     counts = _lengths(attrs, lengths, steps)  # (N, B)
     moved = np.moveaxis(x, (1 + attrs.batch_axis, 1 + attrs.sequence_axis), (1, 2))
     positions = np.arange(steps)
-    source = np.where(positions < counts[..., None], counts[..., None] - 1 - positions,
-                      positions)  # (N, B, S): which entry lands at each position
+    source = np.where(
+        positions < counts[..., None], counts[..., None] - 1 - positions, positions
+    )  # (N, B, S): which entry lands at each position
     source = source.reshape(*source.shape, *([1] * (moved.ndim - 3)))
     taken = np.take_along_axis(moved, np.broadcast_to(source, moved.shape), axis=2)
     restored = np.moveaxis(taken, (1, 2), (1 + attrs.batch_axis, 1 + attrs.sequence_axis))

@@ -9,10 +9,11 @@ broadcast against the blob, ``(H, W, C)`` in ``chw`` and ``(C, H, W)`` in ``nd``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._common import broadcast_parameter, broadcast_parameter_nd
-from .base import CHW, ND, Built, CoreMLShape, LayerKind, Shape
+from .base import CHW, ND, Built, CoreMLShape, LayerKind
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class ScaleAttrs:
     has_bias: bool
 
 
-def build(layer, in_shapes: list[Shape], parameter=broadcast_parameter) -> Built:
+def build(layer, in_shapes: Sequence[CoreMLShape], parameter=broadcast_parameter) -> Built:
     p = layer.scale
     params = {"scale": parameter(layer, "scale", p.scale, p.shapeScale, in_shapes[0])}
     if p.hasBias:

@@ -60,11 +60,15 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     }
     if p.hasBiasVector:
         params["b"] = vector(layer, "biasVector", p.biasVector, hidden)
-    attrs = SimpleRecurrentAttrs(hidden, recurrent(layer, p.activation), bool(p.sequenceOutput),
-                                 bool(p.reverseInput))
+    attrs = SimpleRecurrentAttrs(
+        hidden, recurrent(layer, p.activation), bool(p.sequenceOutput), bool(p.reverseInput)
+    )
     out = (seq if p.sequenceOutput else 1, batch, hidden, 1, 1)
-    return Built(attrs, {k: np.ascontiguousarray(v) for k, v in params.items()},
-                 [out, (1, batch, hidden, 1, 1)])
+    return Built(
+        attrs,
+        {k: np.ascontiguousarray(v) for k, v in params.items()},
+        [out, (1, batch, hidden, 1, 1)],
+    )
 
 
 def forward(attrs: SimpleRecurrentAttrs, params, xs, keep=False, out=None):

@@ -62,8 +62,9 @@ def forward(attrs: SliceBySizeAttrs, params, xs, keep=False, out=None):
     shape = [1] * x.ndim
     shape[0], shape[attrs.axis] = len(begin), attrs.size
     index = (begin[:, None] + np.arange(attrs.size)).reshape(shape)
-    index = np.broadcast_to(index, (x.shape[0], *x.shape[1 : attrs.axis], attrs.size,
-                                    *x.shape[attrs.axis + 1 :]))
+    index = np.broadcast_to(
+        index, (x.shape[0], *x.shape[1 : attrs.axis], attrs.size, *x.shape[attrs.axis + 1 :])
+    )
     return [np.take_along_axis(x, index, axis=attrs.axis)], None
 
 

@@ -14,20 +14,29 @@ coremltools' builder writes 5 entries when none are given. Slicing rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _nd_slice as slicing
 from ._nd_axes import input_count, integers, unknown_value
 from .base import ND, Built, CoreMLShape, LayerKind
 
 # input position -> the bound it carries
-INPUTS = {1: "beginIds", 2: "endIds", 3: "strides", 4: "beginMasks", 5: "endMasks",
-          6: "squeezeMasks"}
+INPUTS = {
+    1: "beginIds",
+    2: "endIds",
+    3: "strides",
+    4: "beginMasks",
+    5: "endMasks",
+    6: "squeezeMasks",
+}
 
 
 def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
     input_count(layer, in_shapes, 2, 7)
     shape = tuple(in_shapes[0])
     p, rank = layer.sliceDynamic, len(shape)
-    given = {  # parameters longer than the rank: coremltools' builder writes 5 by default
+    # parameters longer than the rank: coremltools' builder writes 5 by default
+    given: dict[str, Any] = {
         "endIds": [int(v) for v in p.endIds][:rank],
         "strides": ([int(v) for v in p.strides] or [1] * rank)[:rank],
         "beginMasks": slicing.masks(p.beginMasks, rank)[:rank],
@@ -40,13 +49,23 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
             raise unknown_value(layer, f"input {position + 1} ({name})")
         numbers = integers(layer, values[position], name)
         given[name] = [bool(v) for v in numbers] if name.endswith("Masks") else numbers
-    bounds = slicing.Bounds(given.pop("beginIds"), given["endIds"], given["strides"],
-                            given["beginMasks"], given["endMasks"], given["squeezeMasks"])
+    bounds = slicing.Bounds(
+        given.pop("beginIds"),
+        given["endIds"],
+        given["strides"],
+        given["beginMasks"],
+        given["endMasks"],
+        given["squeezeMasks"],
+    )
     attrs, out = slicing.build_slice(layer, shape, bounds, len(in_shapes))
     return Built(attrs, {}, [out])
 
 
 KIND = LayerKind(
-    "sliceDynamic", build, slicing.forward, slicing.backward, layouts=(ND,),
+    "sliceDynamic",
+    build,
+    slicing.forward,
+    slicing.backward,
+    layouts=(ND,),
     value_inputs=tuple(INPUTS),
 )

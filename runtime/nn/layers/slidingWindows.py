@@ -43,7 +43,7 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
             f"{length}; expected 1 <= windowSize <= {length} and step >= 1"
         )
     count = (length - size) // step + 1
-    out = (*shape[:a], count, size, *shape[a + 1:])
+    out = (*shape[:a], count, size, *shape[a + 1 :])
     return Built(SlidingWindowsAttrs(array_axis(a), size, step), {}, [out])
 
 

@@ -49,8 +49,9 @@ def backward(attrs: StackAttrs, params, cache, dys, *, input_grads=True, param_g
     del params, cache, param_grads
     if not input_grads:
         return [None] * attrs.count, {}
-    return [np.ascontiguousarray(np.take(dys[0], i, axis=attrs.axis))
-            for i in range(attrs.count)], {}
+    return [
+        np.ascontiguousarray(np.take(dys[0], i, axis=attrs.axis)) for i in range(attrs.count)
+    ], {}
 
 
 KIND = LayerKind("stack", build, forward, backward, layouts=(ND,))

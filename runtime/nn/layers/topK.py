@@ -44,7 +44,7 @@ def build(layer, in_shapes: list[CoreMLShape], values) -> Built:
             f"{where(layer)}: K = {k} must be a whole number in [1, {shape[a]}], the size of "
             f"axis {a} of the input of shape {list(shape)}"
         )
-    out = (*shape[:a], int(k), *shape[a + 1:])
+    out = (*shape[:a], int(k), *shape[a + 1 :])
     return Built(TopKAttrs(array_axis(a), int(k), bool(p.useBottomK)), {}, [out, out])
 
 

@@ -56,16 +56,18 @@ def build(layer, in_shapes: list[CoreMLShape]) -> Built:
     check_counts(layer, in_shapes, 1, 3, 3)
     size, hidden = int(p.inputVectorSize), int(p.outputVectorSize)
     seq, batch = sequence_shape(layer, in_shapes[0], size)
-    for shape, what in zip(in_shapes[1:], ("the initial output y_0", "the initial cell c_0"),
-                           strict=False):
+    for shape, what in zip(
+        in_shapes[1:], ("the initial output y_0", "the initial cell c_0"), strict=False
+    ):
         check_state(layer, shape, batch, hidden, what)
     activations = recurrent_list(layer, p.activations, 3, "activations")
     cfg = lstm.config(p.params, activations, hidden)
     params = lstm.load(layer, p.weightParams, cfg, size)
     state = (1, batch, hidden, 1, 1)
     out = (seq if p.params.sequenceOutput else 1, batch, hidden, 1, 1)
-    attrs = LSTMAttrs(cfg, bool(p.params.sequenceOutput), bool(p.reverseInput),
-                      tuple(tuple(s) for s in in_shapes))
+    attrs = LSTMAttrs(
+        cfg, bool(p.params.sequenceOutput), bool(p.reverseInput), tuple(tuple(s) for s in in_shapes)
+    )
     return Built(attrs, params, [out, state, state])
 
 
@@ -90,7 +92,7 @@ def backward(attrs: LSTMAttrs, params, cache, dys, *, input_grads=True, param_gr
     d_steps = np.zeros((seq, rows, h), record.hc.dtype)
     if dys[0] is not None:
         d_out = to_steps(dys[0])
-        d_steps[seq - len(d_out):] = d_out
+        d_steps[seq - len(d_out) :] = d_out
     final = [None if d is None else to_steps(d)[0] for d in dys[1:]]
     dx, dy0, dc0, grads = lstm.backward(attrs.lstm, params, record, d_steps, final, param_grads)
     if not input_grads:
@@ -116,5 +118,6 @@ def import_(attrs: LSTMAttrs, arrays) -> dict[str, np.ndarray]:
     return lstm.load_arrays(fields, attrs.lstm, attrs.in_shapes[0][2])
 
 
-KIND = LayerKind("uniDirectionalLSTM", build, forward, backward, export=export,
-                 import_=import_, layouts=(ND,))
+KIND = LayerKind(
+    "uniDirectionalLSTM", build, forward, backward, export=export, import_=import_, layouts=(ND,)
+)

@@ -58,8 +58,10 @@ def build(layer, in_shapes: list[Shape]) -> Built:
         )
     if len(params.fractionalScalingFactor):
         if len(params.scalingFactor):
-            raise ShapeError(f"{where(layer)}: sets both scalingFactor and "
-                             "fractionalScalingFactor; only one may be set")
+            raise ShapeError(
+                f"{where(layer)}: sets both scalingFactor and "
+                "fractionalScalingFactor; only one may be set"
+            )
         if not bilinear or linear_mode == "DEFAULT":
             raise UnsupportedLayerError(
                 f"{where(layer)}: fractionalScalingFactor needs BILINEAR mode with "

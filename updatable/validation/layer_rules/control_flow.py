@@ -16,31 +16,34 @@ they produce becomes visible outside as Core ML decides:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from updatable import proto
 from updatable.validation.issues import Issue
 from updatable.validation.layer_rules.scope import Scope, counts
 
 
-def _nested(scope: Scope, network, child: Scope) -> Iterator[Issue]:
+def _nested(scope: Scope, network: Any, child: Scope) -> Iterator[Issue]:
     """The first issue of the nested ``network`` (Core ML stops there)."""
+    assert scope.walk is not None, "a control-flow rule runs inside a walk"
     for issue in scope.walk(network.layers, child):
         yield issue
         return
 
 
-def _scalar_input(layer, scope: Scope, kind: str) -> Iterator[Issue]:
+def _scalar_input(layer: proto.NeuralNetworkLayer, scope: Scope, kind: str) -> Iterator[Issue]:
     """Y6: the declared shape of a branch / loop input has no dimension above 1."""
     if len(layer.inputTensor) and any(d > 1 for d in layer.inputTensor[0].dimValue):
         message = f"{kind} Layer '{layer.name}' input's length cannot be more than 1"
         yield scope.error("Y6", layer, message)
 
 
-def _merge(target: dict[str, set[str]], source: dict[str, set[str]], names) -> None:
+def _merge(target: dict[str, set[str]], source: dict[str, set[str]], names: Any) -> None:
     for name in names:
         target.setdefault(name, set()).update(source[name])
 
 
-def _branch(layer, scope: Scope) -> Iterator[Issue]:
+def _branch(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y6: a condition blob produced before; a non-empty if network; both networks valid."""
     for issue in _scalar_input(layer, scope, "Branch"):
         yield issue
@@ -72,7 +75,7 @@ def _branch(layer, scope: Scope) -> Iterator[Issue]:
         _merge(scope.blobs, else_scope.blobs, both)
 
 
-def _loop_structure(layer, scope: Scope) -> Iterator[Issue]:
+def _loop_structure(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y6: a body; a condition variable exactly when there is a condition network; some way to
     stop (an input, a condition network or maxLoopIterations)."""
     params, name = layer.loop, layer.name
@@ -93,7 +96,7 @@ def _loop_structure(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y6", layer, message)
 
 
-def _loop_networks(layer, scope: Scope) -> Iterator[Issue]:
+def _loop_networks(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y6 and the nested networks' issues: the condition network (if any) produces the
     condition variable; the body network, one loop deeper, is valid."""
     params, name, where = layer.loop, layer.name, scope.item(layer)
@@ -125,7 +128,7 @@ def _loop_networks(layer, scope: Scope) -> Iterator[Issue]:
         _merge(scope.blobs, body.blobs, [b for b in condition.blobs if b in body.blobs])
 
 
-def _in_loop(layer, scope: Scope) -> Iterator[Issue]:
+def _in_loop(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y6: loopBreak / loopContinue sit inside a loop's body network."""
     if scope.loop_depth == 0:
         word = "Break" if layer.WhichOneof("layer") == "loopBreak" else "Continue"
@@ -135,7 +138,7 @@ def _in_loop(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y6", layer, message)
 
 
-def _copy_names(layer, scope: Scope) -> Iterator[Issue]:
+def _copy_names(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if layer.input[0] == layer.output[0]:
         message = f"Copy layer '{layer.name}' has identical input and output names."
         yield scope.error("Y6", layer, message)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from updatable import proto
 from updatable.validation.issues import Issue
 from updatable.validation.layer_rules.scope import (
+    LayerRule,
     Scope,
     counts,
     int32,
@@ -50,7 +51,7 @@ _SLICE_RANKS = {
 }
 
 
-def activation_type_problem(params) -> str | None:
+def activation_type_problem(params: proto.Message) -> str | None:
     """``validateActivationParams``: a nonlinearity is set; PReLU and parametric softplus
     weights are filled once (and alike)."""
     kind = params.WhichOneof("NonlinearityType")
@@ -72,7 +73,7 @@ def activation_type_problem(params) -> str | None:
     )
 
 
-def _activation(layer, scope: Scope) -> Iterator[Issue]:
+def _activation(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 (PReLU and parametric softplus, N-d: equal ranks, rank >= 3), then Y5 (the type)."""
     kind = layer.activation.WhichOneof("NonlinearityType")
     if scope.nd and kind in ("PReLU", "parametricSoftplus"):
@@ -85,32 +86,32 @@ def _activation(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _lrn_k(layer, scope: Scope) -> Iterator[Issue]:
+def _lrn_k(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if layer.lrn.k < 0.0:
         message = f"Parameter 'K' for the LRN layer '{layer.name}' must be positive."
         yield scope.error("Y5", layer, message)
 
 
-def _reshape_target(layer, scope: Scope) -> Iterator[Issue]:
+def _reshape_target(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if len(layer.reshape.targetShape) not in (3, 4):
         message = f"Reshape layer '{layer.name}' target shape must be 3D or 4D."
         yield scope.error("Y5", layer, message)
 
 
-def _permute_axes(layer, scope: Scope) -> Iterator[Issue]:
+def _permute_axes(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if len(layer.permute.axis) != 4:
         message = f"Permute layer '{layer.name}' must have 4D axis parameters."
         yield scope.error("Y5", layer, message)
 
 
-def _axis_rank(kind: str):
+def _axis_rank(kind: str) -> LayerRule:
     """Y3 / Y5 (N-d, with a declared input rank): equal ranks; a known axis that the rank
     can hold (reduce, slice)."""
     table = _REDUCE_RANKS if kind == "reduce" else _SLICE_RANKS
     words = "dimensions" if kind == "reduce" else "dimension"
     title = kind.capitalize()
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if not (scope.nd and len(layer.inputTensor)):
             return
         message = rank_equality_problem(layer, scope, title)
@@ -131,7 +132,7 @@ def _axis_rank(kind: str):
     return rule
 
 
-def _slice_range(layer, scope: Scope) -> Iterator[Issue]:
+def _slice_range(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: stride >= 1, and the end index is not before the start index."""
     params, name = layer.slice, layer.name
     start, end = params.startIndex, params.endIndex
@@ -143,7 +144,7 @@ def _slice_range(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _split_ranks(layer, scope: Scope) -> Iterator[Issue]:
+def _split_ranks(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 (N-d): equal ranks, rank >= 3, the outputs share one rank."""
     if not scope.nd:
         return
@@ -160,7 +161,7 @@ def _split_ranks(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y3", layer, message)
 
 
-def _concat_ranks(layer, scope: Scope) -> Iterator[Issue]:
+def _concat_ranks(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 (N-d): equal ranks, rank >= 3 (>= 5 for a sequence concat), inputs of one rank."""
     if not scope.nd:
         return
@@ -178,7 +179,7 @@ def _concat_ranks(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y3", layer, message)
 
 
-def _custom_params(layer, scope: Scope) -> Iterator[Issue]:
+def _custom_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5 / Y4: a class name, and weights that each fill exactly one value field."""
     params, name = layer.custom, layer.name
     if not params.className:

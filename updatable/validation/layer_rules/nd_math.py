@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from updatable import proto
 from updatable.validation.issues import Issue
-from updatable.validation.layer_rules.scope import Scope, counts, target_shape_required
+from updatable.validation.layer_rules.scope import LayerRule, Scope, counts, target_shape_required
 
 
-def _min_max(kind: str):
+def _min_max(kind: str) -> LayerRule:
     """Y5: ``minval <= maxval`` (clip and the uniform random kinds)."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         params = getattr(layer, kind)
         if params.minVal > params.maxVal:
             message = f"Value of minval should be smaller than maxval for '{layer.name}' layer."
@@ -35,10 +36,10 @@ def _min_max(kind: str):
     return rule
 
 
-def _probability(kind: str):
+def _probability(kind: str) -> LayerRule:
     """Y5: a Bernoulli probability in [0, 1] (NaN passes, as in Core ML's float compares)."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         prob = getattr(layer, kind).prob
         if prob < 0.0 or prob > 1.0:
             message = f"Value of prob should be in range [0: 1] for '{layer.name}' layer."
@@ -47,7 +48,7 @@ def _probability(kind: str):
     return rule
 
 
-def _output_shape(kind: str):
+def _output_shape(kind: str) -> LayerRule:
     """Y5: a static random layer names its output shape."""
     return target_shape_required(lambda layer: len(getattr(layer, kind).outputShape))
 

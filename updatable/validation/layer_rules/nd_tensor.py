@@ -17,10 +17,12 @@ kinds only count their inputs and outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from updatable import proto
 from updatable.validation.issues import Issue
 from updatable.validation.layer_rules.scope import (
+    LayerRule,
     Scope,
     axis_in_range,
     check_rank,
@@ -33,7 +35,9 @@ from updatable.validation.layer_rules.scope import (
 )
 
 
-def _axes_problem(layer, word: str, rank_words: tuple[str, str]) -> tuple[str, str] | None:
+def _axes_problem(
+    layer: proto.NeuralNetworkLayer, word: str, rank_words: tuple[str, str]
+) -> tuple[str, str] | None:
     """expandDims / squeeze ``axes``: given, unique; with declared ranks, consistent with
     them. ``rank_words`` = ("output"/"input" rank the axes index, the relation's message)."""
     params = getattr(layer, "expandDims" if word == "ExpandDims" else "squeeze")
@@ -60,14 +64,14 @@ def _axes_problem(layer, word: str, rank_words: tuple[str, str]) -> tuple[str, s
     return None
 
 
-def _expand_dims(layer, scope: Scope) -> Iterator[Issue]:
+def _expand_dims(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     words = ("output", "input rank plus the length of the axes parameter must equal output rank.")
     problem = _axes_problem(layer, "ExpandDims", words)
     if problem:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _squeeze(layer, scope: Scope) -> Iterator[Issue]:
+def _squeeze(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if layer.squeeze.squeezeAll:
         return
     words = ("input", "output rank plus the length of the axes parameter must equal input rank.")
@@ -76,7 +80,7 @@ def _squeeze(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _rank_preserving_reshape(layer, scope: Scope) -> Iterator[Issue]:
+def _rank_preserving_reshape(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 / Y5: ranks declared for input and output, a target shape of that rank."""
     name, target = layer.name, layer.rankPreservingReshape.targetShape
     problem = None
@@ -101,14 +105,14 @@ def _rank_preserving_reshape(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _reverse_dims(layer, scope: Scope) -> Iterator[Issue]:
+def _reverse_dims(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if len(layer.inputTensor):
         if len(layer.reverse.reverseDim) != int32(layer.inputTensor[0].rank):
             message = f"Invalid size of reverse_dim for '{layer.name}' layer."
             yield scope.error("Y5", layer, message)
 
 
-def _scatter_ranks(layer, scope: Scope) -> Iterator[Issue]:
+def _scatter_ranks(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 (N-d, declared ranks): data and updates share a rank, indices are rank 1, the
     output has the data's rank."""
     if not scope.nd or not len(layer.inputTensor):
@@ -127,7 +131,7 @@ def _scatter_ranks(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y3", layer, message)
 
 
-def _stack(layer, scope: Scope) -> Iterator[Issue]:
+def _stack(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 / Y5: the first two declared ranks match; -(rank+1) <= axis < rank+1."""
     if not len(layer.inputTensor):
         return
@@ -143,7 +147,7 @@ def _stack(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _split_count(layer, scope: Scope) -> Iterator[Issue]:
+def _split_count(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: splitSizes (or numSplits) given; the axis fits; one output per split."""
     params, name = layer.splitND, layer.name
     splits = len(params.splitSizes) or params.numSplits
@@ -168,7 +172,7 @@ _SLICE_STATIC_FIELDS = (
 )
 
 
-def _slice_static(layer, scope: Scope) -> Iterator[Issue]:
+def _slice_static(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     for field, words in _SLICE_STATIC_FIELDS:
         if not len(getattr(layer.sliceStatic, field)):
             message = f"{words} are required parameters for '{layer.name}' layer."
@@ -176,7 +180,7 @@ def _slice_static(layer, scope: Scope) -> Iterator[Issue]:
             return
 
 
-def _range_rank(layer, scope: Scope) -> Iterator[Issue]:
+def _range_rank(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3: a range's declared output rank is 1."""
     if len(layer.outputTensor):
         rank = int32(layer.outputTensor[0].rank)
@@ -185,13 +189,13 @@ def _range_rank(layer, scope: Scope) -> Iterator[Issue]:
             yield scope.error("Y3", layer, message)
 
 
-def _range_dynamic_counts(layer, scope: Scope) -> Iterator[Issue]:
+def _range_dynamic_counts(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y2: 1 to 3 inputs when it has any."""
     rule = _ONE_TO_THREE if len(layer.input) else _NONE
     yield from rule(layer, scope)
 
 
-def _constant_pad(layer, scope: Scope) -> Iterator[Issue]:
+def _constant_pad(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5 (one input): an even, non-empty padAmounts; in padToGivenOutputSizeMode at most one
     non-zero amount per dimension."""
     params, name = layer.constantPad, layer.name
@@ -219,7 +223,7 @@ def _constant_pad(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _top_k_ranks(layer, scope: Scope) -> Iterator[Issue]:
+def _top_k_ranks(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3: input and both outputs share known ranks (in any network)."""
     message = rank_equality_problem(layer, scope, "TopK")
     first_in, second_out = layer.input[0], layer.output[1]
@@ -233,18 +237,18 @@ def _top_k_ranks(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y3", layer, message)
 
 
-def _arg_ranks(kind: str):
+def _arg_ranks(kind: str) -> LayerRule:
     """Y3: argMax / argMin keep the rank unless ``removeDim``."""
     title = "ArgMax" if kind == "argMax" else "ArgMin"
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if not getattr(layer, kind).removeDim:
             yield from rank_equality(title)(layer, scope)
 
     return rule
 
 
-def _arg_sort(layer, scope: Scope) -> Iterator[Issue]:
+def _arg_sort(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: 0 <= axis < declared rank."""
     axis, name = layer.argSort.axis, layer.name
     message = None
@@ -263,12 +267,17 @@ def _arg_sort(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _reduction_axes(kind: str):
+def _constant(axis: int) -> Callable[[proto.NeuralNetworkLayer], int]:
+    """A getter of ``axis_in_range`` that returns ``axis`` whatever the layer."""
+    return lambda layer: axis
+
+
+def _reduction_axes(kind: str) -> LayerRule:
     """Y5: every axis of a reduce* layer within the declared input rank."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         for axis in getattr(layer, kind).axes:
-            for issue in axis_in_range(lambda x, a=axis: a)(layer, scope):
+            for issue in axis_in_range(_constant(int(axis)))(layer, scope):
                 yield issue
                 return
 

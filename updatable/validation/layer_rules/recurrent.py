@@ -18,9 +18,11 @@ Y9 (an error, our message) says so.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from updatable import proto
 from updatable.validation.issues import Issue
-from updatable.validation.layer_rules.scope import Scope, counts, nd_ranks, uint64
+from updatable.validation.layer_rules.scope import LayerRule, Scope, counts, nd_ranks, uint64
 from updatable.validation.layer_rules.weights import (
     WeightType,
     general_problem,
@@ -56,7 +58,7 @@ _LSTM_PEEPHOLES = (
 )
 
 
-def recurrent_activation_problem(activation) -> str | None:
+def recurrent_activation_problem(activation: Any) -> str | None:
     """``validateRecurrentActivationParams``: linear, sigmoid, (scaled) tanh, hard sigmoid or
     ReLU; Core ML names any other by its generated enum name (``INVALID`` when unset)."""
     kind = activation.WhichOneof("NonlinearityType")
@@ -66,10 +68,10 @@ def recurrent_activation_problem(activation) -> str | None:
     return f"Recurrent non-linearity type {name} is not supported in this version of CoreML."
 
 
-def _activations(get_list):
+def _activations(get_list: Any) -> LayerRule:
     """Y5: every activation in ``get_list(layer)`` is a recurrent one."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         for activation in get_list(layer):
             message = recurrent_activation_problem(activation)
             if message:
@@ -79,7 +81,7 @@ def _activations(get_list):
     return rule
 
 
-def _sizes_problem(checks, layer_class: str, layer_name: str) -> str | None:
+def _sizes_problem(checks: Any, layer_class: str, layer_name: str) -> str | None:
     """The first ``validateGeneralWeightParams`` failure of ``checks``:
     ``(weights, expected count, output channels, weight name)`` tuples."""
     for weights, expected, out_channels, weight_name in checks:
@@ -93,7 +95,7 @@ def _sizes_problem(checks, layer_class: str, layer_name: str) -> str | None:
 # --- simpleRecurrent and gru -----------------------------------------------------------------
 
 
-def _simple_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _simple_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4: W, R and bias are filled once, FP32 or FP16 alike (unless quantized), of the
     declared sizes."""
     params, name = layer.simpleRecurrent, layer.name
@@ -128,7 +130,7 @@ def _simple_weights(layer, scope: Scope) -> Iterator[Issue]:
 _GRU_GATES = ("update", "reset", "output")
 
 
-def _gru_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _gru_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4: all matrices and (if any) biases of one precision, of the declared sizes."""
     params, name = layer.gru, layer.name
     x, h = params.inputVectorSize, params.outputVectorSize
@@ -138,6 +140,7 @@ def _gru_weights(layer, scope: Scope) -> Iterator[Issue]:
         kinds.append(value_type(getattr(params, f"{gate}GateRecursionMatrix")))
     if params.hasBiasVectors:
         kinds += [value_type(getattr(params, f"{gate}GateBiasVector")) for gate in _GRU_GATES]
+    message: str | None
     if not types_compatible(kinds):
         message = (
             f"GRU layer '{name}' has invalid weight/recursion matrix or bias fields. Field value "
@@ -175,7 +178,9 @@ def _gru_weights(layer, scope: Scope) -> Iterator[Issue]:
 # --- LSTMs -----------------------------------------------------------------------------------
 
 
-def _lstm_checks(weights, lstm, sizes: tuple[int, int], side: str = ""):
+def _lstm_checks(
+    weights: proto.WeightParams, lstm: proto.Message, sizes: tuple[int, int], side: str = ""
+) -> Any:
     """``(weights, expected, channels, name)`` of one direction's LSTM weights, per group."""
     x, h = sizes
     prefix = f"{side} " if side else ""
@@ -196,7 +201,7 @@ def _lstm_checks(weights, lstm, sizes: tuple[int, int], side: str = ""):
     )
 
 
-def _lstm_types_problem(weights, lstm) -> str | None:
+def _lstm_types_problem(weights: proto.WeightParams, lstm: proto.Message) -> str | None:
     """``validateLSTMWeightParams``: FP32 and FP16 are not mixed."""
     matrices, biases, peepholes = _lstm_checks(weights, lstm, (0, 0))
     kinds = [value_type(check[0]) for check in (*matrices, *biases, *peepholes)]
@@ -208,7 +213,7 @@ def _lstm_types_problem(weights, lstm) -> str | None:
     )
 
 
-def _uni_lstm_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _uni_lstm_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4 / Y5: one precision; three activations; matrices, biases, peepholes of their sizes."""
     params, name = layer.uniDirectionalLSTM, layer.name
     problem = None
@@ -228,7 +233,7 @@ def _uni_lstm_weights(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _bi_lstm_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _bi_lstm_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5 / Y4: three activations per direction; both directions' weights of their sizes."""
     params, name = layer.biDirectionalLSTM, layer.name
     problem = None
@@ -237,12 +242,12 @@ def _bi_lstm_weights(layer, scope: Scope) -> Iterator[Issue]:
     elif len(params.activationsBackwardLSTM) != 3:
         problem = "Y5", f"Bidirectional LSTM layer:{name} backward lstm must provide 3 activations"
     elif len(params.weightParams) < 2:
-        message = (
+        undefined = (
             f"Core ML's validator reads weightParams[0] and [1] of bidirectional LSTM '{name}' "
             f"but it has {len(params.weightParams)}: its behaviour is undefined (it may crash); "
             "give one LSTMWeightParams per direction, forward first"
         )
-        yield scope.at.error("Y9", scope.item(layer), message, "")
+        yield scope.at.error("Y9", scope.item(layer), undefined, "")
         return
     else:
         sizes = (params.inputVectorSize, params.outputVectorSize)

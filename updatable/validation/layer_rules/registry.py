@@ -18,7 +18,7 @@ from updatable.validation.layer_rules import (
     volumetric,
     weighted,
 )
-from updatable.validation.layer_rules.scope import LayerRule
+from updatable.validation.layer_rules.scope import COUNTED_INPUTS, LayerRule
 
 # the families, each an explicit dict in its own module
 FAMILIES: dict[str, dict[str, tuple[LayerRule, ...]]] = {
@@ -50,7 +50,7 @@ def input_bounds(kind: str) -> tuple[int, int | None] | None:
     The runtime checks a layer against these before building it, so a model loaded without
     validation fails in one line naming the layer instead of deep inside its unit."""
     for rule in LAYER_RULES.get(kind, ()):
-        bounds = getattr(rule, "input_bounds", None)
+        bounds = COUNTED_INPUTS.get(rule)
         if bounds is not None:
             low, high = bounds
             if low <= 0 and high <= 0:  # Core ML's (0, 0): nothing checked

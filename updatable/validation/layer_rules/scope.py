@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from updatable import proto
 from updatable.validation.issues import MODEL_PARAMS, At, Issue
 
 _U64 = (1 << 64) - 1
-_FIELD_NUMBERS = {
+_FIELD_NUMBERS: dict[str, int] = {
     f.name: f.number
     for f in proto.NeuralNetwork_pb2.NeuralNetworkLayer.DESCRIPTOR.oneofs_by_name["layer"].fields
 }
@@ -40,7 +41,7 @@ def field_number(kind: str) -> int:
     return _FIELD_NUMBERS.get(kind, 0)
 
 
-def kind_of(layer) -> str:
+def kind_of(layer: proto.NeuralNetworkLayer) -> str:
     return layer.WhichOneof("layer") or ""
 
 
@@ -69,7 +70,7 @@ class Scope:
     ranks: dict[str, int] = field(default_factory=dict)
     loop_depth: int = 0
     prefix: str = ""
-    walk: Callable[[object, Scope], Iterator[Issue]] | None = None
+    walk: Callable[[Any, Scope], Iterator[Issue]] | None = None
 
     def nested(self, prefix: str, *, loop_depth: int | None = None) -> Scope:
         """A validator for a nested network: copies of the blobs and ranks, as Core ML makes."""
@@ -84,21 +85,21 @@ class Scope:
             walk=self.walk,
         )
 
-    def item(self, layer) -> str:
+    def item(self, layer: proto.NeuralNetworkLayer) -> str:
         return f"{self.prefix}layers['{layer.name}']"
 
-    def error(self, code: str, layer, message: str) -> Issue:
+    def error(self, code: str, layer: proto.NeuralNetworkLayer, message: str) -> Issue:
         """A Core ML error about ``layer`` (every per-layer error is INVALID_MODEL_PARAMETERS)."""
         return self.at.error(code, self.item(layer), message, MODEL_PARAMS)
 
 
-LayerRule = Callable[[object, Scope], Iterator[Issue]]
+LayerRule = Callable[[proto.NeuralNetworkLayer, Scope], Iterator[Issue]]
 
 
 # --- validateInputCount / validateOutputCount (Y2) -------------------------------------------
 
 
-def count_problem(layer, what: str, lo: int, hi: int) -> str | None:
+def count_problem(layer: proto.NeuralNetworkLayer, what: str, lo: int, hi: int) -> str | None:
     """The message of ``validateInputCount`` (``what="inputs"``) or ``validateOutputCount``;
     a negative bound is no bound, and ``(0, 0)`` checks nothing (Core ML's ``max > 0``)."""
     n = len(layer.input) if what == "inputs" else len(layer.output)
@@ -114,24 +115,30 @@ def count_problem(layer, what: str, lo: int, hi: int) -> str | None:
     return f"Layer '{layer.name}' of type {kind} has {n} {what} but expects {words}."
 
 
+# each rule made by counts() -> the (low, high) count of inputs it checks
+COUNTED_INPUTS: dict[LayerRule, tuple[int, int]] = {}
+
+
 def counts(lo_in: int, hi_in: int, lo_out: int = 1, hi_out: int = 1) -> LayerRule:
     """Y2: the layer has ``lo_in..hi_in`` inputs, then ``lo_out..hi_out`` outputs."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         message = count_problem(layer, "inputs", lo_in, hi_in) or count_problem(
             layer, "outputs", lo_out, hi_out
         )
         if message:
             yield scope.error("Y2", layer, message)
 
-    rule.input_bounds = (lo_in, hi_in)  # read by input_bounds(): the runtime's own check
+    COUNTED_INPUTS[rule] = lo_in, hi_in  # read by input_bounds(): the runtime's own check
     return rule
 
 
 # --- ranks (Y3) -------------------------------------------------------------------------------
 
 
-def check_rank(layer, layer_type: str, bounds: tuple[int, int], blob: str, rank: int):
+def check_rank(
+    layer: proto.NeuralNetworkLayer, layer_type: str, bounds: tuple[int, int], blob: str, rank: int
+) -> str | None:
     """``checkRank``: ``rank`` of the ``blob`` ("input" / "output") within ``bounds``."""
     lo, hi = bounds
     head = f"Layer '{layer.name}' of type '{layer_type}' has {blob} rank {rank} but expects rank"
@@ -144,7 +151,9 @@ def check_rank(layer, layer_type: str, bounds: tuple[int, int], blob: str, rank:
     return None
 
 
-def rank_count_problem(layer, scope: Scope, layer_type: str, lo: int, hi: int) -> str | None:
+def rank_count_problem(
+    layer: proto.NeuralNetworkLayer, scope: Scope, layer_type: str, lo: int, hi: int
+) -> str | None:
     """``validateRankCount``: the known ranks of the first input, then the first output."""
     if layer.input[0] in scope.ranks:
         problem = check_rank(layer, layer_type, (lo, hi), "input", scope.ranks[layer.input[0]])
@@ -155,7 +164,9 @@ def rank_count_problem(layer, scope: Scope, layer_type: str, lo: int, hi: int) -
     return None
 
 
-def rank_equality_problem(layer, scope: Scope, layer_type: str) -> str | None:
+def rank_equality_problem(
+    layer: proto.NeuralNetworkLayer, scope: Scope, layer_type: str
+) -> str | None:
     """``validateInputOutputRankEquality`` on the first input and output, when both are known."""
     first_in, first_out = layer.input[0], layer.output[0]
     if first_in in scope.ranks and first_out in scope.ranks:
@@ -170,7 +181,7 @@ def rank_equality_problem(layer, scope: Scope, layer_type: str) -> str | None:
 def nd_ranks(layer_type: str, lo: int, hi: int) -> LayerRule:
     """Y3, N-d networks only: equal input / output ranks, then ranks within ``lo..hi``."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if scope.nd:
             message = rank_equality_problem(layer, scope, layer_type) or rank_count_problem(
                 layer, scope, layer_type, lo, hi
@@ -184,7 +195,7 @@ def nd_ranks(layer_type: str, lo: int, hi: int) -> LayerRule:
 def nd_rank_equality(layer_type: str) -> LayerRule:
     """Y3, N-d networks only: equal input / output ranks."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if scope.nd:
             message = rank_equality_problem(layer, scope, layer_type)
             if message:
@@ -196,7 +207,7 @@ def nd_rank_equality(layer_type: str) -> LayerRule:
 def rank_equality(layer_type: str) -> LayerRule:
     """Y3 in any network (kinds whose validator does not test ``ndArrayInterpretation``)."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         message = rank_equality_problem(layer, scope, layer_type)
         if message:
             yield scope.error("Y3", layer, message)
@@ -204,7 +215,9 @@ def rank_equality(layer_type: str) -> LayerRule:
     return rule
 
 
-def same_ranks_problem(layer, scope: Scope, blobs, message: str) -> str | None:
+def same_ranks_problem(
+    layer: proto.NeuralNetworkLayer, scope: Scope, blobs: Any, message: str
+) -> str | None:
     """Every blob of ``blobs`` whose rank is known has the rank of the first, if that is known."""
     if blobs[0] not in scope.ranks:
         return None
@@ -214,10 +227,10 @@ def same_ranks_problem(layer, scope: Scope, blobs, message: str) -> str | None:
     return None
 
 
-def two_input_ranks(layer_type: str, lo: int):
+def two_input_ranks(layer_type: str, lo: int) -> LayerRule:
     """Y3 (N-d): equal input / output ranks, rank >= ``lo``, equal ranks of both inputs."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if not scope.nd:
             return
         message = rank_equality_problem(layer, scope, layer_type) or rank_count_problem(
@@ -235,10 +248,10 @@ def two_input_ranks(layer_type: str, lo: int):
     return rule
 
 
-def axis_in_range(get_axis: Callable[[object], int]) -> LayerRule:
+def axis_in_range(get_axis: Callable[[proto.NeuralNetworkLayer], int]) -> LayerRule:
     """Y5: ``-rank <= axis < rank`` for the rank the layer declares for its first input."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if len(layer.inputTensor):
             rank = int32(layer.inputTensor[0].rank)
             axis = get_axis(layer)
@@ -252,16 +265,18 @@ def axis_in_range(get_axis: Callable[[object], int]) -> LayerRule:
     return rule
 
 
-def required(get_size: Callable[[object], int], message: str, code: str = "Y5") -> LayerRule:
+def required(
+    get_size: Callable[[proto.NeuralNetworkLayer], int], message: str, code: str = "Y5"
+) -> LayerRule:
     """A required repeated parameter: ``message`` (with ``{name}``) when it is empty."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         if not get_size(layer):
             yield scope.error(code, layer, message.format(name=layer.name))
 
     return rule
 
 
-def target_shape_required(get_size: Callable[[object], int]) -> LayerRule:
+def target_shape_required(get_size: Callable[[proto.NeuralNetworkLayer], int]) -> LayerRule:
     """Y5: "Target shape is required parameter for '<layer>' layer." when it is empty."""
     return required(get_size, "Target shape is required parameter for '{name}' layer.")

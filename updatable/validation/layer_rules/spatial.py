@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from updatable import proto
 from updatable.validation.issues import Issue
 from updatable.validation.layer_rules.scope import (
+    LayerRule,
     Scope,
     counts,
     int32,
@@ -45,7 +46,7 @@ _FLOATS = (WeightType.FLOAT32, WeightType.FLOAT16)
 # --- convolution -----------------------------------------------------------------------------
 
 
-def _conv_mode(layer, scope: Scope) -> Iterator[Issue]:
+def _conv_mode(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 (N-d: equal ranks, rank >= 4), else Y5: no weights input under rank-5 mapping."""
     if scope.nd:
         yield from nd_ranks("Convolution", 4, -1)(layer, scope)
@@ -57,7 +58,7 @@ def _conv_mode(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _conv_structure(layer, scope: Scope) -> Iterator[Issue]:
+def _conv_structure(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: a padding type; a deconvolution or a dilated convolution has static weights."""
     params, name = layer.convolution, layer.name
     message = None
@@ -74,7 +75,7 @@ def _conv_structure(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _conv_expected(params) -> tuple[int, str]:
+def _conv_expected(params: proto.Message) -> tuple[int, str]:
     """(weight count, the "a × b × c × d" Core ML writes) of a convolution's weights."""
     groups = params.nGroups or 1  # the proto's default
     height = params.kernelSize[0] if len(params.kernelSize) > 0 else 3
@@ -86,7 +87,7 @@ def _conv_expected(params) -> tuple[int, str]:
     return uint64(dims[0] * dims[1] * dims[2] * dims[3]), " × ".join(str(d) for d in dims)
 
 
-def _conv_weights_problem(layer) -> str | None:
+def _conv_weights_problem(layer: proto.NeuralNetworkLayer) -> str | None:
     """The weight half of the convolution checks (static weights only)."""
     params, name = layer.convolution, layer.name
     weights_type, bias_type = value_type(params.weights), value_type(params.bias)
@@ -115,7 +116,7 @@ def _conv_weights_problem(layer) -> str | None:
     return f"Layer {name}has not specified weights."
 
 
-def _conv_bias_problem(layer) -> str | None:
+def _conv_bias_problem(layer: proto.NeuralNetworkLayer) -> str | None:
     params, name = layer.convolution, layer.name
     bias_type = value_type(params.bias)
     if not params.hasBias:
@@ -133,7 +134,7 @@ def _conv_bias_problem(layer) -> str | None:
     return f"Layer {name}has not specified bias."
 
 
-def _conv_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _conv_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4: static weights and bias have one precision and the declared sizes."""
     if len(layer.input) > 1:
         return  # weights come from the second input: Core ML checks nothing more
@@ -145,7 +146,7 @@ def _conv_weights(layer, scope: Scope) -> Iterator[Issue]:
 # --- pooling ---------------------------------------------------------------------------------
 
 
-def _pooling_padding(layer, scope: Scope) -> Iterator[Issue]:
+def _pooling_padding(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if layer.pooling.WhichOneof("PoolingPaddingType") is None:
         message = f"Padding type for the pooling layer '{layer.name}' is not set."
         yield scope.error("Y5", layer, message)
@@ -154,7 +155,7 @@ def _pooling_padding(layer, scope: Scope) -> Iterator[Issue]:
 # --- padding, crop, resampling ---------------------------------------------------------------
 
 
-def _padding_params(layer, scope: Scope) -> Iterator[Issue]:
+def _padding_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     params, name = layer.padding, layer.name
     amounts = len(params.paddingAmounts.borderAmounts)
     message = None
@@ -169,7 +170,7 @@ def _padding_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _crop_params(layer, scope: Scope) -> Iterator[Issue]:
+def _crop_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     params, name = layer.crop, layer.name
     if len(layer.input) == 1:
         n = len(params.cropAmounts.borderAmounts)
@@ -187,7 +188,7 @@ def _crop_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _upsample_params(layer, scope: Scope) -> Iterator[Issue]:
+def _upsample_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: at most one of scalingFactor / fractionalScalingFactor, of size 2; fractional
     scaling only with an align-corners mode; a linear mode only with bilinear sampling."""
     params, name = layer.upsample, layer.name
@@ -216,10 +217,10 @@ def _upsample_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _target_size(kind: str, words: str):
+def _target_size(kind: str, words: str) -> LayerRule:
     """Y5: a resize's targetSize is empty or (height, width)."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         n = len(getattr(layer, kind).targetSize)
         if n not in (0, 2):
             message = (
@@ -231,7 +232,7 @@ def _target_size(kind: str, words: str):
     return rule
 
 
-def _block_size(layer, scope: Scope) -> Iterator[Issue]:
+def _block_size(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     if int32(layer.reorganizeData.blockSize) < 2:
         yield scope.error("Y5", layer, f"Block size for layer '{layer.name}' must be > 1.")
 

@@ -36,7 +36,7 @@ def _positive_problem(value: int, name: str) -> str | None:
 # --- convolution3d ---------------------------------------------------------------------------
 
 
-def _conv3d_geometry(layer, scope: Scope) -> Iterator[Issue]:
+def _conv3d_geometry(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: static weights; positive channels, groups, kernel, stride, dilation; paddings >= 0."""
     params = layer.convolution3d
     message = None
@@ -76,7 +76,7 @@ def _conv3d_geometry(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y5", layer, message)
 
 
-def _conv3d_expected(params) -> int:
+def _conv3d_expected(params: proto.Message) -> int:
     """The weight count, in Core ML's 32-bit ``int`` arithmetic, cast to ``uint64_t``.
 
     Every factor is positive here (``_conv3d_geometry`` ran first), so ``//`` is C++'s ``/``.
@@ -90,7 +90,7 @@ def _conv3d_expected(params) -> int:
     return uint64(int32(count))
 
 
-def _conv3d_weights_problem(layer) -> tuple[str, str] | None:
+def _conv3d_weights_problem(layer: proto.NeuralNetworkLayer) -> tuple[str, str] | None:
     """(rule id, message) of the first weight / output-shape problem."""
     params, name = layer.convolution3d, layer.name
     weights_type, bias_type = value_type(params.weights), value_type(params.bias)
@@ -119,7 +119,7 @@ def _conv3d_weights_problem(layer) -> tuple[str, str] | None:
     return ("Y4", message) if message else None
 
 
-def _conv3d_bias_problem(layer) -> str | None:
+def _conv3d_bias_problem(layer: proto.NeuralNetworkLayer) -> str | None:
     params, name = layer.convolution3d, layer.name
     bias_type = value_type(params.bias)
     if not params.hasBias:
@@ -137,7 +137,7 @@ def _conv3d_bias_problem(layer) -> str | None:
     return f"Layer {name}has not specified bias."
 
 
-def _conv3d_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _conv3d_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4 / Y5: weight types and sizes, the deconvolution output shape, the bias."""
     problem = _conv3d_weights_problem(layer)
     if problem is None:
@@ -147,7 +147,7 @@ def _conv3d_weights(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _pooling3d_geometry(layer, scope: Scope) -> Iterator[Issue]:
+def _pooling3d_geometry(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5: positive kernel and stride; custom paddings >= 0, and 0 unless CUSTOM."""
     params = layer.pooling3d
     message = None

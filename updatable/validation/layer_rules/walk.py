@@ -19,7 +19,7 @@ outputs, and only in N-d networks: a rank-5 (iOS 12) network has no rank rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from updatable import proto
 from updatable.spec import network
@@ -39,7 +39,7 @@ _PIXEL_SHUFFLE = proto.NeuralNetwork_pb2.ReorganizeDataLayerParams.PIXEL_SHUFFLE
 _LAYER_TYPE = proto.NeuralNetwork_pb2.NeuralNetworkLayer.DESCRIPTOR.full_name
 
 
-def is_ios12_layer(layer) -> bool:
+def is_ios12_layer(layer: proto.NeuralNetworkLayer) -> bool:
     """``isIOS12NeuralNetworkLayer``: the layer exists, in this form, in the iOS 12 format."""
     kind = kind_of(layer)
     if kind == "convolution":
@@ -50,7 +50,7 @@ def is_ios12_layer(layer) -> bool:
         up = layer.upsample
         return up.linearUpsampleMode == 0 and not len(up.fractionalScalingFactor)
     if kind == "reorganizeData":
-        return layer.reorganizeData.mode != _PIXEL_SHUFFLE
+        return bool(layer.reorganizeData.mode != _PIXEL_SHUFFLE)
     return kind in _IOS12_LAYERS
 
 
@@ -83,7 +83,7 @@ def _io_ranks(model: proto.Model, nd: bool) -> dict[str, int]:
     return ranks
 
 
-def _tensors_problem(layer, scope: Scope, side: str) -> str | None:
+def _tensors_problem(layer: proto.NeuralNetworkLayer, scope: Scope, side: str) -> str | None:
     """Y1 for ``inputTensor`` (``side="input"``) or ``outputTensor``: one per blob; ``rank``
     matches ``dimValue``; a model input's / output's rank; one rank per blob."""
     tensors = layer.inputTensor if side == "input" else layer.outputTensor
@@ -113,7 +113,7 @@ def _tensors_problem(layer, scope: Scope, side: str) -> str | None:
     return None
 
 
-def check_layer(layer, scope: Scope) -> Iterator[Issue]:
+def check_layer(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """``validateLayer``: the first issue the rules of the layer's kind find (Y2-Y7)."""
     rules = LAYER_RULES.get(kind_of(layer))
     if rules is None:
@@ -126,7 +126,7 @@ def check_layer(layer, scope: Scope) -> Iterator[Issue]:
             return
 
 
-def walk_layers(layers, scope: Scope) -> Iterator[Issue]:
+def walk_layers(layers: Sequence[proto.NeuralNetworkLayer], scope: Scope) -> Iterator[Issue]:
     """``validateNeuralNetwork``: each layer's checks in Core ML's order; records the blobs it
     produces in ``scope``. Yields the first issue only."""
     for layer in layers:
@@ -178,7 +178,7 @@ def layers_valid(model: proto.Model, at: At) -> Iterator[Issue]:
     yield from walk_layers(network(model).layers, network_scope(model, at))
 
 
-def _record_blobs(layers, scope: Scope) -> Iterator[Issue]:
+def _record_blobs(layers: Sequence[proto.NeuralNetworkLayer], scope: Scope) -> Iterator[Issue]:
     """The walk without its checks: the blobs each layer adds to ``scope``, loops and branches
     merging their nested networks' blobs as Core ML does (their rules do the merging)."""
     for layer in layers:

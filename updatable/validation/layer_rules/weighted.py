@@ -16,9 +16,12 @@ quantization, and compares ``floatValue`` lengths only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from updatable import proto
 from updatable.validation.issues import Issue
 from updatable.validation.layer_rules.scope import (
+    LayerRule,
     Scope,
     check_rank,
     counts,
@@ -42,7 +45,7 @@ _UNMATCHED = (
 )
 
 
-def _product(values) -> int:
+def _product(values: Any) -> int:
     """A ``size_t`` product (C++ wraps it modulo 2**64)."""
     total = 1
     for value in values:
@@ -53,7 +56,9 @@ def _product(values) -> int:
 # --- innerProduct and batchedMatmul ----------------------------------------------------------
 
 
-def _dense_problem(layer, params, layer_type: str) -> str | None:
+def _dense_problem(
+    layer: proto.NeuralNetworkLayer, params: proto.Message, layer_type: str
+) -> str | None:
     """``validateInnerProductWeightsBias`` for ``num_inputs x num_outputs`` weights."""
     name = layer.name
     if layer_type == "Inner product":
@@ -86,7 +91,7 @@ def _dense_problem(layer, params, layer_type: str) -> str | None:
     return None
 
 
-def _inner_product_weights(layer, scope: Scope) -> Iterator[Issue]:
+def _inner_product_weights(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4: int8 requirements (dynamic quantization), then weight and bias sizes."""
     params = layer.innerProduct
     message = None
@@ -97,7 +102,7 @@ def _inner_product_weights(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y4", layer, message)
 
 
-def _matmul_ranks(layer, scope: Scope) -> Iterator[Issue]:
+def _matmul_ranks(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3: the declared output rank is max(2, input ranks) (two inputs) or the input rank."""
     n_in, tensors_in, tensors_out = (
         len(layer.input),
@@ -122,7 +127,7 @@ def _matmul_ranks(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y3", layer, message)
 
 
-def _matmul_params(layer, scope: Scope) -> Iterator[Issue]:
+def _matmul_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5 / Y4: bias and dynamic quantization need one input; then the weights (one input)."""
     params, name = layer.batchedMatmul, layer.name
     problem = None
@@ -139,10 +144,12 @@ def _matmul_params(layer, scope: Scope) -> Iterator[Issue]:
             "Y5",
             (f"BatchedMatMul layer '{name}': cannot use dynamic quantization with 2 inputs."),
         )
-    elif params.int8DynamicQuantize and int8_problem(params.weights, "BatchedMatMul", name):
-        problem = "Y4", int8_problem(params.weights, "BatchedMatMul", name)
-    elif len(layer.input) == 1 and _dense_problem(layer, params, "BatchedMatMul"):
-        problem = "Y4", _dense_problem(layer, params, "BatchedMatMul")
+    elif params.int8DynamicQuantize and (
+        found := int8_problem(params.weights, "BatchedMatMul", name)
+    ):
+        problem = "Y4", found
+    elif len(layer.input) == 1 and (found := _dense_problem(layer, params, "BatchedMatMul")):
+        problem = "Y4", found
     if problem:
         yield scope.error(problem[0], layer, problem[1])
 
@@ -150,16 +157,17 @@ def _matmul_params(layer, scope: Scope) -> Iterator[Issue]:
 # --- embeddings ------------------------------------------------------------------------------
 
 
-def _embedding_weights(kind: str):
+def _embedding_weights(kind: str) -> LayerRule:
     """Y4: ``validateEmbeddingWeightsBias`` (vocabulary x embedding-size weights, bias)."""
 
-    def rule(layer, scope: Scope) -> Iterator[Issue]:
+    def rule(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
         params, name = getattr(layer, kind), layer.name
         if kind == "embedding":
             layer_type, n_in, n_out = "Embedding", params.inputDim, params.outputChannels
         else:
             layer_type, n_in, n_out = "EmbeddingND", params.vocabSize, params.embeddingSize
         weights_type, bias_type = value_type(params.weights), value_type(params.bias)
+        message: str | None
         if WeightType.UNSPECIFIED in (weights_type, bias_type if params.hasBias else None):
             message = (
                 f"{layer_type} '{name}' has invalid weights/bias fields. Field value types should "
@@ -181,7 +189,7 @@ def _embedding_weights(kind: str):
 # --- normalisation and constants ------------------------------------------------------------
 
 
-def _batchnorm_params(layer, scope: Scope) -> Iterator[Issue]:
+def _batchnorm_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y4: one precision; gamma, beta (and mean, variance unless computed) of ``channels``."""
     params, name = layer.batchnorm, layer.name
     fields = (params.gamma, params.beta, params.mean, params.variance)
@@ -208,13 +216,15 @@ def _batchnorm_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error("Y4", layer, message)
 
 
-def _shaped_problem(weights, shape, names: tuple[str, str, str]) -> str | None:
+def _shaped_problem(
+    weights: proto.WeightParams, shape: Any, names: tuple[str, str, str]
+) -> str | None:
     """Weights of a [1], [C], [1, H, W] or [C, H, W] shape (scale, bias, loadConstant)."""
     out_channels = shape[0] if len(shape) == 3 and shape[0] > 1 else 1
     return general_problem(weights, _product(shape), out_channels, names)
 
 
-def _scale_params(layer, scope: Scope) -> Iterator[Issue]:
+def _scale_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     params, name = layer.scale, layer.name
     scale_type, bias_type = value_type(params.scale), value_type(params.bias)
     problem = None
@@ -236,8 +246,8 @@ def _scale_params(layer, scope: Scope) -> Iterator[Issue]:
                 "dimensional but should be 1D or 3D."
             ),
         )
-    elif _shaped_problem(params.scale, params.shapeScale, ("Scale", name, "scale")):
-        problem = "Y4", _shaped_problem(params.scale, params.shapeScale, ("Scale", name, "scale"))
+    elif found := _shaped_problem(params.scale, params.shapeScale, ("Scale", name, "scale")):
+        problem = "Y4", found
     elif params.hasBias and len(params.shapeBias) not in (1, 3):
         problem = (
             "Y5",
@@ -253,7 +263,7 @@ def _scale_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _bias_params(layer, scope: Scope) -> Iterator[Issue]:
+def _bias_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     params, name = layer.bias, layer.name
     problem = None
     if value_type(params.bias) is WeightType.UNSPECIFIED:
@@ -276,7 +286,7 @@ def _bias_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _load_constant_params(layer, scope: Scope) -> Iterator[Issue]:
+def _load_constant_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y3 (a rank-5 output, N-d networks) / Y4 / Y5: one precision, a 3-D shape, its size."""
     params, name = layer.loadConstant, layer.name
     problem = None
@@ -301,7 +311,7 @@ def _load_constant_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _load_constant_nd_params(layer, scope: Scope) -> Iterator[Issue]:
+def _load_constant_nd_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     params, name = layer.loadConstantND, layer.name
     problem = None
     if value_type(params.data) is WeightType.UNSPECIFIED:
@@ -322,7 +332,7 @@ def _load_constant_nd_params(layer, scope: Scope) -> Iterator[Issue]:
         yield scope.error(problem[0], layer, problem[1])
 
 
-def _layer_norm_params(layer, scope: Scope) -> Iterator[Issue]:
+def _layer_norm_params(layer: proto.NeuralNetworkLayer, scope: Scope) -> Iterator[Issue]:
     """Y5 / Y4: a normalized shape; gamma and beta present, unquantized, of its size."""
     params, name = layer.layerNormalization, layer.name
     total = 1

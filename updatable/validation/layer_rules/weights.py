@@ -12,7 +12,9 @@ Source: coremltools ``mlmodel/src/Validation/ValidatorUtils-inl.hpp`` (``valueTy
 from __future__ import annotations
 
 import enum
+from typing import Any
 
+from updatable import proto
 from updatable.validation.layer_rules.scope import int32, uint64
 
 
@@ -27,7 +29,7 @@ class WeightType(enum.Enum):
     EMPTY = "EMPTY"  # nothing filled (or raw bytes without quantization parameters)
 
 
-def filled_fields(weights) -> int:
+def filled_fields(weights: proto.WeightParams) -> int:
     """How many of floatValue, float16Value, rawValue and int8RawValue are non-empty."""
     return (
         (len(weights.floatValue) > 0)
@@ -37,7 +39,7 @@ def filled_fields(weights) -> int:
     )
 
 
-def value_type(weights) -> WeightType:
+def value_type(weights: proto.WeightParams) -> WeightType:
     """``valueType``: the value type Core ML reads ``weights`` as."""
     n = filled_fields(weights)
     if n > 1:
@@ -55,7 +57,7 @@ def value_type(weights) -> WeightType:
     return WeightType.EMPTY
 
 
-def float_count(weights, kind: WeightType) -> int:
+def float_count(weights: proto.WeightParams, kind: WeightType) -> int:
     """The number of floats of FP32 / FP16 ``weights`` (FP16 bytes / 2, rounded down)."""
     if kind is WeightType.FLOAT32:
         return len(weights.floatValue)
@@ -67,12 +69,12 @@ def mixed_precision(a: WeightType, b: WeightType) -> bool:
     return {a, b} == {WeightType.FLOAT32, WeightType.FLOAT16}
 
 
-def types_compatible(kinds) -> bool:
+def types_compatible(kinds: Any) -> bool:
     """``isWeightParamTypeCompatible``: not both FP32 and FP16 (quantized ones always fit)."""
     return not (WeightType.FLOAT32 in kinds and WeightType.FLOAT16 in kinds)
 
 
-def _size_in_bytes(weights, kind: WeightType) -> int:
+def _size_in_bytes(weights: proto.WeightParams, kind: WeightType) -> int:
     """``getWeightParamSizeInBytes`` (an ``int`` in Core ML)."""
     sizes = {
         WeightType.FLOAT32: len(weights.floatValue) * 4,
@@ -83,13 +85,13 @@ def _size_in_bytes(weights, kind: WeightType) -> int:
     return int32(sizes.get(kind, 0))
 
 
-def _enough_bytes(weights, kind: WeightType, units: int) -> bool:
+def _enough_bytes(weights: proto.WeightParams, kind: WeightType, units: int) -> bool:
     """``hasSufficientBytesInQuantizedWeightParam``: ceil(bits * units / 8) bytes at least."""
     needed = uint64(uint64(weights.quantization.numberOfBits * units) + 7) // 8
     return uint64(_size_in_bytes(weights, kind)) >= needed
 
 
-def valid_quantization(weights, expect_size: int) -> bool:
+def valid_quantization(weights: proto.WeightParams, expect_size: int) -> bool:
     """``hasValidQuantizationParams``: 1-8 bits; a linear scale of 1 or ``expect_size``
     values with an empty or equally long bias, or a lookup table of 2**bits values."""
     if not weights.HasField("quantization"):
@@ -105,11 +107,13 @@ def valid_quantization(weights, expect_size: int) -> bool:
             return False
         return len(quant.linearQuantization.bias) in (0, scales)
     if kind == "lookupTableQuantization":
-        return len(quant.lookupTableQuantization.floatValue) == 2 << (bits - 1)
+        return bool(len(quant.lookupTableQuantization.floatValue) == 2 << (bits - 1))
     return False
 
 
-def general_problem(weights, expected: int, out_channels: int, names: tuple[str, str, str]):
+def general_problem(
+    weights: proto.WeightParams, expected: int, out_channels: int, names: tuple[str, str, str]
+) -> str | None:
     """``validateGeneralWeightParams``: ``weights`` hold ``expected`` values.
 
     Args:
@@ -173,7 +177,7 @@ _INT8_TAIL = (
 )
 
 
-def int8_problem(weights, layer_type: str, layer_name: str) -> str | None:
+def int8_problem(weights: proto.WeightParams, layer_type: str, layer_name: str) -> str | None:
     """``validateInt8Requirements``: int8 weights, 8 bits, one linear scale and no bias."""
     quant = weights.quantization
     failures = (

@@ -15,43 +15,52 @@ never stored; reduce over C updates the output width twice instead of the input'
 
 from __future__ import annotations
 
+from typing import Any
+
 from updatable import proto
 from updatable.validation.layer_rules.scope import int32, uint64
-from updatable.validation.shapes.ranges import AXES, Range, ShapeFailure, value_of
+from updatable.validation.shapes.ranges import (
+    AXES,
+    BlobShapes,
+    Range,
+    Shape,
+    ShapeFailure,
+    value_of,
+)
 from updatable.validation.shapes.spatial_kinds import cdiv
 
 _NN = proto.NeuralNetwork_pb2
 _CHW = ("channel", "height", "width")
 
 
-def unchanged(layer, shapes) -> None:
+def unchanged(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeUnchanged``: the first output has the first input's five ranges, both ways."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.copy_from(inp)
     inp.copy_from(out)
 
 
-def _keep_sequence_batch(inp, out) -> None:
+def _keep_sequence_batch(inp: Shape, out: Shape) -> None:
     out.update("sequence", out.sequence.intersect(inp.sequence))
     out.update("batch", out.batch.intersect(inp.batch))
     inp.update("sequence", out.sequence)
     inp.update("batch", out.batch)
 
 
-def _vector(shape, channels: int) -> None:
+def _vector(shape: Any, channels: int) -> None:
     shape.set("channel", channels)
     shape.set("height", 1)
     shape.set("width", 1)
 
 
-def inner_product(layer, shapes) -> None:
+def inner_product(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     _keep_sequence_batch(inp, out)
     _vector(inp, layer.innerProduct.inputChannels)
     _vector(out, layer.innerProduct.outputChannels)
 
 
-def embedding(layer, shapes) -> None:
+def embedding(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.update("sequence", inp.sequence)
     out.update("batch", inp.batch)
@@ -61,7 +70,7 @@ def embedding(layer, shapes) -> None:
     _vector(out, layer.embedding.outputChannels)
 
 
-def broadcast(layer, shapes) -> None:
+def broadcast(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeBroadcastLayer`` (add, multiply, average): Seq and Batch shared, C, H, W the
     union of the inputs'; fixed when every input's C, H, W is."""
     first = shapes.get(layer.input[0])
@@ -91,7 +100,7 @@ def broadcast(layer, shapes) -> None:
                 inp.update(axis, getattr(out, axis))
 
 
-def dot(layer, shapes) -> None:
+def dot(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeDotLayer``: both inputs vectors of one size. The output ranges are computed on a
     copy that Core ML drops (its output blob keeps whatever else constrains it)."""
     first, second = shapes.get(layer.input[0]), shapes.get(layer.input[1])
@@ -111,12 +120,12 @@ def dot(layer, shapes) -> None:
     _vector(scratch, 1)
 
 
-def _keep(inp, out, axis: str) -> None:
+def _keep(inp: Shape, out: Shape, axis: str) -> None:
     out.update(axis, getattr(out, axis).intersect(getattr(inp, axis)))
     inp.update(axis, getattr(out, axis))
 
 
-def reduce(layer, shapes) -> None:
+def reduce(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeReduceLayer``: the reduced axes become 1, the others pass through."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     _keep_sequence_batch(inp, out)
@@ -144,13 +153,13 @@ def reduce(layer, shapes) -> None:
         raise ShapeFailure("Reduce layer axis not set -- should have been caught in validator.")
 
 
-def load_constant(layer, shapes) -> None:
+def load_constant(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     out, shape = shapes.output(layer, 0), layer.loadConstant.shape
     for axis, value in zip(AXES, (1, 1, shape[0], shape[1], shape[2]), strict=True):
         out.set(axis, value)
 
 
-def reshape(layer, shapes) -> None:
+def reshape(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     target = [uint64(size) for size in layer.reshape.targetShape]
     out.update("batch", inp.batch)
@@ -162,7 +171,7 @@ def reshape(layer, shapes) -> None:
         out.set(axis, size)
 
 
-def flatten(layer, shapes) -> None:
+def flatten(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.update("sequence", inp.sequence)
     out.update("batch", inp.batch)
@@ -173,7 +182,7 @@ def flatten(layer, shapes) -> None:
     out.set("width", 1)
 
 
-def permute(layer, shapes) -> None:
+def permute(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapePermuteLayer``: axis i of the output is axis ``axis[i]`` of (Seq, C, H, W)."""
     inp = shapes.get(layer.input[0])
     order = [uint64(a) for a in layer.permute.axis]
@@ -192,7 +201,7 @@ def permute(layer, shapes) -> None:
     inp.update("batch", out.batch)
 
 
-def concat(layer, shapes) -> None:
+def concat(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeConcatLayer``: channels (or sequence steps) add up; the other axes agree."""
     first, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     summed, shared = (
@@ -211,7 +220,7 @@ def concat(layer, shapes) -> None:
     out.update(summed, total)
 
 
-def split(layer, shapes) -> None:
+def split(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     inp, parts = shapes.get(layer.input[0]), int32(layer.split.nOutputs)
     for index in range(len(layer.output)):
         out = shapes.output(layer, index)
@@ -224,7 +233,7 @@ def split(layer, shapes) -> None:
         inp.update(axis, value * uint64(parts) if axis == "channel" else value)
 
 
-def sequence_repeat(layer, shapes) -> None:
+def sequence_repeat(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.update("sequence", inp.sequence * uint64(layer.sequenceRepeat.nRepetitions))
     for axis in ("batch", *_CHW):
@@ -240,7 +249,7 @@ _SLICE_AXES = {
 }
 
 
-def _slice_size(params, inp, sliced: str):
+def _slice_size(params: proto.Message, inp: Shape, sliced: str) -> Any:
     """(the sliced axis' output size: an ``int`` or a Range, the input's least size)."""
     start, end, stride = int32(params.startIndex), int32(params.endIndex), int32(params.stride)
     if start >= 0 and end > 0:
@@ -255,7 +264,7 @@ def _slice_size(params, inp, sliced: str):
     return (getattr(inp, sliced) - least).div_int(stride) + 1, least
 
 
-def slice_(layer, shapes) -> None:
+def slice_(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeSliceLayer``: a fixed size when both indices count from the same end, else the
     input size less the ends, divided by the stride."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
@@ -292,7 +301,7 @@ _STATES = {
 _STATE_INPUTS = {"gru": 2, "uniDirectionalLSTM": 3, "biDirectionalLSTM": 5}
 
 
-def recurrent(layer, shapes) -> None:
+def recurrent(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeSimpleRecurrentLayer`` / ``GRU`` / ``UnidirectionalLSTM`` / ``Bidirectional``:
     input [Seq, B, in, 1, 1], output [Seq or 1, B, out (2 out), 1, 1], states of ``out``."""
     kind = layer.WhichOneof("layer")
@@ -318,7 +327,7 @@ def recurrent(layer, shapes) -> None:
             _vector(state, params.outputVectorSize)
 
 
-def custom(layer, shapes) -> None:
+def custom(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """Without its implementation a custom layer's outputs stay unconstrained."""
     for index in range(len(layer.output)):
         shapes.output(layer, index)

@@ -25,7 +25,8 @@ says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from updatable import proto
 from updatable.spec import network
@@ -57,7 +58,7 @@ class Shapes:
             shape = self.blobs[name] = Shape()
         return shape
 
-    def output(self, layer, index: int) -> Shape:
+    def output(self, layer: proto.NeuralNetworkLayer, index: int) -> Shape:
         """Output ``index`` of ``layer``, named after its blob."""
         shape = self.get(layer.output[index])
         shape.name = layer.output[index]
@@ -71,7 +72,7 @@ class Shapes:
         return copy
 
 
-def _array_ranges(array) -> list[Range]:
+def _array_ranges(array: proto.Message) -> list[Range]:
     """The ranges of a flexible multiArray's dimensions (enumerated: min..max per axis)."""
     flexibility = array.WhichOneof("ShapeFlexibility")
     if flexibility == "shapeRange":
@@ -87,7 +88,7 @@ def _array_ranges(array) -> list[Range]:
     return ranges
 
 
-def _constrain_image(shape: Shape, image) -> None:
+def _constrain_image(shape: Shape, image: Any) -> None:
     shape.set("channel", 1 if image.colorSpace in _GRAY else 3)
     flexibility = image.WhichOneof("SizeFlexibility")
     if flexibility == "enumeratedSizes":
@@ -106,7 +107,7 @@ def _constrain_image(shape: Shape, image) -> None:
         shape.set("width", uint64(image.width))
 
 
-def constrain_input(shape: Shape, feature_type) -> None:
+def constrain_input(shape: Shape, feature_type: proto.FeatureType) -> None:
     """``ShapeConstraint::updateConstraint``: what a model input's type says of its blob."""
     kind = feature_type.WhichOneof("Type")
     if kind == "imageType":
@@ -120,8 +121,8 @@ def constrain_input(shape: Shape, feature_type) -> None:
     array = feature_type.multiArrayType
     ranges = _array_ranges(array)
     if len(ranges) in (1, 3):
-        for axis, value in zip(("channel", "height", "width"), ranges, strict=False):
-            shape.update(axis, value)
+        for axis, axis_range in zip(("channel", "height", "width"), ranges, strict=False):
+            shape.update(axis, axis_range)
     elif ranges:
         raise ShapeFailure(
             f'Attempting to constrain an input or output feature "{shape.name}" with an invalid '
@@ -136,7 +137,9 @@ def constrain_input(shape: Shape, feature_type) -> None:
             shape.set(axis, value)
 
 
-def _colours(layers, colours: dict[str, set[int]], *, backward: bool) -> None:
+def _colours(
+    layers: Sequence[proto.NeuralNetworkLayer], colours: dict[str, set[int]], *, backward: bool
+) -> None:
     """``PassColorsDown`` (inputs' colours join the outputs') or ``PassColorsUp``."""
     for layer in layers:
         sources, targets = (layer.output, layer.input) if backward else (layer.input, layer.output)
@@ -146,14 +149,14 @@ def _colours(layers, colours: dict[str, set[int]], *, backward: bool) -> None:
                 colours.setdefault(target, set()).update(found)
 
 
-def _process(layer, shapes: Shapes) -> None:
+def _process(layer: proto.NeuralNetworkLayer, shapes: Shapes) -> None:
     rule = SHAPE_RULES.get(layer.WhichOneof("layer") or "")
     if rule is None:  # only iOS 12 kinds reach here; Core ML's switch would say so
         raise ShapeFailure("Shape inference not implemented for this layer type.")
     rule(layer, shapes)
 
 
-def _located(where: str, step, *args) -> None:
+def _located(where: str, step: Any, *args: Any) -> None:
     """Run one step of the pass; a failure records where it happened (for ``Issue.where``)."""
     try:
         step(*args)
@@ -162,7 +165,7 @@ def _located(where: str, step, *args) -> None:
         raise
 
 
-def _constrain_output(shape: Shape, feature_type) -> None:
+def _constrain_output(shape: Shape, feature_type: proto.FeatureType) -> None:
     """A declared image, or rank-1 / rank-3 multiArray, output fixes C, H and W."""
     if feature_type.WhichOneof("Type") == "imageType":
         image = feature_type.imageType
@@ -174,7 +177,9 @@ def _constrain_output(shape: Shape, feature_type) -> None:
         shape.set(axis, value)
 
 
-def infer_shapes(description, layers) -> Shapes:
+def infer_shapes(
+    description: proto.ModelDescription, layers: Sequence[proto.NeuralNetworkLayer]
+) -> Shapes:
     """Core ML's shape pass over ``layers`` (a rank-5 network) with the model ``description``.
 
     Raises:
@@ -182,7 +187,7 @@ def infer_shapes(description, layers) -> Shapes:
             output being processed); ``UndefinedBehaviour`` where Core ML's behaviour is
             undefined.
     """
-    shapes, colours = Shapes(), {}
+    shapes, colours = Shapes(), dict[str, set[int]]()
     for index, feature in enumerate(description.input):
         shape = shapes.get(feature.name)
         shape.name = feature.name

@@ -13,53 +13,62 @@ division by 0 and only fails where a value is read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
+from updatable import proto
+
 _U64 = (1 << 64) - 1
 UNBOUND = None  # a RangeValue without a bound ("inf")
+RangeValue = int | None  # Core ML's RangeValue: a size, or None when unbound
 
 
 class ShapeFailure(RuntimeError):
-    """``std::runtime_error`` thrown by Core ML's shape inference; ``str()`` is its text."""
+    """``std::runtime_error`` thrown by Core ML's shape inference; ``str()`` is its text.
+    ``where`` is set by the pass to the layer or feature being processed."""
+
+    where: str = ""
 
 
-def text(value) -> str:
+def text(value: RangeValue) -> str:
     """``operator<<`` of a RangeValue."""
     return "inf" if value is None else str(value)
 
 
-def value_of(value) -> int:
+def value_of(value: RangeValue) -> int:
     """``RangeValue::value()``."""
     if value is None:
         raise ShapeFailure("Attempting to access unbound size_t val from RangeVal.")
     return value
 
 
-def add(value, other: int):
+def add(value: RangeValue, other: int) -> RangeValue:
     """``RangeValue + size_t`` / ``+ int`` (a negative ``int`` subtracts)."""
     if value is None:
         return None
     return max(value + other, 0) if other < 0 else (value + other) & _U64
 
 
-def add_range_value(value, other):
+def add_range_value(value: RangeValue, other: RangeValue) -> RangeValue:
     """``RangeValue + RangeValue``: unbound if either is."""
     return None if other is None else add(value, other)
 
 
-def sub(value, other: int):
+def sub(value: RangeValue, other: int) -> RangeValue:
     """``RangeValue - size_t`` / ``- int``: clamps at 0 (a negative ``int`` adds)."""
     if value is None:
         return None
     return add(value, -other) if other > 0 else (value - other) & _U64
 
 
-def mul(value, other):
+def mul(value: RangeValue, other: RangeValue) -> RangeValue:
     """``RangeValue * size_t`` / ``* RangeValue``."""
     if value is None or other is None:
         return None
     return (value * other) & _U64
 
 
-def div(value, other: int):
+def div(value: RangeValue, other: int) -> RangeValue:
     """``RangeValue / size_t``: unbound stays unbound; a bound value divided by 0 throws."""
     if value is None:
         return None
@@ -68,24 +77,24 @@ def div(value, other: int):
     return value // other
 
 
-def div_round_up(value, other: int):
+def div_round_up(value: RangeValue, other: int) -> RangeValue:
     """``RangeValue::divideAndRoundUp(size_t)``: unbound for 0 or an unbound value."""
     if value is None or other == 0:
         return None
     return 0 if value == 0 else (value - 1) // other + 1
 
 
-def less_equal(a, b) -> bool:
+def less_equal(a: RangeValue, b: RangeValue) -> bool:
     """``RangeValue <= RangeValue`` (unbound is above everything, itself included)."""
     return True if b is None else (False if a is None else a <= b)
 
 
-def greater_equal(a, b) -> bool:
+def greater_equal(a: RangeValue, b: RangeValue) -> bool:
     """``RangeValue >= RangeValue``."""
     return True if a is None else (False if b is None else a >= b)
 
 
-def greater(a, b) -> bool:
+def greater(a: RangeValue, b: RangeValue) -> bool:
     """``RangeValue > RangeValue``."""
     return True if a is None else (False if b is None else a > b)
 
@@ -125,20 +134,20 @@ class Range:
         return Range(lo, hi)
 
     @staticmethod
-    def from_size_range(size_range) -> Range:
+    def from_size_range(size_range: proto.Message) -> Range:
         """``ShapeRange(SizeRange)``: a negative upper bound is unbound."""
         upper = size_range.upperBound
         return Range(size_range.lowerBound & _U64, None if upper < 0 else upper)
 
-    def valid(self, value) -> bool:
+    def valid(self, value: RangeValue) -> bool:
         return less_equal(self.minimum, value) and greater_equal(self.maximum, value)
 
-    def set_lower(self, value) -> Range:
+    def set_lower(self, value: RangeValue) -> Range:
         if not self.valid(value):
             raise ShapeFailure(f"Invalid setLower {text(value)} for range: {self}\n")
         return Range(value, self.maximum)
 
-    def set_upper(self, value) -> Range:
+    def set_upper(self, value: RangeValue) -> Range:
         if not self.valid(value):
             raise ShapeFailure(f"Invalid setUpper {text(value)} for range: {self}\n")
         return Range(self.minimum, value)
@@ -148,7 +157,9 @@ class Range:
             raise ShapeFailure(f"Invalid setValue {value} for range: {self}\n")
         return Range(value, value)
 
-    def map(self, low, high) -> Range:
+    def map(
+        self, low: Callable[[RangeValue], RangeValue], high: Callable[[RangeValue], RangeValue]
+    ) -> Range:
         """A new range whose bounds are ``low`` and ``high`` of this one's, set in order on a
         fresh [0, inf) range (Core ML's ``out.setLower(...); out.setUpper(...)``)."""
         return _fresh(low(self.minimum), high(self.maximum))
@@ -208,7 +219,7 @@ class Range:
         return value_of(self.minimum)
 
 
-def _fresh(lower, upper) -> Range:
+def _fresh(lower: RangeValue, upper: RangeValue) -> Range:
     """``ShapeRange out; out.setLower(lower); out.setUpper(upper);``: setting the lower bound of
     [0, inf) always succeeds (sizes are >= 0); the upper one needs ``lower <= upper``."""
     if not less_equal(lower, upper):
@@ -223,6 +234,12 @@ class Shape:
     """``ShapeConstraint``: the ranges of a blob's five axes, changed in place."""
 
     __slots__ = ("name", *AXES)
+    # the five axes (AXES), set by name in __init__
+    sequence: Range
+    batch: Range
+    channel: Range
+    height: Range
+    width: Range
 
     def __init__(self, name: str = "") -> None:
         self.name = name
@@ -240,16 +257,16 @@ class Shape:
         """``set<Axis>``."""
         setattr(self, axis, getattr(self, axis).set_value(value))
 
-    def lower_bound(self, axis: str, value) -> None:
+    def lower_bound(self, axis: str, value: RangeValue) -> None:
         """``lowerBound<Axis>``: intersect with [value, inf)."""
         setattr(self, axis, getattr(self, axis).intersect(Range(value, UNBOUND)))
 
-    def upper_bound(self, axis: str, value) -> None:
+    def upper_bound(self, axis: str, value: RangeValue) -> None:
         """``upperBound<Axis>`` (a ``RangeValue``: nothing to do when unbound)."""
         if value is not None:
             setattr(self, axis, getattr(self, axis).intersect(Range(0, value)))
 
-    def copy_from(self, other: Shape, axes=AXES) -> None:
+    def copy_from(self, other: Shape, axes: tuple[str, ...] = AXES) -> None:
         """``copyFrom``: intersect every axis with the other blob's, without naming blobs."""
         for axis in axes:
             setattr(self, axis, getattr(self, axis).intersect(getattr(other, axis)))
@@ -257,3 +274,14 @@ class Shape:
     @property
     def fixed_chw(self) -> bool:
         return self.channel.fixed and self.height.fixed and self.width.fixed
+
+
+class BlobShapes(Protocol):
+    """What a shape rule reads and narrows: ``propagate.Shapes`` (blob name -> its ranges).
+    A protocol here, so that the rules need not import the pass that calls them."""
+
+    def get(self, name: str) -> Shape: ...
+
+    def output(self, layer: proto.NeuralNetworkLayer, index: int) -> Shape: ...
+
+    def copy_of(self, name: str) -> Shape: ...

@@ -14,9 +14,20 @@ behaviour in Core ML: :class:`UndefinedBehaviour`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from updatable import proto
 from updatable.validation.layer_rules.scope import int32, uint64
-from updatable.validation.shapes.ranges import Range, ShapeFailure, add, div, mul, sub
+from updatable.validation.shapes.ranges import (
+    BlobShapes,
+    Range,
+    Shape,
+    ShapeFailure,
+    add,
+    div,
+    mul,
+    sub,
+)
 
 _SPACE_TO_DEPTH = proto.NeuralNetwork_pb2.ReorganizeDataLayerParams.SPACE_TO_DEPTH
 
@@ -34,12 +45,12 @@ def cdiv(a: int, b: int) -> int:
     return quotient if (a >= 0) == (b > 0) else -quotient
 
 
-def pair(values, default: int) -> tuple[int, int]:
+def pair(values: Any, default: int) -> tuple[int, int]:
     """Two ``int`` values (height, width) when exactly two are given, else the default."""
     return (int32(values[0]), int32(values[1])) if len(values) == 2 else (default, default)
 
 
-def borders(padding_amounts) -> tuple[int, int, int, int]:
+def borders(padding_amounts: Any) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of a ``BorderAmounts`` with two entries, else zeros."""
     amounts = padding_amounts.borderAmounts
     if len(amounts) != 2:
@@ -52,7 +63,9 @@ def borders(padding_amounts) -> tuple[int, int, int, int]:
     )
 
 
-def _conv_valid_axis(inp, out, axis: str, geometry: tuple[int, int, int, int]) -> None:
+def _conv_valid_axis(
+    inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]
+) -> None:
     """One axis of a VALID (explicitly padded) convolution; ``geometry`` is (dilated kernel,
     stride, the two paddings of the axis)."""
     kernel, stride = geometry[:2]
@@ -70,7 +83,9 @@ def _conv_valid_axis(inp, out, axis: str, geometry: tuple[int, int, int, int]) -
     out.update(axis, (getattr(inp, axis) + int32(pads - kernel)).div_int(stride) + 1)
 
 
-def _deconv_valid_axis(inp, out, axis: str, geometry: tuple[int, int, int, int]) -> None:
+def _deconv_valid_axis(
+    inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]
+) -> None:
     """One axis of a VALID deconvolution: the input bounds from the output's, then back.
     ``geometry`` is (dilated kernel, stride, first padding, second padding) in the order
     Core ML adds them (bottom and top for the height, left and right for the width)."""
@@ -85,7 +100,7 @@ def _deconv_valid_axis(inp, out, axis: str, geometry: tuple[int, int, int, int])
     out.update(axis, (getattr(inp, axis) - 1) * uint64(stride) + kernel - second - first)
 
 
-def convolution(layer, shapes) -> None:
+def convolution(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeConvolutionLayer``."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.update("sequence", inp.sequence)
@@ -124,7 +139,9 @@ def convolution(layer, shapes) -> None:
         raise ShapeFailure("Convolution padding type not set")
 
 
-def _last_pixel_axis(inp, out, axis: str, geometry: tuple[int, int, int]) -> None:
+def _last_pixel_axis(
+    inp: Shape, out: Shape, axis: str, geometry: tuple[int, int, int, int]
+) -> None:
     """One axis of ``includeLastPixel`` pooling: (kernel, stride, padding, any padding)."""
     kernel, stride, pad = geometry[:3]
     extra = 0
@@ -142,7 +159,7 @@ def _last_pixel_axis(inp, out, axis: str, geometry: tuple[int, int, int]) -> Non
         )
 
 
-def pooling(layer, shapes) -> None:
+def pooling(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapePoolingLayer``."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.update("sequence", out.sequence.intersect(inp.sequence))
@@ -179,7 +196,7 @@ def pooling(layer, shapes) -> None:
         raise ShapeFailure("Pooling padding type not set")
 
 
-def _keep_sbc(inp, out) -> None:
+def _keep_sbc(inp: Shape, out: Shape) -> None:
     """Sequence, batch and channel pass through (both ways), each intersected first."""
     for axis in ("sequence", "batch", "channel"):
         out.update(axis, getattr(out, axis).intersect(getattr(inp, axis)))
@@ -187,7 +204,7 @@ def _keep_sbc(inp, out) -> None:
         inp.update(axis, getattr(out, axis))
 
 
-def crop(layer, shapes) -> None:
+def crop(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeCropLayer``: crop amounts (one input) or the second input's height and width."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     _keep_sbc(inp, out)
@@ -204,7 +221,7 @@ def crop(layer, shapes) -> None:
         out.update("width", reference.width)
 
 
-def padding(layer, shapes) -> None:
+def padding(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapePaddingLayer``: height and width grow by the (``size_t``) paddings."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     out.update("sequence", out.sequence.intersect(inp.sequence))
@@ -223,7 +240,7 @@ def padding(layer, shapes) -> None:
     inp.update("width", out.width - left - right)
 
 
-def upsample(layer, shapes) -> None:
+def upsample(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeUpsampleLayer``: integer scaling factors (0 reads as 1)."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     _keep_sbc(inp, out)
@@ -237,13 +254,13 @@ def upsample(layer, shapes) -> None:
     inp.update("width", out.width.div_size(scale_w))
 
 
-def _target(sizes) -> tuple[int, int]:
+def _target(sizes: Any) -> tuple[int, int]:
     if len(sizes) != 2:
         return 1, 1
     return (uint64(sizes[0]) or 1, uint64(sizes[1]) or 1)
 
 
-def resize_bilinear(layer, shapes) -> None:
+def resize_bilinear(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeResizeBilinearLayer``: the target height and width (0 or unset reads as 1)."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)
     for axis in ("sequence", "batch", "channel"):
@@ -255,7 +272,7 @@ def resize_bilinear(layer, shapes) -> None:
         inp.update(axis, getattr(inp, axis).intersect(getattr(out, axis)))
 
 
-def crop_resize(layer, shapes) -> None:
+def crop_resize(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeCropResizeLayer``: N boxes of [1, 1, 4 or 5, 1, 1] give N crops."""
     inp, rois, out = shapes.get(layer.input[0]), shapes.get(layer.input[1]), shapes.output(layer, 0)
     out.update("sequence", out.sequence.intersect(rois.sequence))
@@ -272,7 +289,7 @@ def crop_resize(layer, shapes) -> None:
     rois.set("height", 1)
 
 
-def reorganize_data(layer, shapes) -> None:
+def reorganize_data(layer: proto.NeuralNetworkLayer, shapes: BlobShapes) -> None:
     """``shapeReorganizeDataLayer``: space-to-depth multiplies C by block**2 and divides H, W
     by block; the other modes the reverse."""
     inp, out = shapes.get(layer.input[0]), shapes.output(layer, 0)

@@ -129,6 +129,7 @@ class KnnEngine:
         label_type = _label_type(spec)
         store = SampleStore(index_spec.numberOfDimensions, label_type)
         store.append(_read_samples(index_spec), _read_labels(knn))
+        index: KdTreeIndex | LinearIndex
         if index_spec.WhichOneof("IndexType") == "singleKdTreeIndex":
             index = KdTreeIndex(index_spec.singleKdTreeIndex.leafSize)
         else:

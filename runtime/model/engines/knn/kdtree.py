@@ -67,6 +67,7 @@ class KdTreeIndex:
         if k == 0 or len(queries) == 0:
             return np.empty((len(queries), k), np.int64), np.empty((len(queries), k))
         self._refresh(store)
+        assert self.tree_ is not None, "_refresh built the tree"
         return JIT["kdtree_query"](
             store.points, *self.tree_, queries, k, self.indexed_, store.count
         )
