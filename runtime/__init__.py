@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "BatchProvider": "runtime.training.providers",
     "ArrayBatchProvider": "runtime.training.providers",
     "load_digits": "runtime.tools.datasets",
+    "repair": "runtime.tools.equivalence",
     "train": "runtime.jobs.session",
     "resume": "runtime.jobs.session",
     "restore_training_session": "runtime.jobs.session",

@@ -244,6 +244,15 @@ POOL_CASES = [
     ("AVERAGE", None, None, ("global", None), False),
     ("MAX", None, None, ("global", None), False),
     ("L2", (2, 3), (2, 1), ("valid", (0, 1, 1, 0)), False),
+    # every other variant Core ML trains through: it backpropagates through any pooling
+    ("L2", None, None, ("global", None), False),
+    ("L2", (3, 3), (2, 2), ("same", "TOP_LEFT_HEAVY"), False),
+    ("MAX", (3, 2), (1, 2), ("same", "BOTTOM_RIGHT_HEAVY"), False),
+    ("AVERAGE", (3, 3), (2, 2), ("valid", (1, 1, 0, 1)), True),
+    ("AVERAGE", (3, 3), (2, 2), ("valid", (1, 1, 0, 1)), False),
+    ("AVERAGE", (2, 2), (2, 2), ("includeLastPixel", (1, 1)), False),
+    ("AVERAGE", (2, 2), (2, 2), ("includeLastPixel", (1, 0)), True),
+    ("L2", (2, 2), (2, 2), ("includeLastPixel", (0, 0)), False),
 ]
 
 
@@ -259,11 +268,24 @@ def test_pooling_backward(case):
         reduce = {
             "MAX": lambda t: t.amax(dim=(2, 3), keepdim=True),
             "AVERAGE": lambda t: t.mean(dim=(2, 3), keepdim=True),
+            "L2": lambda t: torch.sqrt((t * t).sum(dim=(2, 3), keepdim=True)),
         }[kind]
-    elif padding[0] == "includeLastPixel":
+    elif padding[0] == "includeLastPixel" and kind == "MAX":
 
         def reduce(t):
             return F.max_pool2d(t, kernel, stride, padding[1], ceil_mode=True)
+    elif padding[0] == "includeLastPixel" and kind == "AVERAGE":
+        # Core ML's windows past the last pixel are torch's ceil-mode windows; excluding the
+        # padding is torch's count_include_pad=False
+        def reduce(t):
+            return F.avg_pool2d(t, kernel, stride, padding[1], ceil_mode=True,
+                                count_include_pad=not exclude)
+    elif padding[0] == "includeLastPixel":
+
+        def reduce(t):
+            total = F.avg_pool2d(t * t, kernel, stride, padding[1], ceil_mode=True,
+                                 divisor_override=1)
+            return torch.sqrt(total)
     elif kind == "MAX":
 
         def reduce(t):

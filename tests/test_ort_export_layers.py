@@ -322,6 +322,37 @@ LAYER_CASES = {
 
 # rank-changing layers, in N-D networks as Core ML requires (the input is its declared rank)
 ND_CASES = {
+    # converters' shapes around a classifier head: the values keep their C order
+    "reshapeStatic to [1, N]": (
+        {"x": (1, 4, 3, 2)},
+        lambda b: b.add_reshape_static("l", "x", "output", (1, 24)),
+    ),
+    "reshapeStatic to [1, C, H]": (
+        {"x": (1, 24)},
+        lambda b: b.add_reshape_static("l", "x", "output", (1, 4, 6)),
+    ),
+    "flattenTo2D": ({"x": (1, 3, 5)}, lambda b: b.add_flatten_to_2d("l", "x", "output", axis=1)),
+    "reduceMean over H, W": (
+        {"x": (1, 4, 3, 5)},
+        lambda b: b.add_reduce_mean("l", "x", "output", axes=[2, 3], keepdims=False),
+    ),
+    "reduceMean over the last axis, kept": (
+        {"x": (1, 6, 7)},
+        lambda b: b.add_reduce_mean("l", "x", "output", axes=[-1], keepdims=True),
+    ),
+    # an innerProduct on [1, 4] gives [1, 3], which expandDims must read as [1, 3], not [3, 1, 1]
+    "innerProduct on [1, C] then expandDims": (
+        {"x": (1, 4)},
+        lambda b: (
+            b.add_inner_product("d", W=_wb(3, 4), b=_wb(3), input_channels=4, output_channels=3,
+                                has_bias=True, input_name="x", output_name="z"),
+            b.add_expand_dims("l", "z", "output", axes=[2, 3]),
+        ),
+    ),
+    "reduceMean over everything": (
+        {"x": (1, 4, 3)},
+        lambda b: b.add_reduce_mean("l", "x", "output", reduce_all=True),
+    ),
     # [7, 9] -> [7, 9, 1]: C, H, W become (7, 9, 1), the values move
     "expandDims": ({"x": (7, 9)}, lambda b: b.add_expand_dims("l", "x", "output", axes=[-1])),
     # [1, 4, 7, 1] -> [1, 4, 7]: from (C, H) to (H, W)

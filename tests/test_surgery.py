@@ -120,8 +120,8 @@ def test_unsupported_layer_kinds_are_refused(layer, kind):
     with pytest.raises(UnsupportedLayerError) as info:
         updatable.make_updatable(spec, ["dense1", layer])
     assert str(info.value) == (
-        f"layer '{layer}' has kind '{kind}'; only ['convolution', 'innerProduct'] layers can be "
-        "updatable"
+        f"layer '{layer}' has kind '{kind}'; only ['convolution', 'innerProduct', "
+        "'uniDirectionalLSTM'] layers can be updatable"
     )
     assert spec == before
 

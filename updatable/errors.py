@@ -43,6 +43,19 @@ class SurgeryError(UpdatableError, ValueError):
     """A model edit that cannot be applied as asked."""
 
 
+class ArgumentNeededError(SurgeryError):
+    """An edit cannot choose a value by itself: the caller must pass ``argument``. The message
+    spells it as a Python argument; a command line re-spells it with :meth:`spelled`."""
+
+    def __init__(self, problem: str, argument: str, placeholder: str):
+        self.problem, self.argument = problem, argument
+        super().__init__(self.spelled(f"{argument}={placeholder}"))
+
+    def spelled(self, how: str) -> str:
+        """The message, asking for ``how`` (e.g. ``"--loss-input BLOB"``)."""
+        return f"{self.problem}; pass {how}"
+
+
 class ValidationError(UpdatableError, ValueError):
     """Raised by :func:`updatable.check` when a model has validation errors.
 

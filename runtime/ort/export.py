@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import onnx
 
 from runtime.nn.graph import EXACT_ARRAY_MAPPING, compile_network, input_shape
+from runtime.ort import converters_nd as nd_shape
 from runtime.ort import converters_nn as nn
 from runtime.ort import converters_tensor as tensor
 from runtime.ort.onnx_graph import BATCH, CHW, GraphBuilder
@@ -65,9 +66,12 @@ CONVERTERS: dict[str, Callable[..., list[CHW]]] = {
     "loadConstant": tensor.load_constant,
     "squeeze": tensor.squeeze_or_expand,
     "expandDims": tensor.squeeze_or_expand,
+    "reshapeStatic": nd_shape.reshape_static,
+    "flattenTo2D": nd_shape.reshape_static,
+    "reduceMean": nd_shape.reduce_mean,
 }
 # kinds whose converter takes the input's Core ML rank (runtime.nn.layers.squeeze)
-RANK_CHANGING = ("squeeze", "expandDims")
+RANK_CHANGING = ("squeeze", "expandDims", "reshapeStatic", "flattenTo2D", "reduceMean")
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,9 @@ def convert_network(
         g.shapes[blob] = shape
     shapes: dict[str, CHW] = dict(feeds)
     inputs = {feature.name: feature for feature in spec.description.input}
-    ranks = _ranks(spec) if any(spec_io.layer_kind(x) in RANK_CHANGING for x in layers) else {}
+    nd = network.arrayInputShapeMapping == EXACT_ARRAY_MAPPING
+    kinds = {spec_io.layer_kind(x) for x in layers}
+    ranks = _ranks(spec) if kinds & {*RANK_CHANGING} or (nd and "innerProduct" in kinds) else {}
     for index in needed_layers(layers, [f.blob for f in fetches], feeds):
         layer = layers[index]
         kind = spec_io.layer_kind(layer)
@@ -187,6 +193,11 @@ def convert_network(
             out_shapes = converter(g, layer, xs, in_shapes, ys, rank=ranks[layer.input[0]])
         else:
             out_shapes = converter(g, layer, xs, in_shapes, ys)
+        if kind == "innerProduct" and ranks.get(layer.output[0], 3) <= 2:
+            # an N-D [1, Cout] right-aligned is [C, H, W] = [1, 1, Cout] for the rank-aware
+            # converters that follow (innerProduct itself writes [Cout, 1, 1])
+            out_shapes = [(1, 1, out_shapes[0][0])]
+            g.reshape(ys[0], [0, *out_shapes[0]], g.define(layer.output[0]))
         shapes.update(zip(layer.output, out_shapes, strict=True))
     for fetch in fetches:
         _add_fetch(g, fetch, shapes)

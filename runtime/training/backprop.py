@@ -56,8 +56,14 @@ def _producers(steps) -> dict[str, int]:
     return produced
 
 
-def _ancestors(steps, produced: dict[str, int], last: int) -> set[int]:
-    """Positions of step ``last`` and every step it depends on, walking producers backwards."""
+def _ancestors(steps, last: int) -> set[int]:
+    """Positions of step ``last`` and every step it depends on, walking producers backwards:
+    each input links to its last producer *before* the reader (a loop both reads and
+    overwrites the blobs it carries; their first values come from earlier steps)."""
+    writers: dict[str, list[int]] = {}
+    for index, step in enumerate(steps):
+        for blob in step.outputs:
+            writers.setdefault(blob, []).append(index)
     ancestors: set[int] = set()
     pending = [last]
     while pending:
@@ -66,9 +72,9 @@ def _ancestors(steps, produced: dict[str, int], last: int) -> set[int]:
             continue
         ancestors.add(index)
         for blob in steps[index].inputs:
-            producer = produced.get(blob)
-            if producer is not None and producer < index:
-                pending.append(producer)
+            earlier = [i for i in writers.get(blob, ()) if i < index]
+            if earlier:
+                pending.append(earlier[-1])
     return ancestors
 
 
@@ -91,7 +97,7 @@ def build_slice(steps: list[Step], updatable_names, loss_layer) -> TrainingSlice
             f"loss '{loss_layer.name}' reads '{loss_blob}', which no layer produces"
         )
 
-    ancestors = _ancestors(steps, produced, produced[loss_blob])
+    ancestors = _ancestors(steps, produced[loss_blob])
     # Steps that depend on an updatable step (forward order: one pass suffices).
     trainable: set[int] = set()
     tainted: set[str] = set()

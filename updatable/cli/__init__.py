@@ -25,6 +25,7 @@ VERBS = {
     "inspect": "updatable.cli.inspect",
     "validate": "updatable.cli.validate",
     "make-updatable": "updatable.cli.make_updatable",
+    "feature-extractor": "updatable.cli.feature_extractor",
     "export-ort": "updatable.cli.export_ort",
     "import-ort": "updatable.cli.import_ort",
     "sweep": "updatable.cli.sweep",

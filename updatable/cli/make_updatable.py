@@ -22,11 +22,16 @@ from updatable.cli._common import (
     split_list,
     verb_parser,
 )
+from updatable.cli._repairs import repair_or_refuse, set_loss_with_options, training_blockers
 
 if TYPE_CHECKING:
     from updatable.params import DoubleParam, IntParam
 
 EXAMPLES = """
+  # a classifier converted by coremltools: its softmaxND (and the reshapes before the head)
+  # are rewritten into layers Core ML trains through, each checked, then the head is trained
+  updatable make-updatable Converted.mlmodel -o Updatable.mlmodel
+
   # the head of a classifier, SGD with the allowed values an app may choose from
   updatable make-updatable Classifier.mlmodel -o Updatable.mlmodel --layers dense_2 \\
       --optimizer sgd --lr 0.001 --lr-range 0.0001,0.1 --batch 8 --batch-allowed 1,2,8,16 \\
@@ -51,8 +56,11 @@ def add_parser(subparsers: Any) -> None:
         "Make layers of a neural network (or of the network at the end of a pipeline) "
         "updatable, add the loss and the training inputs it needs, the optimizer, epochs and "
         "shuffling, each hyperparameter with its default and allowed values. Optionally widen "
-        "the classifier for new classes and re-initialise layers first. The result is "
-        "validated; OUT is written atomically and only if the result is valid.",
+        "the classifier for new classes and re-initialise layers first. Converter output "
+        "(softmaxND, batchedMatmul with weights, reshapes before the head) is first rewritten "
+        "into layers Core ML trains through, each rewrite checked to leave the outputs "
+        "unchanged (--no-repair refuses instead). The result is validated; OUT is written "
+        "atomically and only if the result is valid.",
         EXAMPLES,
         exit_codes={
             0: "success: OUT written (warnings, if any, on stderr)",
@@ -65,6 +73,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("legacy_out", nargs="?", metavar="OUT", help=argparse.SUPPRESS)
     add_out_option(parser, "where to write the updatable model (required)", metavar="OUT")
     add_in_place_option(parser)
+    parser.add_argument(
+        "--no-repair",
+        action="store_true",
+        help="refuse a model that needs repairs instead of rewriting it (by default softmaxND, "
+        "batchedMatmul with weights and the reshapes before a classifier head are rewritten "
+        "into layers Core ML trains through, each checked to leave the outputs unchanged)",
+    )
     parser.add_argument(
         "--json",
         action="store_true",
@@ -175,16 +190,18 @@ def run(args: argparse.Namespace) -> int:
     _check_combinations(args)
     out = _out(args)
     spec = updatable.load(args.model)
+    repairs = repair_or_refuse(spec, args.no_repair)
+    if not args.json:
+        for line in repairs:
+            print(f"repaired: {line}")
     if args.expand_classes:
         layer = args.expand_layer or updatable.classifier_head(spec)
         updatable.expand_classifier(spec, layer, args.expand_classes, _labels(spec, args.labels))
     for name in [n for item in args.reinit for n in split_list(item)]:
         updatable.reinitialize(spec, name, args.reinit_scheme, args.reinit_seed)
     layers = _trained_layers(spec, args.layers)
-    updatable.make_updatable(spec, layers)
-    updatable.set_loss(
-        spec, args.loss, input=args.loss_input, name=args.loss_name, shape=args.loss_shape
-    )
+    updatable.make_updatable(spec, layers, replace=True)
+    set_loss_with_options(spec, args)
     updatable.set_optimizer(spec, args.optimizer, **_optimizer_values(args))
     updatable.set_epochs(
         spec, _int_value("epochs", args.epochs, args.epochs_allowed, args.epochs_range)
@@ -198,8 +215,10 @@ def run(args: argparse.Namespace) -> int:
     if not errors:
         updatable.save(spec, out)
     if args.json:
-        print_json(_document(args, out, layers, issues, written=not errors))
+        print_json(_document(args, out, layers, issues, written=not errors, repairs=repairs))
     if errors:
+        for line in training_blockers(spec, layers):
+            print(f"updatable make-updatable: error: {line}", file=sys.stderr)
         print(
             f"updatable make-updatable: error: the prepared model is invalid "
             f"({len(errors)} error(s)); nothing was written to {out}",
@@ -208,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if not args.json:
         print(
-            f"wrote {out}: updatable layers {layers}, {args.loss} loss, "
+            f"wrote {out}: updatable layers {updatable.updatable_layers(spec)}, {args.loss} "
+            "loss, "
             f"{args.optimizer} lr {args.lr:g}, epochs {args.epochs}"
         )
     return EXIT_OK
@@ -230,7 +250,12 @@ def _out(args: argparse.Namespace) -> str:
 
 
 def _document(
-    args: argparse.Namespace, out: str, layers: list[str], issues: list[Any], written: bool
+    args: argparse.Namespace,
+    out: str,
+    layers: list[str],
+    issues: list[Any],
+    written: bool,
+    repairs: list[str],
 ) -> dict[str, Any]:
     """The ``--json`` document (docs/cli-json.md, "make-updatable")."""
     import dataclasses
@@ -240,6 +265,7 @@ def _document(
         "out": out,
         "written": written,
         "valid": written,
+        "repairs": repairs,
         "layers": layers,
         "loss": args.loss,
         "optimizer": args.optimizer,
@@ -265,15 +291,26 @@ def _check_combinations(args: argparse.Namespace) -> None:
 def _trained_layers(spec: proto.Model, given: Any) -> list[str]:
     """``--layers`` (space or comma separated), or the classifier's last layer."""
     import updatable
-    from updatable.errors import ParameterError, UnsupportedModelError
+    from updatable.errors import ParameterError, SurgeryError, UnsupportedModelError
 
     layers = [n for item in given or [] for n in split_list(item)]
     if layers:
         return layers
+    from updatable.edit.nested import locate
+    from updatable.spec import NEURAL_NETWORK_TYPES
+
+    locate(spec, NEURAL_NETWORK_TYPES, "make-updatable")  # says why other model types cannot
     try:
         return [updatable.classifier_head(spec)]
+    except SurgeryError as error:
+        raise SurgeryError(
+            f"{error}; or name the layers to train with --layers (innerProduct or convolution "
+            "layers whose way to the softmax Core ML can backpropagate through)"
+        ) from None
     except UnsupportedModelError:
-        raise ParameterError("--layers is required when the model is not a classifier") from None
+        raise ParameterError(
+            "--layers is required when the model is not a classifier: name the layers to train"
+        ) from None
 
 
 def _int_value(

@@ -23,7 +23,7 @@ from updatable.params import as_int64
 from updatable.spec import NEURAL_NETWORK_TYPES, find_layer, layer_kind, network
 
 # layers between the widened layer and the softmax that keep the class axis as it is
-_WIDTH_PRESERVING = ("activation", "flatten")
+_WIDTH_PRESERVING = ("activation", "flatten", "pooling")
 SCHEMES = ("kaiming_uniform", "zeros")
 
 
@@ -40,9 +40,18 @@ def classifier_head(spec: proto.Model) -> str:
             layer = producers.get(layer.input[0])
         if layer is not None and layer_kind(layer) in ("innerProduct", "convolution"):
             return str(layer.name)
+    probabilities = _probability_blob(model, nn)
+    last = producers.get(probabilities)
+    if last is not None and layer_kind(last) == "softmaxND":
+        raise SurgeryError(
+            f"cannot find the classifier's head: the probabilities '{probabilities}' come from "
+            f"softmaxND '{last.name}', and Core ML's cross-entropy needs a softmax layer (rule "
+            "C4). Rewrite it first: `updatable make-updatable` does by default, or "
+            "runtime.repair(spec) / updatable.repair(spec, shapes=..., check=...)"
+        )
     raise SurgeryError(
         "cannot find the classifier's head: expected innerProduct or convolution -> "
-        f"[activation/flatten] -> softmax producing '{_probability_blob(model, nn)}'"
+        f"[activation/flatten/pooling] -> softmax producing '{probabilities}'"
     )
 
 

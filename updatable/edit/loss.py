@@ -18,7 +18,7 @@ from typing import Any
 
 from updatable import proto
 from updatable.edit.nested import locate
-from updatable.errors import ParameterError, SurgeryError
+from updatable.errors import ArgumentNeededError, ParameterError, SurgeryError
 from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network
 
 # accepted spellings -> canonical loss name
@@ -122,9 +122,10 @@ def _default_input(
         preferred = [b for b in arrays if b in producers]
         what = "multiArray model outputs produced by a layer"
     if len(preferred) != 1:
-        raise SurgeryError(
-            f"cannot choose the loss input: the network has {len(preferred)} {what} "
-            f"{preferred}; pass input=<blob name>"
+        raise ArgumentNeededError(
+            f"cannot choose the loss input: the network has {len(preferred)} {what} {preferred}",
+            "input",
+            "<blob name>",
         )
     return preferred[0]
 
@@ -206,8 +207,8 @@ def _target_entry(
     declared = _declared_shape(description, blob)
     if shape is None:
         if declared is None:
-            raise SurgeryError(
-                f"MSE input '{blob}' is not a model output with a declared shape; pass shape=(...)"
+            raise ArgumentNeededError(
+                f"MSE input '{blob}' is not a model output with a declared shape", "shape", "(...)"
             )
         shape = declared
     if (

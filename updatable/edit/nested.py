@@ -30,6 +30,29 @@ _HINTS = {
     "kNearestNeighborsClassifier": "a kNN classifier is updatable as a whole "
     "(updatable.make_knn_classifier); it has no layers",
 }
+_HEAD_WAY_OUT = (
+    "keep the features in front and give them a head that can be: a kNN classifier "
+    "(updatable.make_knn_classifier) or a neural-network classifier "
+    "(updatable.make_pipeline(features, head))"
+)
+for _kind in (
+    "glmClassifier",
+    "glmRegressor",
+    "supportVectorClassifier",
+    "supportVectorRegressor",
+    "treeEnsembleClassifier",
+    "treeEnsembleRegressor",
+):
+    _HINTS[_kind] = (
+        f"a {_kind} head cannot be updatable (Core ML updates neural networks and kNN "
+        f"classifiers only); {_HEAD_WAY_OUT}"
+    )
+_HINTS["visionFeaturePrint"] = (
+    "visionFeaturePrint is a feature extractor built into the OS: its weights are not in the "
+    "file and cannot be trained; put an updatable head after the features it extracts "
+    "(a kNN classifier: updatable.make_knn_classifier, or a neural-network head: "
+    "updatable.make_pipeline)"
+)
 
 
 def locate(
@@ -66,9 +89,22 @@ def locate(
         hint = _HINTS.get(kind) or ""
         raise UnsupportedModelError(
             f"{action} needs one of {list(kinds)} (or a pipeline ending in one); {where} "
-            f"{kind or 'of no type'}" + (f": {hint}" if hint else "")
+            f"{kind or 'of no type'}" + (f": {hint}" if hint else "") + _frozen_note(spec)
         )
     return current, pipelines
+
+
+def _frozen_note(spec: proto.Model) -> str:
+    """A sentence about an OS-provided feature extractor in front, if the pipeline has one."""
+    if model_type(spec) not in PIPELINE_TYPES:
+        return ""
+    front = [model_type(m) for m in pipeline_models(spec)[:-1]]
+    if "visionFeaturePrint" not in front:
+        return ""
+    return (
+        ". The visionFeaturePrint in front is built into the OS (its weights are not in the "
+        "file) and stays frozen: only a head after it can learn"
+    )
 
 
 def check_only_last_updatable(pipelines: list[proto.Model]) -> None:

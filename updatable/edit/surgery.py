@@ -16,17 +16,19 @@ from updatable.edit.nested import check_only_last_updatable, locate, mark_updata
 from updatable.errors import LayerNotFoundError, SurgeryError, UnsupportedLayerError
 from updatable.spec import NEURAL_NETWORK_TYPES, layer_kind, network, weight_params
 
-# Core ML can update convolution and innerProduct weights (UpdatableNeuralNetworkValidator.cpp
-# also accepts uniDirectionalLSTM since 5.0b1, without weight checks; coremltools marks only
-# these two, and so do we for the widest device support).
-UPDATABLE_KINDS = ("convolution", "innerProduct")
+# Core ML can update convolution and innerProduct weights, and since Core ML 5 (iOS 15;
+# UpdatableNeuralNetworkValidator.cpp, coremltools 5.0b1) uniDirectionalLSTM weights, with no
+# weight checks; the validator's lint (X3) warns that older devices refuse an updatable LSTM.
+UPDATABLE_KINDS = ("convolution", "innerProduct", "uniDirectionalLSTM")
 
 # Core ML's minimum specification version for updatable models (coremltools
 # _MINIMUM_UPDATABLE_SPEC_VERSION).
 MIN_UPDATABLE_VERSION = 4
 
 
-def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Model:
+def make_updatable(
+    spec: proto.Model, layers: Iterable[str] | str, *, replace: bool = False
+) -> proto.Model:
     """Mark ``layers`` and their weights updatable and the model ``isUpdatable``.
 
     For each named layer this sets ``NeuralNetworkLayer.isUpdatable`` and ``isUpdatable`` on
@@ -34,7 +36,8 @@ def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Mode
     layer's descriptor. The model gets ``isUpdatable`` and ``specificationVersion >= 4``;
     shuffling is switched on unless the model already says otherwise (coremltools'
     ``make_updatable`` does the same, but also overwrites an explicit "off"). Layers marked
-    before stay marked.
+    before stay marked, unless ``replace``: then ``layers`` become the only updatable layers
+    (every other layer and its weights are unmarked), so the model trains exactly them.
 
     ``spec`` may be a neural network, classifier or regressor, or a pipeline whose last model is
     one (nested pipelines included): then every enclosing pipeline is made updatable and raised
@@ -43,7 +46,8 @@ def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Mode
     Checks, all before anything changes:
 
     * every name exists (the error lists the layers that do);
-    * every layer is a ``convolution`` or ``innerProduct`` with stored float weights;
+    * every layer is a ``convolution`` or ``innerProduct`` with stored float weights, or a
+      ``uniDirectionalLSTM`` (Core ML 5 and later; the lint warns, X3);
     * no layer anywhere in the network stores FP16 weights (``float16Value``): coremltools
       refuses these because Core ML compiles such a network to a full FP16 model that cannot
       be updated, but it only inspects the first layer;
@@ -81,11 +85,23 @@ def make_updatable(spec: proto.Model, layers: Iterable[str] | str) -> proto.Mode
     mark_updatable(model, pipelines, MIN_UPDATABLE_VERSION)
     if not nn.updateParams.HasField("shuffle"):
         nn.updateParams.shuffle.defaultValue = True
+    if replace:
+        for layer in all_layers(nn):
+            layer.isUpdatable = False
+            for weights in _weight_messages(getattr(layer, layer_kind(layer))):
+                weights.isUpdatable = False
     for layer in chosen:
         layer.isUpdatable = True
-        for _, weights in weight_params(layer):
-            weights.isUpdatable = True
+        for weights in _weight_messages(getattr(layer, layer_kind(layer))):
+            weights.isUpdatable = True  # an LSTM's sit one message further in
     return spec
+
+
+def updatable_layers(spec: proto.Model) -> list[str]:
+    """Names of the layers marked updatable in ``spec``'s network (the last model of a
+    pipeline), in network order."""
+    model, _ = locate(spec, NEURAL_NETWORK_TYPES, "updatable_layers")
+    return [str(layer.name) for layer in all_layers(network(model)) if layer.isUpdatable]
 
 
 def all_layers(nn: proto.Message) -> Iterator[Any]:
@@ -129,6 +145,10 @@ def _check_can_update(layer: proto.NeuralNetworkLayer) -> None:
             "be updatable"
         )
     params = getattr(layer, kind)
+    if kind == "uniDirectionalLSTM":
+        if not params.HasField("weightParams"):
+            raise UnsupportedLayerError(f"layer '{layer.name}' has no stored LSTM weights")
+        return
     if not params.HasField("weights"):
         raise UnsupportedLayerError(
             f"layer '{layer.name}' has no stored weights (they come from a second input), so "
