@@ -278,13 +278,15 @@ def test_pooling_backward(case):
         # Core ML's windows past the last pixel are torch's ceil-mode windows; excluding the
         # padding is torch's count_include_pad=False
         def reduce(t):
-            return F.avg_pool2d(t, kernel, stride, padding[1], ceil_mode=True,
-                                count_include_pad=not exclude)
+            return F.avg_pool2d(
+                t, kernel, stride, padding[1], ceil_mode=True, count_include_pad=not exclude
+            )
     elif padding[0] == "includeLastPixel":
 
         def reduce(t):
-            total = F.avg_pool2d(t * t, kernel, stride, padding[1], ceil_mode=True,
-                                 divisor_override=1)
+            total = F.avg_pool2d(
+                t * t, kernel, stride, padding[1], ceil_mode=True, divisor_override=1
+            )
             return torch.sqrt(total)
     elif kind == "MAX":
 

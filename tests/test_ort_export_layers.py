@@ -344,8 +344,16 @@ ND_CASES = {
     "innerProduct on [1, C] then expandDims": (
         {"x": (1, 4)},
         lambda b: (
-            b.add_inner_product("d", W=_wb(3, 4), b=_wb(3), input_channels=4, output_channels=3,
-                                has_bias=True, input_name="x", output_name="z"),
+            b.add_inner_product(
+                "d",
+                W=_wb(3, 4),
+                b=_wb(3),
+                input_channels=4,
+                output_channels=3,
+                has_bias=True,
+                input_name="x",
+                output_name="z",
+            ),
             b.add_expand_dims("l", "z", "output", axes=[2, 3]),
         ),
     ),

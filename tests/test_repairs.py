@@ -46,11 +46,20 @@ def dense_with_bias_add(axis=-1, classes=3, seed=0):
     """An N-D classifier: `x` [1, 8] -> batchedMatmul (weights, no bias) -> addBroadcastable of
     a loadConstantND [3] -> softmaxND(axis) `probs`."""
     rng = np.random.default_rng(seed)
-    builder = NeuralNetworkBuilder([("x", datatypes.Array(1, 8))], [("probs", None)],
-                                   mode="classifier", disable_rank5_shape_mapping=True)
-    builder.add_batched_mat_mul("dense", ["x"], "matmul", weight_matrix_rows=8,
-                                weight_matrix_columns=classes,
-                                W=rng.standard_normal((8, classes)))
+    builder = NeuralNetworkBuilder(
+        [("x", datatypes.Array(1, 8))],
+        [("probs", None)],
+        mode="classifier",
+        disable_rank5_shape_mapping=True,
+    )
+    builder.add_batched_mat_mul(
+        "dense",
+        ["x"],
+        "matmul",
+        weight_matrix_rows=8,
+        weight_matrix_columns=classes,
+        W=rng.standard_normal((8, classes)),
+    )
     builder.add_load_constant_nd("bias", "b", rng.standard_normal(classes), (classes,))
     builder.add_add_broadcastable("add", ["matmul", "b"], "logits")
     builder.add_softmax_nd("softmax", "logits", "probs", axis=axis)
@@ -93,16 +102,26 @@ def test_tf2_style_classifier_dense_layers_and_flatten():
     assert [i for i in updatable.validate(spec) if i.severity == "error"] == []
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("mobilenet_v2", "rewrote reduceMean 'input.101' over H, W as global average pooling "
-                     "'input.101'"),
-    ("cnn_bn", "rewrote squeeze 'input.27' as flatten 'input.27' (dropped "
-               "'input.27_batch_norm_1d_squeeze')"),
-    ("vgg", "rewrote reshapeStatic 'input.31' as flatten 'input.31'"),
-    ("squeezenet1_1", "rewrote reshapeStatic '293' as flatten '293'"),
-    ("transformer", "inserted expandDims 'input_rank4' ([1, 32] -> [1, 32, 1, 1]) before "
-                    "'linear_9'"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        (
+            "mobilenet_v2",
+            "rewrote reduceMean 'input.101' over H, W as global average pooling 'input.101'",
+        ),
+        (
+            "cnn_bn",
+            "rewrote squeeze 'input.27' as flatten 'input.27' (dropped "
+            "'input.27_batch_norm_1d_squeeze')",
+        ),
+        ("vgg", "rewrote reshapeStatic 'input.31' as flatten 'input.31'"),
+        ("squeezenet1_1", "rewrote reshapeStatic '293' as flatten '293'"),
+        (
+            "transformer",
+            "inserted expandDims 'input_rank4' ([1, 32] -> [1, 32, 1, 1]) before 'linear_9'",
+        ),
+    ],
+)
 @needs("torch", "coremltools")
 def test_converted_heads_are_repaired_without_changing_outputs(name, expected):
     spec = torch_zoo.converted(name, "iOS14")
@@ -116,20 +135,36 @@ def test_converted_heads_are_repaired_without_changing_outputs(name, expected):
 def test_softmax_nd_over_a_non_class_axis_is_refused_and_nothing_changes():
     spec = dense_with_bias_add(axis=0)
     before = spec.SerializeToString()
-    with pytest.raises(SurgeryError, match=r"softmaxND 'softmax' normalises axis 0 of its "
-                       r"\[1, 3\] input 'logits'.*Nothing was changed"):
+    with pytest.raises(
+        SurgeryError,
+        match=r"softmaxND 'softmax' normalises axis 0 of its "
+        r"\[1, 3\] input 'logits'.*Nothing was changed",
+    ):
         updatable.repair(spec, shapes=blob_shapes, check=check_equivalent)
     assert spec.SerializeToString() == before
 
 
 def test_softmax_nd_over_channels_of_a_rank_4_tensor_is_swapped_in_place():
-    builder = NeuralNetworkBuilder([("x", datatypes.Array(1, 3, 4, 4))], [("probs", None)],
-                                   disable_rank5_shape_mapping=True)
+    builder = NeuralNetworkBuilder(
+        [("x", datatypes.Array(1, 3, 4, 4))], [("probs", None)], disable_rank5_shape_mapping=True
+    )
     rng = np.random.default_rng(1)
-    builder.add_convolution("conv", kernel_channels=3, output_channels=5, height=1, width=1,
-                            stride_height=1, stride_width=1, border_mode="valid", groups=1,
-                            W=rng.standard_normal((1, 1, 3, 5)), b=None, has_bias=False,
-                            input_name="x", output_name="z")
+    builder.add_convolution(
+        "conv",
+        kernel_channels=3,
+        output_channels=5,
+        height=1,
+        width=1,
+        stride_height=1,
+        stride_width=1,
+        border_mode="valid",
+        groups=1,
+        W=rng.standard_normal((1, 1, 3, 5)),
+        b=None,
+        has_bias=False,
+        input_name="x",
+        output_name="z",
+    )
     builder.add_softmax_nd("softmax", "z", "probs", axis=1)
     spec = builder.spec
     before = _copy(spec)
@@ -153,8 +188,11 @@ def test_a_failing_check_refuses_the_repair_and_keeps_the_model():
     def disagree(old, new):
         raise SurgeryError("output 'probs' differs after the repair by up to 0.3")
 
-    with pytest.raises(SurgeryError, match=r"repair refused: rewrote batchedMatmul 'dense' as "
-                       r"innerProduct 'dense' would change the model: .*nothing was changed"):
+    with pytest.raises(
+        SurgeryError,
+        match=r"repair refused: rewrote batchedMatmul 'dense' as "
+        r"innerProduct 'dense' would change the model: .*nothing was changed",
+    ):
         updatable.repair(spec, shapes=blob_shapes, check=disagree)
     assert spec.SerializeToString() == before
 
@@ -163,8 +201,9 @@ def test_without_a_check_every_line_says_it_was_not_checked():
     spec = dense_with_bias_add()
     done = updatable.repair(spec, shapes=blob_shapes)
     assert done and all(r.evidence == NOT_CHECKED for r in done)
-    assert str(done[0]).endswith(": equivalence not checked: no forward pass was given "
-                                 "(check=None)")
+    assert str(done[0]).endswith(
+        ": equivalence not checked: no forward pass was given (check=None)"
+    )
 
 
 def test_needed_repairs_leaves_the_model_alone():

@@ -30,15 +30,32 @@ torch = optional_import("torch")
 F = optional_import("torch.nn.functional")
 
 # classifiers whose every layer the runtime runs and whose head Core ML can train
-RUNS = ("cnn_bn", "cnn_bn_image", "resnet", "mobilenet_v2", "squeezenet1_1", "vgg",
-        "transformer", "audio_cnn1d", "tabular_mlp", "lstm", "bilstm", "rnn", "gru_text")
+RUNS = (
+    "cnn_bn",
+    "cnn_bn_image",
+    "resnet",
+    "mobilenet_v2",
+    "squeezenet1_1",
+    "vgg",
+    "transformer",
+    "audio_cnn1d",
+    "tabular_mlp",
+    "lstm",
+    "bilstm",
+    "rnn",
+    "gru_text",
+)
 EPOCHS, COUNT, LEARNING_RATE = 3, 30, 0.1
 # the ONNX export holds [C, H, W] per example: the transformer's attention is rank-3 N-D, the
 # recurrent models swap Core ML's batch and sequence axes with transposes, the GRU is a loop
 _TRANSPOSE = "has kind 'transpose', which the ONNX export does not support"
-ORT_GAPS = {"transformer": "layer 'linear_0' (innerProduct) expects 12 input values",
-            "lstm": _TRANSPOSE, "bilstm": _TRANSPOSE, "rnn": _TRANSPOSE,
-            "gru_text": "layer 'concat_1' has kind 'loadConstantND'"}
+ORT_GAPS = {
+    "transformer": "layer 'linear_0' (innerProduct) expects 12 input values",
+    "lstm": _TRANSPOSE,
+    "bilstm": _TRANSPOSE,
+    "rnn": _TRANSPOSE,
+    "gru_text": "layer 'concat_1' has kind 'loadConstantND'",
+}
 CASES = [(name, target) for name in RUNS for target in torch_zoo.TARGETS]
 
 
@@ -87,8 +104,11 @@ def _torch_fine_tune(name, batch, targets, seed):
 def _constructor_args(module):
     if isinstance(module, torch.nn.Linear):
         return {"in_features": module.in_features, "out_features": module.out_features}
-    return {"in_channels": module.in_channels, "out_channels": module.out_channels,
-            "kernel_size": module.kernel_size}
+    return {
+        "in_channels": module.in_channels,
+        "out_channels": module.out_channels,
+        "kernel_size": module.kernel_size,
+    }
 
 
 def _train_ours(path, name, batch, labels):
@@ -96,8 +116,10 @@ def _train_ours(path, name, batch, labels):
     spec = updatable.set_epochs(updatable.load(path), EPOCHS)  # the command wrote 10
     examples = [torch_zoo.feeds(name, example) for example in batch]
     label_name = spec.description.predictedFeatureName
-    columns = {entry.input.name: [e[entry.input.name] for e in examples],
-               label_name: [entry.labels[i] for i in labels]}
+    columns = {
+        entry.input.name: [e[entry.input.name] for e in examples],
+        label_name: [entry.labels[i] for i in labels],
+    }
     losses: dict[int, list[float]] = {}
     ended: list = []
     result = {}
@@ -108,15 +130,19 @@ def _train_ours(path, name, batch, labels):
             result[field] = context.model.parameter_value(ParameterKey(key).scoped(head))
 
     configuration = ModelConfiguration(parameters={ParameterKey("learningRate"): LEARNING_RATE})
+
     def progress(context):
         if context.event == Event.MINI_BATCH_END:
             losses.setdefault(len(ended), []).append(float(context.metrics[MetricKey.LOSS_VALUE]))
         else:
             ended.append(context.event)
 
-    task = UpdateTask(spec, ArrayBatchProvider(columns), configuration,
-                      UpdateProgressHandlers(Event.EPOCH_END | Event.MINI_BATCH_END, progress,
-                                             completion))
+    task = UpdateTask(
+        spec,
+        ArrayBatchProvider(columns),
+        configuration,
+        UpdateProgressHandlers(Event.EPOCH_END | Event.MINI_BATCH_END, progress, completion),
+    )
     task.resume()
     task.wait()
     assert task.error is None, task.error
@@ -137,15 +163,20 @@ def _assert_onnx_predicts_like_runtime(spec, name, batch):
     probabilities = spec.description.predictedProbabilitiesName
     outputs = [o.name for o in export_onnx(spec).graph.output]
     got = run_onnx(export_onnx(spec), {entry.input.name: column})[outputs.index(probabilities)]
-    want = [[p[label] for label in entry.labels]
-            for p in (r[probabilities] for r in Model.compile(spec).predict_batch(examples))]
+    want = [
+        [p[label] for label in entry.labels]
+        for p in (r[probabilities] for r in Model.compile(spec).predict_batch(examples))
+    ]
     assert_close(got.reshape(len(examples), -1), want, f"{name} ONNX probabilities", 1e-4)
 
 
 def _seed(spec):
     seed = spec.neuralNetworkClassifier.updateParams.seed
-    return int(seed.defaultValue) if spec.neuralNetworkClassifier.updateParams.HasField(
-        "seed") else None
+    return (
+        int(seed.defaultValue)
+        if spec.neuralNetworkClassifier.updateParams.HasField("seed")
+        else None
+    )
 
 
 @pytest.mark.parametrize("name,target", CASES, ids=[f"{n}-{t}" for n, t in CASES])
@@ -179,4 +210,3 @@ def test_converted_classifier_made_updatable_trains_like_torch(name, target, tmp
         want = np.asarray(want, np.float64).ravel()
         relative = np.linalg.norm(got - want) / np.linalg.norm(want)
         assert relative <= 1e-5, f"{name} {target} {what}: relative difference {relative:.2e}"
-

@@ -42,7 +42,7 @@ def reshape_static(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) -> 
         out = [math.prod(tensor[:axis]), math.prod(tensor[axis:])]
     out_chw = _held(layer, out, math.prod(shapes[0]))
     g.reshape(xs[0], [0, *out_chw], ys[0])
-    return [tuple(out_chw)]
+    return [(out_chw[0], out_chw[1], out_chw[2])]
 
 
 def reduce_mean(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) -> list[CHW]:
@@ -60,4 +60,4 @@ def reduce_mean(g: GraphBuilder, layer, xs, shapes, ys, *, rank: int = 5) -> lis
         out = [d for a, d in enumerate(tensor) if a not in axes] or [1]
     out_chw = _held(layer, out, math.prod(out))
     g.reshape(x, [0, *out_chw], ys[0])
-    return [tuple(out_chw)]
+    return [(out_chw[0], out_chw[1], out_chw[2])]

@@ -8,6 +8,8 @@ arguments; the ``make-updatable`` command and :func:`repair` here pass these.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from runtime.model.images import image_channels
@@ -37,7 +39,7 @@ def random_examples(description, count: int = EXAMPLES, seed: int = 0, *, indice
     0 and 1 when ``indices``, for inputs that are embedding ids), images of uniform random
     pixels."""
     rng = np.random.default_rng(seed)
-    examples = [{} for _ in range(count)]
+    examples: list[dict[str, Any]] = [{} for _ in range(count)]
     for feature in description.input:
         kind = feature.type.WhichOneof("Type")
         for example in examples:

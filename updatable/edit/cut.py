@@ -11,6 +11,8 @@ labels, training inputs, losses and updatable flags belong to the old head and a
 
 from __future__ import annotations
 
+from typing import Any
+
 from updatable import proto
 from updatable.errors import LayerNotFoundError, UnsupportedModelError
 from updatable.spec import (
@@ -25,7 +27,7 @@ _KEPT_NETWORK_FIELDS = ("arrayInputShapeMapping", "imageInputShapeMapping")
 
 
 def feature_extractor(
-    spec: proto.Model, at: str, *, output: str | None = None, shapes=None
+    spec: proto.Model, at: str, *, output: str | None = None, shapes: Any = None
 ) -> proto.Model:
     """A new model computing blob ``at`` (or the first output of the layer called ``at``)
     from ``spec``'s inputs; ``spec`` is not changed.
@@ -90,26 +92,26 @@ def feature_extractor(
     return cut
 
 
-def _declared(shape: list[int], nn) -> list[int]:
+def _declared(shape: list[int], nn: Any) -> list[int]:
     if nn.arrayInputShapeMapping == proto.NeuralNetwork_pb2.EXACT_ARRAY_MAPPING:
         return shape
     chw = [1, 1, 1, *shape][-3:]
     return chw[:1] if chw[1:] == [1, 1] else chw
 
 
-def _blob(layers, at: str) -> str:
+def _blob(layers: Any, at: str) -> str:
     produced = [b for layer in layers for b in layer.output]
     if at in produced:
         return at
     for layer in layers:
         if layer.name == at and layer.output:
-            return layer.output[0]
+            return str(layer.output[0])
     raise LayerNotFoundError(
         f"no blob or layer named '{at}'; the network's blobs are: {list(dict.fromkeys(produced))}"
     )
 
 
-def _needed(layers, last: int) -> set[int]:
+def _needed(layers: Any, last: int) -> set[int]:
     """``last`` and every earlier layer it depends on (each input links to the last earlier
     producer of that blob)."""
     needed, pending = set(), [last]
@@ -125,5 +127,5 @@ def _needed(layers, last: int) -> set[int]:
     return needed
 
 
-def _title(spec) -> str:
+def _title(spec: Any) -> str:
     return spec.description.metadata.shortDescription or "the original model"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from updatable import proto
 from updatable.edit import rewrites
@@ -110,11 +111,11 @@ def _next_rewrite(spec: proto.Model, shapes: Shapes) -> rewrites.Rewrite | None:
     )
 
 
-def _probabilities(model, nn) -> str:
+def _probabilities(model: Any, nn: Any) -> str:
     """The classifier's probability blob; for other networks the one model output that a
     softmaxND produces (the blob a cross-entropy loss would read)."""
     if model.WhichOneof("Type") == "neuralNetworkClassifier":
-        return nn.labelProbabilityLayerName or model.description.predictedProbabilitiesName
+        return str(nn.labelProbabilityLayerName or model.description.predictedProbabilitiesName)
     producers = {blob: layer for layer in nn.layers for blob in layer.output}
     candidates = [
         feature.name

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from updatable import proto
 from updatable.errors import SurgeryError
@@ -53,24 +54,24 @@ class Rewrite:
 class Graph:
     """Producers and readers of the blobs of one network (``nn``), with its declared outputs."""
 
-    def __init__(self, nn, outputs):
+    def __init__(self, nn: Any, outputs: Any) -> None:
         self.nn = nn
         self.outputs = set(outputs)
-        self.producer = {}
-        self.readers: dict[str, list] = {}
+        self.producer: dict[str, Any] = {}
+        self.readers: dict[str, list[Any]] = {}
         for layer in nn.layers:
             for blob in layer.input:
                 self.readers.setdefault(blob, []).append(layer)
             for blob in layer.output:
                 self.producer[blob] = layer
 
-    def only_reader(self, blob, layer) -> bool:
+    def only_reader(self, blob: Any, layer: Any) -> bool:
         """``layer`` is the one reader of ``blob`` and no model output shows it."""
         readers = self.readers.get(blob, [])
         return len(readers) == 1 and readers[0] is layer and blob not in self.outputs
 
 
-def dense_matmul(graph: Graph, shapes) -> Rewrite | None:
+def dense_matmul(graph: Graph, shapes: Any) -> Rewrite | None:
     """The first ``batchedMatmul`` with constant float weights on a ``[1, X1]`` input."""
     for layer in graph.nn.layers:
         if layer_kind(layer) != "batchedMatmul" or len(layer.input) != 1:
@@ -86,7 +87,7 @@ def dense_matmul(graph: Graph, shapes) -> Rewrite | None:
         ):
             continue
 
-        def apply(name=layer.name):
+        def apply(name: Any = layer.name) -> Any:
             layer = by_name(graph.nn, name)
             params = layer.batchedMatmul
             dense = _nn.InnerProductLayerParams(
@@ -104,7 +105,7 @@ def dense_matmul(graph: Graph, shapes) -> Rewrite | None:
     return None
 
 
-def bias_add(graph: Graph, shapes) -> Rewrite | None:
+def bias_add(graph: Graph, shapes: Any) -> Rewrite | None:
     """An ``addBroadcastable`` adding a ``loadConstantND`` of K values to an innerProduct's
     ``[1, K]`` output, both read by nothing else."""
     for add in graph.nn.layers:
@@ -128,7 +129,12 @@ def bias_add(graph: Graph, shapes) -> Rewrite | None:
             if tuple(shapes.get(mine, ())) != (1, outputs):
                 continue
 
-            def apply(add=add.name, dense=dense.name, constant=constant.name, values=values):
+            def apply(
+                add: Any = add.name,
+                dense: Any = dense.name,
+                constant: Any = constant.name,
+                values: Any = values,
+            ) -> Any:
                 output = by_name(graph.nn, add).output[0]
                 dense = by_name(graph.nn, dense)
                 params = dense.innerProduct
@@ -149,7 +155,7 @@ def bias_add(graph: Graph, shapes) -> Rewrite | None:
     return None
 
 
-def softmax_head(graph: Graph, shapes, probabilities: str) -> Rewrite | None:
+def softmax_head(graph: Graph, shapes: Any, probabilities: str) -> Rewrite | None:
     """``softmaxND`` producing ``probabilities`` -> ``softmax``, lifting its input to rank 4.
 
     Raises:
@@ -166,7 +172,8 @@ def softmax_head(graph: Graph, shapes, probabilities: str) -> Rewrite | None:
     normal = axis + rank if axis < 0 else axis
     swap = f"rewrote softmaxND '{layer.name}' as softmax '{layer.name}'"
     if rank >= 3 and normal == rank - 3:
-        return Rewrite([swap], lambda n=layer.name: _to_softmax(by_name(graph.nn, n)))
+        name = layer.name
+        return Rewrite([swap], lambda: _to_softmax(by_name(graph.nn, name)))
     if rank != 2 or shape[0] != 1 or normal != 1:
         raise SurgeryError(
             f"softmaxND '{layer.name}' normalises axis {axis} of its {list(shape)} input "
@@ -181,7 +188,7 @@ def softmax_head(graph: Graph, shapes, probabilities: str) -> Rewrite | None:
 
     name = layer.name
 
-    def apply():
+    def apply() -> Any:
         for action in actions:
             action()
         _to_softmax(by_name(graph.nn, name))
@@ -189,11 +196,11 @@ def softmax_head(graph: Graph, shapes, probabilities: str) -> Rewrite | None:
     return Rewrite(messages, apply)
 
 
-def _to_softmax(layer) -> None:
+def _to_softmax(layer: Any) -> None:
     layer.softmax.SetInParent()  # replaces the softmaxND oneof
 
 
-def _lift(graph, shapes, blob, reader, messages, actions) -> None:
+def _lift(graph: Any, shapes: Any, blob: Any, reader: Any, messages: Any, actions: Any) -> None:
     """Plan making ``blob`` (``[1, N]``, read by ``reader``) a ``[1, N, 1, 1]`` tensor."""
     size = shapes[blob][1]
     producer = graph.producer.get(blob)
@@ -225,7 +232,7 @@ def _lift(graph, shapes, blob, reader, messages, actions) -> None:
         f"inserted expandDims '{lifted}' ([1, {size}] -> [1, {size}, 1, 1]) before '{reader.name}'"
     )
 
-    def insert():
+    def insert() -> Any:
         expand = proto.NeuralNetworkLayer(name=lifted, input=[blob], output=[lifted])
         expand.expandDims.axes.extend([2, 3])
         insert_before(graph.nn, reader_name, expand)
@@ -237,7 +244,7 @@ def _lift(graph, shapes, blob, reader, messages, actions) -> None:
     actions.append(insert)
 
 
-def _per_channel(layer) -> bool:
+def _per_channel(layer: Any) -> bool:
     """An activation with a value per channel (PReLU, parametric softplus) reads its channel
     from axis -3, which lifting [1, C] to [1, C, 1, 1] would move."""
     if layer_kind(layer) != "activation":
@@ -245,7 +252,9 @@ def _per_channel(layer) -> bool:
     return layer.activation.WhichOneof("NonlinearityType") in ("PReLU", "parametricSoftplus")
 
 
-def _flatten_chain(graph, shapes, last, size, messages, actions) -> bool:
+def _flatten_chain(
+    graph: Any, shapes: Any, last: Any, size: Any, messages: Any, actions: Any
+) -> bool:
     """``last`` ends a chain of reshapes from a ``[1, C, H, W]`` tensor: make ``last`` a
     ``flatten`` of that tensor and drop the rest of the chain."""
     chain, source = [last], last.input[0]
@@ -267,7 +276,7 @@ def _flatten_chain(graph, shapes, last, size, messages, actions) -> bool:
 
     name = last.name
 
-    def apply():
+    def apply() -> Any:
         last = by_name(graph.nn, name)
         last.input[0] = source
         last.flatten.mode = _nn.FlattenLayerParams.CHANNEL_FIRST
@@ -278,7 +287,7 @@ def _flatten_chain(graph, shapes, last, size, messages, actions) -> bool:
     return True
 
 
-def _spatial_mean(shapes, layer) -> bool:
+def _spatial_mean(shapes: Any, layer: Any) -> bool:
     params = layer.reduceMean
     shape = tuple(shapes.get(layer.input[0], ()))
     if len(shape) != 4 or shape[0] != 1 or params.keepDims or params.reduceAll:
@@ -286,7 +295,7 @@ def _spatial_mean(shapes, layer) -> bool:
     return sorted(a % 4 for a in params.axes) == [2, 3]
 
 
-def _to_global_average(layer) -> None:
+def _to_global_average(layer: Any) -> None:
     pooling = _nn.PoolingLayerParams(type=_nn.PoolingLayerParams.AVERAGE, globalPooling=True)
     pooling.kernelSize.extend([1, 1])
     pooling.stride.extend([1, 1])
@@ -295,7 +304,7 @@ def _to_global_average(layer) -> None:
     layer.pooling.CopyFrom(pooling)
 
 
-def by_name(nn, name: str):
+def by_name(nn: Any, name: str) -> Any:
     """The layer of ``nn`` called ``name`` (looked up when a rewrite runs: earlier rewrites
     may have moved layers)."""
     for layer in nn.layers:
@@ -304,14 +313,14 @@ def by_name(nn, name: str):
     raise SurgeryError(f"no layer named '{name}' while repairing the network")
 
 
-def remove_layers(nn, names: set[str]) -> None:
+def remove_layers(nn: Any, names: set[str]) -> None:
     """Delete the layers called ``names`` from ``nn``, keeping the others' order."""
     for index in reversed(range(len(nn.layers))):
         if nn.layers[index].name in names:
             del nn.layers[index]
 
 
-def insert_before(nn, name: str, new_layer) -> None:
+def insert_before(nn: Any, name: str, new_layer: Any) -> None:
     """Insert ``new_layer`` right before the layer called ``name``."""
     kept = [proto.NeuralNetworkLayer() for _ in nn.layers]
     for copy, layer in zip(kept, nn.layers, strict=True):

@@ -10,6 +10,7 @@ could be trained instead (the updatable kinds whose path to the loss is clear).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from updatable import proto
 from updatable.edit.nested import locate
@@ -45,14 +46,14 @@ class Blocker:
         )
 
 
-def _describe(layer) -> str:
+def _describe(layer: Any) -> str:
     kind = layer_kind(layer)
     if kind == "activation":
         return f"activation {layer.activation.WhichOneof('NonlinearityType')}"
     return kind
 
 
-def training_blockers(spec: proto.Model, layers, loss_input: str) -> list[Blocker]:
+def training_blockers(spec: proto.Model, layers: Any, loss_input: str) -> list[Blocker]:
     """For each layer of ``layers``: the first layer on its way to ``loss_input`` that Core ML
     cannot backpropagate through (the softmax producing a cross-entropy input is exempt, as in
     Core ML). Empty when every named layer can train."""
@@ -82,10 +83,10 @@ def training_blockers(spec: proto.Model, layers, loss_input: str) -> list[Blocke
     found = []
     names = {layer.name: i for i, layer in enumerate(nodes)}
     for name in layers:
-        index = names.get(name)
-        if index is None or index not in above:
+        position = names.get(name)
+        if position is None or position not in above:
             continue
-        stops = blocking(index)
+        stops = blocking(position)
         if stops:
             last = nodes[stops[-1]]  # the blocker nearest the loss: train after it
             after = tuple(a for a in alternatives if names[a] > stops[-1])
@@ -93,7 +94,7 @@ def training_blockers(spec: proto.Model, layers, loss_input: str) -> list[Blocke
     return found
 
 
-def _ancestors(parents, start: int) -> set[int]:
+def _ancestors(parents: Any, start: int) -> set[int]:
     seen, pending = set(), [start]
     while pending:
         index = pending.pop()
@@ -103,7 +104,7 @@ def _ancestors(parents, start: int) -> set[int]:
     return seen
 
 
-def _descendants(parents, start: int) -> set[int]:
+def _descendants(parents: Any, start: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for child, ups in enumerate(parents):
         for up in ups:
