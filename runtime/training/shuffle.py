@@ -2,7 +2,7 @@
 ``std::seed_seq`` and libc++'s ``std::shuffle``.
 
 Source: docs/update-task-semantics.md §6, checked bit for bit against the orders in
-``shared/data/coreml_shuffle_vectors.json`` (real libc++ output).
+``tests/data/coreml_shuffle_vectors.json`` (real libc++ output, tests/test_shuffle.py).
 
 * Engine: x <- 48271 * x mod (2^31 - 1), output the new x; range [1, 2^31 - 2].
 * No seed: the default-constructed engine, x = 1 (so the order is deterministic anyway).

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.nn.tensors import RELAYOUT, RelayoutAttrs, Tensor
-from updatable.errors import ShapeError
+from updatable.errors import ShapeError, UnsupportedLayerError
 
 from ._common import where
-from .base import Step
+from .base import Built, Step
 
 # the networks a layer holds: oneof -> fields of its parameters (NeuralNetwork.proto)
 NESTED_NETWORKS = {
@@ -49,6 +49,22 @@ class BreakLoop(Exception):
 
 class ContinueLoop(Exception):
     """Raised by a ``loopContinue`` step: end the current iteration of the innermost loop."""
+
+
+def build_loop_signal(layer, scope) -> Built:
+    """The build of ``loopBreak`` and ``loopContinue`` (NeuralNetwork.proto: no inputs, no
+    outputs, only inside a loop's bodyNetwork, directly or in a branch there)."""
+    if layer.input or layer.output:
+        raise UnsupportedLayerError(
+            f"{where(layer)}: takes no inputs and no outputs; got {len(layer.input)} inputs, "
+            f"{len(layer.output)} outputs"
+        )
+    if not scope.in_loop:
+        raise UnsupportedLayerError(
+            f"{where(layer)}: sits outside the bodyNetwork of any loop layer; "
+            "NeuralNetwork.proto allows it only there"
+        )
+    return Built(None, {}, [], inputs=(), outputs=())
 
 
 class Diverged(Exception):

@@ -9,25 +9,8 @@ blobs made earlier in the iteration keep their new values.
 
 from __future__ import annotations
 
-from updatable.errors import UnsupportedLayerError
-
-from ._common import where
-from ._control_nested import BreakLoop
-from .base import Built, LayerKind
-
-
-def build(layer, scope) -> Built:
-    if layer.input or layer.output:
-        raise UnsupportedLayerError(
-            f"{where(layer)}: takes no inputs and no outputs; got {len(layer.input)} inputs, "
-            f"{len(layer.output)} outputs"
-        )
-    if not scope.in_loop:
-        raise UnsupportedLayerError(
-            f"{where(layer)}: sits outside the bodyNetwork of any loop layer; "
-            "NeuralNetwork.proto allows it only there"
-        )
-    return Built(None, {}, [], inputs=(), outputs=())
+from ._control_nested import BreakLoop, build_loop_signal
+from .base import LayerKind
 
 
 def forward(attrs, params, xs, keep=False, out=None):
@@ -36,4 +19,4 @@ def forward(attrs, params, xs, keep=False, out=None):
     raise BreakLoop
 
 
-KIND = LayerKind("loopBreak", build, forward, scoped=True)
+KIND = LayerKind("loopBreak", build_loop_signal, forward, scoped=True)
